@@ -1,0 +1,599 @@
+#!/usr/bin/env python3
+"""Side-by-side load harness: redraft against a real redis-server.
+
+What it measures
+----------------
+It starts redraft (release build) and one or more redis-server variants on
+free loopback ports, then runs the stock `redis-benchmark` against each of
+them with identical settings: 50 clients, random keys over a 100k keyspace,
+each test alone (`-t SET`, `-t GET`, ...), once without pipelining (`-P 1`,
+one round trip per request: latency-bound) and once with `-P 16` (throughput-
+bound). Before any measured run, every target gets an unmeasured SET pass over
+the same keyspace, so GET reads keys that exist on every server.
+
+The machine is small (2 cores) and shared, so its speed drifts over a run. To
+make the drift hit every target alike, the targets run back to back for each
+(test, pipeline) pair, and the order rotates from pair to pair so that no
+target always goes first. `--repeat K` runs every pair K times and reports the
+median of each figure, taken figure by figure.
+
+Note that redraft acknowledges a write only after its Raft entry is durable
+(fdatasync), while plain `redis` keeps nothing on disk. `redis-aof-always`
+(fsync on every write, not selected by default) is the fair durable baseline.
+
+How to read the output
+----------------------
+A markdown table, one row per (test, pipeline), preceded by a line naming the
+date, CPU count and model, kernel, redis-server version and the workspace's
+git commit. For each target: requests/s, p50 and p99 latency in ms as
+redis-benchmark reports them (client-side, including the network stack). The
+last columns are redraft's requests/s divided by each redis target's: above
+1.00 redraft is faster. Differences under about 10% are within the noise of
+this machine; use `--repeat 3` or more before trusting them.
+
+Usage
+-----
+    bench/side_by_side.py [--no-build] [--redraft-bin PATH]
+        [--targets redraft,redis] [--tests set,get,incr,mset]
+        [--pipelines 1,16] [--clients 50] [--requests 200000]
+        [--keyspace 100000] [--repeat 1] [--output FILE]
+
+The script exits non-zero if a server fails to start or dies, or if
+redis-benchmark fails (Redis 7's redis-benchmark stops at the first error
+reply and exits 1).
+
+Adding a target
+---------------
+Add one entry to TARGETS: a name, a function that starts it and returns a
+`Running` (one or more processes plus the port clients use), and whether it is
+a redis baseline (baselines get a ratio column). `--targets` selects by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import io
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+# The workspace root is the parent of bench/, wherever the script is run from.
+WORKSPACE = Path(__file__).resolve().parent.parent
+DEFAULT_REDRAFT_BIN = WORKSPACE / "target" / "release" / "redraft-server"
+LOOPBACK = "127.0.0.1"
+
+# Pipelined runs finish several times faster, so they get more requests to
+# last about as long as the unpipelined ones (200k at -P 1, 1M at -P 16).
+PIPELINED_REQUESTS_FACTOR_MAX = 5
+
+
+class HarnessError(Exception):
+    """A failure that makes the measurements meaningless: exit non-zero."""
+
+
+# --------------------------------------------------------------------------
+# Starting and stopping servers
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Running:
+    """A started target: the processes that make it up and where to connect."""
+
+    name: str
+    port: int
+    # Every process we started for this target; all must stay alive.
+    procs: list[subprocess.Popen] = field(default_factory=list)
+    # Server output goes to files so a crash can be explained afterwards.
+    logs: list[Path] = field(default_factory=list)
+
+    def check_alive(self) -> None:
+        for proc, log in zip(self.procs, self.logs):
+            if proc.poll() is not None:
+                raise HarnessError(
+                    f"{self.name}: server exited with code {proc.returncode}"
+                    f"\n--- last lines of its output ---\n{tail(log)}"
+                )
+
+
+@dataclass
+class Context:
+    """What a target's start function may use."""
+
+    args: argparse.Namespace
+    # A fresh directory owned by this run; each target makes its own subdir.
+    tmp: Path
+
+
+@dataclass
+class Target:
+    name: str
+    start: Callable[[Context], Running]
+    # Baselines are what redraft is compared against (one ratio column each).
+    baseline: bool
+    help: str
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as err:
+        return f"(cannot read log: {err})"
+
+
+def free_port() -> int:
+    """Ask the kernel for a free loopback port.
+
+    There is a small window between closing this socket and the server binding
+    the port; a clash shows up as a server that fails to start, not as wrong
+    numbers.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+# Every server process this run started, registered the moment it exists so
+# that one which never made it into a Running (a cluster target failing at its
+# second node, or an interrupt in between) is still stopped at exit.
+STARTED: list[subprocess.Popen] = []
+
+
+def spawn(name: str, argv: list[str], log: Path, port: int) -> Running:
+    # A new session puts the server in its own process group: Ctrl-C in the
+    # terminal reaches only this script, which then stops the servers in
+    # order, and a wrapper script's children are killed along with it.
+    with open(log, "wb") as out:
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        except OSError as err:
+            raise HarnessError(f"{name}: cannot start {argv[0]}: {err}") from err
+    STARTED.append(proc)
+    return Running(name=name, port=port, procs=[proc], logs=[log])
+
+
+def kill_process_group(proc: subprocess.Popen) -> None:
+    """Stop one server we started (its process group), SIGTERM then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    for sig, grace_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def ping(port: int) -> bool:
+    """True once the server answers PING with PONG over RESP."""
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=1.0) as sock:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def wait_ready(running: Running, timeout_s: float) -> None:
+    """Poll PING until the target answers; fail fast if it exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        running.check_alive()
+        if ping(running.port):
+            return
+        time.sleep(0.05)
+    raise HarnessError(
+        f"{running.name}: no PONG on port {running.port} after {timeout_s:.0f}s"
+        f"\n--- last lines of its output ---\n{tail(running.logs[0])}"
+    )
+
+
+# --------------------------------------------------------------------------
+# The target table: add new targets here.
+# --------------------------------------------------------------------------
+
+
+def start_redraft(ctx: Context) -> Running:
+    port = free_port()
+    data_dir = Path(tempfile.mkdtemp(prefix="redraft-data-", dir=ctx.tmp))
+    argv = [
+        str(ctx.args.redraft_bin),
+        "--bind", LOOPBACK,
+        "--port", str(port),
+        "--threads", str(ctx.args.redraft_threads),
+        "--data-dir", str(data_dir),
+        "--log-level", "warn",
+    ]
+    return spawn("redraft", argv, ctx.tmp / "redraft.log", port)
+
+
+def redis_starter(name: str, extra: list[str]) -> Callable[[Context], Running]:
+    """A start function for a redis-server variant with extra config flags."""
+
+    def start(ctx: Context) -> Running:
+        port = free_port()
+        work_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=ctx.tmp))
+        argv = [
+            "redis-server",
+            "--port", str(port),
+            "--bind", LOOPBACK,
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(work_dir),
+            *extra,
+        ]
+        return spawn(name, argv, ctx.tmp / f"{name}.log", port)
+
+    return start
+
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in [
+        Target("redraft", start_redraft, baseline=False,
+               help="redraft single node (durable Raft log)"),
+        Target("redis", redis_starter("redis", []), baseline=True,
+               help="redis-server, no persistence"),
+        Target("redis-aof-always",
+               redis_starter("redis-aof-always",
+                             ["--appendonly", "yes", "--appendfsync", "always"]),
+               baseline=True,
+               help="redis-server, AOF with fsync on every write"),
+    ]
+}
+DEFAULT_TARGETS = "redraft,redis"
+
+
+# --------------------------------------------------------------------------
+# Running redis-benchmark
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """One redis-benchmark CSV row: a test's figures on one target."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def bench_argv(port: int, test: str, pipeline: int, requests: int,
+               args: argparse.Namespace) -> list[str]:
+    return [
+        "redis-benchmark",
+        "-h", LOOPBACK,
+        "-p", str(port),
+        "-t", test,
+        "-c", str(args.clients),
+        "-P", str(pipeline),
+        "-n", str(requests),
+        "-r", str(args.keyspace),
+        "--csv",
+    ]
+
+
+def run_benchmark(running: Running, argv: list[str],
+                  timeout_s: float) -> dict[str, Result]:
+    """Run redis-benchmark against one target; return its rows by test name.
+
+    redis-benchmark spins forever when its server goes away, so the target's
+    processes are watched while it runs and a death stops the benchmark.
+    Its pipes are read only after it exits: with --csv it writes a few
+    hundred bytes, far below a pipe's buffer, so it cannot block on them.
+    """
+    try:
+        bench = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 start_new_session=True)
+    except OSError as err:
+        raise HarnessError(f"cannot run {argv[0]}: {err}") from err
+    try:
+        deadline = time.monotonic() + timeout_s
+        while bench.poll() is None:
+            running.check_alive()
+            if time.monotonic() > deadline:
+                raise HarnessError(f"{running.name}: redis-benchmark took over "
+                                   f"{timeout_s:.0f}s: {' '.join(argv)}")
+            time.sleep(0.1)
+        stdout, stderr = bench.communicate()
+    finally:
+        kill_process_group(bench)
+    running.check_alive()
+    if bench.returncode != 0:
+        raise HarnessError(
+            f"{running.name}: redis-benchmark exited {bench.returncode}: "
+            f"{' '.join(argv)}\n{stderr.decode(errors='replace').strip()}")
+    rows = parse_csv(stdout.decode(errors="replace"))
+    if not rows:
+        raise HarnessError(f"{running.name}: no CSV rows from {' '.join(argv)}"
+                           f"\n{stderr.decode(errors='replace').strip()}")
+    return rows
+
+
+def parse_csv(text: str) -> dict[str, Result]:
+    """Parse Redis 7 `--csv` output (header row, then one row per test)."""
+    rows = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        rows[row["test"]] = Result(rps=float(row["rps"]),
+                                   p50_ms=float(row["p50_latency_ms"]),
+                                   p99_ms=float(row["p99_latency_ms"]))
+    return rows
+
+
+def requests_for(pipeline: int, args: argparse.Namespace) -> int:
+    return args.requests * min(pipeline, PIPELINED_REQUESTS_FACTOR_MAX)
+
+
+def populate(running: Running, args: argparse.Namespace) -> None:
+    """Write the GET keyspace once, unmeasured, so GETs hit real keys.
+
+    SET and GET draw keys from the same `key:__rand_int__` pattern. Five
+    random draws per key leave under 1% of the keyspace unwritten.
+    """
+    argv = bench_argv(running.port, "set", 16, 5 * args.keyspace, args)
+    log(f"populating {running.name} ({args.keyspace} keys)")
+    run_benchmark(running, argv, args.bench_timeout)
+
+
+# Results by (test row name, pipeline, target name): one Result per repeat.
+Samples = dict[tuple[str, int, str], list[Result]]
+
+
+def measure(servers: list[Running], args: argparse.Namespace) -> Samples:
+    """Run every (test, pipeline) pair on every target, targets back to back.
+
+    The target order rotates from one pair to the next, so that on a machine
+    whose speed drifts no target is always the first (or last) to run.
+    """
+    samples: Samples = {}
+    pair_index = 0
+    for rep in range(args.repeat):
+        for test in args.tests:
+            for pipeline in args.pipelines:
+                shift = pair_index % len(servers)
+                order = servers[shift:] + servers[:shift]
+                pair_index += 1
+                for running in order:
+                    log(f"[{rep + 1}/{args.repeat}] {test} -P {pipeline} "
+                        f"on {running.name}")
+                    argv = bench_argv(running.port, test, pipeline,
+                                      requests_for(pipeline, args), args)
+                    for name, result in run_benchmark(
+                            running, argv, args.bench_timeout).items():
+                        samples.setdefault((name, pipeline, running.name),
+                                           []).append(result)
+    return samples
+
+
+def log(message: str) -> None:
+    # Progress goes to stderr so stdout holds only the table.
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+
+def command_output(argv: list[str], cwd: Path | None = None) -> str:
+    try:
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
+                              timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def git_commit() -> str:
+    commit = command_output(["git", "rev-parse", "--short=12", "HEAD"], WORKSPACE)
+    if not commit:
+        return "no commit"
+    # A dirty tree means the numbers belong to uncommitted code.
+    dirty = command_output(["git", "status", "--porcelain", "--untracked-files=no"],
+                           WORKSPACE)
+    return commit + ("-dirty" if dirty else "")
+
+
+def header_line() -> str:
+    version = command_output(["redis-server", "--version"])
+    # "Redis server v=7.0.15 sha=..." -> "7.0.15"
+    version = next((w[2:] for w in version.split() if w.startswith("v=")),
+                   "unknown")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return (f"{now:%Y-%m-%d %H:%M} UTC, nproc {len(os.sched_getaffinity(0))}, "
+            f"{cpu_model()}, Linux {platform.release()}, "
+            f"redis-server {version}, redraft {git_commit()}")
+
+
+def median_result(results: list[Result]) -> Result:
+    # Each figure's median on its own: with few repeats this is robust to
+    # one disturbed run, which is what a shared machine produces.
+    return Result(rps=statistics.median(r.rps for r in results),
+                  p50_ms=statistics.median(r.p50_ms for r in results),
+                  p99_ms=statistics.median(r.p99_ms for r in results))
+
+
+def render_table(samples: Samples, target_names: list[str],
+                 args: argparse.Namespace) -> str:
+    ratio_cols = ([n for n in target_names if TARGETS[n].baseline]
+                  if "redraft" in target_names else [])
+    head = ["test", "pipeline"]
+    for name in target_names:
+        head += [f"{name} req/s", f"{name} p50 ms", f"{name} p99 ms"]
+    head += [f"redraft/{name}" for name in ratio_cols]
+    lines = [header_line()
+             + f"; -c {args.clients} -r {args.keyspace}, median of {args.repeat}",
+             "", "| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    # dicts keep insertion order, which is the order the tests ran in.
+    for test, pipeline in dict.fromkeys((t, p) for t, p, _ in samples):
+        cells = [test, str(pipeline)]
+        cells += table_cells(samples, test, pipeline, target_names, ratio_cols)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def table_cells(samples: Samples, test: str, pipeline: int,
+                target_names: list[str], ratio_cols: list[str]) -> list[str]:
+    """One row's figures; a target that reported no such row shows n/a."""
+    med = {n: median_result(samples[(test, pipeline, n)])
+           for n in target_names if (test, pipeline, n) in samples}
+    cells = []
+    for name in target_names:
+        if name in med:
+            cells += [f"{med[name].rps:,.0f}", f"{med[name].p50_ms:.3f}",
+                      f"{med[name].p99_ms:.3f}"]
+        else:
+            cells += ["n/a"] * 3
+    for name in ratio_cols:
+        ok = "redraft" in med and name in med and med[name].rps > 0
+        cells.append(f"{med['redraft'].rps / med[name].rps:.2f}" if ok else "n/a")
+    return cells
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+
+def comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="redis-benchmark redraft and redis-server side by side; "
+                    "prints a markdown table.",
+        epilog="targets: " + "; ".join(f"{t.name}: {t.help}"
+                                       for t in TARGETS.values()))
+    p.add_argument("--targets", type=comma_list, default=comma_list(DEFAULT_TARGETS),
+                   help=f"comma list of targets (default {DEFAULT_TARGETS})")
+    p.add_argument("--tests", type=comma_list, default=["set", "get", "incr", "mset"],
+                   help="redis-benchmark -t tests, run one at a time "
+                        "(default set,get,incr,mset)")
+    p.add_argument("--pipelines", default=[1, 16],
+                   type=lambda s: [int(x) for x in comma_list(s)],
+                   help="redis-benchmark -P values (default 1,16)")
+    p.add_argument("--clients", type=int, default=50, help="-c (default 50)")
+    p.add_argument("--requests", type=int, default=200_000,
+                   help="-n at -P 1; pipelined runs use up to "
+                        f"{PIPELINED_REQUESTS_FACTOR_MAX}x this (default 200000)")
+    p.add_argument("--keyspace", type=int, default=100_000, help="-r (default 100000)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run each pair K times, report medians (default 1)")
+    p.add_argument("--output", type=Path, help="also write the table to FILE")
+    p.add_argument("--no-build", action="store_true",
+                   help="do not run cargo build --release -p redraft-server")
+    p.add_argument("--redraft-bin", type=Path,
+                   help="redraft server binary to run instead of the release "
+                        "build (implies --no-build)")
+    p.add_argument("--redraft-threads", type=int,
+                   default=len(os.sched_getaffinity(0)),
+                   help="redraft --threads (default: CPUs available)")
+    p.add_argument("--start-timeout", type=float, default=30.0,
+                   help="seconds to wait for a server's PONG (default 30)")
+    p.add_argument("--bench-timeout", type=float, default=600.0,
+                   help="seconds one redis-benchmark run may take (default 600)")
+    args = p.parse_args(argv)
+    unknown = [t for t in args.targets if t not in TARGETS]
+    if unknown or not args.targets:
+        p.error(f"unknown targets {unknown}; known: {', '.join(TARGETS)}")
+    if min(args.pipelines + [args.clients, args.requests, args.keyspace,
+                             args.repeat]) < 1:
+        p.error("--pipelines, --clients, --requests, --keyspace and --repeat "
+                "must be positive")
+    return args
+
+
+def build_redraft(args: argparse.Namespace) -> None:
+    if args.redraft_bin is None:
+        args.redraft_bin = DEFAULT_REDRAFT_BIN
+        if not args.no_build:
+            log("cargo build --release -p redraft-server")
+            # Cargo's own output goes to stderr, next to our progress lines.
+            done = subprocess.run(["cargo", "build", "--release", "-p", "redraft-server"],
+                                  cwd=WORKSPACE, stdout=sys.stderr)
+            if done.returncode != 0:
+                raise HarnessError(f"cargo build failed ({done.returncode})")
+    if not os.access(args.redraft_bin, os.X_OK):
+        raise HarnessError(f"redraft binary not executable: {args.redraft_bin}")
+
+
+def run(args: argparse.Namespace) -> str:
+    if "redraft" in args.targets:
+        build_redraft(args)
+    servers: list[Running] = []
+    with tempfile.TemporaryDirectory(prefix="redraft-sbs-") as tmp:
+        try:
+            ctx = Context(args=args, tmp=Path(tmp))
+            for name in args.targets:
+                servers.append(TARGETS[name].start(ctx))
+                wait_ready(servers[-1], args.start_timeout)
+                log(f"{name} ready on {LOOPBACK}:{servers[-1].port}")
+            for running in servers:
+                populate(running, args)
+            samples = measure(servers, args)
+        finally:
+            # Stop servers before the temp dir (their data) is removed.
+            for proc in STARTED:
+                kill_process_group(proc)
+    return render_table(samples, args.targets, args)
+
+
+def on_sigterm(signum: int, frame: object) -> None:
+    # Turn SIGTERM and SIGHUP into an exception so the finally blocks stop
+    # the servers.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGHUP, on_sigterm)
+    # A shell starts background jobs with SIGINT ignored; restore Python's
+    # handler so an interrupt always means "stop the servers and exit".
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        table = run(args)
+    except HarnessError as err:
+        print(f"side_by_side: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("side_by_side: interrupted; servers stopped", file=sys.stderr)
+        return 130
+    print(table, end="")
+    if args.output:
+        args.output.write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

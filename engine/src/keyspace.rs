@@ -1,0 +1,213 @@
+//! Writes on whole keys: `DEL`, the `EXPIRE` family, `PERSIST`, `RENAME`,
+//! `COPY`, `FLUSHDB`/`FLUSHALL` and the leader's `PurgeExpired`.
+//!
+//! Invariants:
+//! - Multi-key writes lock every shard they touch before changing any, in
+//!   ascending (db, shard) order, so readers never see half of one.
+//! - An expiry at or before `now_ms` means the key is gone: `EXPIRE` with a
+//!   past time deletes (Redis 7), and `PurgeExpired` deletes only keys that
+//!   are expired at `now_ms`, never a key written again since the leader
+//!   chose it.
+//! - Flushed maps are dropped after their locks are released.
+
+use bytes::Bytes;
+
+use crate::engine::SHARDS_PER_DB;
+use crate::key::KeyRef;
+use crate::shard::Shard;
+use crate::{Engine, Entry, Error, ExpireCommand, ExpireCondition, Reply, DB_COUNT};
+
+/// Converts an `EXPIRE`-family amount to an absolute Unix time in
+/// milliseconds exactly as Redis 7.0's `expireGenericCommand` does, with
+/// its overflow checks. The result may be negative (already past).
+fn absolute_expiry_ms(amount: i64, command: ExpireCommand, now_ms: u64) -> Result<i64, Error> {
+    let error = Error::InvalidExpire(command.name());
+    let (seconds, base) = match command {
+        ExpireCommand::Expire => (true, now_ms as i64),
+        ExpireCommand::PExpire => (false, now_ms as i64),
+        ExpireCommand::ExpireAt => (true, 0),
+        ExpireCommand::PExpireAt => (false, 0),
+    };
+    let mut when = amount;
+    if seconds {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
+            return Err(error);
+        }
+        when *= 1000;
+    }
+    if when > i64::MAX - base {
+        return Err(error);
+    }
+    Ok(when + base)
+}
+
+/// Whether an `EXPIRE` condition lets `when_ms` replace `current` (the
+/// key's expiry; `None` counts as infinite).
+fn expire_allowed(condition: ExpireCondition, current: Option<u64>, when_ms: i64) -> bool {
+    let current = current.map(|at| at as i64);
+    match condition {
+        ExpireCondition::Always => true,
+        ExpireCondition::IfNoExpiry => current.is_none(),
+        ExpireCondition::IfHasExpiry => current.is_some(),
+        ExpireCondition::IfGreater => current.is_some_and(|at| when_ms > at),
+        ExpireCondition::IfLess => match current {
+            None => true,
+            Some(at) => when_ms < at,
+        },
+        ExpireCondition::IfHasExpiryAndLess => current.is_some_and(|at| when_ms < at),
+    }
+}
+
+impl Engine {
+    pub(crate) fn apply_del(&self, db: usize, keys: &[Bytes], now_ms: u64) -> Reply {
+        let mut shards = self.lock_keys(db, keys.iter());
+        let mut removed = 0;
+        for key in keys {
+            let key = KeyRef::new(key);
+            let shard = shards.shard(key);
+            shard.purge_if_expired(key, now_ms);
+            removed += i64::from(shard.remove(key).is_some());
+        }
+        Reply::Int(removed)
+    }
+
+    pub(crate) fn apply_expire(
+        &self,
+        db: usize,
+        key: &Bytes,
+        amount: i64,
+        command: ExpireCommand,
+        condition: ExpireCondition,
+        now_ms: u64,
+    ) -> Result<Reply, Error> {
+        let when_ms = absolute_expiry_ms(amount, command, now_ms)?;
+        let key = KeyRef::new(key);
+        let mut shard = self.slot_of(db, key).shard.lock();
+        shard.purge_if_expired(key, now_ms);
+        let Some(entry) = shard.get(key) else {
+            return Ok(Reply::Int(0));
+        };
+        if !expire_allowed(condition, entry.expires_at_ms, when_ms) {
+            return Ok(Reply::Int(0));
+        }
+        if when_ms <= now_ms as i64 {
+            shard.remove(key);
+        } else {
+            shard.set_expiry(key, Some(when_ms as u64));
+        }
+        Ok(Reply::Int(1))
+    }
+
+    pub(crate) fn apply_persist(&self, db: usize, key: &Bytes, now_ms: u64) -> Reply {
+        let key = KeyRef::new(key);
+        let mut shard = self.slot_of(db, key).shard.lock();
+        shard.purge_if_expired(key, now_ms);
+        let had_expiry = shard
+            .get(key)
+            .is_some_and(|entry| entry.expires_at_ms.is_some());
+        if had_expiry {
+            shard.set_expiry(key, None);
+        }
+        Reply::Int(i64::from(had_expiry))
+    }
+
+    pub(crate) fn apply_rename(
+        &self,
+        db: usize,
+        from: &Bytes,
+        to: &Bytes,
+        only_if_absent: bool,
+        now_ms: u64,
+    ) -> Result<Reply, Error> {
+        let (src, dst) = (KeyRef::new(from), KeyRef::new(to));
+        let mut pair = self.lock_pair(db, src, db, dst);
+        pair.src().purge_if_expired(src, now_ms);
+        if pair.src().get(src).is_none() {
+            return Err(Error::NoSuchKey);
+        }
+        let done = if only_if_absent {
+            Reply::Int(1)
+        } else {
+            Reply::Ok
+        };
+        if from == to {
+            return Ok(if only_if_absent { Reply::Int(0) } else { done });
+        }
+        pair.dst().purge_if_expired(dst, now_ms);
+        if only_if_absent && pair.dst().get(dst).is_some() {
+            return Ok(Reply::Int(0));
+        }
+        let entry = pair.src().remove(src).expect("key vanished under the lock");
+        let replaced = pair.dst().insert(dst, to, entry);
+        drop(pair);
+        drop(replaced);
+        Ok(done)
+    }
+
+    pub(crate) fn apply_copy(
+        &self,
+        db: usize,
+        from: &Bytes,
+        to_db: usize,
+        to: &Bytes,
+        replace: bool,
+        now_ms: u64,
+    ) -> Result<Reply, Error> {
+        if db == to_db && from == to {
+            return Err(Error::Other(
+                "ERR source and destination objects are the same",
+            ));
+        }
+        let (src, dst) = (KeyRef::new(from), KeyRef::new(to));
+        let mut pair = self.lock_pair(db, src, to_db, dst);
+        pair.src().purge_if_expired(src, now_ms);
+        let Some(entry) = pair.src().get(src).cloned() else {
+            return Ok(Reply::Int(0));
+        };
+        pair.dst().purge_if_expired(dst, now_ms);
+        if !replace && pair.dst().get(dst).is_some() {
+            return Ok(Reply::Int(0));
+        }
+        let replaced = pair.dst().insert(dst, to, entry);
+        drop(pair);
+        drop(replaced);
+        Ok(Reply::Int(1))
+    }
+
+    /// `FLUSHDB` (`Some(db)`) or `FLUSHALL` (`None`): locks every shard
+    /// concerned, empties them, and frees the contents after unlocking.
+    pub(crate) fn apply_flush(&self, db: Option<usize>) -> Reply {
+        let dbs = match db {
+            Some(db) => db..db + 1,
+            None => 0..DB_COUNT,
+        };
+        let slots = &self.slots()[dbs.start * SHARDS_PER_DB..dbs.end * SHARDS_PER_DB];
+        let mut guards: Vec<_> = slots.iter().map(|slot| slot.shard.lock()).collect();
+        let contents: Vec<_> = guards.iter_mut().map(|shard| shard.take_all()).collect();
+        drop(guards);
+        drop(contents);
+        Reply::Ok
+    }
+
+    /// Stores `entry` under `key` as is, replacing any old entry: for
+    /// loading a snapshot, and for tests that need values of the types no
+    /// write creates yet. Not a command: it bypasses every check.
+    pub fn restore_entry(&self, db: usize, key: Bytes, entry: Entry) {
+        let key_ref = KeyRef::new(&key);
+        let mut shard = self.slot_of(db, key_ref).shard.lock();
+        let replaced = shard.insert(key_ref, &key, entry);
+        drop(shard);
+        drop(replaced);
+    }
+
+    pub(crate) fn apply_purge(&self, db: usize, keys: &[Bytes], now_ms: u64) -> Reply {
+        let mut shards = self.lock_keys(db, keys.iter());
+        let mut purged = 0;
+        for key in keys {
+            let key = KeyRef::new(key);
+            let shard: &mut Shard = shards.shard(key);
+            purged += i64::from(shard.purge_if_expired(key, now_ms));
+        }
+        Reply::Int(purged)
+    }
+}

@@ -1,0 +1,50 @@
+//! redraft-engine: the in-memory keyspace.
+//!
+//! The keyspace is 16 logical databases, each partitioned into shards by a
+//! stable hash of the key (xxh3). A shard is touched only under its own lock,
+//! and no lock is ever held across an await (this crate knows nothing of
+//! async runtimes, openraft or glommio).
+//!
+//! Writes arrive as validated [`WriteOp`]s and are executed by
+//! [`Engine::apply`] at a timestamp chosen by the Raft leader: apply is
+//! deterministic, so every node reaches the same state and the same replies.
+//! Reads run on the caller's thread with the local clock and stream their
+//! reply into a [`ReplySink`]; they hide expired keys but never delete them
+//! (deleting is a write, proposed by the leader as [`WriteOp::PurgeExpired`]).
+//!
+//! Invariants:
+//! - Within a shard, keys are ordered by (hash, key bytes); this order is a
+//!   pure function of the keys, so it survives snapshot and restore, and it
+//!   is what `SCAN` cursors walk.
+//! - `apply` never reads the clock, the environment or a random source.
+//! - Every command failure is a deterministic [`Error`] reply value.
+//! - Each shard's expiry index lists exactly its keys that have an expiry.
+
+mod apply;
+mod bignum;
+mod engine;
+mod error;
+mod glob;
+mod key;
+mod keyspace;
+mod ldouble;
+mod number;
+mod read;
+mod reply;
+mod scan;
+mod shard;
+mod value;
+mod write;
+
+pub use apply::STRING_BYTES_MAX;
+pub use engine::{Engine, EngineStats, SHARDS_PER_DB};
+pub use error::Error;
+pub use glob::glob_match;
+pub use key::key_hash;
+pub use number::{format_double, parse_float, parse_i64_strict};
+pub use reply::{Reply, ReplySink};
+pub use value::{Entry, Value};
+pub use write::{ExpireCommand, ExpireCondition, SetCondition, TtlChange, WriteOp};
+
+/// Number of logical databases (`SELECT 0` to `SELECT 15`).
+pub const DB_COUNT: usize = 16;

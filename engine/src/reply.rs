@@ -1,0 +1,73 @@
+//! Replies, protocol-agnostic.
+//!
+//! Writes return an owned [`Reply`] because the reply crosses threads (from
+//! the apply thread back to the waiting connection). Reads stream their reply
+//! straight into a [`ReplySink`] while the shard lock is held, so a read never
+//! copies a value into an intermediate buffer. The server's RESP encoder
+//! implements `ReplySink` for RESP2 and RESP3.
+
+use bytes::Bytes;
+
+use crate::Error;
+
+/// Where a reply is written. Implemented by the server's RESP encoder; the
+/// engine never knows which protocol version is on the wire.
+pub trait ReplySink {
+    /// `+OK`
+    fn ok(&mut self);
+    /// A status reply such as `+PONG` or `+string` (TYPE).
+    fn simple(&mut self, text: &str);
+    fn int(&mut self, value: i64);
+    fn bulk(&mut self, value: &[u8]);
+    /// A null bulk string (`$-1` in RESP2, `_` in RESP3).
+    fn nil(&mut self);
+    /// A null array (`*-1` in RESP2, `_` in RESP3).
+    fn nil_array(&mut self);
+    /// The header of an array of `len` elements; the elements follow.
+    fn array(&mut self, len: usize);
+    /// A double (`,` in RESP3, a bulk string in RESP2).
+    fn double(&mut self, value: f64);
+    fn error(&mut self, error: &Error);
+}
+
+/// An owned reply value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Ok,
+    Simple(&'static str),
+    Int(i64),
+    Bulk(Bytes),
+    Nil,
+    NilArray,
+    Array(Vec<Reply>),
+    Double(f64),
+    Error(Error),
+}
+
+impl Reply {
+    /// Writes this reply into `sink`.
+    pub fn emit(&self, sink: &mut impl ReplySink) {
+        match self {
+            Reply::Ok => sink.ok(),
+            Reply::Simple(text) => sink.simple(text),
+            Reply::Int(value) => sink.int(*value),
+            Reply::Bulk(value) => sink.bulk(value),
+            Reply::Nil => sink.nil(),
+            Reply::NilArray => sink.nil_array(),
+            Reply::Array(items) => {
+                sink.array(items.len());
+                for item in items {
+                    item.emit(sink);
+                }
+            }
+            Reply::Double(value) => sink.double(*value),
+            Reply::Error(error) => sink.error(error),
+        }
+    }
+}
+
+impl From<Error> for Reply {
+    fn from(error: Error) -> Reply {
+        Reply::Error(error)
+    }
+}

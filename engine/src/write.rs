@@ -1,0 +1,155 @@
+//! Write operations: the validated, typed form of every write command.
+//!
+//! The server parses and validates a write command (arity, syntax, number
+//! formats) into a `WriteOp` before it is proposed; only well-formed writes
+//! reach the log. [`crate::Engine::apply`] executes a `WriteOp` at a timestamp
+//! chosen by the leader, so every node computes the same state and reply.
+//!
+//! Invariants:
+//! - A `WriteOp` carries everything apply needs; apply never reads the local
+//!   clock, the environment or a random source.
+//! - Relative times (`EX 10`) stay relative here and become absolute at apply,
+//!   using the entry's timestamp.
+
+use bytes::Bytes;
+
+/// How a write changes the key's time to live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtlChange {
+    /// Keep the current expiry (`SET ... KEEPTTL`, `GETEX` with no option).
+    Keep,
+    /// Remove any expiry (`SET` with no option, `GETEX PERSIST`).
+    Clear,
+    /// Expire this many milliseconds after the apply timestamp (`EX`, `PX`).
+    /// Always positive: the server rejects zero and negative values.
+    InMs(i64),
+    /// Expire at this Unix time in milliseconds (`EXAT`, `PXAT`). Positive.
+    AtMs(i64),
+}
+
+/// The condition of `SET`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetCondition {
+    Always,
+    /// `NX`: only if the key does not exist.
+    IfAbsent,
+    /// `XX`: only if the key exists.
+    IfPresent,
+}
+
+/// The condition flag of `EXPIRE` and its siblings (Redis 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpireCondition {
+    Always,
+    /// `NX`: only if the key has no expiry.
+    IfNoExpiry,
+    /// `XX`: only if the key has an expiry.
+    IfHasExpiry,
+    /// `GT`: only if the new expiry is greater (no expiry counts as infinite).
+    IfGreater,
+    /// `LT`: only if the new expiry is less (no expiry counts as infinite).
+    IfLess,
+    /// `XX LT` (Redis 7 allows the pair): only if the key has an expiry and
+    /// the new one is less. (`XX GT` needs no variant: it is `IfGreater`,
+    /// since a key without expiry never passes `GT`.)
+    IfHasExpiryAndLess,
+}
+
+/// Which of the four expire commands this is; it names the command in the
+/// `invalid expire time in '...' command` error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpireCommand {
+    Expire,
+    PExpire,
+    ExpireAt,
+    PExpireAt,
+}
+
+impl ExpireCommand {
+    /// The lower-case command name, as Redis writes it in errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExpireCommand::Expire => "expire",
+            ExpireCommand::PExpire => "pexpire",
+            ExpireCommand::ExpireAt => "expireat",
+            ExpireCommand::PExpireAt => "pexpireat",
+        }
+    }
+}
+
+/// One validated write. Keys and values are owned `Bytes`, copied out of the
+/// connection's read buffer, so an op can outlive the buffer it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    /// `SET`, `SETEX`, `PSETEX`, `GETSET` (`get: true`, `ttl: Clear`).
+    /// Replies `+OK`, or nil when the condition fails; with `get`, the old
+    /// value (or nil), and WRONGTYPE without writing if the old value is not
+    /// a string.
+    Set {
+        key: Bytes,
+        value: Bytes,
+        condition: SetCondition,
+        ttl: TtlChange,
+        get: bool,
+    },
+    /// `SETNX`: replies `:1` if set, `:0` if the key existed.
+    SetNx { key: Bytes, value: Bytes },
+    /// `GETDEL`: the value (or nil), then the key is deleted.
+    GetDel { key: Bytes },
+    /// `GETEX`: the value (or nil) and the TTL change.
+    GetEx { key: Bytes, ttl: TtlChange },
+    /// `MSET`: replies `+OK`.
+    MSet { pairs: Vec<(Bytes, Bytes)> },
+    /// `MSETNX`: `:1` if every key was absent and all were set, else `:0`.
+    MSetNx { pairs: Vec<(Bytes, Bytes)> },
+    /// `APPEND`: the new length.
+    Append { key: Bytes, value: Bytes },
+    /// `INCR`, `DECR`, `INCRBY`, `DECRBY`: the new value.
+    IncrBy { key: Bytes, delta: i64 },
+    /// `INCRBYFLOAT`: the new value as a bulk string. `delta` is the
+    /// client's text, already checked to parse as a finite float, kept as
+    /// text so apply can compute at full precision.
+    IncrByFloat { key: Bytes, delta: Bytes },
+    /// `SETRANGE`: the new length.
+    SetRange {
+        key: Bytes,
+        offset: u64,
+        value: Bytes,
+    },
+    /// `DEL`, `UNLINK`: the number of keys removed.
+    Del { keys: Vec<Bytes> },
+    /// `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PEXPIREAT`: `:1` if the expiry was
+    /// set (or the key deleted because the time is already past), `:0` if
+    /// the key is missing or the condition failed. `amount` is seconds or
+    /// milliseconds, relative or absolute, as `command` says.
+    Expire {
+        key: Bytes,
+        amount: i64,
+        command: ExpireCommand,
+        condition: ExpireCondition,
+    },
+    /// `PERSIST`: `:1` if an expiry was removed.
+    Persist { key: Bytes },
+    /// `RENAME` (`+OK`, or `ERR no such key`) and `RENAMENX` (`:1`/`:0`).
+    Rename {
+        from: Bytes,
+        to: Bytes,
+        only_if_absent: bool,
+    },
+    /// `COPY`: `:1` if copied. `to_db` is the destination database (the
+    /// current one unless `DB` was given).
+    Copy {
+        from: Bytes,
+        to: Bytes,
+        to_db: usize,
+        replace: bool,
+    },
+    /// `FLUSHDB`: `+OK`.
+    FlushDb,
+    /// `FLUSHALL`: `+OK`.
+    FlushAll,
+    /// Active expiry, proposed by the leader: deletes each key that is
+    /// expired at the apply timestamp, and leaves any other alone (it may
+    /// have been written again since). Replies the number deleted.
+    PurgeExpired { keys: Vec<Bytes> },
+}

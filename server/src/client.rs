@@ -1,0 +1,155 @@
+//! Connected clients: each connection's own state ([`Client`]) and the
+//! node-wide registry that `CLIENT LIST` and `INFO clients` read.
+//!
+//! Invariants:
+//! - Client ids are unique for the life of the process and increase.
+//! - Only the connection that owns a [`ClientInfo`] writes its fields; others
+//!   only read them, so relaxed atomics suffice.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+/// What other connections may see of a client.
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub local_addr: SocketAddr,
+    pub fd: i32,
+    pub connected_at: Instant,
+    /// Milliseconds after `connected_at` of the last command.
+    pub last_command_ms: AtomicU64,
+    pub db: AtomicUsize,
+    /// Protocol version in use (2 or 3).
+    pub resp: AtomicU32,
+    /// Name of the last command, as an index into the command table + 1 (0: none).
+    pub last_command: AtomicUsize,
+    pub name: Mutex<Option<String>>,
+    pub lib_name: Mutex<Option<String>>,
+    pub lib_ver: Mutex<Option<String>>,
+}
+
+impl ClientInfo {
+    /// One `CLIENT LIST` line (without the newline), in Redis 7's field order.
+    pub fn render(&self, now: Instant, last_command_name: &str) -> String {
+        let age_s = now.duration_since(self.connected_at).as_secs();
+        let last_ms = self.last_command_ms.load(Ordering::Relaxed);
+        let since_connect_ms = now.duration_since(self.connected_at).as_millis() as u64;
+        let idle_s = since_connect_ms.saturating_sub(last_ms) / 1000;
+        let mut line = String::with_capacity(256);
+        let _ = write!(
+            line,
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 \
+             multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
+             tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            self.id,
+            self.addr,
+            self.local_addr,
+            self.fd,
+            self.name.lock().as_deref().unwrap_or(""),
+            age_s,
+            idle_s,
+            self.db.load(Ordering::Relaxed),
+            last_command_name,
+            self.resp.load(Ordering::Relaxed),
+        );
+        let lib_name = self.lib_name.lock();
+        let lib_ver = self.lib_ver.lock();
+        if lib_name.is_some() || lib_ver.is_some() {
+            let _ = write!(
+                line,
+                " lib-name={} lib-ver={}",
+                lib_name.as_deref().unwrap_or(""),
+                lib_ver.as_deref().unwrap_or("")
+            );
+        }
+        line
+    }
+}
+
+/// A connection's own state, touched only by its executor.
+pub struct Client {
+    pub info: Arc<ClientInfo>,
+    /// The selected database.
+    pub db: usize,
+    /// Replies in RESP3 (after `HELLO 3`).
+    pub resp3: bool,
+    /// Whether the client has authenticated (always true without requirepass).
+    pub authenticated: bool,
+}
+
+impl Client {
+    pub fn set_db(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db, Ordering::Relaxed);
+    }
+
+    pub fn set_resp3(&mut self, resp3: bool) {
+        self.resp3 = resp3;
+        self.info
+            .resp
+            .store(if resp3 { 3 } else { 2 }, Ordering::Relaxed);
+    }
+}
+
+/// Every connected client of this node.
+#[derive(Default)]
+pub struct Registry {
+    next_id: AtomicU64,
+    clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    /// Connections accepted since start (`total_connections_received`).
+    pub accepted_total: AtomicU64,
+}
+
+impl Registry {
+    /// Registers a new connection and returns its state.
+    pub fn connect(
+        &self,
+        addr: SocketAddr,
+        local_addr: SocketAddr,
+        fd: i32,
+        authenticated: bool,
+    ) -> Client {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let info = Arc::new(ClientInfo {
+            id,
+            addr,
+            local_addr,
+            fd,
+            connected_at: Instant::now(),
+            last_command_ms: AtomicU64::new(0),
+            db: AtomicUsize::new(0),
+            resp: AtomicU32::new(2),
+            last_command: AtomicUsize::new(0),
+            name: Mutex::new(None),
+            lib_name: Mutex::new(None),
+            lib_ver: Mutex::new(None),
+        });
+        self.clients.lock().insert(id, info.clone());
+        self.accepted_total.fetch_add(1, Ordering::Relaxed);
+        Client {
+            info,
+            db: 0,
+            resp3: false,
+            authenticated,
+        }
+    }
+
+    pub fn disconnect(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    pub fn count(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    /// A snapshot of the connected clients, in id order.
+    pub fn list(&self) -> Vec<Arc<ClientInfo>> {
+        self.clients.lock().values().cloned().collect()
+    }
+}

@@ -1,0 +1,127 @@
+//! A parse cursor over a command's arguments, so every command parses the
+//! same way: `next_*` take one argument, `finish` rejects extra ones.
+//!
+//! Numbers follow Redis's strict rules (`string2ll`: no sign `+`, no leading
+//! zeros, no spaces), so a value Redis rejects is rejected here with the same
+//! error text.
+
+use bytes::Bytes;
+use redraft_engine::Error;
+
+/// Walks the arguments after the command name.
+pub struct Args<'a> {
+    args: &'a [Bytes],
+    pos: usize,
+}
+
+impl<'a> Args<'a> {
+    /// `args` excludes the command name.
+    pub fn new(args: &'a [Bytes]) -> Args<'a> {
+        Args { args, pos: 0 }
+    }
+
+    /// How many arguments are left.
+    pub fn remaining(&self) -> usize {
+        self.args.len() - self.pos
+    }
+
+    /// The next argument, or `ERR syntax error` if there is none.
+    pub fn next_bytes(&mut self) -> Result<&'a Bytes, Error> {
+        let arg = self.args.get(self.pos).ok_or(Error::Syntax)?;
+        self.pos += 1;
+        Ok(arg)
+    }
+
+    /// The next argument if there is one.
+    pub fn next_opt(&mut self) -> Option<&'a Bytes> {
+        let arg = self.args.get(self.pos)?;
+        self.pos += 1;
+        Some(arg)
+    }
+
+    /// The next argument as a Redis integer.
+    pub fn next_i64(&mut self) -> Result<i64, Error> {
+        parse_i64(self.next_bytes()?).ok_or(Error::NotInteger)
+    }
+
+    /// The rest of the arguments.
+    pub fn rest(&mut self) -> &'a [Bytes] {
+        let rest = &self.args[self.pos..];
+        self.pos = self.args.len();
+        rest
+    }
+
+    /// Fails with `ERR syntax error` if any argument is left.
+    pub fn finish(&self) -> Result<(), Error> {
+        if self.pos == self.args.len() {
+            Ok(())
+        } else {
+            Err(Error::Syntax)
+        }
+    }
+}
+
+/// Parses a signed 64-bit integer the way Redis's `string2ll` does.
+pub fn parse_i64(text: &[u8]) -> Option<i64> {
+    redraft_engine::parse_i64_strict(text)
+}
+
+/// Parses an unsigned 64-bit integer the way Redis's `string2ull` does for
+/// SCAN cursors (decimal digits only).
+pub fn parse_u64(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || text.len() > 20 {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &byte in text {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(byte - b'0'))?;
+    }
+    Some(value)
+}
+
+/// Case-insensitive comparison of an argument with a lower-case keyword.
+pub fn is(arg: &[u8], keyword_lower: &str) -> bool {
+    arg.eq_ignore_ascii_case(keyword_lower.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_follow_string2ll() {
+        let cases: &[(&str, Option<i64>)] = &[
+            ("0", Some(0)),
+            ("-0", None),
+            ("1", Some(1)),
+            ("-1", Some(-1)),
+            ("+1", None),
+            ("01", None),
+            (" 1", None),
+            ("1 ", None),
+            ("", None),
+            ("-", None),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("9223372036854775808", None),
+            ("-9223372036854775808", Some(i64::MIN)),
+            ("-9223372036854775809", None),
+            ("1.5", None),
+            ("99999999999999999999999", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_i64(text.as_bytes()), *expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn cursors_are_unsigned() {
+        assert_eq!(parse_u64(b"0"), Some(0));
+        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+        assert_eq!(parse_u64(b"-1"), None);
+        assert_eq!(parse_u64(b""), None);
+    }
+}

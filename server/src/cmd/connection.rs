@@ -1,0 +1,413 @@
+//! Connection commands: QUIT, HELLO, AUTH, SELECT, CLIENT.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use redraft_engine::{Error, ReplySink};
+
+use super::args::{is, parse_i64, Args};
+use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, NO_AUTH, STALE};
+use super::{Action, CommandSpec, Ctx};
+
+const fn spec(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    handler: super::Handler,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        keys: (0, 0, 0),
+        handler,
+        summary,
+        group: "connection",
+        since: "1.0.0",
+        subcommands: &[],
+    }
+}
+
+const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    spec(
+        "client|setname",
+        3,
+        NOSCRIPT | LOADING | STALE,
+        client_setname,
+        "Sets the connection name.",
+    ),
+    spec(
+        "client|getname",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        client_getname,
+        "Returns the name of the connection.",
+    ),
+    spec(
+        "client|id",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        client_id,
+        "Returns the unique client ID of the connection.",
+    ),
+    spec(
+        "client|list",
+        -2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        client_list,
+        "Lists open connections.",
+    ),
+    spec(
+        "client|info",
+        2,
+        NOSCRIPT | LOADING | STALE,
+        client_info,
+        "Returns information about the connection.",
+    ),
+    spec(
+        "client|setinfo",
+        4,
+        NOSCRIPT | LOADING | STALE,
+        client_setinfo,
+        "Sets information specific to the client or connection.",
+    ),
+    spec(
+        "client|help",
+        2,
+        LOADING | STALE,
+        client_help,
+        "Returns helpful text about the different subcommands.",
+    ),
+];
+
+pub const COMMANDS: &[CommandSpec] = &[
+    spec(
+        "quit",
+        -1,
+        NO_AUTH | FAST | LOADING | STALE,
+        quit,
+        "Closes the connection.",
+    ),
+    spec(
+        "hello",
+        -1,
+        NO_AUTH | FAST | NOSCRIPT | LOADING | STALE,
+        hello,
+        "Handshakes with the Redis server.",
+    ),
+    spec(
+        "auth",
+        -2,
+        NO_AUTH | FAST | NOSCRIPT | LOADING | STALE,
+        auth,
+        "Authenticates the connection.",
+    ),
+    spec(
+        "select",
+        2,
+        FAST | LOADING | STALE,
+        select,
+        "Changes the selected database.",
+    ),
+    CommandSpec {
+        subcommands: CLIENT_SUBCOMMANDS,
+        ..spec(
+            "client",
+            -2,
+            0,
+            client,
+            "A container for client connection commands.",
+        )
+    },
+];
+
+fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    ctx.out.ok();
+    Action::Close
+}
+
+/// Checks a password against `requirepass`. `Err` holds Redis's reply.
+fn check_password(ctx: &Ctx<'_>, user: Option<&[u8]>, password: &[u8]) -> Result<(), &'static str> {
+    let runtime = ctx.shared.runtime.read();
+    let user_ok = user.is_none_or(|user| user == b"default");
+    match &runtime.requirepass {
+        None if user.is_none() => Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"),
+        None if user_ok => Ok(()),
+        Some(expected) if user_ok && expected.as_bytes() == password => Ok(()),
+        _ => Err("WRONGPASS invalid username-password pair or user is disabled."),
+    }
+}
+
+fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let result = match args {
+        [password] => check_password(ctx, None, password),
+        [user, password] => check_password(ctx, Some(user), password),
+        _ => return ctx.fail(Error::Syntax),
+    };
+    match result {
+        Ok(()) => {
+            ctx.client.authenticated = true;
+            ctx.out.ok();
+        }
+        Err(text) => ctx.out.error_text(text),
+    }
+    Action::Replied
+}
+
+fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let mut rest = Args::new(args);
+    let mut resp3 = ctx.client.resp3;
+    if let Some(version) = rest.next_opt() {
+        match parse_i64(version) {
+            Some(2) => resp3 = false,
+            Some(3) => resp3 = true,
+            Some(_) => {
+                ctx.out.error_text("NOPROTO unsupported protocol version");
+                return Action::Replied;
+            }
+            None => {
+                ctx.out
+                    .error_text("ERR Protocol version is not an integer or out of range");
+                return Action::Replied;
+            }
+        }
+    }
+    let mut name = None;
+    while let Some(opt) = rest.next_opt() {
+        if is(opt, "auth") && rest.remaining() >= 2 {
+            let (user, password) = (
+                rest.next_opt().expect("counted"),
+                rest.next_opt().expect("counted"),
+            );
+            if let Err(text) = check_password(ctx, Some(user), password) {
+                ctx.out.error_text(text);
+                return Action::Replied;
+            }
+            ctx.client.authenticated = true;
+        } else if is(opt, "setname") && rest.remaining() >= 1 {
+            let value = rest.next_opt().expect("counted");
+            if let Err(text) = validate_name(value) {
+                ctx.out.error_text(text);
+                return Action::Replied;
+            }
+            name = Some(value.clone());
+        } else {
+            ctx.out.error_text(&format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(opt)
+            ));
+            return Action::Replied;
+        }
+    }
+    if !ctx.client.authenticated {
+        ctx.out.error_text("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return Action::Replied;
+    }
+    if let Some(name) = name {
+        set_name(ctx, &name);
+    }
+    ctx.client.set_resp3(resp3);
+    ctx.out.set_resp3(resp3);
+    ctx.out.map(7);
+    ctx.out.bulk(b"server");
+    ctx.out.bulk(b"redis");
+    ctx.out.bulk(b"version");
+    ctx.out.bulk(crate::info::REDIS_VERSION.as_bytes());
+    ctx.out.bulk(b"proto");
+    ctx.out.int(if resp3 { 3 } else { 2 });
+    ctx.out.bulk(b"id");
+    ctx.out.int(ctx.client.info.id as i64);
+    ctx.out.bulk(b"mode");
+    ctx.out.bulk(b"standalone");
+    ctx.out.bulk(b"role");
+    ctx.out.bulk(b"master");
+    ctx.out.bulk(b"modules");
+    ctx.out.array(0);
+    Action::Replied
+}
+
+fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    match super::keys::parse_db(&args[0]) {
+        Ok(db) => {
+            ctx.client.set_db(db);
+            ctx.out.ok();
+            Action::Replied
+        }
+        Err(error) => ctx.fail(error),
+    }
+}
+
+fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let container = super::lookup(b"client").expect("client is in the table");
+    super::dispatch_sub(ctx, container, args)
+}
+
+/// Redis accepts client names of printable ASCII without spaces.
+fn validate_name(name: &[u8]) -> Result<(), &'static str> {
+    if name.iter().all(|&byte| (b'!'..=b'~').contains(&byte)) {
+        Ok(())
+    } else {
+        Err("ERR Client names cannot contain spaces, newlines or special characters.")
+    }
+}
+
+fn set_name(ctx: &mut Ctx<'_>, name: &[u8]) {
+    let name = (!name.is_empty()).then(|| String::from_utf8_lossy(name).into_owned());
+    *ctx.client.info.name.lock() = name;
+}
+
+fn client_setname(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    if let Err(text) = validate_name(&args[0]) {
+        ctx.out.error_text(text);
+        return Action::Replied;
+    }
+    set_name(ctx, &args[0]);
+    ctx.out.ok();
+    Action::Replied
+}
+
+fn client_getname(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    let name = ctx.client.info.name.lock().clone();
+    match name {
+        Some(name) => ctx.out.bulk(name.as_bytes()),
+        None => ctx.out.nil(),
+    }
+    Action::Replied
+}
+
+fn client_id(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    ctx.out.int(ctx.client.info.id as i64);
+    Action::Replied
+}
+
+/// The name of a client's last command, for `cmd=` in CLIENT LIST.
+fn last_command_name(index: usize) -> String {
+    match index.checked_sub(1).and_then(|i| super::table().get(i)) {
+        Some(spec) => spec.name.to_string(),
+        None => "NULL".to_string(),
+    }
+}
+
+fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let mut rest = Args::new(args);
+    let mut ids: Option<Vec<u64>> = None;
+    while let Some(opt) = rest.next_opt() {
+        if is(opt, "type") {
+            match rest.next_opt() {
+                Some(kind) if is(kind, "normal") => {}
+                Some(kind)
+                    if is(kind, "master")
+                        || is(kind, "replica")
+                        || is(kind, "slave")
+                        || is(kind, "pubsub") =>
+                {
+                    ids = Some(Vec::new());
+                }
+                Some(kind) => {
+                    ctx.out.error_text(&format!(
+                        "ERR Unknown client type '{}'",
+                        String::from_utf8_lossy(kind)
+                    ));
+                    return Action::Replied;
+                }
+                None => return ctx.fail(Error::Syntax),
+            }
+        } else if is(opt, "id") {
+            let mut wanted = Vec::new();
+            for text in rest.rest() {
+                match parse_i64(text).filter(|id| *id > 0) {
+                    Some(id) => wanted.push(id as u64),
+                    None => {
+                        ctx.out.error_text("ERR Invalid client ID");
+                        return Action::Replied;
+                    }
+                }
+            }
+            if wanted.is_empty() {
+                return ctx.fail(Error::Syntax);
+            }
+            ids = Some(wanted);
+        } else {
+            return ctx.fail(Error::Syntax);
+        }
+    }
+    let now = Instant::now();
+    let mut text = String::new();
+    for info in ctx.shared.clients.list() {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&info.id)) {
+            continue;
+        }
+        text.push_str(&info.render(
+            now,
+            &last_command_name(info.last_command.load(Ordering::Relaxed)),
+        ));
+        text.push('\n');
+    }
+    ctx.out.verbatim("txt", text.as_bytes());
+    Action::Replied
+}
+
+fn client_info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    let info = &ctx.client.info;
+    let mut text = info.render(
+        Instant::now(),
+        &last_command_name(info.last_command.load(Ordering::Relaxed)),
+    );
+    text.push('\n');
+    ctx.out.verbatim("txt", text.as_bytes());
+    Action::Replied
+}
+
+fn client_setinfo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let value = &args[1];
+    if !value.iter().all(|&byte| (b'!'..=b'~').contains(&byte)) {
+        ctx.out.error_text(&format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            String::from_utf8_lossy(&args[0]).to_ascii_lowercase()
+        ));
+        return Action::Replied;
+    }
+    let text = (!value.is_empty()).then(|| String::from_utf8_lossy(value).into_owned());
+    if is(&args[0], "lib-name") {
+        *ctx.client.info.lib_name.lock() = text;
+    } else if is(&args[0], "lib-ver") {
+        *ctx.client.info.lib_ver.lock() = text;
+    } else {
+        ctx.out.error_text(&format!(
+            "ERR Unrecognized option '{}'",
+            String::from_utf8_lossy(&args[0])
+        ));
+        return Action::Replied;
+    }
+    ctx.out.ok();
+    Action::Replied
+}
+
+fn client_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    super::help(
+        ctx,
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "    * ID <client-id> [<client-id> ...]",
+            "      Return clients of specified IDs only.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are:",
+            "    * LIB-NAME: the client lib name.",
+            "    * LIB-VER: the client lib version.",
+        ],
+    )
+}

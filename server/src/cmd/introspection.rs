@@ -1,0 +1,250 @@
+//! COMMAND: the command table as clients see it (`COMMAND`, `COUNT`,
+//! `INFO`, `DOCS`, `LIST`), enough for redis-cli's hints and for cluster
+//! clients that read key positions.
+
+use bytes::Bytes;
+use redraft_engine::ReplySink;
+
+use super::args::is;
+use super::flags::{LOADING, STALE};
+use super::{Action, CommandSpec, Ctx};
+
+const fn spec(
+    name: &'static str,
+    arity: i32,
+    handler: super::Handler,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags: LOADING | STALE,
+        keys: (0, 0, 0),
+        handler,
+        summary,
+        group: "server",
+        since: "2.8.13",
+        subcommands: &[],
+    }
+}
+
+const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
+    spec(
+        "command|count",
+        2,
+        command_count,
+        "Returns a count of commands.",
+    ),
+    spec(
+        "command|info",
+        -2,
+        command_info,
+        "Returns information about one, multiple or all commands.",
+    ),
+    spec(
+        "command|docs",
+        -2,
+        command_docs,
+        "Returns documentary information about one, multiple or all commands.",
+    ),
+    spec(
+        "command|list",
+        -2,
+        command_list,
+        "Returns a list of command names.",
+    ),
+    spec(
+        "command|help",
+        2,
+        command_help,
+        "Returns helpful text about the different subcommands.",
+    ),
+];
+
+pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
+    subcommands: COMMAND_SUBCOMMANDS,
+    ..spec(
+        "command",
+        -1,
+        command,
+        "Returns detailed information about all commands.",
+    )
+}];
+
+fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    if args.is_empty() {
+        let all = super::table();
+        ctx.out.array(all.len());
+        for spec in all {
+            emit_info(ctx, spec);
+        }
+        return Action::Replied;
+    }
+    let container = super::lookup(b"command").expect("command is in the table");
+    super::dispatch_sub(ctx, container, args)
+}
+
+fn command_count(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    ctx.out.int(super::table().len() as i64);
+    Action::Replied
+}
+
+/// Finds a command or `container|sub` by its full name.
+fn find(name: &[u8]) -> Option<&'static CommandSpec> {
+    match name.iter().position(|&byte| byte == b'|') {
+        Some(bar) => super::lookup(&name[..bar])
+            .and_then(|container| super::lookup_sub(container, &name[bar + 1..])),
+        None => super::lookup(name),
+    }
+}
+
+/// One command's `COMMAND INFO` entry (Redis 7's ten fields).
+fn emit_info(ctx: &mut Ctx<'_>, spec: &CommandSpec) {
+    ctx.out.array(10);
+    ctx.out.bulk(spec.name.as_bytes());
+    ctx.out.int(i64::from(spec.arity));
+    let flag_names: Vec<&str> = super::flags::NAMES
+        .iter()
+        .filter(|(bit, _)| spec.flags & bit != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    ctx.out.set(flag_names.len());
+    for name in flag_names {
+        ctx.out.simple(name);
+    }
+    let (first, last, step) = spec.keys;
+    ctx.out.int(i64::from(first));
+    ctx.out.int(i64::from(last));
+    ctx.out.int(i64::from(step));
+    ctx.out.set(1);
+    ctx.out.simple(&format!("@{}", spec.group));
+    ctx.out.array(0);
+    emit_key_specs(ctx, spec);
+    ctx.out.array(spec.subcommands.len());
+    for sub in spec.subcommands {
+        emit_info(ctx, sub);
+    }
+}
+
+/// Redis 7 key specs derived from (first, last, step): one range spec.
+fn emit_key_specs(ctx: &mut Ctx<'_>, spec: &CommandSpec) {
+    let (first, last, step) = spec.keys;
+    if first == 0 {
+        ctx.out.array(0);
+        return;
+    }
+    let access = if spec.is_write() { "RW" } else { "RO" };
+    ctx.out.array(1);
+    ctx.out.map(3);
+    ctx.out.bulk(b"flags");
+    ctx.out.set(1);
+    ctx.out.simple(access);
+    ctx.out.bulk(b"begin_search");
+    ctx.out.map(2);
+    ctx.out.bulk(b"type");
+    ctx.out.bulk(b"index");
+    ctx.out.bulk(b"spec");
+    ctx.out.map(1);
+    ctx.out.bulk(b"index");
+    ctx.out.int(i64::from(first));
+    ctx.out.bulk(b"find_keys");
+    ctx.out.map(2);
+    ctx.out.bulk(b"type");
+    ctx.out.bulk(b"range");
+    ctx.out.bulk(b"spec");
+    ctx.out.map(3);
+    ctx.out.bulk(b"lastkey");
+    ctx.out
+        .int(i64::from(if last < 0 { last } else { last - first }));
+    ctx.out.bulk(b"keystep");
+    ctx.out.int(i64::from(step));
+    ctx.out.bulk(b"limit");
+    ctx.out.int(0);
+}
+
+fn command_info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    if args.is_empty() {
+        return command(ctx, &[]);
+    }
+    ctx.out.array(args.len());
+    for name in args {
+        match find(name) {
+            Some(spec) => emit_info(ctx, spec),
+            None => ctx.out.nil_array(),
+        }
+    }
+    Action::Replied
+}
+
+fn emit_docs(ctx: &mut Ctx<'_>, spec: &CommandSpec) {
+    let has_subcommands = !spec.subcommands.is_empty();
+    ctx.out.bulk(spec.name.as_bytes());
+    ctx.out.map(3 + usize::from(has_subcommands));
+    ctx.out.bulk(b"summary");
+    ctx.out.bulk(spec.summary.as_bytes());
+    ctx.out.bulk(b"since");
+    ctx.out.bulk(spec.since.as_bytes());
+    ctx.out.bulk(b"group");
+    ctx.out.bulk(spec.group.as_bytes());
+    if has_subcommands {
+        ctx.out.bulk(b"subcommands");
+        ctx.out.map(spec.subcommands.len());
+        for sub in spec.subcommands {
+            emit_docs(ctx, sub);
+        }
+    }
+}
+
+fn command_docs(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let specs: Vec<&CommandSpec> = if args.is_empty() {
+        super::table().to_vec()
+    } else {
+        args.iter().filter_map(|name| find(name)).collect()
+    };
+    ctx.out.map(specs.len());
+    for spec in specs {
+        emit_docs(ctx, spec);
+    }
+    Action::Replied
+}
+
+fn command_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let pattern = match args {
+        [] => None,
+        [filter, kind, value] if is(filter, "filterby") && is(kind, "pattern") => Some(value),
+        [filter, _, _] if is(filter, "filterby") => {
+            ctx.out.error_text("ERR syntax error");
+            return Action::Replied;
+        }
+        _ => return ctx.fail(redraft_engine::Error::Syntax),
+    };
+    let names: Vec<&str> = super::table()
+        .iter()
+        .map(|spec| spec.name)
+        .filter(|name| pattern.is_none_or(|p| redraft_engine::glob_match(p, name.as_bytes(), true)))
+        .collect();
+    ctx.out.array(names.len());
+    for name in names {
+        ctx.out.bulk(name.as_bytes());
+    }
+    Action::Replied
+}
+
+fn command_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    super::help(
+        ctx,
+        "COMMAND",
+        &[
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+        ],
+    )
+}

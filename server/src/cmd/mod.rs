@@ -1,0 +1,247 @@
+//! The command table: every command's name, Redis arity, flags, key
+//! positions and handler, in one static list.
+//!
+//! A handler parses its arguments with [`args::Args`] and either replies at
+//! once (reads, connection commands) or returns a validated
+//! [`WriteOp`](redraft_engine::WriteOp) for the connection to hand to the
+//! write path. Handlers never apply writes themselves: the write path is the
+//! one place a write enters the engine (later, the Raft log).
+//!
+//! Invariants:
+//! - Names are lower case and unique; lookup is case-insensitive.
+//! - Arity is Redis's: positive is exact, negative is a minimum, both
+//!   counting the command name. The dispatcher checks it before the handler
+//!   runs, so a handler may index the arguments the arity guarantees.
+
+pub mod args;
+mod connection;
+mod introspection;
+mod keys;
+mod server;
+mod strings;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use redraft_engine::{Error, ReplySink, WriteOp};
+
+use crate::client::Client;
+use crate::resp::ReplyWriter;
+use crate::shared::Shared;
+
+/// Command flags, as `COMMAND INFO` reports them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const ADMIN: u32 = 1 << 2;
+    pub const FAST: u32 = 1 << 3;
+    /// Allowed before AUTH when `requirepass` is set.
+    pub const NO_AUTH: u32 = 1 << 4;
+    pub const LOADING: u32 = 1 << 5;
+    pub const STALE: u32 = 1 << 6;
+    /// Grows memory (`denyoom` in Redis).
+    pub const DENYOOM: u32 = 1 << 7;
+    pub const NOSCRIPT: u32 = 1 << 8;
+    pub const RANDOM: u32 = 1 << 9;
+    pub const SORT_FOR_SCRIPT: u32 = 1 << 10;
+
+    /// Names in the order Redis lists them.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (NOSCRIPT, "noscript"),
+        (RANDOM, "random"),
+        (SORT_FOR_SCRIPT, "sort_for_script"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (NO_AUTH, "no_auth"),
+        (FAST, "fast"),
+    ];
+}
+
+/// What a handler asks the connection to do next.
+pub enum Action {
+    /// The reply has been written.
+    Replied,
+    /// Apply this write through the write path and reply with its result.
+    Write(WriteOp),
+    /// Write the reply, then close the connection (QUIT).
+    Close,
+}
+
+/// The state a handler works with.
+pub struct Ctx<'a> {
+    pub shared: &'a Shared,
+    pub client: &'a mut Client,
+    pub out: ReplyWriter<'a>,
+}
+
+impl Ctx<'_> {
+    /// Writes `error` as the reply and returns `Action::Replied`.
+    pub fn fail(&mut self, error: Error) -> Action {
+        self.out.error(&error);
+        Action::Replied
+    }
+}
+
+/// A handler: the arguments exclude the command name.
+pub type Handler = fn(&mut Ctx<'_>, &[Bytes]) -> Action;
+
+/// One command's entry in the table.
+pub struct CommandSpec {
+    /// Lower-case name (for a subcommand, `container|sub`).
+    pub name: &'static str,
+    pub arity: i32,
+    pub flags: u32,
+    /// First key's position (1-based, 0 if no keys), last key (negative
+    /// counts from the end) and the step between keys.
+    pub keys: (i32, i32, i32),
+    pub handler: Handler,
+    /// `COMMAND DOCS` summary and group.
+    pub summary: &'static str,
+    pub group: &'static str,
+    pub since: &'static str,
+    /// Subcommands (CLIENT, CONFIG, COMMAND); empty otherwise.
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    pub fn is_write(&self) -> bool {
+        self.flags & flags::WRITE != 0
+    }
+
+    /// Whether `argc` (including the name) satisfies the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = i64::from(self.arity);
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+}
+
+/// Every top-level command.
+pub fn table() -> &'static [&'static CommandSpec] {
+    static TABLE: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut all: Vec<&'static CommandSpec> = Vec::new();
+        for group in [
+            strings::COMMANDS,
+            keys::COMMANDS,
+            server::COMMANDS,
+            connection::COMMANDS,
+            introspection::COMMANDS,
+        ] {
+            all.extend(group.iter());
+        }
+        all.sort_by_key(|spec| spec.name);
+        for pair in all.windows(2) {
+            assert!(
+                pair[0].name != pair[1].name,
+                "duplicate command {}",
+                pair[0].name
+            );
+        }
+        all
+    })
+}
+
+/// Finds a command by name, ignoring case, without allocating.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    lookup_indexed(name).map(|(_, spec)| spec)
+}
+
+/// Finds a command and its position in [`table`], ignoring case.
+pub fn lookup_indexed(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
+    type Index = HashMap<&'static [u8], (usize, &'static CommandSpec)>;
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        table()
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| (spec.name.as_bytes(), (i, *spec)))
+            .collect()
+    });
+    let mut lower = [0u8; 32];
+    if name.len() > lower.len() {
+        return None;
+    }
+    let lower = &mut lower[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    index.get(&*lower).copied()
+}
+
+/// Finds `container|sub` among a container's subcommands, ignoring case.
+pub fn lookup_sub(container: &CommandSpec, sub: &[u8]) -> Option<&'static CommandSpec> {
+    let prefix_len = container.name.len() + 1;
+    container
+        .subcommands
+        .iter()
+        .find(|spec| spec.name.as_bytes()[prefix_len..].eq_ignore_ascii_case(sub))
+}
+
+/// The reply for a wrong argument count.
+pub fn arity_error(ctx: &mut Ctx<'_>, name: &str) -> Action {
+    ctx.out.error_text(&format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ));
+    Action::Replied
+}
+
+/// Runs a container's subcommand (`CLIENT SETNAME ...`): looks it up, checks
+/// its arity and calls its handler with the arguments after the subcommand.
+pub fn dispatch_sub(ctx: &mut Ctx<'_>, container: &'static CommandSpec, args: &[Bytes]) -> Action {
+    let Some(sub) = args.first() else {
+        return arity_error(ctx, container.name);
+    };
+    let Some(spec) = lookup_sub(container, sub) else {
+        let text = format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+            container.name.to_ascii_uppercase()
+        );
+        ctx.out.error_text(&text);
+        return Action::Replied;
+    };
+    if !spec.arity_ok(args.len() + 1) {
+        return arity_error(ctx, spec.name);
+    }
+    (spec.handler)(ctx, &args[1..])
+}
+
+/// The reply for a command name that is not in the table, in Redis's words.
+pub fn unknown_command_error(name: &[u8], args: &[Bytes]) -> String {
+    let mut listed = String::new();
+    for arg in args {
+        if listed.len() >= 128 {
+            break;
+        }
+        let room = 128 - listed.len();
+        let text = String::from_utf8_lossy(&arg[..arg.len().min(room)]);
+        listed.push('\'');
+        listed.push_str(&text);
+        listed.push_str("' ");
+    }
+    let name = String::from_utf8_lossy(&name[..name.len().min(128)]);
+    format!("ERR unknown command '{name}', with args beginning with: {listed}")
+}
+
+/// Replies to `<CONTAINER> HELP` in Redis's layout.
+pub fn help(ctx: &mut Ctx<'_>, container: &str, lines: &[&str]) -> Action {
+    ctx.out.array(lines.len() + 3);
+    ctx.out.simple(&format!(
+        "{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
+    for line in lines {
+        ctx.out.simple(line);
+    }
+    ctx.out.simple("HELP");
+    ctx.out.simple("    Print this help.");
+    Action::Replied
+}

@@ -1,0 +1,361 @@
+//! Server commands: PING, ECHO, INFO, CONFIG, DBSIZE, FLUSHDB, FLUSHALL,
+//! TIME.
+
+use bytes::Bytes;
+use redraft_engine::{glob_match, Error, ReplySink, WriteOp};
+
+use super::args::is;
+use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, RANDOM, READONLY, STALE, WRITE};
+use super::{Action, CommandSpec, Ctx};
+use crate::config::LogLevel;
+
+const fn spec(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    handler: super::Handler,
+    group: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        keys: (0, 0, 0),
+        handler,
+        summary,
+        group,
+        since: "1.0.0",
+        subcommands: &[],
+    }
+}
+
+const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    spec(
+        "config|get",
+        -3,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        config_get,
+        "server",
+        "Returns the effective values of configuration parameters.",
+    ),
+    spec(
+        "config|set",
+        -4,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        config_set,
+        "server",
+        "Sets configuration parameters in-flight.",
+    ),
+    spec(
+        "config|resetstat",
+        2,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        config_resetstat,
+        "server",
+        "Resets the server's statistics.",
+    ),
+    spec(
+        "config|help",
+        2,
+        LOADING | STALE,
+        config_help,
+        "server",
+        "Returns helpful text about the different subcommands.",
+    ),
+];
+
+pub const COMMANDS: &[CommandSpec] = &[
+    spec(
+        "ping",
+        -1,
+        FAST,
+        ping,
+        "connection",
+        "Returns the server's liveliness response.",
+    ),
+    spec(
+        "echo",
+        2,
+        FAST,
+        echo,
+        "connection",
+        "Returns the given string.",
+    ),
+    spec(
+        "info",
+        -1,
+        LOADING | STALE,
+        info,
+        "server",
+        "Returns information and statistics about the server.",
+    ),
+    CommandSpec {
+        subcommands: CONFIG_SUBCOMMANDS,
+        ..spec(
+            "config",
+            -2,
+            0,
+            config,
+            "server",
+            "A container for server configuration commands.",
+        )
+    },
+    spec(
+        "dbsize",
+        1,
+        READONLY | FAST,
+        dbsize,
+        "server",
+        "Returns the number of keys in the database.",
+    ),
+    spec(
+        "flushdb",
+        -1,
+        WRITE,
+        flushdb,
+        "server",
+        "Removes all keys from the current database.",
+    ),
+    spec(
+        "flushall",
+        -1,
+        WRITE,
+        flushall,
+        "server",
+        "Removes all keys from all databases.",
+    ),
+    spec(
+        "time",
+        1,
+        LOADING | STALE | FAST | RANDOM,
+        time,
+        "server",
+        "Returns the server time.",
+    ),
+];
+
+fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    match args {
+        [] => ctx.out.simple("PONG"),
+        [message] => ctx.out.bulk(message),
+        _ => return super::arity_error(ctx, "ping"),
+    }
+    Action::Replied
+}
+
+fn echo(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    ctx.out.bulk(&args[0]);
+    Action::Replied
+}
+
+fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let text = crate::info::render(ctx.shared, args);
+    ctx.out.verbatim("txt", text.as_bytes());
+    Action::Replied
+}
+
+fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let container = super::lookup(b"config").expect("config is in the table");
+    super::dispatch_sub(ctx, container, args)
+}
+
+/// A parameter `CONFIG GET` reports.
+struct Param {
+    name: &'static str,
+    /// Whether `CONFIG SET` may change it.
+    mutable: bool,
+}
+
+const PARAMS: &[Param] = &[
+    Param {
+        name: "bind",
+        mutable: false,
+    },
+    Param {
+        name: "port",
+        mutable: false,
+    },
+    Param {
+        name: "databases",
+        mutable: false,
+    },
+    Param {
+        name: "dir",
+        mutable: false,
+    },
+    Param {
+        name: "requirepass",
+        mutable: true,
+    },
+    Param {
+        name: "loglevel",
+        mutable: true,
+    },
+    Param {
+        name: "save",
+        mutable: false,
+    },
+    Param {
+        name: "appendonly",
+        mutable: false,
+    },
+    Param {
+        name: "proto-max-bulk-len",
+        mutable: false,
+    },
+    Param {
+        name: "timeout",
+        mutable: false,
+    },
+];
+
+fn param_value(ctx: &Ctx<'_>, name: &str) -> String {
+    let config = &ctx.shared.config;
+    match name {
+        "bind" => config.bind.to_string(),
+        "port" => config.port.to_string(),
+        "databases" => redraft_engine::DB_COUNT.to_string(),
+        "dir" => std::fs::canonicalize(&config.data_dir)
+            .unwrap_or_else(|_| config.data_dir.clone())
+            .display()
+            .to_string(),
+        "requirepass" => ctx
+            .shared
+            .runtime
+            .read()
+            .requirepass
+            .clone()
+            .unwrap_or_default(),
+        "loglevel" => ctx.shared.runtime.read().log_level.as_str().to_string(),
+        "save" => String::new(),
+        "appendonly" => "no".to_string(),
+        "proto-max-bulk-len" => (512 * 1024 * 1024).to_string(),
+        "timeout" => "0".to_string(),
+        _ => unreachable!("{name} is in PARAMS"),
+    }
+}
+
+fn config_get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let mut found: Vec<(&'static str, String)> = Vec::new();
+    for param in PARAMS {
+        if args
+            .iter()
+            .any(|pattern| glob_match(pattern, param.name.as_bytes(), true))
+        {
+            found.push((param.name, param_value(ctx, param.name)));
+        }
+    }
+    ctx.out.map(found.len());
+    for (name, value) in found {
+        ctx.out.bulk(name.as_bytes());
+        ctx.out.bulk(value.as_bytes());
+    }
+    Action::Replied
+}
+
+fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    if args.len() % 2 != 0 {
+        return super::arity_error(ctx, "config|set");
+    }
+    // Validate every pair before changing anything, as Redis does.
+    let mut changes = Vec::with_capacity(args.len() / 2);
+    for pair in args.chunks_exact(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        let Some(param) = PARAMS.iter().find(|param| param.name == name) else {
+            ctx.out.error_text(&format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
+            return Action::Replied;
+        };
+        if !param.mutable {
+            ctx.out.error_text(&format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+            ));
+            return Action::Replied;
+        }
+        if name == "loglevel" && LogLevel::parse(&value).is_none() {
+            ctx.out.error_text(&format!(
+                "ERR CONFIG SET failed (possibly related to argument 'loglevel') - argument(s) must be one of the following: debug, verbose, notice, warning"
+            ));
+            return Action::Replied;
+        }
+        changes.push((param.name, value));
+    }
+    for (name, value) in changes {
+        let mut runtime = ctx.shared.runtime.write();
+        match name {
+            "requirepass" => runtime.requirepass = Some(value).filter(|v| !v.is_empty()),
+            "loglevel" => {
+                let level = LogLevel::parse(&value).expect("validated above");
+                runtime.log_level = level;
+                (ctx.shared.set_log_level)(level);
+            }
+            _ => unreachable!("only mutable parameters reach here"),
+        }
+    }
+    ctx.out.ok();
+    Action::Replied
+}
+
+fn config_resetstat(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    ctx.shared.reset_stats();
+    ctx.out.ok();
+    Action::Replied
+}
+
+fn config_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    super::help(
+        ctx,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+        ],
+    )
+}
+
+fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    let size = ctx.shared.engine.dbsize(ctx.client.db);
+    ctx.out.int(size as i64);
+    Action::Replied
+}
+
+/// FLUSHDB and FLUSHALL accept one optional ASYNC or SYNC.
+fn flush_mode_ok(args: &[Bytes]) -> bool {
+    match args {
+        [] => true,
+        [mode] => is(mode, "async") || is(mode, "sync"),
+        _ => false,
+    }
+}
+
+fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    if !flush_mode_ok(args) {
+        return ctx.fail(Error::Syntax);
+    }
+    Action::Write(WriteOp::FlushDb)
+}
+
+fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    if !flush_mode_ok(args) {
+        return ctx.fail(Error::Syntax);
+    }
+    Action::Write(WriteOp::FlushAll)
+}
+
+fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut buffer = itoa::Buffer::new();
+    ctx.out.array(2);
+    ctx.out.bulk(buffer.format(now.as_secs()).as_bytes());
+    ctx.out.bulk(buffer.format(now.subsec_micros()).as_bytes());
+    Action::Replied
+}

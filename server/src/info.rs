@@ -1,0 +1,149 @@
+//! INFO: the server, clients, memory, stats and keyspace sections, in
+//! Redis's `field:value` layout.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use redraft_engine::DB_COUNT;
+
+use crate::shared::{unix_ms, Shared};
+
+/// The Redis version whose behaviour redraft follows; clients read it to
+/// decide which commands they may use.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// The sections INFO knows, in output order.
+const SECTIONS: &[(&str, fn(&Shared, &mut String))] = &[
+    ("server", server),
+    ("clients", clients),
+    ("memory", memory),
+    ("stats", stats),
+    ("keyspace", keyspace),
+];
+
+/// Renders the sections `args` asks for (none, `default`, `all` and
+/// `everything` mean every section; names are case-insensitive).
+pub fn render(shared: &Shared, args: &[Bytes]) -> String {
+    let everything = args.is_empty()
+        || args.iter().any(|arg| {
+            ["default", "all", "everything"]
+                .iter()
+                .any(|name| arg.eq_ignore_ascii_case(name.as_bytes()))
+        });
+    let mut text = String::with_capacity(2048);
+    for (name, section) in SECTIONS {
+        if everything
+            || args
+                .iter()
+                .any(|arg| arg.eq_ignore_ascii_case(name.as_bytes()))
+        {
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            section(shared, &mut text);
+        }
+    }
+    text
+}
+
+fn server(shared: &Shared, out: &mut String) {
+    let uptime_s = shared.started_at.elapsed().as_secs();
+    let executable = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let _ = write!(
+        out,
+        "# Server\r\nredis_version:{REDIS_VERSION}\r\nredraft_version:{}\r\nredis_mode:standalone\r\n\
+         os:{} {}\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\nprocess_id:{}\r\nrun_id:{}\r\n\
+         tcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime_s}\r\nuptime_in_days:{}\r\n\
+         hz:10\r\nexecutor_threads:{}\r\nexecutable:{executable}\r\n",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        std::process::id(),
+        shared.run_id,
+        shared.config.port,
+        unix_ms() * 1000,
+        uptime_s / 86400,
+        shared.config.threads,
+    );
+}
+
+fn clients(shared: &Shared, out: &mut String) {
+    let _ = write!(
+        out,
+        "# Clients\r\nconnected_clients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
+        shared.clients.count()
+    );
+}
+
+/// Formats bytes as Redis's `used_memory_human` does (e.g. `1.50M`).
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: &[(u64, &str)] = &[
+        (1 << 40, "T"),
+        (1 << 30, "G"),
+        (1 << 20, "M"),
+        (1 << 10, "K"),
+    ];
+    for (size, unit) in UNITS {
+        if bytes >= *size {
+            return format!("{:.2}{unit}", bytes as f64 / *size as f64);
+        }
+    }
+    format!("{bytes}B")
+}
+
+/// Resident set size from /proc/self/statm (0 where unavailable).
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn memory(shared: &Shared, out: &mut String) {
+    let used = shared.engine.stats().used_memory_bytes;
+    let rss = rss_bytes();
+    let _ = write!(
+        out,
+        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
+         used_memory_rss_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n\
+         mem_allocator:libc\r\n",
+        human_bytes(used),
+        human_bytes(rss),
+    );
+}
+
+fn stats(shared: &Shared, out: &mut String) {
+    let engine = shared.engine.stats();
+    let _ = write!(
+        out,
+        "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+         instantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
+         rejected_connections:0\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\n\
+         keyspace_misses:{}\r\n",
+        shared.clients.accepted_total.load(Ordering::Relaxed),
+        shared.total(|stats| &stats.commands),
+        shared.ops_per_sec.load(Ordering::Relaxed),
+        shared.total(|stats| &stats.net_input_bytes),
+        shared.total(|stats| &stats.net_output_bytes),
+        engine.expired_keys,
+        engine.keyspace_hits,
+        engine.keyspace_misses,
+    );
+}
+
+fn keyspace(shared: &Shared, out: &mut String) {
+    out.push_str("# Keyspace\r\n");
+    for db in 0..DB_COUNT {
+        let keys = shared.engine.dbsize(db);
+        if keys > 0 {
+            let expires = shared.engine.expires_count(db);
+            let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+        }
+    }
+}

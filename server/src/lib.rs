@@ -1,0 +1,13 @@
+//! redraft-server: the network, the RESP codec, the command table and the
+//! write path of redraft, a Redis-compatible server whose writes go through
+//! Raft. `main.rs` only parses flags and calls [`server::run`].
+
+pub mod client;
+pub mod cmd;
+pub mod config;
+pub mod conn;
+pub mod info;
+pub mod resp;
+pub mod server;
+pub mod shared;
+pub mod write_path;

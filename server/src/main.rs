@@ -1,0 +1,43 @@
+//! The `redraft-server` binary: reads the configuration, sets up logging
+//! and runs the server.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use redraft_server::config::{Config, Flags, LogLevel};
+use redraft_server::shared::Shared;
+use tracing_subscriber::{filter::LevelFilter, prelude::*, reload};
+
+fn level_filter(level: LogLevel) -> LevelFilter {
+    match level {
+        LogLevel::Error => LevelFilter::ERROR,
+        LogLevel::Warn => LevelFilter::WARN,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Trace => LevelFilter::TRACE,
+    }
+}
+
+fn main() {
+    let flags = Flags::parse();
+    let config = match Config::load(&flags) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("redraft-server: {error}");
+            std::process::exit(1);
+        }
+    };
+    let (filter, handle) = reload::Layer::new(level_filter(config.log_level));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .init();
+    let set_log_level = Box::new(move |level: LogLevel| {
+        let _ = handle.modify(|filter| *filter = level_filter(level));
+    });
+    let shared = Arc::new(Shared::new(config, set_log_level));
+    if let Err(error) = redraft_server::server::run(shared) {
+        eprintln!("redraft-server: {error}");
+        std::process::exit(1);
+    }
+}

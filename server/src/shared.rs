@@ -1,0 +1,123 @@
+//! State shared by every executor of a node.
+//!
+//! Invariants:
+//! - Per-executor counters are written only by their own executor (relaxed
+//!   atomics on their own cache line) and summed on read, so the hot path
+//!   never contends on a shared counter.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::RwLock;
+use redraft_engine::Engine;
+
+use crate::client::Registry;
+use crate::config::{Config, LogLevel};
+use crate::write_path::WritePath;
+
+/// Counters one executor keeps; padded so executors never share a line.
+#[repr(align(128))]
+#[derive(Default)]
+pub struct ExecutorStats {
+    pub commands: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+}
+
+impl ExecutorStats {
+    /// Adds to a counter that only this executor writes.
+    pub fn add(counter: &AtomicU64, amount: u64) {
+        counter.store(counter.load(Ordering::Relaxed) + amount, Ordering::Relaxed);
+    }
+}
+
+/// Settings that `CONFIG SET` may change while running.
+pub struct Runtime {
+    pub requirepass: Option<String>,
+    pub log_level: LogLevel,
+}
+
+/// Changes the log level of the running process (`CONFIG SET loglevel`).
+pub type SetLogLevel = Box<dyn Fn(LogLevel) + Send + Sync>;
+
+/// Everything the executors share.
+pub struct Shared {
+    pub config: Config,
+    pub runtime: RwLock<Runtime>,
+    pub engine: Arc<Engine>,
+    pub write_path: WritePath,
+    pub clients: Registry,
+    pub executors: Box<[ExecutorStats]>,
+    pub started_at: Instant,
+    /// 40 hex characters identifying this run (`run_id` in INFO).
+    pub run_id: String,
+    /// Operations per second, sampled by the cron task (`instantaneous_ops_per_sec`).
+    pub ops_per_sec: AtomicU64,
+    pub set_log_level: SetLogLevel,
+}
+
+impl Shared {
+    pub fn new(config: Config, set_log_level: SetLogLevel) -> Shared {
+        let engine = Arc::new(Engine::new());
+        let runtime = RwLock::new(Runtime {
+            requirepass: config.requirepass.clone(),
+            log_level: config.log_level,
+        });
+        let executors = (0..config.threads)
+            .map(|_| ExecutorStats::default())
+            .collect();
+        Shared {
+            write_path: WritePath::new(engine.clone()),
+            engine,
+            runtime,
+            clients: Registry::default(),
+            executors,
+            started_at: Instant::now(),
+            run_id: make_run_id(),
+            ops_per_sec: AtomicU64::new(0),
+            set_log_level,
+            config,
+        }
+    }
+
+    /// `CONFIG RESETSTAT`: zeroes the counters INFO reports.
+    pub fn reset_stats(&self) {
+        for stats in self.executors.iter() {
+            stats.commands.store(0, Ordering::Relaxed);
+            stats.net_input_bytes.store(0, Ordering::Relaxed);
+            stats.net_output_bytes.store(0, Ordering::Relaxed);
+        }
+        self.clients.accepted_total.store(0, Ordering::Relaxed);
+        self.engine.reset_stats();
+    }
+
+    /// Sum of a per-executor counter.
+    pub fn total(&self, counter: impl Fn(&ExecutorStats) -> &AtomicU64) -> u64 {
+        self.executors
+            .iter()
+            .map(|stats| counter(stats).load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// Wall-clock Unix time in milliseconds.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn make_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut id = String::with_capacity(40);
+    let mut salt = unix_ms() ^ u64::from(std::process::id());
+    while id.len() < 40 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(salt);
+        salt = hasher.finish();
+        id.push_str(&format!("{salt:016x}"));
+    }
+    id.truncate(40);
+    id
+}

@@ -31,7 +31,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{render, split_args, Process, Raw};
+use common::{render, split_args, Process};
 use redraft_server::resp::Frame;
 
 /// One parsed line of a scenario file that does something.
@@ -168,17 +168,6 @@ fn run_on(server: &Process, items: &[Item]) -> Vec<String> {
         }
     }
     replies
-}
-
-trait CommandOrEof {
-    fn command_or_eof(&mut self, args: &[&[u8]]) -> Option<Frame>;
-}
-
-impl CommandOrEof for Raw {
-    fn command_or_eof(&mut self, args: &[&[u8]]) -> Option<Frame> {
-        self.send_command(args);
-        self.read_frame_or_eof()
-    }
 }
 
 /// Whether `actual` (rendered reply lines) matches the expected patterns.

@@ -27,7 +27,7 @@ pub struct ClientInfo {
     pub db: AtomicUsize,
     /// Protocol version in use (2 or 3).
     pub resp: AtomicU32,
-    /// Name of the last command, as an index into the command table + 1 (0: none).
+    /// The last command's spec id (`cmd::spec_id`) + 1; 0 before the first.
     pub last_command: AtomicUsize,
     pub name: Mutex<Option<String>>,
     pub lib_name: Mutex<Option<String>>,

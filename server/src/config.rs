@@ -106,6 +106,15 @@ impl LogLevel {
         }
     }
 
+    /// The closest of Redis's `loglevel` names.
+    pub fn redis_name(self) -> &'static str {
+        match self {
+            LogLevel::Error | LogLevel::Warn => "warning",
+            LogLevel::Info => "notice",
+            LogLevel::Debug | LogLevel::Trace => "debug",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             LogLevel::Error => "error",

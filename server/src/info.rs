@@ -13,8 +13,11 @@ use crate::shared::{unix_ms, Shared};
 /// decide which commands they may use.
 pub const REDIS_VERSION: &str = "7.0.15";
 
+/// Appends one section's text.
+type Section = fn(&Shared, &mut String);
+
 /// The sections INFO knows, in output order.
-const SECTIONS: &[(&str, fn(&Shared, &mut String))] = &[
+const SECTIONS: &[(&str, Section)] = &[
     ("server", server),
     ("clients", clients),
     ("memory", memory),

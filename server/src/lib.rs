@@ -6,6 +6,7 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod conn;
+pub mod event_loop;
 pub mod info;
 pub mod resp;
 pub mod server;

@@ -1,22 +1,19 @@
-//! Starts the node: one glommio executor per configured thread, each with
-//! its own SO_REUSEPORT listener on the client port, plus the cron task
-//! (active expiry, ops/s sampling) on executor 0.
+//! Starts the node: one network thread per configured thread, each with its
+//! own SO_REUSEPORT listener on the client port (event_loop.rs), plus the
+//! cron thread (active expiry, ops/s sampling).
 //!
 //! Invariants:
-//! - `run` returns an error (and starts nothing) if any executor cannot bind
-//!   its listener; once it reports ready, every executor is accepting.
+//! - `run` returns an error (and starts nothing) if any listener cannot be
+//!   bound; once it reports ready, every network thread is accepting.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use glommio::net::TcpListener;
-use glommio::{LocalExecutorBuilder, Placement};
 use redraft_engine::{WriteOp, DB_COUNT};
 
-use crate::conn;
+use crate::event_loop;
 use crate::shared::{unix_ms, Shared};
 
 /// How often the cron task runs (Redis's default `hz` is 10).
@@ -28,74 +25,48 @@ const EXPIRE_KEYS_PER_TICK_MAX: usize = 1000;
 /// cannot start.
 pub fn run(shared: Arc<Shared>) -> Result<(), String> {
     let addr = SocketAddr::new(shared.config.bind, shared.config.port);
-    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
-    let mut handles = Vec::with_capacity(shared.config.threads);
-    for executor in 0..shared.config.threads {
+    let mut listeners = Vec::with_capacity(shared.config.threads);
+    for _ in 0..shared.config.threads {
+        listeners.push(
+            event_loop::bind(addr).map_err(|error| format!("cannot listen on {addr}: {error}"))?,
+        );
+    }
+    let mut handles = Vec::with_capacity(listeners.len() + 1);
+    for (executor, listener) in listeners.into_iter().enumerate() {
         let shared = shared.clone();
-        let ready_tx = ready_tx.clone();
-        let handle = LocalExecutorBuilder::new(Placement::Unbound)
-            .name(&format!("redraft-exec-{executor}"))
-            .spawn(move || async move {
-                let listener = match TcpListener::bind(addr) {
-                    Ok(listener) => listener,
-                    Err(error) => {
-                        let _ = ready_tx.send(Err(format!("cannot listen on {addr}: {error}")));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(()));
-                drop(ready_tx);
-                if executor == 0 {
-                    glommio::spawn_local(cron(shared.clone())).detach();
-                }
-                accept_loop(shared, listener, executor).await;
-            })
-            .map_err(|error| format!("cannot start executor {executor}: {error}"))?;
+        let handle = std::thread::Builder::new()
+            .name(format!("redraft-net-{executor}"))
+            .spawn(move || event_loop::run(shared, listener, executor))
+            .map_err(|error| format!("cannot start network thread {executor}: {error}"))?;
         handles.push(handle);
     }
-    drop(ready_tx);
-    for _ in 0..shared.config.threads {
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => return Err(error),
-            Err(_) => return Err("an executor stopped while starting".into()),
-        }
-    }
+    let cron_shared = shared.clone();
+    std::thread::Builder::new()
+        .name("redraft-cron".into())
+        .spawn(move || cron(&cron_shared))
+        .map_err(|error| format!("cannot start the cron thread: {error}"))?;
     tracing::info!(%addr, threads = shared.config.threads, "ready to accept connections");
     for handle in handles {
-        handle
-            .join()
-            .map_err(|error| format!("executor failed: {error}"))?;
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(format!("network thread failed: {error}")),
+            Err(_) => return Err("network thread panicked".into()),
+        }
     }
     Ok(())
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, executor: usize) {
-    loop {
-        match listener.accept().await {
-            Ok(stream) => {
-                glommio::spawn_local(conn::serve(shared.clone(), stream, executor)).detach();
-            }
-            Err(error) => {
-                // Running out of file descriptors must not spin the loop.
-                tracing::warn!(%error, "accept failed");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
-}
-
 /// Periodic housekeeping, like Redis's serverCron: samples ops/s and
 /// proposes the deletion of expired keys through the write path.
-async fn cron(shared: Arc<Shared>) {
+fn cron(shared: &Shared) {
     let mut last_commands = shared.total(|stats| &stats.commands);
     loop {
-        glommio::timer::sleep(Duration::from_millis(CRON_INTERVAL_MS)).await;
+        std::thread::sleep(Duration::from_millis(CRON_INTERVAL_MS));
         let commands = shared.total(|stats| &stats.commands);
         let per_sec = commands.saturating_sub(last_commands) * (1000 / CRON_INTERVAL_MS);
         shared.ops_per_sec.store(per_sec, Ordering::Relaxed);
         last_commands = commands;
-        expire_cycle(&shared);
+        expire_cycle(shared);
     }
 }
 

@@ -36,6 +36,9 @@ impl ExecutorStats {
 pub struct Runtime {
     pub requirepass: Option<String>,
     pub log_level: LogLevel,
+    /// The level's name as last given, which `CONFIG GET loglevel` reports
+    /// (Redis's own names when a client set one).
+    pub log_level_name: String,
 }
 
 /// Changes the log level of the running process (`CONFIG SET loglevel`).
@@ -63,6 +66,7 @@ impl Shared {
         let runtime = RwLock::new(Runtime {
             requirepass: config.requirepass.clone(),
             log_level: config.log_level,
+            log_level_name: config.log_level.redis_name().to_string(),
         });
         let executors = (0..config.threads)
             .map(|_| ExecutorStats::default())

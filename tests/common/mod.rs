@@ -78,6 +78,8 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
+        // Each test makes fresh directories; leave none behind.
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -267,6 +269,13 @@ impl Raw {
     pub fn command(&mut self, args: &[&[u8]]) -> Frame {
         self.send_command(args);
         self.read_frame()
+    }
+
+    /// Sends one command and reads its reply, or `None` if the server
+    /// closed the connection (or the read timed out) first.
+    pub fn command_or_eof(&mut self, args: &[&[u8]]) -> Option<Frame> {
+        self.try_send(&encode_command(args));
+        self.try_read_frame()
     }
 
     /// Reads one whole reply frame, or `None` if the connection closed or

@@ -66,20 +66,33 @@ pub fn parse_i64(text: &[u8]) -> Option<i64> {
     redraft_engine::parse_i64_strict(text)
 }
 
-/// Parses an unsigned 64-bit integer the way Redis's `string2ull` does for
-/// SCAN cursors (decimal digits only).
-pub fn parse_u64(text: &[u8]) -> Option<u64> {
-    if text.is_empty() || text.len() > 20 {
-        return None;
+/// Parses a SCAN cursor as Redis 7.0 does, with C's `strtoul` in base 10:
+/// an optional sign (a minus wraps modulo 2^64), then digits; leading
+/// white space, trailing bytes and overflow are invalid, and an empty string
+/// is cursor 0.
+pub fn parse_cursor(text: &[u8]) -> Option<u64> {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() {
+        // strtoul consumed nothing: the end pointer is the start, which is
+        // valid only when the whole string is empty.
+        return text.is_empty().then_some(0);
     }
     let mut value: u64 = 0;
-    for &byte in text {
+    for &byte in digits {
         if !byte.is_ascii_digit() {
             return None;
         }
         value = value.checked_mul(10)?.checked_add(u64::from(byte - b'0'))?;
     }
-    Some(value)
+    Some(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
 }
 
 /// Case-insensitive comparison of an argument with a lower-case keyword.
@@ -117,11 +130,22 @@ mod tests {
     }
 
     #[test]
-    fn cursors_are_unsigned() {
-        assert_eq!(parse_u64(b"0"), Some(0));
-        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_u64(b"18446744073709551616"), None);
-        assert_eq!(parse_u64(b"-1"), None);
-        assert_eq!(parse_u64(b""), None);
+    fn cursors_parse_like_strtoul() {
+        let cases: &[(&str, Option<u64>)] = &[
+            ("0", Some(0)),
+            ("", Some(0)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("18446744073709551616", None),
+            ("-1", Some(u64::MAX)),
+            ("+5", Some(5)),
+            ("-", None),
+            ("+", None),
+            (" 1", None),
+            ("1 ", None),
+            ("0x10", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_cursor(text.as_bytes()), *expected, "{text:?}");
+        }
     }
 }

@@ -202,7 +202,7 @@ fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         }
     }
     if !ctx.client.authenticated {
-        ctx.out.error_text("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        ctx.out.error_text("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
         return Action::Replied;
     }
     if let Some(name) = name {
@@ -283,11 +283,11 @@ fn client_id(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
 }
 
 /// The name of a client's last command, for `cmd=` in CLIENT LIST.
-fn last_command_name(index: usize) -> String {
-    match index.checked_sub(1).and_then(|i| super::table().get(i)) {
-        Some(spec) => spec.name.to_string(),
-        None => "NULL".to_string(),
-    }
+fn last_command_name(id_plus_one: usize) -> &'static str {
+    id_plus_one
+        .checked_sub(1)
+        .and_then(super::name_by_id)
+        .unwrap_or("NULL")
 }
 
 fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
@@ -341,7 +341,7 @@ fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         }
         text.push_str(&info.render(
             now,
-            &last_command_name(info.last_command.load(Ordering::Relaxed)),
+            last_command_name(info.last_command.load(Ordering::Relaxed)),
         ));
         text.push('\n');
     }
@@ -353,7 +353,7 @@ fn client_info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
     let info = &ctx.client.info;
     let mut text = info.render(
         Instant::now(),
-        &last_command_name(info.last_command.load(Ordering::Relaxed)),
+        last_command_name(info.last_command.load(Ordering::Relaxed)),
     );
     text.push('\n');
     ctx.out.verbatim("txt", text.as_bytes());

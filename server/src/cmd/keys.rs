@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use redraft_engine::{Error, ExpireCommand, ExpireCondition, ReplySink, WriteOp, DB_COUNT};
 
-use super::args::{is, parse_i64, parse_u64, Args};
+use super::args::{is, parse_cursor, parse_i64, Args};
 use super::flags::{FAST, RANDOM, READONLY, WRITE};
 use super::strings::owned;
 use super::{Action, CommandSpec, Ctx};
@@ -115,15 +115,16 @@ fn parse_expire_condition(options: &[Bytes]) -> Result<ExpireCondition, String> 
 }
 
 fn expire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], command: ExpireCommand) -> Action {
-    let Some(amount) = parse_i64(&args[1]) else {
-        return ctx.fail(Error::NotInteger);
-    };
+    // Redis checks the flags before the time.
     let condition = match parse_expire_condition(&args[2..]) {
         Ok(condition) => condition,
         Err(text) => {
             ctx.out.error_text(&text);
             return Action::Replied;
         }
+    };
+    let Some(amount) = parse_i64(&args[1]) else {
+        return ctx.fail(Error::NotInteger);
     };
     Action::Write(WriteOp::Expire {
         key: owned(&args[0]),
@@ -188,7 +189,7 @@ fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let Some(cursor) = parse_u64(&args[0]) else {
+    let Some(cursor) = parse_cursor(&args[0]) else {
         return ctx.fail(Error::Other("ERR invalid cursor"));
     };
     let mut options = Args::new(&args[1..]);

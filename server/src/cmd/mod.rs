@@ -151,6 +151,47 @@ pub fn table() -> &'static [&'static CommandSpec] {
     })
 }
 
+/// Every command and subcommand, each once; a spec's position here is its
+/// id (what a client records as its last command).
+fn all_specs() -> &'static [&'static CommandSpec] {
+    static ALL: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut all = Vec::new();
+        for spec in table() {
+            all.push(*spec);
+            all.extend(spec.subcommands.iter());
+        }
+        all
+    })
+}
+
+/// The id of a command or subcommand spec.
+pub fn spec_id(spec: &'static CommandSpec) -> usize {
+    static IDS: OnceLock<HashMap<usize, usize>> = OnceLock::new();
+    let ids = IDS.get_or_init(|| {
+        all_specs()
+            .iter()
+            .enumerate()
+            .map(|(id, spec)| (*spec as *const CommandSpec as usize, id))
+            .collect()
+    });
+    ids[&(spec as *const CommandSpec as usize)]
+}
+
+/// The name of the spec with id `id` (`client|list`), if any.
+pub fn name_by_id(id: usize) -> Option<&'static str> {
+    all_specs().get(id).map(|spec| spec.name)
+}
+
+/// The spec a command line runs: the subcommand's for a container whose
+/// subcommand exists, else the command's own.
+pub fn effective_spec(spec: &'static CommandSpec, args: &[Bytes]) -> &'static CommandSpec {
+    match args.get(1) {
+        Some(sub) if !spec.subcommands.is_empty() => lookup_sub(spec, sub).unwrap_or(spec),
+        _ => spec,
+    }
+}
+
 /// Finds a command by name, ignoring case, without allocating.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     lookup_indexed(name).map(|(_, spec)| spec)

@@ -227,7 +227,7 @@ fn param_value(ctx: &Ctx<'_>, name: &str) -> String {
             .requirepass
             .clone()
             .unwrap_or_default(),
-        "loglevel" => ctx.shared.runtime.read().log_level.as_str().to_string(),
+        "loglevel" => ctx.shared.runtime.read().log_level_name.clone(),
         "save" => String::new(),
         "appendonly" => "no".to_string(),
         "proto-max-bulk-len" => (512 * 1024 * 1024).to_string(),
@@ -236,26 +236,42 @@ fn param_value(ctx: &Ctx<'_>, name: &str) -> String {
     }
 }
 
+/// Whether a CONFIG GET argument is a glob pattern rather than a name.
+fn is_pattern(arg: &[u8]) -> bool {
+    arg.iter().any(|byte| matches!(byte, b'*' | b'?' | b'['))
+}
+
 fn config_get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let mut found: Vec<(&'static str, String)> = Vec::new();
-    for param in PARAMS {
-        if args
-            .iter()
-            .any(|pattern| glob_match(pattern, param.name.as_bytes(), true))
-        {
-            found.push((param.name, param_value(ctx, param.name)));
+    // Each parameter is reported once, under the name the client asked for
+    // when it asked by exact name (as Redis 7.0 does), else its own name.
+    let mut found: Vec<(&'static str, Bytes)> = Vec::new();
+    for arg in args {
+        for param in PARAMS {
+            let matched = if is_pattern(arg) {
+                glob_match(arg, param.name.as_bytes(), true)
+            } else {
+                arg.eq_ignore_ascii_case(param.name.as_bytes())
+            };
+            if matched && !found.iter().any(|(name, _)| *name == param.name) {
+                let shown = if is_pattern(arg) {
+                    Bytes::from_static(param.name.as_bytes())
+                } else {
+                    arg.clone()
+                };
+                found.push((param.name, shown));
+            }
         }
     }
     ctx.out.map(found.len());
-    for (name, value) in found {
-        ctx.out.bulk(name.as_bytes());
-        ctx.out.bulk(value.as_bytes());
+    for (name, shown) in found {
+        ctx.out.bulk(&shown);
+        ctx.out.bulk(param_value(ctx, name).as_bytes());
     }
     Action::Replied
 }
 
 fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return super::arity_error(ctx, "config|set");
     }
     // Validate every pair before changing anything, as Redis does.
@@ -276,9 +292,7 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             return Action::Replied;
         }
         if name == "loglevel" && LogLevel::parse(&value).is_none() {
-            ctx.out.error_text(&format!(
-                "ERR CONFIG SET failed (possibly related to argument 'loglevel') - argument(s) must be one of the following: debug, verbose, notice, warning"
-            ));
+            ctx.out.error_text("ERR CONFIG SET failed (possibly related to argument 'loglevel') - argument(s) must be one of the following: debug, verbose, notice, warning");
             return Action::Replied;
         }
         changes.push((param.name, value));
@@ -290,6 +304,7 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             "loglevel" => {
                 let level = LogLevel::parse(&value).expect("validated above");
                 runtime.log_level = level;
+                runtime.log_level_name = value.to_ascii_lowercase();
                 (ctx.shared.set_log_level)(level);
             }
             _ => unreachable!("only mutable parameters reach here"),

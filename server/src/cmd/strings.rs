@@ -2,7 +2,7 @@
 //! ranges.
 
 use bytes::Bytes;
-use redraft_engine::{Error, SetCondition, TtlChange, WriteOp};
+use redraft_engine::{Error, ReplySink, SetCondition, TtlChange, WriteOp};
 
 use super::args::{is, parse_i64, Args};
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
@@ -343,7 +343,7 @@ fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let ttl = match &opts.expiry {
         Some((kind, text)) => match parse_expiry(text, *kind, "getex") {
             Ok(ttl) => ttl,
-            Err(error) => return ctx.fail(error),
+            Err(error) => return getex_invalid_expiry(ctx, &args[0], error),
         },
         None if opts.persist => TtlChange::Clear,
         None => TtlChange::Keep,
@@ -352,6 +352,20 @@ fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         key: owned(&args[0]),
         ttl,
     })
+}
+
+/// Redis checks GETEX's time only once it has found a string at the key:
+/// a missing key replies nil and another type WRONGTYPE, whatever the time.
+/// An invalid time never writes, so this is a read of local state.
+fn getex_invalid_expiry(ctx: &mut Ctx<'_>, key: &[u8], error: Error) -> Action {
+    match ctx.shared.engine.key_type(ctx.client.db, key, unix_ms()) {
+        "none" => {
+            ctx.out.nil();
+            Action::Replied
+        }
+        "string" => ctx.fail(error),
+        _ => ctx.fail(Error::WrongType),
+    }
 }
 
 fn setnx(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
@@ -389,7 +403,7 @@ fn psetex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 
 /// Key/value pairs of MSET and MSETNX, or `None` if the count is odd.
 fn pairs(args: &[Bytes]) -> Option<Vec<(Bytes, Bytes)>> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return None;
     }
     Some(

@@ -217,6 +217,9 @@ def start_redraft(ctx: Context) -> Running:
         str(ctx.args.redraft_bin),
         "--bind", LOOPBACK,
         "--port", str(port),
+        # A free admin port too, so two harness runs (or a running node on
+        # the default 9121) never clash.
+        "--admin-port", str(free_port()),
         "--threads", str(ctx.args.redraft_threads),
         "--data-dir", str(data_dir),
         "--log-level", "warn",

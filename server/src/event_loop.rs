@@ -4,8 +4,8 @@
 //!
 //! Why epoll and not glommio's io_uring streams: measured on this 2-core VM
 //! with redis-benchmark (`-c 50 -P 1`), a minimal glommio PING server served
-//! about 50k requests/s, the same server on mio with one read per readiness
-//! event 72-77k, and redis-server 73-78k (docs/benchmarks.md). glommio arms
+//! 48-56k requests/s, the same server on mio stopping at the first short
+//! read 72-77k, and redis-server 66-78k in the same rounds (docs/server.md). glommio arms
 //! an io_uring poll per read; epoll keeps each socket registered once,
 //! which is what a one-request-per-round-trip workload needs.
 //!

@@ -253,7 +253,11 @@ mod tests {
     #[test]
     fn the_shipped_example_is_valid() {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../conf/redraft.toml");
-        let config = Config::load(&Flags { config: Some(path), ..Flags::default() }).unwrap();
+        let config = Config::load(&Flags {
+            config: Some(path),
+            ..Flags::default()
+        })
+        .unwrap();
         assert_eq!(config.port, 6379);
         assert_eq!(config.bind.to_string(), "127.0.0.1");
     }

@@ -4,7 +4,8 @@
 //! `now_ms`. Every write first removes its keys if they are expired at
 //! `now_ms` (as Redis's `lookupKeyWrite` does on a master), then behaves
 //! exactly as Redis 7.0 would; the reply is a pure function of the prior
-//! state, the op and `now_ms`.
+//! state, the op and `now_ms`. A single-key write looks its key up once
+//! ([`Shard::find_for_write`]) and does everything else at that place.
 //!
 //! Invariants:
 //! - No clock, randomness or environment is read here.
@@ -17,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 use crate::key::KeyRef;
 use crate::ldouble::LongDouble;
 use crate::number::parse_i64_strict;
-use crate::shard::Shard;
+use crate::shard::{Place, Shard};
 use crate::{Engine, Entry, Error, Reply, SetCondition, TtlChange, Value, WriteOp};
 
 /// Redis's `proto-max-bulk-len` default: the largest string a write may
@@ -51,17 +52,23 @@ pub(crate) fn resolve_ttl(
     }
 }
 
-/// The live string value of `key` for a write: expired keys are removed
-/// first. `Ok(None)` if missing, `Err(WrongType)` if not a string.
-fn live_string<'s>(
-    shard: &'s mut Shard,
-    key: KeyRef<'_>,
-    now_ms: u64,
-) -> Result<Option<&'s Entry>, Error> {
-    shard.purge_if_expired(key, now_ms);
-    match shard.get(key) {
-        Some(entry) if !matches!(entry.value, Value::Str(_)) => Err(Error::WrongType),
-        entry => Ok(entry),
+/// Looks `key` up for a write that needs a string: expired keys are
+/// removed first. `Err(WrongType)` if it holds another type.
+fn live_string(shard: &mut Shard, key: KeyRef<'_>, now_ms: u64) -> Result<Place, Error> {
+    let place = shard.find_for_write(key, now_ms);
+    if let Ok(found) = place {
+        if !matches!(shard.entry(found).value, Value::Str(_)) {
+            return Err(Error::WrongType);
+        }
+    }
+    Ok(place)
+}
+
+/// A new string entry without expiry.
+fn string_entry(value: Bytes) -> Entry {
+    Entry {
+        value: Value::Str(value),
+        expires_at_ms: None,
     }
 }
 
@@ -148,8 +155,8 @@ impl Engine {
         let key_ref = KeyRef::new(key);
         let slot = self.slot_of(db, key_ref);
         let mut shard = slot.shard.lock();
-        shard.purge_if_expired(key_ref, now_ms);
-        let old = shard.get(key_ref);
+        let place = shard.find_for_write(key_ref, now_ms);
+        let old = place.ok().map(|found| shard.entry(found));
         let old_reply = if get {
             slot.count(old.is_some());
             match old.map(|entry| &entry.value) {
@@ -177,7 +184,7 @@ impl Engine {
             value: Value::Str(value.clone()),
             expires_at_ms,
         };
-        let replaced = shard.insert(key_ref, key, entry);
+        let replaced = shard.put(place, key, entry);
         drop(shard);
         drop(replaced);
         Ok(old_reply)
@@ -186,28 +193,25 @@ impl Engine {
     fn apply_setnx(&self, db: usize, key: &Bytes, value: &Bytes, now_ms: u64) -> Reply {
         let key_ref = KeyRef::new(key);
         let mut shard = self.slot_of(db, key_ref).shard.lock();
-        shard.purge_if_expired(key_ref, now_ms);
-        if shard.get(key_ref).is_some() {
-            return Reply::Int(0);
+        match shard.find_for_write(key_ref, now_ms) {
+            Ok(_) => Reply::Int(0),
+            Err(vacant) => {
+                shard.insert_at(vacant, key, string_entry(value.clone()));
+                Reply::Int(1)
+            }
         }
-        let entry = Entry {
-            value: Value::Str(value.clone()),
-            expires_at_ms: None,
-        };
-        shard.insert(key_ref, key, entry);
-        Reply::Int(1)
     }
 
     fn apply_getdel(&self, db: usize, key: &Bytes, now_ms: u64) -> Result<Reply, Error> {
         let key_ref = KeyRef::new(key);
         let slot = self.slot_of(db, key_ref);
         let mut shard = slot.shard.lock();
-        let old = live_string(&mut shard, key_ref, now_ms)?;
-        slot.count(old.is_some());
-        if old.is_none() {
+        let place = live_string(&mut shard, key_ref, now_ms)?;
+        slot.count(place.is_ok());
+        let Ok(found) = place else {
             return Ok(Reply::Nil);
-        }
-        let entry = shard.remove(key_ref).expect("key vanished under the lock");
+        };
+        let (entry, _) = shard.remove_at(found);
         match entry.value {
             Value::Str(bytes) => Ok(Reply::Bulk(bytes)),
             _ => unreachable!("live_string checked the type"),
@@ -225,50 +229,44 @@ impl Engine {
         let key_ref = KeyRef::new(key);
         let slot = self.slot_of(db, key_ref);
         let mut shard = slot.shard.lock();
-        let old = live_string(&mut shard, key_ref, now_ms)?;
-        slot.count(old.is_some());
-        let Some(entry) = old else {
+        let place = live_string(&mut shard, key_ref, now_ms)?;
+        slot.count(place.is_ok());
+        let Ok(found) = place else {
             return Ok(Reply::Nil);
         };
-        let reply = Reply::Bulk(str_bytes(entry).clone());
+        let reply = Reply::Bulk(str_bytes(shard.entry(found)).clone());
         match expiry {
             NewExpiry::Keep => {}
-            NewExpiry::Clear => {
-                shard.set_expiry(key_ref, None);
-            }
+            NewExpiry::Clear => shard.set_expiry_at(found, None),
             // Only EXAT/PXAT can be in the past; Redis then deletes.
             NewExpiry::At(at) if at <= now_ms => {
-                shard.remove(key_ref);
+                shard.remove_at(found);
             }
-            NewExpiry::At(at) => {
-                shard.set_expiry(key_ref, Some(at));
-            }
+            NewExpiry::At(at) => shard.set_expiry_at(found, Some(at)),
         }
         Ok(reply)
     }
 
     fn apply_mset(&self, db: usize, pairs: &[(Bytes, Bytes)], nx: bool, now_ms: u64) -> Reply {
         let mut shards = self.lock_keys(db, pairs.iter().map(|(key, _)| key));
-        for (key, _) in pairs {
-            let key = KeyRef::new(key);
-            shards.shard(key).purge_if_expired(key, now_ms);
-        }
         if nx {
-            let taken = pairs.iter().any(|(key, _)| {
+            // Every key is purged if expired, then any live one blocks.
+            let mut taken = false;
+            for (key, _) in pairs {
                 let key = KeyRef::new(key);
-                shards.shard(key).get(key).is_some()
-            });
+                taken |= shards.shard(key).find_for_write(key, now_ms).is_ok();
+            }
             if taken {
                 return Reply::Int(0);
             }
         }
+        // Purging each key just before writing it is the same as purging
+        // all first: a key written earlier in the batch has no expiry.
         for (key, value) in pairs {
             let key_ref = KeyRef::new(key);
-            let entry = Entry {
-                value: Value::Str(value.clone()),
-                expires_at_ms: None,
-            };
-            shards.shard(key_ref).insert(key_ref, key, entry);
+            let shard = shards.shard(key_ref);
+            let place = shard.find_for_write(key_ref, now_ms);
+            shard.put(place, key, string_entry(value.clone()));
         }
         if nx {
             Reply::Int(1)
@@ -286,28 +284,25 @@ impl Engine {
     ) -> Result<Reply, Error> {
         let key_ref = KeyRef::new(key);
         let mut shard = self.slot_of(db, key_ref).shard.lock();
-        let Some(entry) = live_string(&mut shard, key_ref, now_ms)? else {
-            let entry = Entry {
-                value: Value::Str(value.clone()),
-                expires_at_ms: None,
-            };
-            shard.insert(key_ref, key, entry);
-            return Ok(Reply::Int(value.len() as i64));
+        let found = match live_string(&mut shard, key_ref, now_ms)? {
+            Ok(found) => found,
+            Err(vacant) => {
+                shard.insert_at(vacant, key, string_entry(value.clone()));
+                return Ok(Reply::Int(value.len() as i64));
+            }
         };
-        let old_len = str_bytes(entry).len() as u64;
+        let old_len = str_bytes(shard.entry(found)).len() as u64;
         if old_len + value.len() as u64 > STRING_BYTES_MAX {
             return Err(Error::StringTooLong);
         }
-        let new_len = shard.update_value(key_ref, |stored| {
+        let new_len = shard.update_value_at(found, |stored| {
             let mut buffer = take_mut(stored);
             buffer.extend_from_slice(value);
             let len = buffer.len();
             *stored = Value::Str(buffer.freeze());
             len
         });
-        Ok(Reply::Int(
-            new_len.expect("key vanished under the lock") as i64
-        ))
+        Ok(Reply::Int(new_len as i64))
     }
 
     fn apply_setrange(
@@ -320,26 +315,25 @@ impl Engine {
     ) -> Result<Reply, Error> {
         let key_ref = KeyRef::new(key);
         let mut shard = self.slot_of(db, key_ref).shard.lock();
-        let old = live_string(&mut shard, key_ref, now_ms)?;
+        let place = live_string(&mut shard, key_ref, now_ms)?;
         if value.is_empty() {
-            let len = old.map_or(0, |entry| str_bytes(entry).len());
+            let len = place.map_or(0, |found| str_bytes(shard.entry(found)).len());
             return Ok(Reply::Int(len as i64));
         }
         if offset.saturating_add(value.len() as u64) > STRING_BYTES_MAX {
             return Err(Error::StringTooLong);
         }
         let offset = offset as usize;
-        if old.is_none() {
-            let mut buffer = BytesMut::zeroed(offset + value.len());
-            buffer[offset..].copy_from_slice(value);
-            let entry = Entry {
-                value: Value::Str(buffer.freeze()),
-                expires_at_ms: None,
-            };
-            shard.insert(key_ref, key, entry);
-            return Ok(Reply::Int((offset + value.len()) as i64));
-        }
-        let new_len = shard.update_value(key_ref, |stored| {
+        let found = match place {
+            Ok(found) => found,
+            Err(vacant) => {
+                let mut buffer = BytesMut::zeroed(offset + value.len());
+                buffer[offset..].copy_from_slice(value);
+                shard.insert_at(vacant, key, string_entry(buffer.freeze()));
+                return Ok(Reply::Int((offset + value.len()) as i64));
+            }
+        };
+        let new_len = shard.update_value_at(found, |stored| {
             let mut buffer = take_mut(stored);
             let end = offset + value.len();
             if buffer.len() < end {
@@ -350,9 +344,7 @@ impl Engine {
             *stored = Value::Str(buffer.freeze());
             len
         });
-        Ok(Reply::Int(
-            new_len.expect("key vanished under the lock") as i64
-        ))
+        Ok(Reply::Int(new_len as i64))
     }
 
     fn apply_incrby(
@@ -364,14 +356,16 @@ impl Engine {
     ) -> Result<Reply, Error> {
         let key_ref = KeyRef::new(key);
         let mut shard = self.slot_of(db, key_ref).shard.lock();
-        let old = live_string(&mut shard, key_ref, now_ms)?;
-        let current = match old {
-            None => 0,
-            Some(entry) => parse_i64_strict(str_bytes(entry)).ok_or(Error::NotInteger)?,
+        let place = live_string(&mut shard, key_ref, now_ms)?;
+        let current = match place {
+            Err(_) => 0,
+            Ok(found) => {
+                parse_i64_strict(str_bytes(shard.entry(found))).ok_or(Error::NotInteger)?
+            }
         };
         let new = current.checked_add(delta).ok_or(Error::Overflow)?;
         let text = Bytes::copy_from_slice(itoa::Buffer::new().format(new).as_bytes());
-        store_string(&mut shard, key_ref, key, text);
+        store_string(&mut shard, place, key, text);
         Ok(Reply::Int(new))
     }
 
@@ -384,10 +378,10 @@ impl Engine {
     ) -> Result<Reply, Error> {
         let key_ref = KeyRef::new(key);
         let mut shard = self.slot_of(db, key_ref).shard.lock();
-        let old = live_string(&mut shard, key_ref, now_ms)?;
-        let current = match old {
-            None => LongDouble::ZERO,
-            Some(entry) => LongDouble::parse(str_bytes(entry)).ok_or(Error::NotFloat)?,
+        let place = live_string(&mut shard, key_ref, now_ms)?;
+        let current = match place {
+            Err(_) => LongDouble::ZERO,
+            Ok(found) => LongDouble::parse(str_bytes(shard.entry(found))).ok_or(Error::NotFloat)?,
         };
         let delta = LongDouble::parse(delta).ok_or(Error::NotFloat)?;
         let sum = current.add(delta).ok_or(Error::NanOrInfinity)?;
@@ -395,20 +389,18 @@ impl Engine {
             return Err(Error::NanOrInfinity);
         }
         let text = Bytes::from(sum.to_human_string());
-        store_string(&mut shard, key_ref, key, text.clone());
+        store_string(&mut shard, place, key, text.clone());
         Ok(Reply::Bulk(text))
     }
 }
 
-/// Stores a string under `key`, keeping its expiry if it exists (as
-/// `INCR` and `INCRBYFLOAT` do).
-fn store_string(shard: &mut Shard, key_ref: KeyRef<'_>, key: &Bytes, text: Bytes) {
-    let updated = shard.update_value(key_ref, |stored| *stored = Value::Str(text.clone()));
-    if updated.is_none() {
-        let entry = Entry {
-            value: Value::Str(text),
-            expires_at_ms: None,
-        };
-        shard.insert(key_ref, key, entry);
+/// Stores a string at `place` (`key`'s), keeping the expiry of an existing
+/// key (as `INCR` and `INCRBYFLOAT` do).
+fn store_string(shard: &mut Shard, place: Place, key: &Bytes, text: Bytes) {
+    match place {
+        Ok(found) => shard.update_value_at(found, |stored| *stored = Value::Str(text)),
+        Err(vacant) => {
+            shard.insert_at(vacant, key, string_entry(text));
+        }
     }
 }

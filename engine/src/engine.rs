@@ -99,8 +99,12 @@ impl Engine {
     pub fn new() -> Engine {
         let counters = Arc::new(Counters::default());
         let slots = (0..DB_COUNT * SHARDS_PER_DB)
-            .map(|_| ShardSlot {
-                shard: Mutex::new(Shard::new(counters.clone())),
+            .map(|index| ShardSlot {
+                shard: Mutex::new(Shard::new(
+                    counters.clone(),
+                    SHARD_BITS,
+                    (index % SHARDS_PER_DB) as u64,
+                )),
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
             })

@@ -8,7 +8,7 @@
 //!   past time deletes (Redis 7), and `PurgeExpired` deletes only keys that
 //!   are expired at `now_ms`, never a key written again since the leader
 //!   chose it.
-//! - Flushed maps are dropped after their locks are released.
+//! - Flushed tables are dropped after their locks are released.
 
 use bytes::Bytes;
 
@@ -65,8 +65,10 @@ impl Engine {
         for key in keys {
             let key = KeyRef::new(key);
             let shard = shards.shard(key);
-            shard.purge_if_expired(key, now_ms);
-            removed += i64::from(shard.remove(key).is_some());
+            if let Ok(found) = shard.find_for_write(key, now_ms) {
+                shard.remove_at(found);
+                removed += 1;
+            }
         }
         Reply::Int(removed)
     }
@@ -83,17 +85,16 @@ impl Engine {
         let when_ms = absolute_expiry_ms(amount, command, now_ms)?;
         let key = KeyRef::new(key);
         let mut shard = self.slot_of(db, key).shard.lock();
-        shard.purge_if_expired(key, now_ms);
-        let Some(entry) = shard.get(key) else {
+        let Ok(found) = shard.find_for_write(key, now_ms) else {
             return Ok(Reply::Int(0));
         };
-        if !expire_allowed(condition, entry.expires_at_ms, when_ms) {
+        if !expire_allowed(condition, shard.entry(found).expires_at_ms, when_ms) {
             return Ok(Reply::Int(0));
         }
         if when_ms <= now_ms as i64 {
-            shard.remove(key);
+            shard.remove_at(found);
         } else {
-            shard.set_expiry(key, Some(when_ms as u64));
+            shard.set_expiry_at(found, Some(when_ms as u64));
         }
         Ok(Reply::Int(1))
     }
@@ -101,12 +102,12 @@ impl Engine {
     pub(crate) fn apply_persist(&self, db: usize, key: &Bytes, now_ms: u64) -> Reply {
         let key = KeyRef::new(key);
         let mut shard = self.slot_of(db, key).shard.lock();
-        shard.purge_if_expired(key, now_ms);
-        let had_expiry = shard
-            .get(key)
-            .is_some_and(|entry| entry.expires_at_ms.is_some());
+        let Ok(found) = shard.find_for_write(key, now_ms) else {
+            return Reply::Int(0);
+        };
+        let had_expiry = shard.entry(found).expires_at_ms.is_some();
         if had_expiry {
-            shard.set_expiry(key, None);
+            shard.set_expiry_at(found, None);
         }
         Reply::Int(i64::from(had_expiry))
     }
@@ -121,8 +122,7 @@ impl Engine {
     ) -> Result<Reply, Error> {
         let (src, dst) = (KeyRef::new(from), KeyRef::new(to));
         let mut pair = self.lock_pair(db, src, db, dst);
-        pair.src().purge_if_expired(src, now_ms);
-        if pair.src().get(src).is_none() {
+        if pair.src().find_for_write(src, now_ms).is_err() {
             return Err(Error::NoSuchKey);
         }
         let done = if only_if_absent {
@@ -133,8 +133,8 @@ impl Engine {
         if from == to {
             return Ok(if only_if_absent { Reply::Int(0) } else { done });
         }
-        pair.dst().purge_if_expired(dst, now_ms);
-        if only_if_absent && pair.dst().get(dst).is_some() {
+        let dst_live = pair.dst().find_for_write(dst, now_ms).is_ok();
+        if only_if_absent && dst_live {
             return Ok(Reply::Int(0));
         }
         let entry = pair.src().remove(src).expect("key vanished under the lock");
@@ -160,15 +160,18 @@ impl Engine {
         }
         let (src, dst) = (KeyRef::new(from), KeyRef::new(to));
         let mut pair = self.lock_pair(db, src, to_db, dst);
-        pair.src().purge_if_expired(src, now_ms);
-        let Some(entry) = pair.src().get(src).cloned() else {
+        let Ok(found) = pair.src().find_for_write(src, now_ms) else {
             return Ok(Reply::Int(0));
         };
-        pair.dst().purge_if_expired(dst, now_ms);
-        if !replace && pair.dst().get(dst).is_some() {
+        let entry = pair.src().entry(found).clone();
+        let place = pair.dst().find_for_write(dst, now_ms);
+        if !replace && place.is_ok() {
             return Ok(Reply::Int(0));
         }
-        let replaced = pair.dst().insert(dst, to, entry);
+        // The source and destination may share a shard, but copying a key
+        // onto itself was rejected above and the source was only read, so
+        // `place` is still valid.
+        let replaced = pair.dst().put(place, to, entry);
         drop(pair);
         drop(replaced);
         Ok(Reply::Int(1))

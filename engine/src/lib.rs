@@ -33,6 +33,7 @@ mod read;
 mod reply;
 mod scan;
 mod shard;
+mod table;
 mod value;
 mod write;
 

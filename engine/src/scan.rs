@@ -32,10 +32,12 @@ impl Engine {
         let mut found: Vec<Bytes> = Vec::new();
         for shard in 0..SHARDS_PER_DB {
             let shard = self.slot(db, shard).shard.lock();
-            let live = shard.iter().filter(|(_, entry)| !entry.is_expired(now_ms));
+            let live = shard
+                .iter()
+                .filter(|(_, _, entry)| !entry.is_expired(now_ms));
             found.extend(
-                live.filter(|(key, _)| all || glob_match(pattern, key.key(), false))
-                    .map(|(key, _)| key.key().clone()),
+                live.filter(|(_, key, _)| all || glob_match(pattern, key, false))
+                    .map(|(_, key, _)| key.clone()),
             );
         }
         sink.array(found.len());
@@ -71,18 +73,18 @@ impl Engine {
                 shard_start(shard_index)
             };
             let shard = self.slot(db, shard_index).shard.lock();
-            for (key, entry) in shard.range_from(start) {
-                if examined >= budget && last_hash != Some(key.hash()) {
-                    next = key.hash();
+            for (hash, key, entry) in shard.range_from(start) {
+                if examined >= budget && last_hash != Some(hash) {
+                    next = hash;
                     break 'shards;
                 }
                 examined += 1;
-                last_hash = Some(key.hash());
+                last_hash = Some(hash);
                 let wanted = !entry.is_expired(now_ms)
-                    && pattern.is_none_or_match(key.key())
+                    && pattern.is_none_or_match(key)
                     && type_matches(type_name, entry.value.type_name());
                 if wanted {
-                    found.push(key.key().clone());
+                    found.push(key.clone());
                 }
             }
         }
@@ -109,9 +111,9 @@ impl Engine {
             let index = (first + step) % SHARDS_PER_DB;
             let start = if step == 0 { seed } else { shard_start(index) };
             let shard = self.slot(db, index).shard.lock();
-            for (key, entry) in shard.range_from(start) {
+            for (_, key, entry) in shard.range_from(start) {
                 if !entry.is_expired(now_ms) {
-                    sink.bulk(key.key());
+                    sink.bulk(key);
                     return;
                 }
                 skipped += 1;

@@ -5,23 +5,30 @@
 //! never drift from the entries. A shard is always used under its
 //! `parking_lot::Mutex` (see `engine.rs`); nothing here locks.
 //!
+//! The keys live in an ordered hash [`Table`]. A write looks its key up
+//! once with [`Shard::find_for_write`] (which also removes the key if it has
+//! expired) and then reads, replaces, inserts or removes at the handle it
+//! got back, so a `SET` or an `INCR` costs one probe.
+//!
 //! Invariants (checked by [`Shard::check_invariants`]):
 //! - `expiries` holds exactly one `(at, key)` for every entry whose
 //!   `expires_at_ms` is `Some(at)`, and nothing else.
 //! - `used_bytes` is the sum of [`entry_cost_bytes`] over the entries, and
 //!   the engine-wide `Counters::used_memory_bytes` is the sum over shards.
+//! - The table's own invariants hold (see `table.rs`): entries are in
+//!   (hash, key bytes) order, which `SCAN` walks.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::key::{KeyLike, KeyRef, StoredKey};
+use crate::key::{KeyRef, StoredKey};
+use crate::table::{Found, Table, Vacant};
 use crate::{Entry, Value};
 
-/// The fixed cost charged per key on top of its bytes: map node share,
+/// The fixed cost charged per key on top of its bytes: table slot share,
 /// `Entry`, `Bytes` headers. An estimate; `INFO` reports it as used memory.
 pub(crate) const ENTRY_OVERHEAD_BYTES: u64 = 80;
 /// The extra cost of a key with an expiry (its expiry index node).
@@ -58,12 +65,16 @@ pub(crate) fn entry_cost_bytes(key_len: usize, entry: &Entry) -> u64 {
     key_len as u64 + value_bytes(&entry.value) + ENTRY_OVERHEAD_BYTES + expiry
 }
 
+/// Where a write's key is ([`Found`]), or where it would be inserted
+/// ([`Vacant`]); from [`Shard::find_for_write`].
+pub(crate) type Place = Result<Found, Vacant>;
+
 /// The keys of one shard.
 #[derive(Debug)]
 pub(crate) struct Shard {
     /// Every stored key, in (hash, bytes) order, including keys that are
     /// expired but not yet removed.
-    entries: BTreeMap<StoredKey, Entry>,
+    entries: Table<Entry>,
     /// `(expires_at_ms, key)` for each entry with an expiry, so active
     /// expiry finds due keys without a walk and `expires` is O(1).
     expiries: BTreeSet<(u64, StoredKey)>,
@@ -74,9 +85,11 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    pub(crate) fn new(counters: Arc<Counters>) -> Shard {
+    /// An empty shard for keys whose hashes start with the `prefix_bits`
+    /// bits `prefix` (the shard's index in its database).
+    pub(crate) fn new(counters: Arc<Counters>, prefix_bits: u32, prefix: u64) -> Shard {
         Shard {
-            entries: BTreeMap::new(),
+            entries: Table::new(prefix_bits, prefix),
             expiries: BTreeSet::new(),
             used_bytes: 0,
             counters,
@@ -96,7 +109,7 @@ impl Shard {
     /// The entry of `key`, even if it is expired.
     #[inline]
     pub(crate) fn get(&self, key: KeyRef<'_>) -> Option<&Entry> {
-        self.entries.get(&key as &dyn KeyLike)
+        self.entries.get(key.hash, key.key)
     }
 
     /// The entry of `key` unless it is missing or expired at `now_ms`.
@@ -105,115 +118,151 @@ impl Shard {
         self.get(key).filter(|entry| !entry.is_expired(now_ms))
     }
 
-    /// Removes `key` if it is expired at `now_ms`, as every write does
-    /// before it looks at a key. Returns whether it removed it.
+    /// Looks `key` up for a write at `now_ms`, in one probe: if it is
+    /// stored but expired, it is removed first (as every write does before
+    /// it looks at a key), and the result is where it would go.
+    #[inline]
+    pub(crate) fn find_for_write(&mut self, key: KeyRef<'_>, now_ms: u64) -> Place {
+        let found = self.entries.find(key.hash, key.key)?;
+        self.purge_found(found, now_ms)
+    }
+
+    /// Removes `key` if it is expired at `now_ms`. Returns whether it
+    /// removed it.
     pub(crate) fn purge_if_expired(&mut self, key: KeyRef<'_>, now_ms: u64) -> bool {
-        let expired = self.get(key).is_some_and(|entry| entry.is_expired(now_ms));
-        if expired {
-            self.remove(key);
-            self.counters.expired_keys.fetch_add(1, Ordering::Relaxed);
+        let place = self.entries.find(key.hash, key.key);
+        place.is_ok_and(|found| self.purge_found(found, now_ms).is_err())
+    }
+
+    /// Removes the entry at `found` if it is expired at `now_ms`.
+    fn purge_found(&mut self, found: Found, now_ms: u64) -> Place {
+        if !self.entry(found).is_expired(now_ms) {
+            return Ok(found);
         }
-        expired
+        let (_, vacant) = self.remove_at(found);
+        self.counters.expired_keys.fetch_add(1, Ordering::Relaxed);
+        Err(vacant)
+    }
+
+    /// The entry at `found`.
+    #[inline]
+    pub(crate) fn entry(&self, found: Found) -> &Entry {
+        self.entries.value(found)
     }
 
     /// Stores `entry` under `key` (whose owned bytes are `owned`),
-    /// replacing and returning any old entry. An existing key is updated in
-    /// place, so overwriting costs one lookup.
+    /// replacing and returning any old entry.
     pub(crate) fn insert(&mut self, key: KeyRef<'_>, owned: &Bytes, entry: Entry) -> Option<Entry> {
         debug_assert_eq!(key.key, &owned[..], "insert key mismatch");
-        let new_cost = entry_cost_bytes(owned.len(), &entry);
-        let new_expiry = entry.expires_at_ms;
-        let old = match self.entries.get_mut(&key as &dyn KeyLike) {
-            Some(slot) => Some(std::mem::replace(slot, entry)),
-            None => {
-                let stored = StoredKey::new(key.hash, owned.clone());
-                self.entries.insert(stored, entry);
+        let place = self.entries.find(key.hash, key.key);
+        self.put(place, owned, entry)
+    }
+
+    /// Stores `entry` at `place`: replaces the entry found there, or
+    /// inserts `key` where it was missing. Returns the replaced entry.
+    #[inline]
+    pub(crate) fn put(&mut self, place: Place, key: &Bytes, entry: Entry) -> Option<Entry> {
+        match place {
+            Ok(found) => Some(self.replace_at(found, entry)),
+            Err(vacant) => {
+                self.insert_at(vacant, key, entry);
                 None
             }
-        };
-        let old_expiry = old.as_ref().and_then(|entry| entry.expires_at_ms);
-        if old_expiry != new_expiry {
-            let stored = StoredKey::new(key.hash, owned.clone());
-            if let Some(at) = old_expiry {
-                let removed = self.expiries.remove(&(at, stored.clone()));
-                assert!(removed, "expiry index lost a key");
-            }
-            if let Some(at) = new_expiry {
-                self.expiries.insert((at, stored));
-            }
         }
-        if let Some(old) = &old {
-            self.sub_cost(entry_cost_bytes(owned.len(), old));
+    }
+
+    /// Inserts the missing `key` at `vacant`.
+    pub(crate) fn insert_at(&mut self, vacant: Vacant, key: &Bytes, entry: Entry) -> Found {
+        debug_assert_eq!(vacant.hash(), crate::key_hash(key), "insert key mismatch");
+        self.add_cost(entry_cost_bytes(key.len(), &entry));
+        if let Some(at) = entry.expires_at_ms {
+            let stored = StoredKey::new(vacant.hash(), key.clone());
+            let added = self.expiries.insert((at, stored));
+            assert!(added, "expiry index already had a new key");
         }
-        self.add_cost(new_cost);
+        self.entries.insert_at(vacant, key.clone(), entry)
+    }
+
+    /// Replaces the entry at `found`, returning the old one.
+    pub(crate) fn replace_at(&mut self, found: Found, entry: Entry) -> Entry {
+        let key_len = self.entries.slot(found).1.len();
+        let new_cost = entry_cost_bytes(key_len, &entry);
+        let new_expiry = entry.expires_at_ms;
+        let old = std::mem::replace(self.entries.value_mut(found), entry);
+        self.reindex_expiry(found, old.expires_at_ms, new_expiry);
+        self.adjust_cost(entry_cost_bytes(key_len, &old), new_cost);
         old
     }
 
     /// Removes `key`, returning its entry.
     pub(crate) fn remove(&mut self, key: KeyRef<'_>) -> Option<Entry> {
-        let (stored, entry) = self.entries.remove_entry(&key as &dyn KeyLike)?;
+        let found = self.entries.find(key.hash, key.key).ok()?;
+        Some(self.remove_at(found).0)
+    }
+
+    /// Removes the entry at `found`, returning it and where its key would
+    /// go again.
+    pub(crate) fn remove_at(&mut self, found: Found) -> (Entry, Vacant) {
+        let ((key, entry), vacant) = self.entries.remove_at(found);
         if let Some(at) = entry.expires_at_ms {
-            let removed = self.expiries.remove(&(at, stored.clone()));
+            let removed = self
+                .expiries
+                .remove(&(at, StoredKey::new(vacant.hash(), key.clone())));
             assert!(removed, "expiry index lost a key");
         }
-        self.sub_cost(entry_cost_bytes(stored.key().len(), &entry));
-        Some(entry)
+        self.sub_cost(entry_cost_bytes(key.len(), &entry));
+        (entry, vacant)
     }
 
-    /// Sets or clears the expiry of an existing key. Returns false if the
-    /// key is missing.
-    pub(crate) fn set_expiry(&mut self, key: KeyRef<'_>, expires_at_ms: Option<u64>) -> bool {
-        let Some((stored, entry)) = self.entries.get_key_value(&key as &dyn KeyLike) else {
-            return false;
-        };
-        let old = entry.expires_at_ms;
-        if old == expires_at_ms {
-            return true;
-        }
-        let stored = stored.clone();
-        if let Some(at) = old {
-            let removed = self.expiries.remove(&(at, stored.clone()));
-            assert!(removed, "expiry index lost a key");
-            self.sub_cost(EXPIRY_OVERHEAD_BYTES);
-        }
-        if let Some(at) = expires_at_ms {
-            self.expiries.insert((at, stored.clone()));
-            self.add_cost(EXPIRY_OVERHEAD_BYTES);
-        }
-        let entry = self
-            .entries
-            .get_mut(&stored as &dyn KeyLike)
-            .expect("key vanished under the lock");
-        entry.expires_at_ms = expires_at_ms;
-        true
+    /// Sets or clears the expiry of the entry at `found`.
+    pub(crate) fn set_expiry_at(&mut self, found: Found, expires_at_ms: Option<u64>) {
+        let old = self.entry(found).expires_at_ms;
+        self.reindex_expiry(found, old, expires_at_ms);
+        let cost = |expiry: Option<u64>| expiry.map_or(0, |_| EXPIRY_OVERHEAD_BYTES);
+        self.adjust_cost(cost(old), cost(expires_at_ms));
+        self.entries.value_mut(found).expires_at_ms = expires_at_ms;
     }
 
-    /// Changes the value of an existing key in place (its expiry is kept),
-    /// keeping the memory estimate right. Returns `None` if the key is
-    /// missing.
-    pub(crate) fn update_value<R>(
+    /// Changes the value at `found` in place (its expiry is kept), keeping
+    /// the memory estimate right.
+    pub(crate) fn update_value_at<R>(
         &mut self,
-        key: KeyRef<'_>,
+        found: Found,
         change: impl FnOnce(&mut Value) -> R,
-    ) -> Option<R> {
-        let entry = self.entries.get_mut(&key as &dyn KeyLike)?;
+    ) -> R {
+        let entry = self.entries.value_mut(found);
         let before = value_bytes(&entry.value);
         let result = change(&mut entry.value);
         let after = value_bytes(&entry.value);
-        self.sub_cost(before);
-        self.add_cost(after);
-        Some(result)
+        self.adjust_cost(before, after);
+        result
     }
 
-    /// Keys from hash position `hash` onwards, in (hash, bytes) order.
-    pub(crate) fn range_from(&self, hash: u64) -> impl Iterator<Item = (&StoredKey, &Entry)> + '_ {
-        let start = KeyRef::position(hash);
-        self.entries
-            .range::<dyn KeyLike, _>((Bound::Included(&start as &dyn KeyLike), Bound::Unbounded))
+    /// Moves the key at `found` in the expiry index from `old` to `new`.
+    fn reindex_expiry(&mut self, found: Found, old: Option<u64>, new: Option<u64>) {
+        if old == new {
+            return;
+        }
+        let (hash, key, _) = self.entries.slot(found);
+        let stored = StoredKey::new(hash, key.clone());
+        if let Some(at) = old {
+            let removed = self.expiries.remove(&(at, stored.clone()));
+            assert!(removed, "expiry index lost a key");
+        }
+        if let Some(at) = new {
+            let added = self.expiries.insert((at, stored));
+            assert!(added, "expiry index listed a key twice");
+        }
     }
 
-    /// Every key in (hash, bytes) order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&StoredKey, &Entry)> + '_ {
+    /// Keys from hash position `hash` onwards, in (hash, bytes) order, as
+    /// (hash, key, entry).
+    pub(crate) fn range_from(&self, hash: u64) -> impl Iterator<Item = (u64, &Bytes, &Entry)> {
+        self.entries.iter_from(hash)
+    }
+
+    /// Every key in (hash, bytes) order, as (hash, key, entry).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &Bytes, &Entry)> {
         self.entries.iter()
     }
 
@@ -225,17 +274,14 @@ impl Shard {
             .map(|(_, key)| key.key())
     }
 
-    /// Empties the shard and hands back its maps, so the caller can drop
-    /// them after releasing the lock.
-    pub(crate) fn take_all(&mut self) -> (BTreeMap<StoredKey, Entry>, BTreeSet<(u64, StoredKey)>) {
+    /// Empties the shard and hands back its contents, so the caller can
+    /// drop them after releasing the lock.
+    pub(crate) fn take_all(&mut self) -> (Table<Entry>, BTreeSet<(u64, StoredKey)>) {
         let used = std::mem::take(&mut self.used_bytes);
         self.counters
             .used_memory_bytes
             .fetch_sub(used, Ordering::Relaxed);
-        (
-            std::mem::take(&mut self.entries),
-            std::mem::take(&mut self.expiries),
-        )
+        (self.entries.take(), std::mem::take(&mut self.expiries))
     }
 
     fn add_cost(&mut self, bytes: u64) {
@@ -253,19 +299,31 @@ impl Shard {
             .fetch_sub(bytes, Ordering::Relaxed);
     }
 
-    /// Panics if the expiry index or the memory estimate disagree with the
-    /// entries. O(n): for tests and debugging.
+    /// Replaces `before` bytes of the estimate with `after`, touching the
+    /// shared counter only if they differ (an overwrite of the same size,
+    /// the common case, costs nothing).
+    fn adjust_cost(&mut self, before: u64, after: u64) {
+        match after.cmp(&before) {
+            std::cmp::Ordering::Greater => self.add_cost(after - before),
+            std::cmp::Ordering::Less => self.sub_cost(before - after),
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+
+    /// Panics if the table, the expiry index or the memory estimate
+    /// disagree with the entries. O(n): for tests and debugging.
     pub(crate) fn check_invariants(&self) {
+        self.entries.check_invariants();
         let mut with_expiry = 0;
         let mut used = 0;
-        for (key, entry) in &self.entries {
-            used += entry_cost_bytes(key.key().len(), entry);
+        for (hash, key, entry) in self.entries.iter() {
+            used += entry_cost_bytes(key.len(), entry);
             if let Some(at) = entry.expires_at_ms {
                 with_expiry += 1;
                 assert!(
-                    self.expiries.contains(&(at, key.clone())),
-                    "key {:?} with expiry {at} missing from the expiry index",
-                    key.key()
+                    self.expiries
+                        .contains(&(at, StoredKey::new(hash, key.clone()))),
+                    "key {key:?} with expiry {at} missing from the expiry index"
                 );
             }
         }

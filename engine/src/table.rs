@@ -1,0 +1,668 @@
+//! An ordered open-addressing hash table: the key map of one shard.
+//!
+//! A shard needs two things from its map. Point lookups must be cheap (every
+//! command does at least one), and the keys must also be walkable in
+//! (hash, key bytes) order from any hash position, because that order is
+//! what `SCAN` cursors, `RANDOMKEY` and snapshots rely on. A B-tree gives the
+//! order but costs a dozen cache misses per lookup; a plain hash table is
+//! fast but unordered. This table is both.
+//!
+//! It is linear probing with the *top* bits of the hash as an entry's home
+//! slot, no wrap-around, and each probe run kept in (hash, key) order (which
+//! is Robin Hood ordering, since a larger hash never has an earlier home).
+//! Then the whole slot array is sorted by (hash, key): an ordered walk is a
+//! walk over the array, and a lookup starts at its home slot and scans
+//! forward over a few contiguous hashes, stopping at the first empty slot
+//! or larger hash. Key bytes are compared only when hashes are equal.
+//! Entries that would run off the end spill into a tail of extra slots past
+//! the last home slot; the tail grows on demand. Removal is backward-shift
+//! deletion, so there are no tombstones.
+//!
+//! Hashes live in their own `Vec<u64>`, so a probe reads 8 hashes per cache
+//! line; keys and values live in a parallel vector and are touched only on
+//! a hash match. An empty slot holds `EMPTY_HASH`, which is `>=` every hash
+//! and so ends a probe; since a real hash may also equal it, a slot whose
+//! hash is `EMPTY_HASH` is empty exactly when its entry is `None`.
+//!
+//! The keys of one shard share the top bits of their hashes (they pick the
+//! shard), so the home slot is taken from the bits below that shared
+//! prefix; otherwise all keys would crowd into a fraction of the slots.
+//!
+//! Invariants (checked by [`Table::check_invariants`]):
+//! - Sorted: the occupied slots, in index order, are strictly increasing in
+//!   (hash, key bytes).
+//! - Home: an entry sits at or after its home slot (there is no wrap).
+//! - No gaps: every slot from an entry's home slot up to the entry is
+//!   occupied, which is why a probe may stop at the first empty slot.
+//! - An empty slot has `EMPTY_HASH` in `hashes` and `None` in `entries`;
+//!   `len` is the number of occupied slots.
+//! - Every hash has the table's `prefix` in its top `prefix_bits` bits.
+//! - A [`Found`] or [`Vacant`] handle is used only before the next insert,
+//!   removal or resize; a generation counter asserts it.
+
+use std::cmp::Ordering;
+
+use bytes::Bytes;
+
+/// The hash an empty slot holds. Being the largest `u64`, it ends every
+/// probe without a separate occupancy check.
+const EMPTY_HASH: u64 = u64::MAX;
+/// log2 of the fewest home slots an allocated table has.
+const HOME_BITS_MIN: u32 = 3;
+/// The most home-slot bits: a home slot index must fit in the hash bits
+/// below the shard prefix.
+const HOME_BITS_MAX: u32 = 56;
+/// Extra slots past the last home slot when a table is (re)built, for the
+/// probe runs that start near the end. More are added if one runs over.
+const TAIL_SLOTS: usize = 16;
+/// The table doubles before its load (entries per home slot) exceeds
+/// `LOAD_MAX_NUMERATOR / LOAD_MAX_DENOMINATOR`.
+const LOAD_MAX_NUMERATOR: usize = 17;
+const LOAD_MAX_DENOMINATOR: usize = 20;
+/// It shrinks when fewer than one home slot in this many is used, so mass
+/// deletes give memory back.
+const SHRINK_BELOW_ONE_IN: usize = 8;
+
+/// Where a key is stored; from [`Table::find`]. Valid until the table next
+/// changes shape (insert, removal, resize).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Found {
+    /// The slot holding the entry.
+    index: usize,
+    /// The table's generation when this handle was made.
+    generation: u64,
+}
+
+/// Where a missing key belongs; from [`Table::find`]. Valid until the table
+/// next changes shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Vacant {
+    /// The slot the key goes in; later entries of its run shift right.
+    index: usize,
+    /// The missing key's hash.
+    hash: u64,
+    /// The table's generation when this handle was made.
+    generation: u64,
+}
+
+impl Vacant {
+    /// The missing key's hash.
+    #[inline]
+    pub(crate) fn hash(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// A map from (hash, key bytes) to `V`, ordered by (hash, key bytes).
+#[derive(Debug)]
+pub(crate) struct Table<V> {
+    /// Each slot's hash, or `EMPTY_HASH`; contiguous so probes are cheap.
+    hashes: Vec<u64>,
+    /// Each slot's key and value, or `None` when the slot is empty.
+    entries: Vec<Option<(Bytes, V)>>,
+    /// Occupied slots.
+    len: usize,
+    /// log2 of the number of home slots; the slot arrays are longer by the
+    /// tail. Meaningful only once `hashes` is allocated.
+    home_bits: u32,
+    /// How many top bits every hash shares (the shard index bits).
+    prefix_bits: u32,
+    /// The value of those shared top bits.
+    prefix: u64,
+    /// Counts changes of shape, to catch stale `Found`/`Vacant` handles.
+    generation: u64,
+}
+
+impl<V> Table<V> {
+    /// An empty table, allocating nothing, for hashes whose top
+    /// `prefix_bits` bits are `prefix`.
+    pub(crate) fn new(prefix_bits: u32, prefix: u64) -> Table<V> {
+        assert!(prefix_bits < 64 - HOME_BITS_MAX, "prefix too long");
+        assert!(prefix >> prefix_bits == 0, "prefix wider than its bits");
+        Table {
+            hashes: Vec::new(),
+            entries: Vec::new(),
+            len: 0,
+            home_bits: HOME_BITS_MIN,
+            prefix_bits,
+            prefix,
+            generation: 0,
+        }
+    }
+
+    /// Entries stored.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Empties the table, returning its old contents (to be dropped outside
+    /// any lock).
+    pub(crate) fn take(&mut self) -> Table<V> {
+        let mut empty = Table::new(self.prefix_bits, self.prefix);
+        empty.generation = self.generation + 1;
+        std::mem::replace(self, empty)
+    }
+
+    /// The top `prefix_bits` bits of `hash`.
+    #[inline]
+    fn prefix_of(&self, hash: u64) -> u64 {
+        hash.checked_shr(64 - self.prefix_bits).unwrap_or(0)
+    }
+
+    /// The home slot of `hash`: the `home_bits` bits below the prefix.
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        ((hash << self.prefix_bits) >> (64 - self.home_bits)) as usize
+    }
+
+    #[inline]
+    fn is_occupied(&self, index: usize) -> bool {
+        self.hashes[index] != EMPTY_HASH || self.entries[index].is_some()
+    }
+
+    /// Looks up (`hash`, `key`): where it is, or where it would go.
+    #[inline]
+    pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Result<Found, Vacant> {
+        let mut index = self.home(hash);
+        while let Some(&slot_hash) = self.hashes.get(index) {
+            match slot_hash.cmp(&hash) {
+                Ordering::Less => index += 1,
+                Ordering::Greater => break,
+                Ordering::Equal => match &self.entries[index] {
+                    None => break,
+                    Some((stored, _)) => match stored[..].cmp(key) {
+                        Ordering::Less => index += 1,
+                        Ordering::Greater => break,
+                        Ordering::Equal => {
+                            let generation = self.generation;
+                            return Ok(Found { index, generation });
+                        }
+                    },
+                },
+            }
+        }
+        let generation = self.generation;
+        Err(Vacant {
+            index,
+            hash,
+            generation,
+        })
+    }
+
+    /// The value of (`hash`, `key`), if stored.
+    #[inline]
+    pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<&V> {
+        let found = self.find(hash, key).ok()?;
+        Some(self.value(found))
+    }
+
+    fn check_handle(&self, generation: u64) {
+        assert_eq!(generation, self.generation, "stale table handle");
+    }
+
+    /// The hash, key and value at `found`.
+    #[inline]
+    pub(crate) fn slot(&self, found: Found) -> (u64, &Bytes, &V) {
+        self.check_handle(found.generation);
+        let (key, value) = self.entries[found.index]
+            .as_ref()
+            .expect("found slot is occupied");
+        (self.hashes[found.index], key, value)
+    }
+
+    /// The value at `found`.
+    #[inline]
+    pub(crate) fn value(&self, found: Found) -> &V {
+        self.slot(found).2
+    }
+
+    /// The value at `found`, to change in place. The key cannot change, so
+    /// the handle stays valid.
+    #[inline]
+    pub(crate) fn value_mut(&mut self, found: Found) -> &mut V {
+        self.check_handle(found.generation);
+        let (_, value) = self.entries[found.index]
+            .as_mut()
+            .expect("found slot is occupied");
+        value
+    }
+
+    /// Stores `key` (whose hash `vacant` carries) at `vacant`, shifting the
+    /// rest of its probe run one slot right, and returns where it went.
+    pub(crate) fn insert_at(&mut self, vacant: Vacant, key: Bytes, value: V) -> Found {
+        self.check_handle(vacant.generation);
+        let hash = vacant.hash;
+        assert_eq!(self.prefix_of(hash), self.prefix, "hash outside prefix");
+        let mut index = vacant.index;
+        if self.hashes.is_empty() || (self.len + 1) * LOAD_MAX_DENOMINATOR > self.load_max() {
+            self.rebuild(self.grown_bits());
+            index = match self.find(hash, &key) {
+                Err(vacant) => vacant.index,
+                Ok(_) => panic!("vacant key found after growth"),
+            };
+        }
+        self.debug_check_position(index, hash, &key);
+        let empty = self.first_empty_from(index);
+        // The `None` at `empty` rotates down to `index`; the run between
+        // moves one slot further from home, staying gap-free and in order.
+        self.entries[index..=empty].rotate_right(1);
+        self.hashes.copy_within(index..empty, index + 1);
+        self.hashes[index] = hash;
+        self.entries[index] = Some((key, value));
+        self.len += 1;
+        self.generation += 1;
+        Found {
+            index,
+            generation: self.generation,
+        }
+    }
+
+    /// Removes the entry at `found`, returning its key and value and where
+    /// the key would go if inserted again.
+    pub(crate) fn remove_at(&mut self, found: Found) -> ((Bytes, V), Vacant) {
+        self.check_handle(found.generation);
+        let index = found.index;
+        let hash = self.hashes[index];
+        let removed = self.entries[index].take().expect("found slot is occupied");
+        // Backward shift: the entries after `index` that sit past their
+        // home move one slot back, up to an empty slot or an entry at home.
+        let mut end = index + 1;
+        while end < self.hashes.len() && self.is_occupied(end) && self.home(self.hashes[end]) < end
+        {
+            end += 1;
+        }
+        self.entries[index..end].rotate_left(1);
+        self.hashes.copy_within(index + 1..end, index);
+        self.hashes[end - 1] = EMPTY_HASH;
+        self.len -= 1;
+        self.generation += 1;
+        let sparse = self.len * SHRINK_BELOW_ONE_IN < self.home_slots();
+        if sparse && self.home_bits > HOME_BITS_MIN {
+            self.rebuild(Self::bits_for(self.len));
+            let vacant = self.find(hash, &removed.0);
+            return (removed, vacant.expect_err("removed key still present"));
+        }
+        // The slot freed (or refilled by the shift with a larger entry) is
+        // exactly where the removed key would go again.
+        let generation = self.generation;
+        let vacant = Vacant {
+            index,
+            hash,
+            generation,
+        };
+        (removed, vacant)
+    }
+
+    /// Entries whose hash is `>= from_hash`, in (hash, key) order.
+    pub(crate) fn iter_from(&self, from_hash: u64) -> impl Iterator<Item = (u64, &Bytes, &V)> {
+        let start = match self.prefix_of(from_hash).cmp(&self.prefix) {
+            Ordering::Less => 0,
+            Ordering::Equal => self.home(from_hash).min(self.hashes.len()),
+            Ordering::Greater => self.hashes.len(),
+        };
+        // Entries before `start` have an earlier home, so a smaller hash;
+        // entries displaced to `start` or later may still be smaller.
+        self.hashes[start..]
+            .iter()
+            .zip(&self.entries[start..])
+            .filter_map(|(&hash, entry)| entry.as_ref().map(|(key, value)| (hash, key, value)))
+            .skip_while(move |&(hash, _, _)| hash < from_hash)
+    }
+
+    /// Every entry in (hash, key) order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &Bytes, &V)> {
+        self.iter_from(0)
+    }
+
+    fn home_slots(&self) -> usize {
+        if self.hashes.is_empty() {
+            0
+        } else {
+            1 << self.home_bits
+        }
+    }
+
+    /// `home_slots * LOAD_MAX_NUMERATOR`, the load limit scaled by the
+    /// denominator.
+    fn load_max(&self) -> usize {
+        self.home_slots() * LOAD_MAX_NUMERATOR
+    }
+
+    fn grown_bits(&self) -> u32 {
+        let bits = if self.hashes.is_empty() {
+            HOME_BITS_MIN
+        } else {
+            self.home_bits + 1
+        };
+        assert!(bits <= HOME_BITS_MAX, "table too large");
+        bits
+    }
+
+    /// The home bits for a table rebuilt to hold `len` entries at a load
+    /// of at most one half.
+    fn bits_for(len: usize) -> u32 {
+        let slots = (len * 2).next_power_of_two();
+        slots.trailing_zeros().clamp(HOME_BITS_MIN, HOME_BITS_MAX)
+    }
+
+    /// The first empty slot at or after `index`, adding a slot to the tail
+    /// if the run reaches the end.
+    fn first_empty_from(&mut self, index: usize) -> usize {
+        let mut empty = index;
+        while empty < self.hashes.len() && self.is_occupied(empty) {
+            empty += 1;
+        }
+        if empty == self.hashes.len() {
+            self.push_empty_slot();
+        }
+        empty
+    }
+
+    /// Appends one empty slot, reserving in steps of an eighth of the table
+    /// so a long tail costs amortized O(1) without doubling the memory.
+    fn push_empty_slot(&mut self) {
+        if self.hashes.len() == self.hashes.capacity() {
+            let step = (self.hashes.len() / 8).max(TAIL_SLOTS);
+            self.hashes.reserve_exact(step);
+            self.entries.reserve_exact(step);
+        }
+        self.hashes.push(EMPTY_HASH);
+        self.entries.push(None);
+    }
+
+    /// Rebuilds the slot arrays with `2^home_bits` home slots. The entries
+    /// are already in order, so each goes to the later of its home and the
+    /// slot after the previous one: a sequential fill.
+    fn rebuild(&mut self, home_bits: u32) {
+        let slots = (1 << home_bits) + TAIL_SLOTS;
+        let old_hashes = std::mem::replace(&mut self.hashes, vec![EMPTY_HASH; slots]);
+        let old_entries = std::mem::take(&mut self.entries);
+        self.entries.resize_with(slots, || None);
+        self.home_bits = home_bits;
+        self.generation += 1;
+        let mut next = 0;
+        for (hash, entry) in old_hashes.into_iter().zip(old_entries) {
+            let Some(entry) = entry else { continue };
+            let index = self.home(hash).max(next);
+            if index == self.hashes.len() {
+                self.push_empty_slot();
+            }
+            self.hashes[index] = hash;
+            self.entries[index] = Some(entry);
+            next = index + 1;
+        }
+    }
+
+    /// Asserts in debug builds that (`hash`, `key`) belongs at `index`.
+    fn debug_check_position(&self, index: usize, hash: u64, key: &[u8]) {
+        if cfg!(debug_assertions) {
+            assert!(self.home(hash) <= index, "insert before home");
+            let before = (self.home(hash)..index).all(|i| self.is_occupied(i));
+            assert!(before, "insert after a gap");
+            if index > 0 && self.is_occupied(index - 1) {
+                let (key_before, _) = self.entries[index - 1].as_ref().expect("occupied");
+                let order = (self.hashes[index - 1], &key_before[..]).cmp(&(hash, key));
+                assert_eq!(order, Ordering::Less, "insert out of order");
+            }
+            if index < self.hashes.len() && self.is_occupied(index) {
+                let (key_after, _) = self.entries[index].as_ref().expect("occupied");
+                let order = (self.hashes[index], &key_after[..]).cmp(&(hash, key));
+                assert_eq!(order, Ordering::Greater, "insert out of order");
+            }
+        }
+    }
+
+    /// Panics unless every invariant in the module comment holds. O(slots):
+    /// for tests.
+    pub(crate) fn check_invariants(&self) {
+        assert_eq!(self.hashes.len(), self.entries.len(), "slot arrays differ");
+        let tail_ok = self.hashes.is_empty() || self.hashes.len() > self.home_slots();
+        assert!(tail_ok, "slot arrays shorter than the home slots");
+        let mut previous: Option<(u64, &[u8])> = None;
+        let mut run_start = 0;
+        let mut len = 0;
+        for (index, (&hash, entry)) in self.hashes.iter().zip(&self.entries).enumerate() {
+            let Some((key, _)) = entry else {
+                assert_eq!(hash, EMPTY_HASH, "empty slot {index} has a hash");
+                run_start = index + 1;
+                continue;
+            };
+            len += 1;
+            assert_eq!(self.prefix_of(hash), self.prefix, "hash outside prefix");
+            let home = self.home(hash);
+            assert!(home <= index, "slot {index} is before its home {home}");
+            assert!(home >= run_start, "gap between slot {index} and its home");
+            if let Some(previous) = previous {
+                assert!(previous < (hash, &key[..]), "slot {index} out of order");
+            }
+            previous = Some((hash, &key[..]));
+        }
+        assert_eq!(len, self.len, "entry count drifted");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    type Model = BTreeMap<(u64, Vec<u8>), u32>;
+
+    /// Inserts or replaces, as the shard does: one `find`.
+    fn put(table: &mut Table<u32>, hash: u64, key: &[u8], value: u32) -> Option<u32> {
+        match table.find(hash, key) {
+            Ok(found) => Some(std::mem::replace(table.value_mut(found), value)),
+            Err(vacant) => {
+                let found = table.insert_at(vacant, Bytes::copy_from_slice(key), value);
+                assert_eq!(*table.value(found), value);
+                None
+            }
+        }
+    }
+
+    fn delete(table: &mut Table<u32>, hash: u64, key: &[u8]) -> Option<u32> {
+        let found = table.find(hash, key).ok()?;
+        let ((stored, value), vacant) = table.remove_at(found);
+        assert_eq!(&stored[..], key);
+        // The returned position is right: inserting there restores the key.
+        assert_eq!(table.find(hash, key), Err(vacant));
+        Some(value)
+    }
+
+    fn contents(table: &Table<u32>, from_hash: u64) -> Vec<(u64, Vec<u8>, u32)> {
+        table
+            .iter_from(from_hash)
+            .map(|(hash, key, &value)| (hash, key.to_vec(), value))
+            .collect()
+    }
+
+    fn model_from(model: &Model, from_hash: u64) -> Vec<(u64, Vec<u8>, u32)> {
+        model
+            .range((from_hash, Vec::new())..)
+            .map(|((hash, key), &value)| (*hash, key.clone(), value))
+            .collect()
+    }
+
+    /// Hashes from a tiny space, so equal hashes, long runs and runs off
+    /// the end of the home slots (hashes near `u64::MAX`, including the
+    /// empty-slot marker itself) all happen often.
+    fn hash() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            0u64..4,
+            (0u64..16).prop_map(|top| top << 60),
+            (u64::MAX - 3..=u64::MAX),
+            (0u64..8).prop_map(|top| (top << 61) | 1),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(0u8..3, 0..3)
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put(u64, Vec<u8>, u32),
+        Delete(u64, Vec<u8>),
+        Get(u64, Vec<u8>),
+        IterFrom(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (hash(), key(), any::<u32>()).prop_map(|(h, k, v)| Op::Put(h, k, v)),
+            3 => (hash(), key()).prop_map(|(h, k)| Op::Delete(h, k)),
+            1 => (hash(), key()).prop_map(|(h, k)| Op::Get(h, k)),
+            1 => prop_oneof![hash(), any::<u64>()].prop_map(Op::IterFrom),
+        ]
+    }
+
+    fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+        let mut table = Table::new(0, 0);
+        let mut model = Model::new();
+        for op in ops {
+            match op {
+                Op::Put(hash, key, value) => {
+                    let expected = model.insert((hash, key.clone()), value);
+                    prop_assert_eq!(put(&mut table, hash, &key, value), expected);
+                }
+                Op::Delete(hash, key) => {
+                    let expected = model.remove(&(hash, key.clone()));
+                    prop_assert_eq!(delete(&mut table, hash, &key), expected);
+                }
+                Op::Get(hash, key) => {
+                    let expected = model.get(&(hash, key.clone()));
+                    prop_assert_eq!(table.get(hash, &key), expected);
+                }
+                Op::IterFrom(from) => {
+                    prop_assert_eq!(contents(&table, from), model_from(&model, from));
+                }
+            }
+            table.check_invariants();
+            prop_assert_eq!(table.len(), model.len());
+            prop_assert_eq!(contents(&table, 0), model_from(&model, 0));
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn matches_an_ordered_model(ops in proptest::collection::vec(op(), 1..200)) {
+            run(ops)?;
+        }
+
+        /// Enough keys to grow several times, then delete most of them so
+        /// the table shrinks on the way down.
+        #[test]
+        fn grows_and_shrinks_like_the_model(
+            keys in proptest::collection::vec((hash(), key()), 50..300),
+        ) {
+            let mut ops: Vec<Op> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, (h, k))| Op::Put(*h, k.clone(), i as u32))
+                .collect();
+            ops.extend(keys.iter().map(|(h, k)| Op::Delete(*h, k.clone())));
+            run(ops)?;
+        }
+    }
+
+    /// A key per value of `i`, with well-spread hashes under `prefix`.
+    fn spread_hash(i: u64, prefix_bits: u32, prefix: u64) -> u64 {
+        let low = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> prefix_bits;
+        (prefix << (64 - prefix_bits)) | low
+    }
+
+    #[test]
+    fn grows_at_the_load_limit_and_shrinks_when_sparse() {
+        let mut table = Table::new(6, 5);
+        assert_eq!((table.home_slots(), table.hashes.len()), (0, 0));
+        let mut slots_seen = Vec::new();
+        for i in 0..1000u64 {
+            let hash = spread_hash(i, 6, 5);
+            assert_eq!(put(&mut table, hash, &i.to_le_bytes(), i as u32), None);
+            let load_max = table.home_slots() * LOAD_MAX_NUMERATOR;
+            assert!(table.len() * LOAD_MAX_DENOMINATOR <= load_max);
+            if slots_seen.last() != Some(&table.home_slots()) {
+                slots_seen.push(table.home_slots());
+            }
+        }
+        // 8 home slots hold 6 entries (6 * 20 <= 8 * 17), and doubling
+        // leaves the load just under one half.
+        assert_eq!(slots_seen, [8, 16, 32, 64, 128, 256, 512, 1024, 2048]);
+        table.check_invariants();
+        for i in 0..1000u64 {
+            let hash = spread_hash(i, 6, 5);
+            assert_eq!(delete(&mut table, hash, &i.to_le_bytes()), Some(i as u32));
+            assert!(
+                table.home_slots() <= (table.len() * SHRINK_BELOW_ONE_IN).max(8),
+                "{} entries in {} home slots",
+                table.len(),
+                table.home_slots()
+            );
+            table.check_invariants();
+        }
+        assert_eq!(table.home_slots(), 1 << HOME_BITS_MIN);
+        assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn equal_hashes_past_the_end_extend_the_tail() {
+        let mut table = Table::new(0, 0);
+        // Five keys share the last home slot, so their run overflows the
+        // tail of a small table several times over as it grows.
+        for i in 0..100u32 {
+            let hash = u64::MAX - u64::from(i % 5);
+            put(&mut table, hash, &i.to_be_bytes(), i);
+            table.check_invariants();
+        }
+        assert_eq!(table.len(), 100);
+        let hashes: Vec<u64> = table.iter().map(|(hash, _, _)| hash).collect();
+        assert!(hashes.windows(2).all(|pair| pair[0] <= pair[1]));
+        assert_eq!(table.iter_from(u64::MAX).count(), 20);
+        assert_eq!(table.get(u64::MAX, &95u32.to_be_bytes()), Some(&95));
+    }
+
+    #[test]
+    fn iterates_from_any_position() {
+        let (prefix_bits, prefix) = (6, 40);
+        let mut table = Table::new(prefix_bits, prefix);
+        let mut model = Model::new();
+        for i in 0..500u64 {
+            let hash = spread_hash(i % 300, prefix_bits, prefix);
+            put(&mut table, hash, &i.to_be_bytes(), i as u32);
+            model.insert((hash, i.to_be_bytes().to_vec()), i as u32);
+        }
+        let mut positions: Vec<u64> = model.keys().map(|(hash, _)| *hash).collect();
+        positions.extend([0, u64::MAX, prefix << 58, (prefix + 1) << 58]);
+        positions.extend(model.keys().map(|(hash, _)| hash + 1));
+        positions.extend(model.keys().map(|(hash, _)| hash - 1));
+        for from in positions {
+            assert_eq!(contents(&table, from), model_from(&model, from), "{from}");
+        }
+        // Below the prefix: everything; above it: nothing.
+        assert_eq!(table.iter_from(0).count(), 500);
+        assert_eq!(table.iter_from((prefix + 1) << 58).count(), 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "stale table handle")]
+    fn a_stale_handle_panics() {
+        let mut table = Table::new(0, 0);
+        let vacant = table.find(1, b"a").expect_err("empty");
+        let found = table.insert_at(vacant, Bytes::from_static(b"a"), 1);
+        put(&mut table, 2, b"b", 2);
+        table.value(found);
+    }
+
+    #[test]
+    #[should_panic(expected = "hash outside prefix")]
+    fn a_hash_outside_the_prefix_panics() {
+        let mut table: Table<u32> = Table::new(6, 3);
+        put(&mut table, 0, b"a", 1);
+    }
+}

@@ -22,7 +22,7 @@ pub struct ClientInfo {
     pub local_addr: SocketAddr,
     pub fd: i32,
     pub connected_at: Instant,
-    /// Milliseconds after `connected_at` of the last command.
+    /// Unix milliseconds of the last command (of the connection, before one).
     pub last_command_ms: AtomicU64,
     pub db: AtomicUsize,
     /// Protocol version in use (2 or 3).
@@ -39,8 +39,7 @@ impl ClientInfo {
     pub fn render(&self, now: Instant, last_command_name: &str) -> String {
         let age_s = now.duration_since(self.connected_at).as_secs();
         let last_ms = self.last_command_ms.load(Ordering::Relaxed);
-        let since_connect_ms = now.duration_since(self.connected_at).as_millis() as u64;
-        let idle_s = since_connect_ms.saturating_sub(last_ms) / 1000;
+        let idle_s = crate::shared::unix_ms().saturating_sub(last_ms) / 1000;
         let mut line = String::with_capacity(256);
         let _ = write!(
             line,
@@ -122,7 +121,7 @@ impl Registry {
             local_addr,
             fd,
             connected_at: Instant::now(),
-            last_command_ms: AtomicU64::new(0),
+            last_command_ms: AtomicU64::new(crate::shared::unix_ms()),
             db: AtomicUsize::new(0),
             resp: AtomicU32::new(2),
             last_command: AtomicUsize::new(0),

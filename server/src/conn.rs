@@ -22,7 +22,7 @@ use mio::net::TcpStream;
 use crate::client::Client;
 use crate::cmd::{self, flags, Action, Ctx};
 use crate::resp::{CommandDecoder, ReplyWriter};
-use crate::shared::{ExecutorStats, Shared};
+use crate::shared::{unix_ms, ExecutorStats, Shared};
 
 /// Bytes to make room for before each read (Redis's PROTO_IOBUF_LEN).
 const READ_BYTES_MIN: usize = 16 * 1024;
@@ -90,7 +90,7 @@ impl Conn {
                 Err(_) => return Next::Close,
             };
             ExecutorStats::add(&stats.net_input_bytes, read as u64);
-            self.execute_buffered(shared, stats);
+            self.execute_buffered(shared, stats, unix_ms());
             if !self.closing && self.input.len() > QUERY_BUFFER_BYTES_MAX {
                 tracing::warn!(
                     client = self.client.info.id,
@@ -106,7 +106,7 @@ impl Conn {
     }
 
     /// Executes every complete command in the input buffer.
-    fn execute_buffered(&mut self, shared: &Shared, stats: &ExecutorStats) {
+    fn execute_buffered(&mut self, shared: &Shared, stats: &ExecutorStats, now_ms: u64) {
         while !self.closing {
             match self
                 .decoder
@@ -115,7 +115,13 @@ impl Conn {
                 Ok(true) if self.args.is_empty() => {}
                 Ok(true) => {
                     ExecutorStats::add(&stats.commands, 1);
-                    self.closing = execute(shared, &mut self.client, &self.args, &mut self.output);
+                    self.closing = execute(
+                        shared,
+                        &mut self.client,
+                        &self.args,
+                        &mut self.output,
+                        now_ms,
+                    );
                 }
                 Ok(false) => break,
                 Err(error) => {
@@ -167,7 +173,13 @@ fn read_some(stream: &mut TcpStream, input: &mut BytesMut) -> io::Result<usize> 
 
 /// Runs one command and writes its reply into `output`. Returns true if
 /// the connection must close after the replies are flushed.
-fn execute(shared: &Shared, client: &mut Client, args: &[Bytes], output: &mut BytesMut) -> bool {
+fn execute(
+    shared: &Shared,
+    client: &mut Client,
+    args: &[Bytes],
+    output: &mut BytesMut,
+    now_ms: u64,
+) -> bool {
     let resp3 = client.resp3;
     let Some(spec) = cmd::lookup(&args[0]) else {
         let mut out = ReplyWriter::new(output, resp3);
@@ -176,12 +188,10 @@ fn execute(shared: &Shared, client: &mut Client, args: &[Bytes], output: &mut By
     };
     let id = cmd::spec_id(cmd::effective_spec(spec, args));
     client.info.last_command.store(id + 1, Ordering::Relaxed);
-    client.info.last_command_ms.store(
-        client.info.connected_at.elapsed().as_millis() as u64,
-        Ordering::Relaxed,
-    );
+    client.info.last_command_ms.store(now_ms, Ordering::Relaxed);
     let mut ctx = Ctx {
         shared,
+        now_ms,
         client,
         out: ReplyWriter::new(output, resp3),
     };
@@ -196,7 +206,7 @@ fn execute(shared: &Shared, client: &mut Client, args: &[Bytes], output: &mut By
     match (spec.handler)(&mut ctx, &args[1..]) {
         Action::Replied => false,
         Action::Write(op) => {
-            let reply = shared.write_path.submit(ctx.client.db, &op);
+            let reply = shared.write_path.submit(ctx.client.db, &op, now_ms);
             reply.emit(&mut ctx.out);
             false
         }

@@ -72,9 +72,10 @@ fn cron(shared: &Shared) {
 
 /// Proposes one `PurgeExpired` per database that has expired keys.
 fn expire_cycle(shared: &Shared) {
+    let now_ms = unix_ms();
     let candidates = shared
         .engine
-        .expired_candidates(unix_ms(), EXPIRE_KEYS_PER_TICK_MAX);
+        .expired_candidates(now_ms, EXPIRE_KEYS_PER_TICK_MAX);
     if candidates.is_empty() {
         return;
     }
@@ -89,6 +90,6 @@ fn expire_cycle(shared: &Shared) {
     {
         shared
             .write_path
-            .submit(db, &WriteOp::PurgeExpired { keys });
+            .submit(db, &WriteOp::PurgeExpired { keys }, now_ms);
     }
 }

@@ -11,8 +11,6 @@ use std::sync::Arc;
 
 use redraft_engine::{Engine, Reply, WriteOp};
 
-use crate::shared::unix_ms;
-
 /// Hands writes to the engine.
 pub struct WritePath {
     engine: Arc<Engine>,
@@ -23,8 +21,9 @@ impl WritePath {
         WritePath { engine }
     }
 
-    /// Applies `op` to database `db` and returns its reply.
-    pub fn submit(&self, db: usize, op: &WriteOp) -> Reply {
-        self.engine.apply(db, op, unix_ms())
+    /// Applies `op` to database `db`, stamped `now_ms`, and returns its
+    /// reply. (With Raft the proposer stamps the entry instead.)
+    pub fn submit(&self, db: usize, op: &WriteOp, now_ms: u64) -> Reply {
+        self.engine.apply(db, op, now_ms)
     }
 }

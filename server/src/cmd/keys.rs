@@ -7,7 +7,6 @@ use super::args::{is, parse_cursor, parse_i64, Args};
 use super::flags::{FAST, RANDOM, READONLY, WRITE};
 use super::strings::owned;
 use super::{Action, CommandSpec, Ctx};
-use crate::shared::unix_ms;
 
 const fn spec(
     name: &'static str,
@@ -64,7 +63,7 @@ fn del(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let count = ctx.shared.engine.exists(ctx.client.db, args, unix_ms());
+    let count = ctx.shared.engine.exists(ctx.client.db, args, ctx.now_ms);
     ctx.out.int(count);
     Action::Replied
 }
@@ -73,7 +72,7 @@ fn key_type(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let name = ctx
         .shared
         .engine
-        .key_type(ctx.client.db, &args[0], unix_ms());
+        .key_type(ctx.client.db, &args[0], ctx.now_ms);
     ctx.out.simple(name);
     Action::Replied
 }
@@ -154,7 +153,7 @@ fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], millis: bool, absolute: bool) -> A
     let value = ctx
         .shared
         .engine
-        .ttl(ctx.client.db, key, unix_ms(), millis, absolute);
+        .ttl(ctx.client.db, key, ctx.now_ms, millis, absolute);
     ctx.out.int(value);
     Action::Replied
 }
@@ -184,7 +183,7 @@ fn persist(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     ctx.shared
         .engine
-        .keys(ctx.client.db, &args[0], unix_ms(), &mut ctx.out);
+        .keys(ctx.client.db, &args[0], ctx.now_ms, &mut ctx.out);
     Action::Replied
 }
 
@@ -219,7 +218,7 @@ fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         pattern,
         count,
         type_name,
-        unix_ms(),
+        ctx.now_ms,
         &mut ctx.out,
     );
     Action::Replied
@@ -275,9 +274,9 @@ fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
-    let seed = unix_ms() ^ ctx.client.info.id.rotate_left(32);
+    let seed = ctx.now_ms ^ ctx.client.info.id.rotate_left(32);
     ctx.shared
         .engine
-        .random_key(ctx.client.db, unix_ms(), seed, &mut ctx.out);
+        .random_key(ctx.client.db, ctx.now_ms, seed, &mut ctx.out);
     Action::Replied
 }

@@ -20,11 +20,11 @@ mod keys;
 mod server;
 mod strings;
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
 use redraft_engine::{Error, ReplySink, WriteOp};
+use rustc_hash::FxHashMap;
 
 use crate::client::Client;
 use crate::resp::ReplyWriter;
@@ -75,6 +75,9 @@ pub enum Action {
 /// The state a handler works with.
 pub struct Ctx<'a> {
     pub shared: &'a Shared,
+    /// Unix milliseconds, read once per batch of commands (Redis's
+    /// `commandTimeSnapshot`): reads judge expiry by it.
+    pub now_ms: u64,
     pub client: &'a mut Client,
     pub out: ReplyWriter<'a>,
 }
@@ -167,7 +170,7 @@ fn all_specs() -> &'static [&'static CommandSpec] {
 
 /// The id of a command or subcommand spec.
 pub fn spec_id(spec: &'static CommandSpec) -> usize {
-    static IDS: OnceLock<HashMap<usize, usize>> = OnceLock::new();
+    static IDS: OnceLock<FxHashMap<usize, usize>> = OnceLock::new();
     let ids = IDS.get_or_init(|| {
         all_specs()
             .iter()
@@ -199,7 +202,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
 
 /// Finds a command and its position in [`table`], ignoring case.
 pub fn lookup_indexed(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
-    type Index = HashMap<&'static [u8], (usize, &'static CommandSpec)>;
+    type Index = FxHashMap<&'static [u8], (usize, &'static CommandSpec)>;
     static INDEX: OnceLock<Index> = OnceLock::new();
     let index = INDEX.get_or_init(|| {
         table()

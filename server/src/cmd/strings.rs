@@ -7,7 +7,6 @@ use redraft_engine::{Error, ReplySink, SetCondition, TtlChange, WriteOp};
 use super::args::{is, parse_i64, Args};
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
 use super::{Action, CommandSpec, Ctx};
-use crate::shared::unix_ms;
 
 const fn spec(
     name: &'static str,
@@ -211,7 +210,12 @@ enum ExpiryKind {
 /// Converts an expiry argument to a [`TtlChange`], with Redis's checks
 /// (`getExpireMillisecondsOrReply`): the amount must be positive and the
 /// absolute time must not overflow.
-fn parse_expiry(text: &[u8], kind: ExpiryKind, command: &'static str) -> Result<TtlChange, Error> {
+fn parse_expiry(
+    text: &[u8],
+    kind: ExpiryKind,
+    command: &'static str,
+    now_ms: u64,
+) -> Result<TtlChange, Error> {
     let amount = parse_i64(text).ok_or(Error::NotInteger)?;
     let seconds = matches!(kind, ExpiryKind::Seconds | ExpiryKind::UnixSeconds);
     if amount <= 0 || (seconds && amount > i64::MAX / 1000) {
@@ -220,7 +224,7 @@ fn parse_expiry(text: &[u8], kind: ExpiryKind, command: &'static str) -> Result<
     let ms = if seconds { amount * 1000 } else { amount };
     match kind {
         ExpiryKind::Seconds | ExpiryKind::Millis => {
-            if ms.checked_add(unix_ms() as i64).is_none() {
+            if ms.checked_add(now_ms as i64).is_none() {
                 return Err(Error::InvalidExpire(command));
             }
             Ok(TtlChange::InMs(ms))
@@ -296,7 +300,7 @@ fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         Err(error) => return ctx.fail(error),
     };
     let ttl = match &opts.expiry {
-        Some((kind, text)) => match parse_expiry(text, *kind, "set") {
+        Some((kind, text)) => match parse_expiry(text, *kind, "set", ctx.now_ms) {
             Ok(ttl) => ttl,
             Err(error) => return ctx.fail(error),
         },
@@ -315,7 +319,7 @@ fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     ctx.shared
         .engine
-        .get(ctx.client.db, &args[0], unix_ms(), &mut ctx.out);
+        .get(ctx.client.db, &args[0], ctx.now_ms, &mut ctx.out);
     Action::Replied
 }
 
@@ -341,7 +345,7 @@ fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         Err(error) => return ctx.fail(error),
     };
     let ttl = match &opts.expiry {
-        Some((kind, text)) => match parse_expiry(text, *kind, "getex") {
+        Some((kind, text)) => match parse_expiry(text, *kind, "getex", ctx.now_ms) {
             Ok(ttl) => ttl,
             Err(error) => return getex_invalid_expiry(ctx, &args[0], error),
         },
@@ -358,7 +362,7 @@ fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 /// a missing key replies nil and another type WRONGTYPE, whatever the time.
 /// An invalid time never writes, so this is a read of local state.
 fn getex_invalid_expiry(ctx: &mut Ctx<'_>, key: &[u8], error: Error) -> Action {
-    match ctx.shared.engine.key_type(ctx.client.db, key, unix_ms()) {
+    match ctx.shared.engine.key_type(ctx.client.db, key, ctx.now_ms) {
         "none" => {
             ctx.out.nil();
             Action::Replied
@@ -381,7 +385,7 @@ fn set_with_expiry(
     kind: ExpiryKind,
     command: &'static str,
 ) -> Action {
-    match parse_expiry(&args[1], kind, command) {
+    match parse_expiry(&args[1], kind, command, ctx.now_ms) {
         Ok(ttl) => Action::Write(WriteOp::Set {
             key: owned(&args[0]),
             value: owned(&args[2]),
@@ -430,7 +434,7 @@ fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     ctx.shared
         .engine
-        .mget(ctx.client.db, args, unix_ms(), &mut ctx.out);
+        .mget(ctx.client.db, args, ctx.now_ms, &mut ctx.out);
     Action::Replied
 }
 
@@ -444,7 +448,7 @@ fn append(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     ctx.shared
         .engine
-        .strlen(ctx.client.db, &args[0], unix_ms(), &mut ctx.out);
+        .strlen(ctx.client.db, &args[0], ctx.now_ms, &mut ctx.out);
     Action::Replied
 }
 
@@ -497,9 +501,14 @@ fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         (Ok(start), Ok(end)) => (start, end),
         _ => return ctx.fail(Error::NotInteger),
     };
-    ctx.shared
-        .engine
-        .getrange(ctx.client.db, &args[0], start, end, unix_ms(), &mut ctx.out);
+    ctx.shared.engine.getrange(
+        ctx.client.db,
+        &args[0],
+        start,
+        end,
+        ctx.now_ms,
+        &mut ctx.out,
+    );
     Action::Replied
 }
 

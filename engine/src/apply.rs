@@ -11,7 +11,9 @@
 //! - No clock, randomness or environment is read here.
 //! - A failed condition or a type error is a reply; state is unchanged
 //!   by a write that replies an error (expired keys aside).
-//! - Stored strings are the op's own `Bytes` handles (no second copy).
+//! - A stored string of at most `INLINE_BYTES_MAX` bytes is an inline copy
+//!   (no allocation); a longer one shares the op's own `Bytes` buffer (no
+//!   second copy).
 
 use bytes::{Bytes, BytesMut};
 
@@ -19,7 +21,7 @@ use crate::key::KeyRef;
 use crate::ldouble::LongDouble;
 use crate::number::parse_i64_strict;
 use crate::shard::{Place, Shard};
-use crate::{Engine, Entry, Error, Reply, SetCondition, TtlChange, Value, WriteOp};
+use crate::{Engine, Entry, Error, Reply, SetCondition, SmallBytes, TtlChange, Value, WriteOp};
 
 /// Redis's `proto-max-bulk-len` default: the largest string a write may
 /// build (`APPEND`, `SETRANGE`).
@@ -65,7 +67,7 @@ fn live_string(shard: &mut Shard, key: KeyRef<'_>, now_ms: u64) -> Result<Place,
 }
 
 /// A new string entry without expiry.
-fn string_entry(value: Bytes) -> Entry {
+fn string_entry(value: SmallBytes) -> Entry {
     Entry {
         value: Value::Str(value),
         expires_at_ms: None,
@@ -73,20 +75,25 @@ fn string_entry(value: Bytes) -> Entry {
 }
 
 /// The bytes of a string entry.
-fn str_bytes(entry: &Entry) -> &Bytes {
+fn str_bytes(entry: &Entry) -> &SmallBytes {
     match &entry.value {
         Value::Str(bytes) => bytes,
         _ => unreachable!("str_bytes on a non-string entry"),
     }
 }
 
-/// Takes a stored string out for in-place editing: no copy when nothing
-/// else holds the buffer.
+/// Takes a stored string out for in-place editing: no copy of a heap
+/// buffer that nothing else holds.
 fn take_mut(value: &mut Value) -> BytesMut {
     let Value::Str(bytes) = value else {
         unreachable!("take_mut on a non-string value")
     };
-    std::mem::take(bytes)
+    let bytes = std::mem::take(bytes);
+    if bytes.is_inline() {
+        return BytesMut::from(&bytes[..]);
+    }
+    bytes
+        .into_bytes()
         .try_into_mut()
         .unwrap_or_else(|shared| BytesMut::from(&shared[..]))
 }
@@ -161,7 +168,7 @@ impl Engine {
             slot.count(old.is_some());
             match old.map(|entry| &entry.value) {
                 None => Reply::Nil,
-                Some(Value::Str(bytes)) => Reply::Bulk(bytes.clone()),
+                Some(Value::Str(bytes)) => Reply::Bulk(bytes.to_bytes()),
                 Some(_) => return Err(Error::WrongType),
             }
         } else {
@@ -181,7 +188,7 @@ impl Engine {
             NewExpiry::At(at) => Some(at),
         };
         let entry = Entry {
-            value: Value::Str(value.clone()),
+            value: Value::Str(value.into()),
             expires_at_ms,
         };
         let replaced = shard.put(place, key, entry);
@@ -196,7 +203,7 @@ impl Engine {
         match shard.find_for_write(key_ref, now_ms) {
             Ok(_) => Reply::Int(0),
             Err(vacant) => {
-                shard.insert_at(vacant, key, string_entry(value.clone()));
+                shard.insert_at(vacant, key, string_entry(value.into()));
                 Reply::Int(1)
             }
         }
@@ -213,7 +220,7 @@ impl Engine {
         };
         let (entry, _) = shard.remove_at(found);
         match entry.value {
-            Value::Str(bytes) => Ok(Reply::Bulk(bytes)),
+            Value::Str(bytes) => Ok(Reply::Bulk(bytes.into_bytes())),
             _ => unreachable!("live_string checked the type"),
         }
     }
@@ -234,7 +241,7 @@ impl Engine {
         let Ok(found) = place else {
             return Ok(Reply::Nil);
         };
-        let reply = Reply::Bulk(str_bytes(shard.entry(found)).clone());
+        let reply = Reply::Bulk(str_bytes(shard.entry(found)).to_bytes());
         match expiry {
             NewExpiry::Keep => {}
             NewExpiry::Clear => shard.set_expiry_at(found, None),
@@ -266,7 +273,7 @@ impl Engine {
             let key_ref = KeyRef::new(key);
             let shard = shards.shard(key_ref);
             let place = shard.find_for_write(key_ref, now_ms);
-            shard.put(place, key, string_entry(value.clone()));
+            shard.put(place, key, string_entry(value.into()));
         }
         if nx {
             Reply::Int(1)
@@ -287,7 +294,7 @@ impl Engine {
         let found = match live_string(&mut shard, key_ref, now_ms)? {
             Ok(found) => found,
             Err(vacant) => {
-                shard.insert_at(vacant, key, string_entry(value.clone()));
+                shard.insert_at(vacant, key, string_entry(value.into()));
                 return Ok(Reply::Int(value.len() as i64));
             }
         };
@@ -299,7 +306,7 @@ impl Engine {
             let mut buffer = take_mut(stored);
             buffer.extend_from_slice(value);
             let len = buffer.len();
-            *stored = Value::Str(buffer.freeze());
+            *stored = Value::Str(buffer.freeze().into());
             len
         });
         Ok(Reply::Int(new_len as i64))
@@ -329,7 +336,7 @@ impl Engine {
             Err(vacant) => {
                 let mut buffer = BytesMut::zeroed(offset + value.len());
                 buffer[offset..].copy_from_slice(value);
-                shard.insert_at(vacant, key, string_entry(buffer.freeze()));
+                shard.insert_at(vacant, key, string_entry(buffer.freeze().into()));
                 return Ok(Reply::Int((offset + value.len()) as i64));
             }
         };
@@ -341,7 +348,7 @@ impl Engine {
             }
             buffer[offset..end].copy_from_slice(value);
             let len = buffer.len();
-            *stored = Value::Str(buffer.freeze());
+            *stored = Value::Str(buffer.freeze().into());
             len
         });
         Ok(Reply::Int(new_len as i64))
@@ -364,7 +371,7 @@ impl Engine {
             }
         };
         let new = current.checked_add(delta).ok_or(Error::Overflow)?;
-        let text = Bytes::copy_from_slice(itoa::Buffer::new().format(new).as_bytes());
+        let text = SmallBytes::from(itoa::Buffer::new().format(new).as_bytes());
         store_string(&mut shard, place, key, text);
         Ok(Reply::Int(new))
     }
@@ -389,14 +396,14 @@ impl Engine {
             return Err(Error::NanOrInfinity);
         }
         let text = Bytes::from(sum.to_human_string());
-        store_string(&mut shard, place, key, text.clone());
+        store_string(&mut shard, place, key, SmallBytes::from_shared(&text));
         Ok(Reply::Bulk(text))
     }
 }
 
 /// Stores a string at `place` (`key`'s), keeping the expiry of an existing
 /// key (as `INCR` and `INCRBYFLOAT` do).
-fn store_string(shard: &mut Shard, place: Place, key: &Bytes, text: Bytes) {
+fn store_string(shard: &mut Shard, place: Place, key: &Bytes, text: SmallBytes) {
     match place {
         Ok(found) => shard.update_value_at(found, |stored| *stored = Value::Str(text)),
         Err(vacant) => {

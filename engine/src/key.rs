@@ -15,7 +15,7 @@
 
 use std::cmp::Ordering;
 
-use bytes::Bytes;
+use crate::SmallBytes;
 
 /// The stable 64-bit hash of a key. It picks the shard (top bits) and the
 /// key's position in `SCAN` order.
@@ -29,21 +29,22 @@ pub fn key_hash(key: &[u8]) -> u64 {
 pub(crate) struct StoredKey {
     /// xxh3-64 of `key`, cached because every comparison starts with it.
     hash: u64,
-    /// The key itself; a `Bytes` handle, so cloning it into the expiry
-    /// index does not copy the bytes.
-    key: Bytes,
+    /// The key itself; inline when short, so most keys cost the index no
+    /// allocation, and a shared `Bytes` when long, so cloning one from the
+    /// table does not copy its bytes.
+    key: SmallBytes,
 }
 
 impl StoredKey {
     /// Builds a stored key from `key`, whose hash the caller already has.
     #[inline]
-    pub(crate) fn new(hash: u64, key: Bytes) -> StoredKey {
+    pub(crate) fn new(hash: u64, key: SmallBytes) -> StoredKey {
         debug_assert_eq!(hash, key_hash(&key), "stored key hash mismatch");
         StoredKey { hash, key }
     }
 
     #[inline]
-    pub(crate) fn key(&self) -> &Bytes {
+    pub(crate) fn key(&self) -> &SmallBytes {
         &self.key
     }
 }

@@ -33,6 +33,7 @@ mod read;
 mod reply;
 mod scan;
 mod shard;
+mod small;
 mod table;
 mod value;
 mod write;
@@ -44,6 +45,7 @@ pub use glob::glob_match;
 pub use key::key_hash;
 pub use number::{format_double, parse_float, parse_i64_strict};
 pub use reply::{Reply, ReplySink};
+pub use small::{SmallBytes, INLINE_BYTES_MAX};
 pub use value::{Entry, Value};
 pub use write::{ExpireCommand, ExpireCondition, SetCondition, TtlChange, WriteOp};
 

@@ -19,7 +19,7 @@
 use bytes::Bytes;
 
 use crate::engine::{shard_of, shard_start, SHARDS_PER_DB};
-use crate::{glob_match, Engine, ReplySink, DB_COUNT};
+use crate::{glob_match, Engine, ReplySink, SmallBytes, DB_COUNT};
 
 /// How many expired keys `RANDOMKEY` steps over before it gives up and
 /// replies nil (Redis similarly gives up after 100 tries on a replica).
@@ -29,7 +29,7 @@ impl Engine {
     /// `KEYS pattern`: every live key matching the glob `pattern`.
     pub fn keys(&self, db: usize, pattern: &[u8], now_ms: u64, sink: &mut impl ReplySink) {
         let all = pattern == b"*";
-        let mut found: Vec<Bytes> = Vec::new();
+        let mut found: Vec<SmallBytes> = Vec::new();
         for shard in 0..SHARDS_PER_DB {
             let shard = self.slot(db, shard).shard.lock();
             let live = shard
@@ -63,7 +63,7 @@ impl Engine {
     ) {
         let budget = count.max(1);
         let mut examined = 0;
-        let mut found: Vec<Bytes> = Vec::new();
+        let mut found: Vec<SmallBytes> = Vec::new();
         let mut next = 0;
         let mut last_hash = None;
         'shards: for shard_index in shard_of(cursor)..SHARDS_PER_DB {
@@ -142,7 +142,8 @@ impl Engine {
             let (db, shard) = (index / SHARDS_PER_DB, index % SHARDS_PER_DB);
             let shard = self.slot(db, shard).shard.lock();
             let room = max - found.len();
-            found.extend(shard.due(now_ms).take(room).map(|key| (db, key.clone())));
+            let due = shard.due(now_ms).take(room);
+            found.extend(due.map(|key| (db, key.to_bytes())));
             if found.len() >= max {
                 self.expiry_cursor
                     .store(index, std::sync::atomic::Ordering::Relaxed);

@@ -19,10 +19,12 @@
 //! deletion, so there are no tombstones.
 //!
 //! Hashes live in their own `Vec<u64>`, so a probe reads 8 hashes per cache
-//! line; keys and values live in a parallel vector and are touched only on
-//! a hash match. An empty slot holds `EMPTY_HASH`, which is `>=` every hash
-//! and so ends a probe; since a real hash may also equal it, a slot whose
-//! hash is `EMPTY_HASH` is empty exactly when its entry is `None`.
+//! line; keys and values live in a parallel vector of [`Slot`]s and are
+//! touched only on a hash match. A short key is held inline in its slot
+//! (see [`SmallBytes`]), so comparing it reads the slot and nothing else.
+//! An empty slot holds `EMPTY_HASH`, which is `>=` every hash and so ends
+//! a probe; since a real hash may also equal it, a slot whose hash is
+//! `EMPTY_HASH` is empty exactly when its entry is `None`.
 //!
 //! The keys of one shard share the top bits of their hashes (they pick the
 //! shard), so the home slot is taken from the bits below that shared
@@ -42,7 +44,7 @@
 
 use std::cmp::Ordering;
 
-use bytes::Bytes;
+use crate::SmallBytes;
 
 /// The hash an empty slot holds. Being the largest `u64`, it ends every
 /// probe without a separate occupancy check.
@@ -62,6 +64,22 @@ const LOAD_MAX_DENOMINATOR: usize = 20;
 /// It shrinks when fewer than one home slot in this many is used, so mass
 /// deletes give memory back.
 const SHRINK_BELOW_ONE_IN: usize = 8;
+
+/// An occupied slot: a key and its value. `repr(C)` keeps the key first,
+/// so the key compare of a lookup reads the slot's first bytes and a short
+/// string value follows right after it.
+#[derive(Debug)]
+#[repr(C)]
+struct Slot<V> {
+    key: SmallBytes,
+    value: V,
+}
+
+/// Bytes per slot of a `Table<V>`: its hash and its entry.
+#[cfg(test)]
+pub(crate) const fn slot_bytes<V>() -> usize {
+    std::mem::size_of::<u64>() + std::mem::size_of::<Option<Slot<V>>>()
+}
 
 /// Where a key is stored; from [`Table::find`]. Valid until the table next
 /// changes shape (insert, removal, resize).
@@ -99,7 +117,7 @@ pub(crate) struct Table<V> {
     /// Each slot's hash, or `EMPTY_HASH`; contiguous so probes are cheap.
     hashes: Vec<u64>,
     /// Each slot's key and value, or `None` when the slot is empty.
-    entries: Vec<Option<(Bytes, V)>>,
+    entries: Vec<Option<Slot<V>>>,
     /// Occupied slots.
     len: usize,
     /// log2 of the number of home slots; the slot arrays are longer by the
@@ -170,7 +188,7 @@ impl<V> Table<V> {
                 Ordering::Greater => break,
                 Ordering::Equal => match &self.entries[index] {
                     None => break,
-                    Some((stored, _)) => match stored[..].cmp(key) {
+                    Some(slot) => match compare_key(&slot.key, key) {
                         Ordering::Less => index += 1,
                         Ordering::Greater => break,
                         Ordering::Equal => {
@@ -202,12 +220,12 @@ impl<V> Table<V> {
 
     /// The hash, key and value at `found`.
     #[inline]
-    pub(crate) fn slot(&self, found: Found) -> (u64, &Bytes, &V) {
+    pub(crate) fn slot(&self, found: Found) -> (u64, &SmallBytes, &V) {
         self.check_handle(found.generation);
-        let (key, value) = self.entries[found.index]
+        let slot = self.entries[found.index]
             .as_ref()
             .expect("found slot is occupied");
-        (self.hashes[found.index], key, value)
+        (self.hashes[found.index], &slot.key, &slot.value)
     }
 
     /// The value at `found`.
@@ -221,16 +239,22 @@ impl<V> Table<V> {
     #[inline]
     pub(crate) fn value_mut(&mut self, found: Found) -> &mut V {
         self.check_handle(found.generation);
-        let (_, value) = self.entries[found.index]
+        let slot = self.entries[found.index]
             .as_mut()
             .expect("found slot is occupied");
-        value
+        &mut slot.value
     }
 
     /// Stores `key` (whose hash `vacant` carries) at `vacant`, shifting the
     /// rest of its probe run one slot right, and returns where it went.
-    pub(crate) fn insert_at(&mut self, vacant: Vacant, key: Bytes, value: V) -> Found {
+    pub(crate) fn insert_at(
+        &mut self,
+        vacant: Vacant,
+        key: impl Into<SmallBytes>,
+        value: V,
+    ) -> Found {
         self.check_handle(vacant.generation);
+        let key = key.into();
         let hash = vacant.hash;
         assert_eq!(self.prefix_of(hash), self.prefix, "hash outside prefix");
         let mut index = vacant.index;
@@ -248,7 +272,7 @@ impl<V> Table<V> {
         self.entries[index..=empty].rotate_right(1);
         self.hashes.copy_within(index..empty, index + 1);
         self.hashes[index] = hash;
-        self.entries[index] = Some((key, value));
+        self.entries[index] = Some(Slot { key, value });
         self.len += 1;
         self.generation += 1;
         Found {
@@ -259,11 +283,12 @@ impl<V> Table<V> {
 
     /// Removes the entry at `found`, returning its key and value and where
     /// the key would go if inserted again.
-    pub(crate) fn remove_at(&mut self, found: Found) -> ((Bytes, V), Vacant) {
+    pub(crate) fn remove_at(&mut self, found: Found) -> ((SmallBytes, V), Vacant) {
         self.check_handle(found.generation);
         let index = found.index;
         let hash = self.hashes[index];
-        let removed = self.entries[index].take().expect("found slot is occupied");
+        let Slot { key, value } = self.entries[index].take().expect("found slot is occupied");
+        let removed = (key, value);
         // Backward shift: the entries after `index` that sit past their
         // home move one slot back, up to an empty slot or an entry at home.
         let mut end = index + 1;
@@ -294,7 +319,7 @@ impl<V> Table<V> {
     }
 
     /// Entries whose hash is `>= from_hash`, in (hash, key) order.
-    pub(crate) fn iter_from(&self, from_hash: u64) -> impl Iterator<Item = (u64, &Bytes, &V)> {
+    pub(crate) fn iter_from(&self, from_hash: u64) -> impl Iterator<Item = (u64, &SmallBytes, &V)> {
         let start = match self.prefix_of(from_hash).cmp(&self.prefix) {
             Ordering::Less => 0,
             Ordering::Equal => self.home(from_hash).min(self.hashes.len()),
@@ -305,12 +330,12 @@ impl<V> Table<V> {
         self.hashes[start..]
             .iter()
             .zip(&self.entries[start..])
-            .filter_map(|(&hash, entry)| entry.as_ref().map(|(key, value)| (hash, key, value)))
+            .filter_map(|(&hash, slot)| slot.as_ref().map(|slot| (hash, &slot.key, &slot.value)))
             .skip_while(move |&(hash, _, _)| hash < from_hash)
     }
 
     /// Every entry in (hash, key) order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &Bytes, &V)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &SmallBytes, &V)> {
         self.iter_from(0)
     }
 
@@ -400,13 +425,13 @@ impl<V> Table<V> {
             let before = (self.home(hash)..index).all(|i| self.is_occupied(i));
             assert!(before, "insert after a gap");
             if index > 0 && self.is_occupied(index - 1) {
-                let (key_before, _) = self.entries[index - 1].as_ref().expect("occupied");
-                let order = (self.hashes[index - 1], &key_before[..]).cmp(&(hash, key));
+                let before = self.entries[index - 1].as_ref().expect("occupied");
+                let order = (self.hashes[index - 1], &before.key[..]).cmp(&(hash, key));
                 assert_eq!(order, Ordering::Less, "insert out of order");
             }
             if index < self.hashes.len() && self.is_occupied(index) {
-                let (key_after, _) = self.entries[index].as_ref().expect("occupied");
-                let order = (self.hashes[index], &key_after[..]).cmp(&(hash, key));
+                let after = self.entries[index].as_ref().expect("occupied");
+                let order = (self.hashes[index], &after.key[..]).cmp(&(hash, key));
                 assert_eq!(order, Ordering::Greater, "insert out of order");
             }
         }
@@ -421,8 +446,8 @@ impl<V> Table<V> {
         let mut previous: Option<(u64, &[u8])> = None;
         let mut run_start = 0;
         let mut len = 0;
-        for (index, (&hash, entry)) in self.hashes.iter().zip(&self.entries).enumerate() {
-            let Some((key, _)) = entry else {
+        for (index, (&hash, slot)) in self.hashes.iter().zip(&self.entries).enumerate() {
+            let Some(Slot { key, .. }) = slot else {
                 assert_eq!(hash, EMPTY_HASH, "empty slot {index} has a hash");
                 run_start = index + 1;
                 continue;
@@ -441,10 +466,30 @@ impl<V> Table<V> {
     }
 }
 
+/// Orders a stored key against a looked-up one. Keys with equal hashes
+/// are almost always equal, so equality is checked first, inline; the
+/// ordering of unequal keys is out of line.
+#[inline]
+fn compare_key(stored: &SmallBytes, key: &[u8]) -> Ordering {
+    if stored.eq_slice(key) {
+        Ordering::Equal
+    } else {
+        compare_unequal_keys(stored, key)
+    }
+}
+
+/// The order of two keys with equal hashes: rare, so kept out of `find`.
+#[cold]
+#[inline(never)]
+fn compare_unequal_keys(stored: &SmallBytes, key: &[u8]) -> Ordering {
+    stored.as_slice().cmp(key)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
+    use bytes::Bytes;
     use proptest::prelude::*;
 
     use super::*;

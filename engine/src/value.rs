@@ -2,11 +2,14 @@
 
 use bytes::Bytes;
 
+use crate::SmallBytes;
+
 /// A stored value. Strings are here now; the collection types are shaped for
 /// the commands that will use them (lists, hashes, sets, sorted sets).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    Str(Bytes),
+    /// A string; short ones are held inline, in the key's table slot.
+    Str(SmallBytes),
     List(std::collections::VecDeque<Bytes>),
     Hash(Vec<(Bytes, Bytes)>),
     Set(Vec<Bytes>),

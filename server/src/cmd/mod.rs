@@ -197,18 +197,11 @@ pub fn effective_spec(spec: &'static CommandSpec, args: &[Bytes]) -> &'static Co
 
 /// Finds a command by name, ignoring case, without allocating.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    lookup_indexed(name).map(|(_, spec)| spec)
-}
-
-/// Finds a command and its position in [`table`], ignoring case.
-pub fn lookup_indexed(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
-    type Index = FxHashMap<&'static [u8], (usize, &'static CommandSpec)>;
-    static INDEX: OnceLock<Index> = OnceLock::new();
+    static INDEX: OnceLock<FxHashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
     let index = INDEX.get_or_init(|| {
         table()
             .iter()
-            .enumerate()
-            .map(|(i, spec)| (spec.name.as_bytes(), (i, *spec)))
+            .map(|spec| (spec.name.as_bytes(), *spec))
             .collect()
     });
     let mut lower = [0u8; 32];

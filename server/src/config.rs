@@ -44,6 +44,12 @@ pub struct Flags {
     /// Log level: error, warn, info, debug or trace (default info).
     #[arg(long)]
     pub log_level: Option<String>,
+    /// This node's Raft id (default 1).
+    #[arg(long)]
+    pub node_id: Option<u64>,
+    /// Port of the Raft peer transport (default: client port + 1000).
+    #[arg(long)]
+    pub raft_port: Option<u16>,
 }
 
 /// The `[server]` section as written in the file; every field optional.
@@ -59,15 +65,197 @@ struct ServerSection {
     log_level: Option<String>,
 }
 
-/// The file's layout. `[raft]` is accepted as a table for now; its fields
-/// are defined with Raft replication.
+/// One initial voter, as written in `[[raft.members]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub id: u64,
+    /// Host or IP address peers and clients use to reach the node.
+    pub host: String,
+    /// Client (RESP) port, used in `-MOVED` redirects and CLUSTER replies.
+    pub port: u16,
+    /// Raft peer transport port.
+    pub raft_port: u16,
+}
+
+/// The `[raft]` section as written in the file; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RaftSection {
+    node_id: Option<u64>,
+    raft_port: Option<u16>,
+    members: Option<Vec<Member>>,
+    heartbeat_interval_ms: Option<u64>,
+    election_timeout_min_ms: Option<u64>,
+    election_timeout_max_ms: Option<u64>,
+    snapshot_logs_since_last: Option<u64>,
+    read_consistency: Option<String>,
+}
+
+/// The file's layout.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     #[serde(default)]
     server: ServerSection,
     #[serde(default)]
-    raft: toml::Table,
+    raft: RaftSection,
+}
+
+/// How reads are served (DESIGN.md, "Reads and consistency").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadConsistency {
+    /// The leader serves a read after a (batched) read-index check.
+    Linearizable,
+    /// The leader serves reads under its lease, without a round trip.
+    Lease,
+    /// Any node serves reads from its own state.
+    Stale,
+}
+
+impl ReadConsistency {
+    pub fn parse(text: &str) -> Option<ReadConsistency> {
+        match text.to_ascii_lowercase().as_str() {
+            "linearizable" => Some(ReadConsistency::Linearizable),
+            "lease" => Some(ReadConsistency::Lease),
+            "stale" => Some(ReadConsistency::Stale),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadConsistency::Linearizable => "linearizable",
+            ReadConsistency::Lease => "lease",
+            ReadConsistency::Stale => "stale",
+        }
+    }
+}
+
+/// The validated `[raft]` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RaftConfig {
+    pub node_id: u64,
+    pub raft_port: u16,
+    /// The initial voters, this node included. A single member means a
+    /// single-node cluster.
+    pub members: Vec<Member>,
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Entries applied since the last snapshot that trigger a new one.
+    pub snapshot_logs_since_last: u64,
+    pub read_consistency: ReadConsistency,
+}
+
+impl RaftConfig {
+    /// Whether this node is the one that initializes a fresh cluster: the
+    /// member with the lowest id.
+    pub fn is_initializer(&self) -> bool {
+        self.members.iter().map(|member| member.id).min() == Some(self.node_id)
+    }
+}
+
+/// Defaults chosen so a leader is replaced well within 3 s on a loaded
+/// machine while heartbeats stay cheap.
+const HEARTBEAT_INTERVAL_MS: u64 = 100;
+const ELECTION_TIMEOUT_MIN_MS: u64 = 500;
+const ELECTION_TIMEOUT_MAX_MS: u64 = 1000;
+const SNAPSHOT_LOGS_SINCE_LAST: u64 = 100_000;
+
+fn raft_config(
+    section: RaftSection,
+    flags: &Flags,
+    bind: IpAddr,
+    port: u16,
+) -> Result<RaftConfig, String> {
+    let node_id = flags.node_id.or(section.node_id).unwrap_or(1);
+    if node_id == 0 {
+        return Err("raft.node_id: must be positive".into());
+    }
+    let default_raft_port = port
+        .checked_add(1000)
+        .ok_or("raft.raft_port: client port + 1000 overflows; set raft_port")?;
+    let raft_port = flags
+        .raft_port
+        .or(section.raft_port)
+        .unwrap_or(default_raft_port);
+    if raft_port == 0 || raft_port == port {
+        return Err("raft.raft_port: must be between 1 and 65535 and differ from port".into());
+    }
+    let members = section.members.unwrap_or_else(|| {
+        vec![Member {
+            id: node_id,
+            host: bind.to_string(),
+            port,
+            raft_port,
+        }]
+    });
+    validate_members(&members, node_id)?;
+    let heartbeat_interval_ms = section
+        .heartbeat_interval_ms
+        .unwrap_or(HEARTBEAT_INTERVAL_MS);
+    let election_timeout_min_ms = section
+        .election_timeout_min_ms
+        .unwrap_or(ELECTION_TIMEOUT_MIN_MS);
+    let election_timeout_max_ms = section
+        .election_timeout_max_ms
+        .unwrap_or(ELECTION_TIMEOUT_MAX_MS);
+    if heartbeat_interval_ms == 0 {
+        return Err("raft.heartbeat_interval_ms: must be positive".into());
+    }
+    if election_timeout_min_ms <= heartbeat_interval_ms {
+        return Err("raft.election_timeout_min_ms: must exceed heartbeat_interval_ms".into());
+    }
+    if election_timeout_max_ms <= election_timeout_min_ms {
+        return Err("raft.election_timeout_max_ms: must exceed election_timeout_min_ms".into());
+    }
+    let snapshot_logs_since_last = section
+        .snapshot_logs_since_last
+        .unwrap_or(SNAPSHOT_LOGS_SINCE_LAST);
+    if snapshot_logs_since_last == 0 {
+        return Err("raft.snapshot_logs_since_last: must be positive".into());
+    }
+    let consistency_text = section
+        .read_consistency
+        .unwrap_or_else(|| "linearizable".into());
+    let read_consistency = ReadConsistency::parse(&consistency_text).ok_or_else(|| {
+        format!(
+            "raft.read_consistency: '{consistency_text}' is not one of linearizable, lease, stale"
+        )
+    })?;
+    Ok(RaftConfig {
+        node_id,
+        raft_port,
+        members,
+        heartbeat_interval_ms,
+        election_timeout_min_ms,
+        election_timeout_max_ms,
+        snapshot_logs_since_last,
+        read_consistency,
+    })
+}
+
+fn validate_members(members: &[Member], node_id: u64) -> Result<(), String> {
+    let mut ids: Vec<u64> = members.iter().map(|member| member.id).collect();
+    ids.sort_unstable();
+    if ids.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Err("raft.members: ids must be unique".into());
+    }
+    if !ids.contains(&node_id) {
+        return Err(format!(
+            "raft.members: must include this node (node_id {node_id})"
+        ));
+    }
+    for member in members {
+        if member.id == 0 || member.port == 0 || member.raft_port == 0 || member.host.is_empty() {
+            return Err(format!(
+                "raft.members: member {} needs a positive id, a host, port and raft_port",
+                member.id
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The validated configuration.
@@ -80,6 +268,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub requirepass: Option<String>,
     pub log_level: LogLevel,
+    pub raft: RaftConfig,
 }
 
 /// The log levels `--log-level` and `CONFIG SET loglevel` accept.
@@ -142,7 +331,6 @@ impl Config {
             None => FileConfig::default(),
         };
         let server = file.server;
-        let _raft = file.raft;
         let bind_text = flags
             .bind
             .clone()
@@ -191,6 +379,7 @@ impl Config {
                 "server.log_level: '{level_text}' is not one of error, warn, info, debug, trace"
             )
         })?;
+        let raft = raft_config(file.raft, flags, bind, port)?;
         Ok(Config {
             bind,
             port,
@@ -199,6 +388,7 @@ impl Config {
             data_dir,
             requirepass,
             log_level,
+            raft,
         })
     }
 }
@@ -214,7 +404,9 @@ mod tests {
     fn load_text(text: &str, flags: Flags) -> Result<Config, String> {
         let dir = std::env::temp_dir().join(format!("redraft-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{}.toml", text.len()));
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("{n}.toml"));
         std::fs::write(&path, text).unwrap();
         Config::load(&Flags {
             config: Some(path),
@@ -251,6 +443,40 @@ mod tests {
     }
 
     #[test]
+    fn raft_defaults_make_a_single_node_cluster() {
+        let config = Config::load(&Flags {
+            port: Some(7000),
+            ..Flags::default()
+        })
+        .unwrap();
+        let raft = &config.raft;
+        assert_eq!(raft.node_id, 1);
+        assert_eq!(raft.raft_port, 8000);
+        assert_eq!(raft.members.len(), 1);
+        assert_eq!(raft.members[0].port, 7000);
+        assert!(raft.is_initializer());
+        assert_eq!(raft.read_consistency, ReadConsistency::Linearizable);
+    }
+
+    #[test]
+    fn the_lowest_member_id_initializes() {
+        let text = "[raft]\nnode_id = 2\n\
+                    [[raft.members]]\nid = 1\nhost = \"127.0.0.1\"\nport = 7001\nraft_port = 8001\n\
+                    [[raft.members]]\nid = 2\nhost = \"127.0.0.1\"\nport = 7002\nraft_port = 8002\n";
+        let config = load_text(text, Flags::default()).unwrap();
+        assert!(!config.raft.is_initializer());
+        let config = load_text(
+            text,
+            Flags {
+                node_id: Some(1),
+                ..Flags::default()
+            },
+        )
+        .unwrap();
+        assert!(config.raft.is_initializer());
+    }
+
+    #[test]
     fn the_shipped_example_is_valid() {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../conf/redraft.toml");
         let config = Config::load(&Flags {
@@ -272,6 +498,14 @@ mod tests {
             ("[server]\nadmin_port = 6379\n", "server.admin_port"),
             ("[server]\nprot = 1\n", "unknown field `prot`"),
             ("[server]\nport = \"x\"\n", "invalid type"),
+            ("[raft]\nnode_id = 0\n", "raft.node_id"),
+            ("[raft]\nraft_port = 6379\n", "raft.raft_port"),
+            ("[raft]\nelection_timeout_min_ms = 50\n", "raft.election_timeout_min_ms"),
+            ("[raft]\nelection_timeout_max_ms = 400\n", "raft.election_timeout_max_ms"),
+            ("[raft]\nsnapshot_logs_since_last = 0\n", "raft.snapshot_logs_since_last"),
+            ("[raft]\nread_consistency = \"eventual\"\n", "raft.read_consistency"),
+            ("[raft]\nnode_id = 4\n[[raft.members]]\nid = 1\nhost = \"127.0.0.1\"\nport = 7001\nraft_port = 8001\n", "must include this node"),
+            ("[[raft.members]]\nid = 1\nhost = \"a\"\nport = 1\nraft_port = 2\n[[raft.members]]\nid = 1\nhost = \"b\"\nport = 3\nraft_port = 4\n", "unique"),
         ];
         for (text, needle) in cases {
             let err = load_text(text, Flags::default()).unwrap_err();

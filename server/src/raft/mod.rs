@@ -1,0 +1,17 @@
+//! The Raft side of the server: openraft 0.9 adapters over our own parts.
+//!
+//! - [`log_store`]: openraft's `RaftLogStorage` over `redraft-raftlog`.
+//! - [`network`]: openraft's network factory and client: persistent TCP
+//!   connections to each peer, with backoff and a timeout on every RPC.
+//! - [`peer_server`]: the raft-port listener that hands peers' RPCs to the
+//!   local `Raft`.
+//! - [`frame`]: the peer transport's wire format, shared by both sides.
+//!
+//! The state machine and the coalescing proposer come
+//! with Raft replication; each is its own module here, wired together in one
+//! short file, as in openraft's examples.
+
+pub mod frame;
+pub mod log_store;
+pub mod network;
+pub mod peer_server;

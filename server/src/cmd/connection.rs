@@ -17,17 +17,15 @@ const fn spec(
     handler: super::Handler,
     summary: &'static str,
 ) -> CommandSpec {
-    CommandSpec {
+    CommandSpec::new(
         name,
         arity,
         flags,
-        keys: (0, 0, 0),
+        (0, 0, 0),
         handler,
+        "connection",
         summary,
-        group: "connection",
-        since: "1.0.0",
-        subcommands: &[],
-    }
+    )
 }
 
 const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
@@ -111,16 +109,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         select,
         "Changes the selected database.",
     ),
-    CommandSpec {
-        subcommands: CLIENT_SUBCOMMANDS,
-        ..spec(
-            "client",
-            -2,
-            0,
-            client,
-            "A container for client connection commands.",
-        )
-    },
+    spec(
+        "client",
+        -2,
+        0,
+        client,
+        "A container for client connection commands.",
+    )
+    .with_subcommands(CLIENT_SUBCOMMANDS),
 ];
 
 fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {

@@ -15,17 +15,16 @@ const fn spec(
     handler: super::Handler,
     summary: &'static str,
 ) -> CommandSpec {
-    CommandSpec {
+    CommandSpec::new(
         name,
         arity,
-        flags: LOADING | STALE,
-        keys: (0, 0, 0),
+        LOADING | STALE,
+        (0, 0, 0),
         handler,
+        "server",
         summary,
-        group: "server",
-        since: "2.8.13",
-        subcommands: &[],
-    }
+    )
+    .since("2.8.13")
 }
 
 const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
@@ -61,15 +60,13 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
-    subcommands: COMMAND_SUBCOMMANDS,
-    ..spec(
-        "command",
-        -1,
-        command,
-        "Returns detailed information about all commands.",
-    )
-}];
+pub const COMMANDS: &[CommandSpec] = &[spec(
+    "command",
+    -1,
+    command,
+    "Returns detailed information about all commands.",
+)
+.with_subcommands(COMMAND_SUBCOMMANDS)];
 
 fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     if args.is_empty() {

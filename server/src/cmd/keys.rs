@@ -16,17 +16,7 @@ const fn spec(
     handler: super::Handler,
     summary: &'static str,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys,
-        handler,
-        summary,
-        group: "generic",
-        since: "1.0.0",
-        subcommands: &[],
-    }
+    CommandSpec::new(name, arity, flags, keys, handler, "generic", summary)
 }
 
 pub const COMMANDS: &[CommandSpec] = &[

@@ -112,6 +112,42 @@ pub struct CommandSpec {
 }
 
 impl CommandSpec {
+    /// A command with no subcommands, documented as present since 1.0.0.
+    pub const fn new(
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: (i32, i32, i32),
+        handler: Handler,
+        group: &'static str,
+        summary: &'static str,
+    ) -> CommandSpec {
+        CommandSpec {
+            name,
+            arity,
+            flags,
+            keys,
+            handler,
+            summary,
+            group,
+            since: "1.0.0",
+            subcommands: &[],
+        }
+    }
+
+    /// The same command, documented as present since `since`.
+    pub const fn since(self, since: &'static str) -> CommandSpec {
+        CommandSpec { since, ..self }
+    }
+
+    /// The same command, as a container of `subcommands`.
+    pub const fn with_subcommands(self, subcommands: &'static [CommandSpec]) -> CommandSpec {
+        CommandSpec {
+            subcommands,
+            ..self
+        }
+    }
+
     pub fn is_write(&self) -> bool {
         self.flags & flags::WRITE != 0
     }

@@ -17,17 +17,7 @@ const fn spec(
     group: &'static str,
     summary: &'static str,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys: (0, 0, 0),
-        handler,
-        summary,
-        group,
-        since: "1.0.0",
-        subcommands: &[],
-    }
+    CommandSpec::new(name, arity, flags, (0, 0, 0), handler, group, summary)
 }
 
 const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
@@ -90,17 +80,15 @@ pub const COMMANDS: &[CommandSpec] = &[
         "server",
         "Returns information and statistics about the server.",
     ),
-    CommandSpec {
-        subcommands: CONFIG_SUBCOMMANDS,
-        ..spec(
-            "config",
-            -2,
-            0,
-            config,
-            "server",
-            "A container for server configuration commands.",
-        )
-    },
+    spec(
+        "config",
+        -2,
+        0,
+        config,
+        "server",
+        "A container for server configuration commands.",
+    )
+    .with_subcommands(CONFIG_SUBCOMMANDS),
     spec(
         "dbsize",
         1,

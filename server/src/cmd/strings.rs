@@ -16,17 +16,7 @@ const fn spec(
     handler: super::Handler,
     summary: &'static str,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys,
-        handler,
-        summary,
-        group: "string",
-        since: "1.0.0",
-        subcommands: &[],
-    }
+    CommandSpec::new(name, arity, flags, keys, handler, "string", summary)
 }
 
 pub const COMMANDS: &[CommandSpec] = &[

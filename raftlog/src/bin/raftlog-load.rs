@@ -32,100 +32,91 @@ use redraft_raftlog::{Config, Entry, RaftLog};
 /// Load before each measured window.
 const WARM_UP: Duration = Duration::from_millis(300);
 
-struct Args {
-    producers: usize,
-    entry_bytes: usize,
-    seconds: f64,
-    rounds: usize,
-    syncs_in_flight: usize,
-    tasks: bool,
-    dir: PathBuf,
+/// Which kind of producer appends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ProducerKind {
+    /// An OS thread that parks until its append is durable.
+    Threads,
+    /// A task whose completion callback appends its next entry.
+    Tasks,
 }
 
-fn parse_args() -> Args {
-    let mut args = Args {
-        producers: 64,
-        entry_bytes: 128,
-        seconds: 1.0,
-        rounds: 5,
-        syncs_in_flight: Config::default().syncs_in_flight_max,
-        tasks: false,
-        dir: std::env::temp_dir().join(format!("raftlog-load-{}", std::process::id())),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--producers" => args.producers = value.parse().expect("--producers N"),
-            "--entry-bytes" => args.entry_bytes = value.parse().expect("--entry-bytes B"),
-            "--seconds" => args.seconds = value.parse().expect("--seconds S"),
-            "--rounds" => args.rounds = value.parse().expect("--rounds R"),
-            "--producer-kind" => {
-                args.tasks = match value.as_str() {
-                    "threads" => false,
-                    "tasks" => true,
-                    _ => panic!("--producer-kind threads|tasks"),
-                }
-            }
-            "--syncs-in-flight" => args.syncs_in_flight = value.parse().expect("--syncs-in-flight N"),
-            "--dir" => args.dir = PathBuf::from(value),
-            _ => panic!(
-                "unknown flag {flag}; flags: --producers --producer-kind --entry-bytes --seconds --rounds --syncs-in-flight --dir"
-            ),
-        }
-    }
-    assert!(
-        args.rounds > 0 && args.producers > 0,
-        "need at least one round and one producer"
-    );
-    args
+/// Durable appends per second from N producers, beside a std loop.
+#[derive(Debug, clap::Parser)]
+#[command(name = "raftlog-load")]
+struct Args {
+    /// Concurrent producers, each with one append in flight.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    producers: u64,
+    /// Payload bytes per entry.
+    #[arg(long, default_value_t = 128)]
+    entry_bytes: usize,
+    /// Length of one measured round, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    seconds: f64,
+    /// Rounds of each contestant (medians and bests are reported).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
+    /// fdatasyncs the flusher keeps in flight.
+    #[arg(long, default_value_t = Config::default().syncs_in_flight_max)]
+    syncs_in_flight: usize,
+    #[arg(long, value_enum, default_value_t = ProducerKind::Threads)]
+    producer_kind: ProducerKind,
+    /// Directory for the log and the std loop's file (default: a new temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 fn main() {
-    let args = parse_args();
-    std::fs::create_dir_all(&args.dir).expect("create dir");
+    let args = <Args as clap::Parser>::parse();
+    let dir = args.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("raftlog-load-{}", std::process::id()))
+    });
+    let (producers, rounds) = (args.producers as usize, args.rounds as usize);
+    let tasks = args.producer_kind == ProducerKind::Tasks;
+    std::fs::create_dir_all(&dir).expect("create dir");
     let window = Duration::from_secs_f64(args.seconds);
     let config = Config {
         syncs_in_flight_max: args.syncs_in_flight,
         ..Config::default()
     };
-    let log = Arc::new(RaftLog::open(args.dir.join("log"), config).expect("open log"));
+    let log = Arc::new(RaftLog::open(dir.join("log"), config).expect("open log"));
     let next = Arc::new(Mutex::new(1u64));
     // The first segment and its spare are zero-filled (64 MiB each) right
     // after open; let that finish before measuring.
     run_raftlog(
         &log,
         &next,
-        args.producers,
+        producers,
         args.entry_bytes,
         Duration::from_secs(1),
     );
-    wait_for_spare(&args.dir.join("log"));
+    wait_for_spare(&dir.join("log"));
     let (mut raftlog, mut per_sync, mut grow, mut over) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..args.rounds {
-        let (rate, entries_per_sync) = if args.tasks {
-            run_tasks(&log, &next, args.producers, args.entry_bytes, window)
+    for _ in 0..rounds {
+        let (rate, entries_per_sync) = if tasks {
+            run_tasks(&log, &next, producers, args.entry_bytes, window)
         } else {
-            run_raftlog(&log, &next, args.producers, args.entry_bytes, window)
+            run_raftlog(&log, &next, producers, args.entry_bytes, window)
         };
         raftlog.push(rate);
         per_sync.push(entries_per_sync);
         grow.push(run_std(
-            &args.dir.join("std-append"),
+            &dir.join("std-append"),
             args.entry_bytes,
             window,
             false,
         ));
         over.push(run_std(
-            &args.dir.join("std-prewritten"),
+            &dir.join("std-prewritten"),
             args.entry_bytes,
             window,
             true,
         ));
     }
-    let (p, b) = (args.producers, args.entry_bytes);
-    let kind = if args.tasks { "tasks" } else { "threads" };
+    let (p, b) = (producers, args.entry_bytes);
+    let kind = if tasks { "tasks" } else { "threads" };
     println!(
         "raftlog producers={p} ({kind}) entry_bytes={b}: {} durable appends/s, {} entries/fdatasync",
         summary(&mut raftlog),
@@ -140,7 +131,7 @@ fn main() {
         summary(&mut over)
     );
     drop(log);
-    std::fs::remove_dir_all(&args.dir).expect("clean up");
+    std::fs::remove_dir_all(&dir).expect("clean up");
 }
 
 /// Waits (at most 60 s) until the background thread has a spare segment

@@ -22,6 +22,7 @@
 
 mod apply;
 mod bignum;
+mod dump;
 mod engine;
 mod error;
 mod glob;
@@ -39,6 +40,7 @@ mod value;
 mod write;
 
 pub use apply::STRING_BYTES_MAX;
+pub use dump::{DumpRecord, DumpValue};
 pub use engine::{Engine, EngineStats, SHARDS_PER_DB};
 pub use error::Error;
 pub use glob::glob_match;

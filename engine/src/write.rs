@@ -12,9 +12,10 @@
 //!   using the entry's timestamp.
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 /// How a write changes the key's time to live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TtlChange {
     /// Keep the current expiry (`SET ... KEEPTTL`, `GETEX` with no option).
     Keep,
@@ -28,7 +29,7 @@ pub enum TtlChange {
 }
 
 /// The condition of `SET`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SetCondition {
     Always,
     /// `NX`: only if the key does not exist.
@@ -38,7 +39,7 @@ pub enum SetCondition {
 }
 
 /// The condition flag of `EXPIRE` and its siblings (Redis 7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExpireCondition {
     Always,
     /// `NX`: only if the key has no expiry.
@@ -57,7 +58,7 @@ pub enum ExpireCondition {
 
 /// Which of the four expire commands this is; it names the command in the
 /// `invalid expire time in '...' command` error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ExpireCommand {
     Expire,
     PExpire,
@@ -79,7 +80,7 @@ impl ExpireCommand {
 
 /// One validated write. Keys and values are owned `Bytes`, copied out of the
 /// connection's read buffer, so an op can outlive the buffer it came from.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WriteOp {
     /// `SET`, `SETEX`, `PSETEX`, `GETSET` (`get: true`, `ttl: Clear`).
     /// Replies `+OK`, or nil when the condition fails; with `get`, the old

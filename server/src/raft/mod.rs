@@ -6,12 +6,16 @@
 //! - [`peer_server`]: the raft-port listener that hands peers' RPCs to the
 //!   local `Raft`.
 //! - [`frame`]: the peer transport's wire format, shared by both sides.
+//! - [`types`]: openraft's type configuration and the entry payload.
+//! - [`state_machine`]: openraft's `RaftStateMachine` over the engine.
 //!
-//! The state machine and the coalescing proposer come
-//! with Raft replication; each is its own module here, wired together in one
-//! short file, as in openraft's examples.
+//! The coalescing proposer comes with Raft replication; each part is its
+//! own module here, wired together in one short file, as in openraft's
+//! examples.
 
 pub mod frame;
 pub mod log_store;
 pub mod network;
 pub mod peer_server;
+pub mod state_machine;
+pub mod types;

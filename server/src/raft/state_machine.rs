@@ -1,0 +1,283 @@
+//! openraft's state machine (`RaftStateMachine`, storage-v2) over the
+//! engine: applying an entry executes its writes on the [`Engine`].
+//!
+//! Apply executes each normal entry's commands in order with
+//! `Engine::apply`, at the entry's leader stamp, and hands the replies
+//! (one per command) to an optional observer with the entry's log index;
+//! the proposer routes them to the waiting connections. openraft itself
+//! only gets [`Applied`] back.
+//!
+//! Snapshots, first step: a snapshot is a full dump of the keyspace (every
+//! key of every database with its value and absolute expiry, in the engine's
+//! deterministic order) with the last applied log id and membership,
+//! serialized with postcard and sealed with a CRC32C. Building one holds
+//! apply off for the length of the dump. The LSM-shaped snapshot (freeze the
+//! head in O(1), write a sorted rkyv run in the background) replaces this in
+//! a later step.
+//!
+//! Snapshot data format, in order:
+//! - `version`: one byte, [`SNAPSHOT_VERSION`].
+//! - `body`: postcard of [`SnapshotBody`] (last applied, membership, records).
+//! - `crc`: CRC32C of `version` and `body`, 4 bytes little-endian.
+//!
+//! Invariants:
+//! - Apply never reads the clock: time comes from the entry's stamp.
+//! - Applied log indexes strictly increase (asserted).
+//! - A snapshot's contents are one consistent cut: the dump and the last
+//!   applied id are taken under the same lock that apply holds.
+//! - A snapshot is installed only if its checksum, version and log id
+//!   check out; otherwise the engine is left untouched.
+
+// openraft's `StorageError` is large; its trait methods return it, so ours do.
+#![allow(clippy::result_large_err)]
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot, SnapshotMeta};
+use openraft::{
+    AnyError, Entry, EntryPayload, LogId, OptionalSend, StorageError, StorageIOError,
+    StoredMembership,
+};
+use parking_lot::Mutex;
+use redraft_engine::{DumpRecord, Engine, Reply};
+use serde::{Deserialize, Serialize};
+
+use crate::raft::network::PeerNode;
+use crate::raft::types::{Applied, NodeId, Request, TypeConfig};
+
+/// The version byte that opens every snapshot this module writes.
+pub const SNAPSHOT_VERSION: u8 = 1;
+
+/// Receives the replies of each applied normal entry: (log index, one reply
+/// per command, in the entry's order). Called on the apply task, under the
+/// state machine's lock, so it must only hand the replies off.
+pub type ApplyObserver = Box<dyn FnMut(u64, Vec<Reply>) + Send + Sync>;
+
+/// What a snapshot holds, serialized between the version byte and the CRC.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SnapshotBody {
+    pub last_applied: Option<LogId<NodeId>>,
+    pub membership: StoredMembership<NodeId, PeerNode>,
+    /// Every key, in the engine's dump order.
+    pub records: Vec<DumpRecord>,
+}
+
+/// The state machine. Cloning is cheap (two `Arc`s); a clone is also the
+/// snapshot builder openraft runs on its own task.
+#[derive(Clone)]
+pub struct StateMachine {
+    engine: Arc<Engine>,
+    /// Held by apply for a whole batch and by the builder for a whole dump,
+    /// so a snapshot never sees half an entry.
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    /// The last entry applied; `None` before the first.
+    last_applied: Option<LogId<NodeId>>,
+    /// The membership of the last membership entry applied.
+    membership: StoredMembership<NodeId, PeerNode>,
+    /// The last snapshot built or installed, for `get_current_snapshot`.
+    snapshot: Option<(SnapshotMeta<NodeId, PeerNode>, Vec<u8>)>,
+    /// Snapshots built by this node, to make each snapshot id unique.
+    snapshots_built: u64,
+    /// Where apply hands the replies; `None` drops them.
+    observer: Option<ApplyObserver>,
+}
+
+impl StateMachine {
+    /// A state machine over `engine`, which must be empty: nothing has been
+    /// applied yet.
+    pub fn new(engine: Arc<Engine>) -> StateMachine {
+        let inner = Inner {
+            last_applied: None,
+            membership: StoredMembership::default(),
+            snapshot: None,
+            snapshots_built: 0,
+            observer: None,
+        };
+        StateMachine {
+            engine,
+            inner: Arc::new(Mutex::new(inner)),
+        }
+    }
+
+    /// The engine this state machine applies to.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Sets (or replaces) the observer that receives each entry's replies.
+    pub fn set_observer(&self, observer: ApplyObserver) {
+        self.inner.lock().observer = Some(observer);
+    }
+
+    /// The last applied log id.
+    pub fn last_applied(&self) -> Option<LogId<NodeId>> {
+        self.inner.lock().last_applied
+    }
+
+    /// Executes one batch of writes at its leader stamp.
+    fn execute(&self, request: &Request) -> Vec<Reply> {
+        request
+            .commands
+            .iter()
+            .map(|command| {
+                self.engine
+                    .apply(usize::from(command.db), &command.op, request.stamp_ms)
+            })
+            .collect()
+    }
+}
+
+/// Seals a snapshot body: version byte, postcard body, CRC32C.
+fn encode_snapshot(body: &SnapshotBody) -> Result<Vec<u8>, postcard::Error> {
+    let mut data = vec![SNAPSHOT_VERSION];
+    data = postcard::to_extend(body, data)?;
+    let crc = crc32c::crc32c(&data);
+    data.extend_from_slice(&crc.to_le_bytes());
+    Ok(data)
+}
+
+/// Checks a snapshot's CRC and version and decodes its body.
+fn decode_snapshot(data: &[u8]) -> Result<SnapshotBody, AnyError> {
+    if data.len() < 5 {
+        return Err(AnyError::error(format!(
+            "snapshot of {} bytes is too short",
+            data.len()
+        )));
+    }
+    let (sealed, crc) = data.split_at(data.len() - 4);
+    let crc = u32::from_le_bytes(crc.try_into().expect("4 bytes"));
+    let actual = crc32c::crc32c(sealed);
+    if crc != actual {
+        return Err(AnyError::error(format!(
+            "snapshot checksum mismatch: stored {crc:#010x}, computed {actual:#010x}"
+        )));
+    }
+    if sealed[0] != SNAPSHOT_VERSION {
+        return Err(AnyError::error(format!(
+            "unknown snapshot version {}",
+            sealed[0]
+        )));
+    }
+    postcard::from_bytes(&sealed[1..]).map_err(|e| AnyError::new(&e))
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let mut inner = self.inner.lock();
+        let body = SnapshotBody {
+            last_applied: inner.last_applied,
+            membership: inner.membership.clone(),
+            records: self.engine.dump(),
+        };
+        let data = encode_snapshot(&body).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        inner.snapshots_built += 1;
+        let snapshot_id = match inner.last_applied {
+            Some(id) => format!(
+                "{}-{}-{}",
+                id.leader_id.term, id.index, inner.snapshots_built
+            ),
+            None => format!("0-0-{}", inner.snapshots_built),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: inner.last_applied,
+            last_membership: inner.membership.clone(),
+            snapshot_id,
+        };
+        inner.snapshot = Some((meta.clone(), data.clone()));
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, PeerNode>), StorageError<NodeId>>
+    {
+        let inner = self.inner.lock();
+        Ok((inner.last_applied, inner.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Applied>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut inner = self.inner.lock();
+        let mut applied = Vec::new();
+        for entry in entries {
+            let index = entry.log_id.index;
+            assert!(
+                inner.last_applied.map(|last| last.index) < Some(index),
+                "applied entry {index} is not after the last applied {:?}",
+                inner.last_applied
+            );
+            inner.last_applied = Some(entry.log_id);
+            match entry.payload {
+                EntryPayload::Blank => {}
+                EntryPayload::Normal(request) => {
+                    let replies = self.execute(&request);
+                    if let Some(observer) = inner.observer.as_mut() {
+                        observer(index, replies);
+                    }
+                }
+                EntryPayload::Membership(membership) => {
+                    inner.membership = StoredMembership::new(Some(entry.log_id), membership);
+                }
+            }
+            applied.push(Applied { index });
+        }
+        Ok(applied)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, PeerNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let data = snapshot.into_inner();
+        let refuse = |e: AnyError| StorageIOError::read_snapshot(Some(meta.signature()), e);
+        let body = decode_snapshot(&data).map_err(refuse)?;
+        if body.last_applied != meta.last_log_id {
+            return Err(refuse(AnyError::error(format!(
+                "snapshot holds {:?} but its meta says {:?}",
+                body.last_applied, meta.last_log_id
+            )))
+            .into());
+        }
+        let mut inner = self.inner.lock();
+        self.engine.restore(body.records);
+        inner.last_applied = body.last_applied;
+        inner.membership = body.membership;
+        inner.snapshot = Some((meta.clone(), data));
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        let inner = self.inner.lock();
+        Ok(inner.snapshot.as_ref().map(|(meta, data)| Snapshot {
+            meta: meta.clone(),
+            snapshot: Box::new(Cursor::new(data.clone())),
+        }))
+    }
+}

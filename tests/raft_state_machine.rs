@@ -1,0 +1,290 @@
+//! The real state machine (`server/src/raft/state_machine.rs` over the
+//! engine): openraft's storage conformance suite with the real log store,
+//! and apply / snapshot / install round trips checked through the engine's
+//! read API.
+
+use std::io::Cursor;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
+use openraft::testing::{StoreBuilder, Suite};
+use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, StorageError};
+use redraft_engine::{
+    Engine, Error, ExpireCommand, ExpireCondition, Reply, ReplySink, SetCondition, TtlChange,
+    WriteOp,
+};
+use redraft_server::raft::log_store::LogStore;
+use redraft_server::raft::state_machine::StateMachine;
+use redraft_server::raft::types::{Applied, Command, NodeId, Request, TypeConfig};
+
+/// Builds the real log store on a fresh directory with small segments, and
+/// the real state machine over a fresh engine.
+struct Builder;
+
+impl StoreBuilder<TypeConfig, LogStore<TypeConfig>, StateMachine, tempfile::TempDir> for Builder {
+    async fn build(
+        &self,
+    ) -> Result<(tempfile::TempDir, LogStore<TypeConfig>, StateMachine), StorageError<NodeId>> {
+        let dir = tempfile::Builder::new()
+            .prefix("redraft-sm-suite-")
+            .tempdir()
+            .unwrap();
+        let config = redraft_raftlog::Config {
+            segment_bytes: 1 << 20,
+            entry_bytes_max: 64 << 10,
+            batch_bytes_max: 256 << 10,
+            spare_segments_max: 0,
+            ..redraft_raftlog::Config::default()
+        };
+        let log = redraft_raftlog::RaftLog::open(dir.path(), config).expect("open raftlog");
+        let machine = StateMachine::new(Arc::new(Engine::new()));
+        Ok((dir, LogStore::new(Arc::new(log)), machine))
+    }
+}
+
+#[test]
+fn openraft_storage_suite_passes_with_the_real_state_machine() {
+    Suite::test_all(Builder).unwrap();
+}
+
+/// Records read replies as text, one string per reply element.
+#[derive(Default)]
+struct Recorder(Vec<String>);
+
+impl ReplySink for Recorder {
+    fn ok(&mut self) {
+        self.0.push("OK".into());
+    }
+    fn simple(&mut self, text: &str) {
+        self.0.push(format!("+{text}"));
+    }
+    fn int(&mut self, value: i64) {
+        self.0.push(format!(":{value}"));
+    }
+    fn bulk(&mut self, value: &[u8]) {
+        self.0.push(String::from_utf8_lossy(value).into_owned());
+    }
+    fn nil(&mut self) {
+        self.0.push("(nil)".into());
+    }
+    fn nil_array(&mut self) {
+        self.0.push("(nil array)".into());
+    }
+    fn array(&mut self, len: usize) {
+        self.0.push(format!("*{len}"));
+    }
+    fn double(&mut self, value: f64) {
+        self.0.push(format!(",{value}"));
+    }
+    fn error(&mut self, error: &Error) {
+        self.0.push(format!("-{error:?}"));
+    }
+}
+
+fn get(engine: &Engine, db: usize, key: &str, now_ms: u64) -> String {
+    let mut sink = Recorder::default();
+    engine.get(db, key.as_bytes(), now_ms, &mut sink);
+    assert_eq!(sink.0.len(), 1, "GET replies one value");
+    sink.0.pop().unwrap()
+}
+
+fn pttl(engine: &Engine, db: usize, key: &str, now_ms: u64) -> i64 {
+    engine.ttl(db, key.as_bytes(), now_ms, true, false)
+}
+
+fn key(text: &str) -> Bytes {
+    Bytes::copy_from_slice(text.as_bytes())
+}
+
+fn set(db: u8, name: &str, value: &str) -> Command {
+    let op = WriteOp::Set {
+        key: key(name),
+        value: key(value),
+        condition: SetCondition::Always,
+        ttl: TtlChange::Clear,
+        get: false,
+    };
+    Command { db, op }
+}
+
+fn incr(db: u8, name: &str) -> Command {
+    let op = WriteOp::IncrBy {
+        key: key(name),
+        delta: 1,
+    };
+    Command { db, op }
+}
+
+fn expire_s(db: u8, name: &str, seconds: i64) -> Command {
+    let op = WriteOp::Expire {
+        key: key(name),
+        amount: seconds,
+        command: ExpireCommand::Expire,
+        condition: ExpireCondition::Always,
+    };
+    Command { db, op }
+}
+
+fn normal(index: u64, stamp_ms: u64, commands: Vec<Command>) -> Entry<TypeConfig> {
+    Entry {
+        log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+        payload: EntryPayload::Normal(Request { stamp_ms, commands }),
+    }
+}
+
+/// Entries 1-3, stamped 1_000_000, 1_000_500 and 1_001_000 ms.
+fn entries() -> Vec<Entry<TypeConfig>> {
+    vec![
+        normal(
+            1,
+            1_000_000,
+            vec![set(0, "a", "1"), incr(0, "a"), set(5, "b", "x")],
+        ),
+        normal(2, 1_000_500, vec![expire_s(0, "a", 10), incr(0, "counter")]),
+        normal(
+            3,
+            1_001_000,
+            vec![incr(5, "b"), expire_s(5, "b", 100), incr(0, "counter")],
+        ),
+    ]
+}
+
+type Seen = Arc<Mutex<Vec<(u64, Vec<Reply>)>>>;
+
+fn observed(machine: &StateMachine) -> Seen {
+    let seen: Seen = Arc::default();
+    let sink = seen.clone();
+    machine.set_observer(Box::new(move |index, replies| {
+        sink.lock().unwrap().push((index, replies));
+    }));
+    seen
+}
+
+#[tokio::test]
+async fn apply_executes_each_batch_at_its_stamp_and_reports_replies() {
+    let engine = Arc::new(Engine::new());
+    let mut machine = StateMachine::new(engine.clone());
+    let seen = observed(&machine);
+
+    let applied = machine.apply(entries()).await.unwrap();
+    assert_eq!(
+        applied,
+        vec![
+            Applied { index: 1 },
+            Applied { index: 2 },
+            Applied { index: 3 }
+        ]
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        vec![
+            (1, vec![Reply::Ok, Reply::Int(2), Reply::Ok]),
+            (2, vec![Reply::Int(1), Reply::Int(1)]),
+            (
+                3,
+                vec![
+                    Reply::Error(Error::NotInteger),
+                    Reply::Int(1),
+                    Reply::Int(2)
+                ]
+            ),
+        ]
+    );
+    assert_eq!(machine.last_applied().map(|id| id.index), Some(3));
+
+    // TTLs were computed from the entries' stamps, not from a clock.
+    assert_eq!(pttl(&engine, 0, "a", 1_000_500), 10_000);
+    assert_eq!(pttl(&engine, 5, "b", 1_001_000), 100_000);
+    assert_eq!(get(&engine, 0, "a", 1_000_600), "2");
+    assert_eq!(get(&engine, 0, "a", 1_010_500), "(nil)", "a expired");
+}
+
+#[tokio::test]
+async fn a_snapshot_installs_into_a_fresh_engine() {
+    let engine = Arc::new(Engine::new());
+    let mut machine = StateMachine::new(engine.clone());
+    machine.apply(entries()).await.unwrap();
+    let snapshot = machine.build_snapshot().await.unwrap();
+    assert_eq!(snapshot.meta.last_log_id.map(|id| id.index), Some(3));
+
+    let fresh = Arc::new(Engine::new());
+    let mut follower = StateMachine::new(fresh.clone());
+    // Something the snapshot must replace.
+    follower
+        .apply(vec![normal(1, 5, vec![set(7, "stale", "old")])])
+        .await
+        .unwrap();
+    let data = snapshot.snapshot.into_inner();
+    follower
+        .install_snapshot(&snapshot.meta, Box::new(Cursor::new(data.clone())))
+        .await
+        .unwrap();
+
+    assert_eq!(follower.last_applied(), snapshot.meta.last_log_id);
+    let (last, _membership) = follower.applied_state().await.unwrap();
+    assert_eq!(last, snapshot.meta.last_log_id);
+    let now_ms = 1_002_000;
+    for (db, name) in [(0, "a"), (0, "counter"), (5, "b"), (7, "stale")] {
+        assert_eq!(
+            get(&fresh, db, name, now_ms),
+            get(&engine, db, name, now_ms),
+            "GET {name} in db {db}"
+        );
+        assert_eq!(
+            pttl(&fresh, db, name, now_ms),
+            pttl(&engine, db, name, now_ms),
+            "PTTL {name} in db {db}"
+        );
+    }
+    assert_eq!(get(&fresh, 0, "counter", now_ms), "2");
+    assert_eq!(pttl(&fresh, 0, "a", now_ms), 8_500);
+    assert_eq!(get(&fresh, 7, "stale", now_ms), "(nil)");
+    assert_eq!(fresh.dump(), engine.dump());
+    fresh.check_invariants();
+
+    let current: Snapshot<TypeConfig> = follower.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(current.meta, snapshot.meta);
+    assert_eq!(current.snapshot.into_inner(), data);
+
+    // Applying continues from the snapshot.
+    follower
+        .apply(vec![normal(4, 1_003_000, vec![incr(0, "counter")])])
+        .await
+        .unwrap();
+    assert_eq!(get(&fresh, 0, "counter", now_ms), "3");
+}
+
+#[tokio::test]
+async fn a_corrupted_snapshot_is_refused_and_changes_nothing() {
+    let mut machine = StateMachine::new(Arc::new(Engine::new()));
+    machine.apply(entries()).await.unwrap();
+    let snapshot = machine.build_snapshot().await.unwrap();
+    let data = snapshot.snapshot.into_inner();
+
+    for position in [0, data.len() / 2, data.len() - 1] {
+        let mut corrupted = data.clone();
+        corrupted[position] ^= 0x01;
+        let fresh = Arc::new(Engine::new());
+        let mut follower = StateMachine::new(fresh.clone());
+        follower
+            .apply(vec![normal(1, 5, vec![set(0, "kept", "yes")])])
+            .await
+            .unwrap();
+        let result = follower
+            .install_snapshot(&snapshot.meta, Box::new(Cursor::new(corrupted)))
+            .await;
+        assert!(result.is_err(), "byte {position} flipped, yet installed");
+        assert_eq!(get(&fresh, 0, "kept", 10), "yes");
+        assert_eq!(follower.last_applied().map(|id| id.index), Some(1));
+        assert!(follower.get_current_snapshot().await.unwrap().is_none());
+    }
+
+    let truncated = data[..data.len() - 1].to_vec();
+    let mut follower = StateMachine::new(Arc::new(Engine::new()));
+    let result = follower
+        .install_snapshot(&snapshot.meta, Box::new(Cursor::new(truncated)))
+        .await;
+    assert!(result.is_err(), "a truncated snapshot was installed");
+}

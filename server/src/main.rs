@@ -1,6 +1,7 @@
 //! The `redraft-server` binary: reads the configuration, sets up logging
 //! and runs the server.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use clap::Parser;
@@ -30,7 +31,12 @@ fn main() {
     let (filter, handle) = reload::Layer::new(level_filter(config.log_level));
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                // Colour codes only for a terminal, not for log files.
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
         .init();
     let set_log_level = Box::new(move |level: LogLevel| {
         let _ = handle.modify(|filter| *filter = level_filter(level));

@@ -15,8 +15,12 @@ use redraft_engine::{
     WriteOp,
 };
 use redraft_server::raft::log_store::LogStore;
+
 use redraft_server::raft::state_machine::StateMachine;
 use redraft_server::raft::types::{Applied, Command, NodeId, Request, TypeConfig};
+
+#[path = "common/raft.rs"]
+mod raft_common;
 
 /// Builds the real log store on a fresh directory with small segments, and
 /// the real state machine over a fresh engine.
@@ -26,20 +30,9 @@ impl StoreBuilder<TypeConfig, LogStore<TypeConfig>, StateMachine, tempfile::Temp
     async fn build(
         &self,
     ) -> Result<(tempfile::TempDir, LogStore<TypeConfig>, StateMachine), StorageError<NodeId>> {
-        let dir = tempfile::Builder::new()
-            .prefix("redraft-sm-suite-")
-            .tempdir()
-            .unwrap();
-        let config = redraft_raftlog::Config {
-            segment_bytes: 1 << 20,
-            entry_bytes_max: 64 << 10,
-            batch_bytes_max: 256 << 10,
-            spare_segments_max: 0,
-            ..redraft_raftlog::Config::default()
-        };
-        let log = redraft_raftlog::RaftLog::open(dir.path(), config).expect("open raftlog");
+        let (dir, log) = raft_common::small_raft_log("redraft-sm-suite-");
         let machine = StateMachine::new(Arc::new(Engine::new()));
-        Ok((dir, LogStore::new(Arc::new(log)), machine))
+        Ok((dir, LogStore::new(log), machine))
     }
 }
 

@@ -6,8 +6,6 @@
 //! complete one that records what it applied, which is all the suite checks
 //! of it. The log store is the part under test here.
 
-use std::sync::Arc;
-
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::StorageError;
 use redraft_server::raft::log_store::LogStore;
@@ -28,23 +26,8 @@ impl StoreBuilder<TestConfig, LogStore<TestConfig>, TestStateMachine, tempfile::
         &self,
     ) -> Result<(tempfile::TempDir, LogStore<TestConfig>, TestStateMachine), StorageError<NodeId>>
     {
-        let dir = tempfile::Builder::new()
-            .prefix("redraft-suite-")
-            .tempdir()
-            .unwrap();
-        let config = redraft_raftlog::Config {
-            segment_bytes: 1 << 20,
-            entry_bytes_max: 64 << 10,
-            batch_bytes_max: 256 << 10,
-            spare_segments_max: 0,
-            ..redraft_raftlog::Config::default()
-        };
-        let log = redraft_raftlog::RaftLog::open(dir.path(), config).expect("open raftlog");
-        Ok((
-            dir,
-            LogStore::new(Arc::new(log)),
-            TestStateMachine::default(),
-        ))
+        let (dir, log) = raft_common::small_raft_log("redraft-suite-");
+        Ok((dir, LogStore::new(log), TestStateMachine::default()))
     }
 }
 

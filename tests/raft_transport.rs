@@ -104,14 +104,7 @@ fn raft_config() -> Arc<Config> {
 }
 
 fn open_log(dir: &std::path::Path) -> Result<RaftLog, redraft_raftlog::Error> {
-    let config = redraft_raftlog::Config {
-        segment_bytes: 1 << 20,
-        entry_bytes_max: 64 << 10,
-        batch_bytes_max: 256 << 10,
-        spare_segments_max: 0,
-        ..redraft_raftlog::Config::default()
-    };
-    RaftLog::open(dir, config)
+    RaftLog::open(dir, raft_common::small_log_config())
 }
 
 /// Opens the log and starts a Raft on `runtime`.

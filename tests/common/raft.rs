@@ -134,3 +134,23 @@ impl RaftStateMachine<TestConfig> for TestStateMachine {
         }))
     }
 }
+
+/// raftlog limits for tests: small segments, so the many logs a test
+/// opens stay cheap and segment rolls are exercised.
+pub fn small_log_config() -> redraft_raftlog::Config {
+    redraft_raftlog::Config {
+        segment_bytes: 1 << 20,
+        entry_bytes_max: 64 << 10,
+        batch_bytes_max: 256 << 10,
+        spare_segments_max: 0,
+        ..redraft_raftlog::Config::default()
+    }
+}
+
+/// A raftlog with [`small_log_config`] in a fresh temp directory, which
+/// lives as long as the returned guard.
+pub fn small_raft_log(prefix: &str) -> (tempfile::TempDir, Arc<redraft_raftlog::RaftLog>) {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let log = redraft_raftlog::RaftLog::open(dir.path(), small_log_config()).expect("open raftlog");
+    (dir, Arc::new(log))
+}

@@ -27,7 +27,7 @@ pub struct ClientInfo {
     pub db: AtomicUsize,
     /// Protocol version in use (2 or 3).
     pub resp: AtomicU32,
-    /// The last command's spec id (`cmd::spec_id`) + 1; 0 before the first.
+    /// The last command's spec (`cmd::spec_address`); 0 before the first.
     pub last_command: AtomicUsize,
     pub name: Mutex<Option<String>>,
     pub lib_name: Mutex<Option<String>>,

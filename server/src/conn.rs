@@ -186,8 +186,8 @@ fn execute(
         out.error_text(&cmd::unknown_command_error(&args[0], &args[1..]));
         return false;
     };
-    let id = cmd::spec_id(cmd::effective_spec(spec, args));
-    client.info.last_command.store(id + 1, Ordering::Relaxed);
+    let address = cmd::spec_address(cmd::effective_spec(spec, args));
+    client.info.last_command.store(address, Ordering::Relaxed);
     client.info.last_command_ms.store(now_ms, Ordering::Relaxed);
     let mut ctx = Ctx {
         shared,

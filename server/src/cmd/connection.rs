@@ -279,11 +279,8 @@ fn client_id(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
 }
 
 /// The name of a client's last command, for `cmd=` in CLIENT LIST.
-fn last_command_name(id_plus_one: usize) -> &'static str {
-    id_plus_one
-        .checked_sub(1)
-        .and_then(super::name_by_id)
-        .unwrap_or("NULL")
+fn last_command_name(address: usize) -> &'static str {
+    super::name_by_address(address).unwrap_or("NULL")
 }
 
 fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {

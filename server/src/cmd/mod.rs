@@ -190,8 +190,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
     })
 }
 
-/// Every command and subcommand, each once; a spec's position here is its
-/// id (what a client records as its last command).
+/// Every command and subcommand, each once.
 fn all_specs() -> &'static [&'static CommandSpec] {
     static ALL: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
     ALL.get_or_init(|| {
@@ -204,22 +203,19 @@ fn all_specs() -> &'static [&'static CommandSpec] {
     })
 }
 
-/// The id of a command or subcommand spec.
-pub fn spec_id(spec: &'static CommandSpec) -> usize {
-    static IDS: OnceLock<FxHashMap<usize, usize>> = OnceLock::new();
-    let ids = IDS.get_or_init(|| {
-        all_specs()
-            .iter()
-            .enumerate()
-            .map(|(id, spec)| (*spec as *const CommandSpec as usize, id))
-            .collect()
-    });
-    ids[&(spec as *const CommandSpec as usize)]
+/// A spec's identity as a number: its address, which is fixed because every
+/// spec is a `static`. Recording it costs one store per command; turning it
+/// back into a name ([`name_by_address`]) is for the cold CLIENT LIST path.
+pub fn spec_address(spec: &'static CommandSpec) -> usize {
+    spec as *const CommandSpec as usize
 }
 
-/// The name of the spec with id `id` (`client|list`), if any.
-pub fn name_by_id(id: usize) -> Option<&'static str> {
-    all_specs().get(id).map(|spec| spec.name)
+/// The name (`client|list`) of the spec at `address`, if any.
+pub fn name_by_address(address: usize) -> Option<&'static str> {
+    all_specs()
+        .iter()
+        .find(|spec| spec_address(spec) == address)
+        .map(|spec| spec.name)
 }
 
 /// The spec a command line runs: the subcommand's for a container whose

@@ -835,8 +835,13 @@ fn many_connections_at_once() {
         for (i, conn) in conns.iter_mut().enumerate() {
             conn.send(&cmd(&["SET", &format!("c{i}"), &i.to_string()]));
         }
-        for (i, conn) in conns.iter_mut().enumerate() {
+        // Every SET is acknowledged before any GET is sent: on a server
+        // with several network threads, a SET not yet acknowledged may
+        // still be behind another connection's GET.
+        for conn in conns.iter_mut() {
             assert_eq!(conn.read_frame(), Frame::Simple("OK".into()));
+        }
+        for (i, conn) in conns.iter_mut().enumerate() {
             conn.roundtrip(
                 &cmd(&["GET", &format!("c{}", 63 - i)]),
                 format!("${}\r\n{}\r\n", (63 - i).to_string().len(), 63 - i).as_bytes(),

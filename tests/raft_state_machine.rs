@@ -122,7 +122,12 @@ fn expire_s(db: u8, name: &str, seconds: i64) -> Command {
 fn normal(index: u64, stamp_ms: u64, commands: Vec<Command>) -> Entry<TypeConfig> {
     Entry {
         log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
-        payload: EntryPayload::Normal(Request { stamp_ms, commands }),
+        payload: EntryPayload::Normal(Request {
+            stamp_ms,
+            origin: 7,
+            proposal: index,
+            commands,
+        }),
     }
 }
 
@@ -148,7 +153,7 @@ type Seen = Arc<Mutex<Vec<(u64, Vec<Reply>)>>>;
 fn observed(machine: &StateMachine) -> Seen {
     let seen: Seen = Arc::default();
     let sink = seen.clone();
-    machine.set_observer(Box::new(move |index, replies| {
+    machine.set_observer(Box::new(move |index, _request, replies| {
         sink.lock().unwrap().push((index, replies));
     }));
     seen

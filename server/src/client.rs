@@ -80,6 +80,9 @@ pub struct Client {
     pub resp3: bool,
     /// Whether the client has authenticated (always true without requirepass).
     pub authenticated: bool,
+    /// `READONLY` was sent: reads are served from this node's own state
+    /// (stale reads), even on a follower.
+    pub readonly: bool,
 }
 
 impl Client {
@@ -136,6 +139,7 @@ impl Registry {
             db: 0,
             resp3: false,
             authenticated,
+            readonly: false,
         }
     }
 

@@ -50,6 +50,9 @@ pub struct Flags {
     /// Port of the Raft peer transport (default: client port + 1000).
     #[arg(long)]
     pub raft_port: Option<u16>,
+    /// Size of each Raft log segment file in MiB (default 64, at least 16).
+    #[arg(long)]
+    pub raft_log_segment_mb: Option<u64>,
 }
 
 /// The `[server]` section as written in the file; every field optional.
@@ -90,6 +93,7 @@ struct RaftSection {
     election_timeout_max_ms: Option<u64>,
     snapshot_logs_since_last: Option<u64>,
     read_consistency: Option<String>,
+    log_segment_mb: Option<u64>,
 }
 
 /// The file's layout.
@@ -123,6 +127,15 @@ impl ReadConsistency {
         }
     }
 
+    /// The name `parse` accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadConsistency::Linearizable => "linearizable",
+            ReadConsistency::Lease => "lease",
+            ReadConsistency::Stale => "stale",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ReadConsistency::Linearizable => "linearizable",
@@ -146,6 +159,8 @@ pub struct RaftConfig {
     /// Entries applied since the last snapshot that trigger a new one.
     pub snapshot_logs_since_last: u64,
     pub read_consistency: ReadConsistency,
+    /// Size of each Raft log segment file, preallocated.
+    pub log_segment_bytes: u64,
 }
 
 impl RaftConfig {
@@ -162,6 +177,9 @@ const HEARTBEAT_INTERVAL_MS: u64 = 100;
 const ELECTION_TIMEOUT_MIN_MS: u64 = 500;
 const ELECTION_TIMEOUT_MAX_MS: u64 = 1000;
 const SNAPSHOT_LOGS_SINCE_LAST: u64 = 100_000;
+const LOG_SEGMENT_MB: u64 = 64;
+/// Smallest segment: one entry of the largest size must fit.
+const LOG_SEGMENT_MB_MIN: u64 = 16;
 
 fn raft_config(
     section: RaftSection,
@@ -224,7 +242,17 @@ fn raft_config(
             "raft.read_consistency: '{consistency_text}' is not one of linearizable, lease, stale"
         )
     })?;
+    let log_segment_mb = flags
+        .raft_log_segment_mb
+        .or(section.log_segment_mb)
+        .unwrap_or(LOG_SEGMENT_MB);
+    if !(LOG_SEGMENT_MB_MIN..=4095).contains(&log_segment_mb) {
+        return Err(format!(
+            "raft.log_segment_mb: must be between {LOG_SEGMENT_MB_MIN} and 4095"
+        ));
+    }
     Ok(RaftConfig {
+        log_segment_bytes: log_segment_mb << 20,
         node_id,
         raft_port,
         members,

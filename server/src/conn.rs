@@ -2,9 +2,22 @@
 //! read what the socket has, execute every complete command in order, and
 //! write all their replies with one write per batch.
 //!
+//! Writes do not reply at once: each is queued for the proposer (one batch
+//! per event-loop tick) and its reply arrives through the executor's inbox
+//! once its Raft entry is committed and applied ([`Conn::on_outcome`]).
+//! Until then the connection keeps an ordered queue of reply slots: a
+//! pending write, or bytes of replies that came after it.
+//!
 //! Invariants:
 //! - Commands run in the order they arrived and their replies go out in the
-//!   same order.
+//!   same order, writes included.
+//! - A command that is not a write waits (is held, with its arguments)
+//!   while a write of this connection is pending, so a read sees every
+//!   earlier write of its connection. Writes after writes are proposed at
+//!   once, so a pipeline of writes shares entries.
+//! - A read that needs a leadership check (linearizable, on the leader of
+//!   a replicated group) is held until the executor's batched check for it
+//!   is done.
 //! - A request costs one `recv`, one `send` and a share of one
 //!   `epoll_wait`: reading stops at the first short read (the socket is
 //!   drained; the edge-triggered poller reports new data), not at EAGAIN.
@@ -13,6 +26,7 @@
 //! - A protocol error gets `-ERR Protocol error: ...` and closes only this
 //!   connection; nothing a client sends can panic the server.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
 
@@ -20,8 +34,12 @@ use bytes::{Bytes, BytesMut};
 use mio::net::TcpStream;
 
 use crate::client::Client;
-use crate::cmd::{self, flags, Action, Ctx};
+use crate::cmd::{self, flags, Action, CommandSpec, Ctx};
+use crate::config::ReadConsistency;
+use crate::raft::node::COMMAND_BYTES_MAX;
+use crate::raft::status::Role;
 use crate::resp::{CommandDecoder, ReplyWriter};
+use crate::route::{key_slot, Outcome, Proposal, Route};
 use crate::shared::{unix_ms, ExecutorStats, Shared};
 
 /// Bytes to make room for before each read (Redis's PROTO_IOBUF_LEN).
@@ -32,6 +50,9 @@ const QUERY_BUFFER_BYTES_MAX: usize = 1024 * 1024 * 1024;
 /// Output buffers larger than this are released once drained, so one big
 /// reply does not pin memory for the life of the connection.
 const OUTPUT_BYTES_KEEP_MAX: usize = 64 * 1024;
+/// Writes one connection may have pending; past this its next command
+/// waits, which bounds the memory a pipelining client can pin.
+const WRITES_PENDING_MAX: u64 = 64 * 1024;
 
 /// What the event loop should do with the connection after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,30 +65,92 @@ pub enum Next {
     Close,
 }
 
+/// What a connection needs from its network thread while it executes.
+pub struct Tick<'a> {
+    pub shared: &'a Shared,
+    pub stats: &'a ExecutorStats,
+    pub executor: u16,
+    /// Writes to send to the proposer at the end of the tick.
+    pub proposals: &'a mut Vec<Proposal>,
+    /// The read check that reads held during this tick wait for.
+    pub read_ticket: u64,
+    /// Connections holding a read: (slab slot, client id, ticket).
+    pub read_waiters: &'a mut Vec<(u32, u64, u64)>,
+}
+
+/// One item of the ordered reply queue.
+enum Slot {
+    /// The reply of the write with this sequence number.
+    Write(u64),
+    /// Replies already made, to send after the slots before them.
+    Ready(BytesMut),
+}
+
+/// Why the held command waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// For this connection's pending writes.
+    Writes,
+    /// For the executor's read check with this ticket.
+    ReadCheck(u64),
+}
+
 /// A client connection and its buffers.
 pub struct Conn {
     pub stream: TcpStream,
     pub client: Client,
+    /// This connection's slot in its executor's slab.
+    index: u32,
     input: BytesMut,
     output: BytesMut,
     decoder: CommandDecoder,
-    /// Arguments of the command being executed; reused to avoid allocating.
+    /// Arguments of the command being executed, or of the held command;
+    /// reused to avoid allocating.
     args: Vec<Bytes>,
-    /// Set by QUIT or a protocol error: close once the output is flushed.
+    /// Set by QUIT or a protocol error: close once every reply is flushed.
     closing: bool,
+    /// Replies after the first pending write, in order; empty when no
+    /// write is pending.
+    slots: VecDeque<Slot>,
+    /// Sequence number of this connection's next write.
+    write_seq_next: u64,
+    /// Sequence number of the next write reply to emit.
+    reply_seq_next: u64,
+    /// Write outcomes that arrived ahead of an earlier one.
+    early: BTreeMap<u64, Outcome>,
+    /// The command in `args` waits for this; `None` if nothing is held.
+    pub held: Option<Hold>,
+    /// The held read passed its check (or, if false with `read_checked`
+    /// set, this node turned out not to lead).
+    read_checked: Option<bool>,
+    /// The poller watches for writability (replies are waiting).
+    pub writing: bool,
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream, client: Client) -> Conn {
+    pub fn new(stream: TcpStream, client: Client, index: u32) -> Conn {
         Conn {
             stream,
             client,
+            index,
             input: BytesMut::with_capacity(READ_BYTES_MIN),
             output: BytesMut::with_capacity(READ_BYTES_MIN),
             decoder: CommandDecoder::new(),
             args: Vec::with_capacity(8),
             closing: false,
+            slots: VecDeque::new(),
+            write_seq_next: 0,
+            reply_seq_next: 0,
+            early: BTreeMap::new(),
+            held: None,
+            read_checked: None,
+            writing: false,
         }
+    }
+
+    /// Writes proposed and not yet answered.
+    fn writes_pending(&self) -> u64 {
+        self.write_seq_next - self.reply_seq_next
     }
 
     /// Reads what the socket has, executes every complete command and
@@ -76,8 +159,10 @@ impl Conn {
     /// The poller is edge-triggered: a read that fills the buffer may have
     /// left data behind, so it reads again; a short read means the socket was
     /// drained, and new data will raise a new edge. That keeps a request to
-    /// one `recv` (no extra `recv` just to see EAGAIN).
-    pub fn on_readable(&mut self, shared: &Shared, stats: &ExecutorStats) -> Next {
+    /// one `recv` (no extra `recv` just to see EAGAIN). Input keeps being
+    /// read while a command is held (up to the query buffer limit, as
+    /// Redis does), so no edge is lost.
+    pub fn on_readable(&mut self, tick: &mut Tick<'_>) -> Next {
         loop {
             self.input
                 .reserve(READ_BYTES_MIN.max(self.decoder.bytes_needed_hint()));
@@ -89,8 +174,8 @@ impl Conn {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return Next::Close,
             };
-            ExecutorStats::add(&stats.net_input_bytes, read as u64);
-            self.execute_buffered(shared, stats, unix_ms());
+            ExecutorStats::add(&tick.stats.net_input_bytes, read as u64);
+            self.execute_buffered(tick, unix_ms());
             if !self.closing && self.input.len() > QUERY_BUFFER_BYTES_MAX {
                 tracing::warn!(
                     client = self.client.info.id,
@@ -98,39 +183,120 @@ impl Conn {
                 );
                 return Next::Close;
             }
-            let next = self.on_writable(stats);
+            let next = self.on_writable(tick.stats);
             if next != Next::Read || read < room {
                 return next;
             }
         }
     }
 
-    /// Executes every complete command in the input buffer.
-    fn execute_buffered(&mut self, shared: &Shared, stats: &ExecutorStats, now_ms: u64) {
-        while !self.closing {
+    /// After a write outcome or a read check arrived: runs the held command
+    /// if it may now run, then whatever input is buffered behind it, and
+    /// sends what is ready.
+    pub fn resume(&mut self, tick: &mut Tick<'_>) -> Next {
+        if !self.writing {
+            self.execute_buffered(tick, unix_ms());
+        }
+        self.on_writable(tick.stats)
+    }
+
+    /// The read check this connection's held read waits for is done.
+    pub fn on_read_checked(&mut self, leader: bool) {
+        if matches!(self.held, Some(Hold::ReadCheck(_))) {
+            self.read_checked = Some(leader);
+            self.held = None;
+        }
+    }
+
+    /// The outcome of this connection's write `seq` arrived.
+    pub fn on_outcome(&mut self, seq: u64, outcome: Outcome) {
+        if seq != self.reply_seq_next {
+            assert!(seq > self.reply_seq_next, "write {seq} answered twice");
+            self.early.insert(seq, outcome);
+            return;
+        }
+        self.emit_outcome(outcome);
+        while let Some(outcome) = self.early.remove(&self.reply_seq_next) {
+            self.emit_outcome(outcome);
+        }
+        if self.held == Some(Hold::Writes) && self.slots.is_empty() {
+            self.held = None;
+        }
+    }
+
+    /// Writes the outcome of the oldest pending write, then every ready
+    /// reply up to the next pending write.
+    fn emit_outcome(&mut self, outcome: Outcome) {
+        let front = self.slots.pop_front();
+        assert!(
+            matches!(front, Some(Slot::Write(seq)) if seq == self.reply_seq_next),
+            "the oldest slot is the write being answered"
+        );
+        self.reply_seq_next += 1;
+        let mut out = ReplyWriter::new(&mut self.output, self.client.resp3);
+        match outcome {
+            Outcome::Applied(reply) => reply.emit(&mut out),
+            Outcome::Failed(text) => out.error_text(&text),
+        }
+        while let Some(Slot::Ready(_)) = self.slots.front() {
+            if let Some(Slot::Ready(bytes)) = self.slots.pop_front() {
+                self.output.extend_from_slice(&bytes);
+            }
+        }
+    }
+
+    /// Executes every complete command in the input buffer, starting with
+    /// the held one if it may now run.
+    fn execute_buffered(&mut self, tick: &mut Tick<'_>, now_ms: u64) {
+        if self.held.is_none() && !self.args.is_empty() {
+            // The held command may run now.
+            if !self.run_command(tick, now_ms) {
+                return;
+            }
+        }
+        while !self.closing && self.held.is_none() {
             match self
                 .decoder
                 .decode(&mut self.input, &mut self.args, self.client.authenticated)
             {
                 Ok(true) if self.args.is_empty() => {}
                 Ok(true) => {
-                    ExecutorStats::add(&stats.commands, 1);
-                    self.closing = execute(
-                        shared,
-                        &mut self.client,
-                        &self.args,
-                        &mut self.output,
-                        now_ms,
-                    );
+                    ExecutorStats::add(&tick.stats.commands, 1);
+                    if !self.run_command(tick, now_ms) {
+                        return;
+                    }
                 }
                 Ok(false) => break,
                 Err(error) => {
-                    ReplyWriter::new(&mut self.output, self.client.resp3).protocol_error(&error);
+                    let resp3 = self.client.resp3;
+                    ReplyWriter::new(reply_buffer(&mut self.output, &mut self.slots), resp3)
+                        .protocol_error(&error);
                     self.closing = true;
                 }
             }
         }
-        self.args.clear();
+        if self.held.is_none() {
+            self.args.clear();
+        }
+    }
+
+    /// Runs the command in `args`. Returns false if it was held (its
+    /// arguments stay in `args`).
+    fn run_command(&mut self, tick: &mut Tick<'_>, now_ms: u64) -> bool {
+        let read_checked = self.read_checked.take();
+        match execute(self, tick, now_ms, read_checked) {
+            Step::Done => {}
+            Step::Close => self.closing = true,
+            Step::Hold(hold) => {
+                self.held = Some(hold);
+                if let Hold::ReadCheck(ticket) = hold {
+                    tick.read_waiters
+                        .push((self.index, self.client.info.id, ticket));
+                }
+                return false;
+            }
+        }
+        true
     }
 
     /// Sends as much of the pending output as the socket takes.
@@ -150,11 +316,26 @@ impl Conn {
         if self.output.capacity() > OUTPUT_BYTES_KEEP_MAX {
             self.output = BytesMut::with_capacity(READ_BYTES_MIN);
         }
-        if self.closing {
+        if self.closing && self.slots.is_empty() {
             Next::Close
         } else {
             Next::Read
         }
+    }
+}
+
+/// Where the next immediate reply goes: straight to the output when no
+/// write is pending, else after the last pending slot.
+fn reply_buffer<'a>(output: &'a mut BytesMut, slots: &'a mut VecDeque<Slot>) -> &'a mut BytesMut {
+    if slots.is_empty() {
+        return output;
+    }
+    if !matches!(slots.back(), Some(Slot::Ready(_))) {
+        slots.push_back(Slot::Ready(BytesMut::new()));
+    }
+    match slots.back_mut() {
+        Some(Slot::Ready(bytes)) => bytes,
+        _ => unreachable!("a ready slot was just pushed"),
     }
 }
 
@@ -171,45 +352,158 @@ fn read_some(stream: &mut TcpStream, input: &mut BytesMut) -> io::Result<usize> 
     Ok(read)
 }
 
-/// Runs one command and writes its reply into `output`. Returns true if
-/// the connection must close after the replies are flushed.
-fn execute(
-    shared: &Shared,
-    client: &mut Client,
-    args: &[Bytes],
-    output: &mut BytesMut,
-    now_ms: u64,
-) -> bool {
-    let resp3 = client.resp3;
-    let Some(spec) = cmd::lookup(&args[0]) else {
-        let mut out = ReplyWriter::new(output, resp3);
-        out.error_text(&cmd::unknown_command_error(&args[0], &args[1..]));
-        return false;
+/// What became of one command.
+enum Step {
+    /// Replied, or proposed (its reply slot is queued).
+    Done,
+    /// Replied; close the connection after the replies are flushed (QUIT).
+    Close,
+    /// Not run: it waits.
+    Hold(Hold),
+}
+
+/// How a read may be served on this node.
+enum ReadGate {
+    Run,
+    Check,
+    Redirect(String),
+}
+
+/// Whether a read command may run here now, given the node's role and the
+/// connection's consistency.
+fn read_gate(shared: &Shared, client: &Client, slot: u16, now_ms: u64) -> ReadGate {
+    let status = &shared.raft;
+    let consistency = if client.readonly {
+        ReadConsistency::Stale
+    } else {
+        status.consistency
     };
-    let address = cmd::spec_address(cmd::effective_spec(spec, args));
-    client.info.last_command.store(address, Ordering::Relaxed);
-    client.info.last_command_ms.store(now_ms, Ordering::Relaxed);
+    if consistency == ReadConsistency::Stale {
+        return ReadGate::Run;
+    }
+    match status.role() {
+        Role::Leader if !status.replicated() => ReadGate::Run,
+        Role::Leader if consistency == ReadConsistency::Lease && status.lease_valid(now_ms) => {
+            ReadGate::Run
+        }
+        Role::Leader => ReadGate::Check,
+        Role::Follower | Role::NoLeader => match status.redirect(slot) {
+            Some(error) => ReadGate::Redirect(error),
+            // Became leader since the role was read: check.
+            None => ReadGate::Check,
+        },
+    }
+}
+
+/// The hash slot of a command's first key (0 without keys), for redirects.
+fn first_key_slot(spec: &CommandSpec, args: &[Bytes]) -> u16 {
+    match usize::try_from(spec.keys.0) {
+        Ok(first) if first > 0 => args.get(first).map_or(0, |key| key_slot(key)),
+        _ => 0,
+    }
+}
+
+/// Runs the command in `conn.args`: replies at once, proposes a write, or
+/// holds it. `read_checked` is the result of the read check the command
+/// was held for, if it was.
+fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Option<bool>) -> Step {
+    let shared = tick.shared;
+    let args = &conn.args;
+    let resp3 = conn.client.resp3;
+    let Some(spec) = cmd::lookup(&args[0]) else {
+        let mut out = ReplyWriter::new(reply_buffer(&mut conn.output, &mut conn.slots), resp3);
+        out.error_text(&cmd::unknown_command_error(&args[0], &args[1..]));
+        return Step::Done;
+    };
+    let is_write = spec.flags & flags::WRITE != 0;
+    let pending = conn.writes_pending();
+    if (!is_write && pending > 0) || pending >= WRITES_PENDING_MAX {
+        return Step::Hold(Hold::Writes);
+    }
+    let effective = cmd::effective_spec(spec, args);
+    let address = cmd::spec_address(effective);
+    conn.client
+        .info
+        .last_command
+        .store(address, Ordering::Relaxed);
+    conn.client
+        .info
+        .last_command_ms
+        .store(now_ms, Ordering::Relaxed);
     let mut ctx = Ctx {
         shared,
         now_ms,
-        client,
-        out: ReplyWriter::new(output, resp3),
+        client: &mut conn.client,
+        out: ReplyWriter::new(reply_buffer(&mut conn.output, &mut conn.slots), resp3),
+        writes_pending: pending > 0,
     };
     if !spec.arity_ok(args.len()) {
         cmd::arity_error(&mut ctx, spec.name);
-        return false;
+        return Step::Done;
     }
     if !ctx.client.authenticated && spec.flags & flags::NO_AUTH == 0 {
         ctx.out.error_text("NOAUTH Authentication required.");
-        return false;
+        return Step::Done;
+    }
+    if is_write {
+        if let Some(error) = shared.raft.redirect(first_key_slot(effective, args)) {
+            ctx.out.error_text(&error);
+            return Step::Done;
+        }
+    } else if effective.flags & flags::READONLY != 0 {
+        let slot = first_key_slot(effective, args);
+        match read_checked {
+            Some(true) => {}
+            Some(false) => {
+                let error = shared
+                    .raft
+                    .redirect(slot)
+                    .unwrap_or_else(|| crate::raft::status::CLUSTER_DOWN.to_string());
+                ctx.out.error_text(&error);
+                return Step::Done;
+            }
+            None => match read_gate(shared, ctx.client, slot, now_ms) {
+                ReadGate::Run => {}
+                ReadGate::Check => return Step::Hold(Hold::ReadCheck(tick.read_ticket)),
+                ReadGate::Redirect(error) => {
+                    ctx.out.error_text(&error);
+                    return Step::Done;
+                }
+            },
+        }
     }
     match (spec.handler)(&mut ctx, &args[1..]) {
-        Action::Replied => false,
-        Action::Write(op) => {
-            let reply = shared.write_path.submit(ctx.client.db, &op, now_ms);
-            reply.emit(&mut ctx.out);
-            false
+        Action::Replied => Step::Done,
+        Action::Close => Step::Close,
+        Action::WaitForWrites => {
+            assert!(pending > 0, "only a connection with pending writes waits");
+            Step::Hold(Hold::Writes)
         }
-        Action::Close => true,
+        Action::Write(op) => {
+            let bytes: usize = args.iter().map(|arg| arg.len() + 16).sum();
+            if bytes > COMMAND_BYTES_MAX {
+                ctx.out.error_text(&format!(
+                    "ERR command of {bytes} bytes is too large to replicate (the limit is {COMMAND_BYTES_MAX})"
+                ));
+                return Step::Done;
+            }
+            let slot = first_key_slot(effective, args);
+            let seq = conn.write_seq_next;
+            conn.write_seq_next += 1;
+            conn.slots.push_back(Slot::Write(seq));
+            tick.proposals.push(Proposal {
+                route: Some(Route {
+                    executor: tick.executor,
+                    slot,
+                    conn: conn.index,
+                    client_id: conn.client.info.id,
+                    seq,
+                }),
+                db: conn.client.db as u8,
+                op,
+                bytes: bytes as u32,
+            });
+            Step::Done
+        }
     }
 }

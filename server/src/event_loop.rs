@@ -9,6 +9,12 @@
 //! an io_uring poll per read; epoll keeps each socket registered once,
 //! which is what a one-request-per-round-trip workload needs.
 //!
+//! One pass of the loop is a tick: it handles every ready socket, then the
+//! inbox (write outcomes and read checks from the Raft thread, which wakes
+//! the poller through a `mio::Waker`), and ends by sending the tick's
+//! writes to the proposer as one batch and asking for at most one read
+//! check.
+//!
 //! Invariants:
 //! - A connection lives on the thread that accepted it, and only that thread
 //!   touches it.
@@ -25,11 +31,14 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::conn::{Conn, Next};
+use crate::conn::{Conn, Next, Tick};
+use crate::route::Delivery;
 use crate::shared::Shared;
 
 /// The listener's token; connections use their slab index + 1.
 const LISTENER: Token = Token(0);
+/// The inbox waker's token.
+const WAKER: Token = Token(usize::MAX);
 /// Readiness events handled per `epoll_wait`.
 const EVENTS_MAX: usize = 1024;
 /// Pending connections the kernel queues for us (Redis's tcp-backlog).
@@ -53,9 +62,16 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
     let mut poll = Poll::new()?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let inbox = &shared.inboxes[executor];
+    inbox.set_waker(mio::Waker::new(poll.registry(), WAKER)?);
     let mut events = Events::with_capacity(EVENTS_MAX);
     let mut conns: Slab<Conn> = Slab::new();
     let stats = &shared.executors[executor];
+    let mut proposals = Vec::new();
+    let mut deliveries = Vec::new();
+    let mut touched = Vec::new();
+    let mut read_waiters = Vec::new();
+    let mut read_ticket = 1;
     loop {
         if let Err(error) = poll.poll(&mut events, None) {
             if error.kind() == io::ErrorKind::Interrupted {
@@ -63,10 +79,26 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
             }
             return Err(error);
         }
+        let mut tick = Tick {
+            shared: &shared,
+            stats,
+            executor: executor as u16,
+            proposals: &mut proposals,
+            read_ticket,
+            read_waiters: &mut read_waiters,
+        };
+        let mut woken = false;
         for event in events.iter() {
-            if event.token() == LISTENER {
-                accept_all(&shared, &poll, &listener, &mut conns);
-                continue;
+            match event.token() {
+                LISTENER => {
+                    accept_all(&shared, &poll, &listener, &mut conns);
+                    continue;
+                }
+                WAKER => {
+                    woken = true;
+                    continue;
+                }
+                _ => {}
             }
             let index = event.token().0 - 1;
             let Some(conn) = conns.get_mut(index) else {
@@ -75,20 +107,78 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
             let next = if event.is_writable() {
                 conn.on_writable(stats)
             } else {
-                conn.on_readable(&shared, stats)
+                conn.on_readable(&mut tick)
             };
-            let was_writing = event.is_writable();
-            match next {
-                Next::Close => close(&shared, &poll, &mut conns, index),
-                Next::Write if !was_writing => {
-                    reregister(&poll, &mut conns, index, Interest::WRITABLE)
+            follow(&shared, &poll, &mut conns, index, next);
+        }
+        if woken {
+            inbox.take(&mut deliveries);
+            for delivery in deliveries.drain(..) {
+                match delivery {
+                    Delivery::Write { route, outcome } => {
+                        let index = route.conn as usize;
+                        if let Some(conn) = conns.get_mut(index) {
+                            if conn.client.info.id == route.client_id {
+                                conn.on_outcome(route.seq, outcome);
+                                touched.push(index);
+                            }
+                        }
+                    }
+                    Delivery::ReadIndex { ticket, leader } => {
+                        tick.read_waiters.retain(|&(index, client_id, waits_for)| {
+                            if waits_for > ticket {
+                                return true;
+                            }
+                            if let Some(conn) = conns.get_mut(index as usize) {
+                                if conn.client.info.id == client_id {
+                                    conn.on_read_checked(leader);
+                                    touched.push(index as usize);
+                                }
+                            }
+                            false
+                        });
+                    }
                 }
-                Next::Read if was_writing => {
-                    reregister(&poll, &mut conns, index, Interest::READABLE)
-                }
-                Next::Read | Next::Write => {}
+            }
+            touched.sort_unstable();
+            touched.dedup();
+            for index in touched.drain(..) {
+                let Some(conn) = conns.get_mut(index) else {
+                    continue;
+                };
+                let next = conn.resume(&mut tick);
+                follow(&shared, &poll, &mut conns, index, next);
             }
         }
+        if tick
+            .read_waiters
+            .iter()
+            .any(|&(_, _, ticket)| ticket == read_ticket)
+        {
+            shared.write_path.read_index(executor as u16, read_ticket);
+            read_ticket += 1;
+        }
+        if !proposals.is_empty() {
+            shared.write_path.propose(std::mem::take(&mut proposals));
+        }
+    }
+}
+
+/// Acts on what a connection asked for after an event: close it, or watch
+/// it for the readiness it now waits for.
+fn follow(shared: &Shared, poll: &Poll, conns: &mut Slab<Conn>, index: usize, next: Next) {
+    let conn = &mut conns[index];
+    match next {
+        Next::Close => close(shared, poll, conns, index),
+        Next::Write if !conn.writing => {
+            conn.writing = true;
+            reregister(poll, conn, index, Interest::WRITABLE);
+        }
+        Next::Read if conn.writing => {
+            conn.writing = false;
+            reregister(poll, conn, index, Interest::READABLE);
+        }
+        Next::Read | Next::Write => {}
     }
 }
 
@@ -115,7 +205,8 @@ fn accept_all(shared: &Shared, poll: &Poll, listener: &TcpListener, conns: &mut 
                     shared.clients.disconnect(client.info.id);
                     continue;
                 }
-                entry.insert(Conn::new(stream, client));
+                let index = entry.key() as u32;
+                entry.insert(Conn::new(stream, client, index));
             }
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -130,8 +221,7 @@ fn accept_all(shared: &Shared, poll: &Poll, listener: &TcpListener, conns: &mut 
     }
 }
 
-fn reregister(poll: &Poll, conns: &mut Slab<Conn>, index: usize, interest: Interest) {
-    let conn = &mut conns[index];
+fn reregister(poll: &Poll, conn: &mut Conn, index: usize, interest: Interest) {
     if poll
         .registry()
         .reregister(&mut conn.stream, Token(index + 1), interest)

@@ -23,6 +23,7 @@ const SECTIONS: &[(&str, Section)] = &[
     ("memory", memory),
     ("stats", stats),
     ("keyspace", keyspace),
+    ("raft", raft),
 ];
 
 /// Renders the sections `args` asks for (none, `default`, `all` and
@@ -148,5 +149,59 @@ fn keyspace(shared: &Shared, out: &mut String) {
             let expires = shared.engine.expires_count(db);
             let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
         }
+    }
+}
+
+/// `# Raft`: this node's place in the group, its log, and batching.
+fn raft(shared: &Shared, out: &mut String) {
+    let status = &shared.raft;
+    let view = status.view();
+    let log = status.log.get().map(|log| log.stats()).unwrap_or_default();
+    let entries = status.entries_proposed.load(Ordering::Relaxed);
+    let commands = status.commands_proposed.load(Ordering::Relaxed);
+    let per = |count: u64, total: u64| {
+        if total == 0 {
+            0.0
+        } else {
+            count as f64 / total as f64
+        }
+    };
+    let _ = write!(
+        out,
+        "# Raft\r\nraft_node_id:{}\r\nraft_role:{}\r\nraft_term:{}\r\nraft_leader_id:{}\r\n\
+         raft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_last_log_index:{}\r\n\
+         raft_snapshot_index:{}\r\nraft_purged_index:{}\r\nraft_read_consistency:{}\r\n\
+         raft_entries_proposed:{entries}\r\nraft_commands_proposed:{commands}\r\n\
+         raft_commands_per_entry:{:.2}\r\nraft_log_entries_durable:{}\r\nraft_log_fsyncs:{}\r\n\
+         raft_log_entries_per_fsync:{:.2}\r\nraft_members:{}\r\n",
+        view.node_id,
+        view.state,
+        view.term,
+        view.leader.map_or(0, |id| id),
+        status.committed_index(),
+        view.applied_index,
+        view.last_log_index,
+        view.snapshot_index,
+        view.purged_index,
+        status.consistency.name(),
+        per(commands, entries),
+        log.entries_durable,
+        log.fsyncs,
+        per(log.entries_durable, log.fsyncs),
+        view.members.len(),
+    );
+    for member in &view.members {
+        let _ = write!(
+            out,
+            "raft_member_{}:host={},port={},raft_port={},voter={},matched={}\r\n",
+            member.id,
+            member.node.host,
+            member.node.port,
+            member.node.raft_port,
+            u8::from(member.voter),
+            member
+                .matched_index
+                .map_or_else(|| "-".to_string(), |index| index.to_string()),
+        );
     }
 }

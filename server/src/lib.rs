@@ -10,6 +10,7 @@ pub mod event_loop;
 pub mod info;
 pub mod raft;
 pub mod resp;
+pub mod route;
 pub mod server;
 pub mod shared;
 pub mod write_path;

@@ -29,8 +29,14 @@ fn main() {
         }
     };
     let (filter, handle) = reload::Layer::new(level_filter(config.log_level));
+    // openraft reports every vote and election at INFO; keep its chatter
+    // to warnings (our own events cover elections and leader changes).
+    let quiet_openraft = tracing_subscriber::filter::Targets::new()
+        .with_target("openraft", LevelFilter::WARN)
+        .with_default(LevelFilter::TRACE);
     tracing_subscriber::registry()
         .with(filter)
+        .with(quiet_openraft)
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
@@ -41,8 +47,8 @@ fn main() {
     let set_log_level = Box::new(move |level: LogLevel| {
         let _ = handle.modify(|filter| *filter = level_filter(level));
     });
-    let shared = Arc::new(Shared::new(config, set_log_level));
-    if let Err(error) = redraft_server::server::run(shared) {
+    let (shared, proposer_input) = Shared::new(config, set_log_level);
+    if let Err(error) = redraft_server::server::run(Arc::new(shared), proposer_input) {
         eprintln!("redraft-server: {error}");
         std::process::exit(1);
     }

@@ -1,10 +1,14 @@
-//! Starts the node: one network thread per configured thread, each with its
-//! own SO_REUSEPORT listener on the client port (event_loop.rs), plus the
-//! cron thread (active expiry, ops/s sampling).
+//! Starts the node: the Raft thread (raft/node.rs), then one network thread
+//! per configured thread, each with its own SO_REUSEPORT listener on the
+//! client port (event_loop.rs), plus the cron thread (active expiry, ops/s
+//! sampling).
 //!
 //! Invariants:
-//! - `run` returns an error (and starts nothing) if any listener cannot be
-//!   bound; once it reports ready, every network thread is accepting.
+//! - Clients are accepted only once the Raft node has replayed what was
+//!   committed before a restart, so no client sees a keyspace older than an
+//!   acknowledged write.
+//! - `run` returns an error if the Raft node or any listener cannot start;
+//!   once it reports ready, every network thread is accepting.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -14,7 +18,10 @@ use std::time::Duration;
 use redraft_engine::{WriteOp, DB_COUNT};
 
 use crate::event_loop;
+use crate::raft::status::Role;
+use crate::route::Proposal;
 use crate::shared::{unix_ms, Shared};
+use crate::write_path::ProposerInput;
 
 /// How often the cron task runs (Redis's default `hz` is 10).
 const CRON_INTERVAL_MS: u64 = 100;
@@ -23,7 +30,8 @@ const EXPIRE_KEYS_PER_TICK_MAX: usize = 1000;
 
 /// Runs the server until the process is stopped. Returns an error if it
 /// cannot start.
-pub fn run(shared: Arc<Shared>) -> Result<(), String> {
+pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), String> {
+    crate::raft::node::start(shared.clone(), proposer_input.queue, proposer_input.notify)?;
     let addr = SocketAddr::new(shared.config.bind, shared.config.port);
     let mut listeners = Vec::with_capacity(shared.config.threads);
     for _ in 0..shared.config.threads {
@@ -70,8 +78,12 @@ fn cron(shared: &Shared) {
     }
 }
 
-/// Proposes one `PurgeExpired` per database that has expired keys.
+/// On the leader, proposes one `PurgeExpired` per database that has
+/// expired keys (followers delete them when the leader's entry applies).
 fn expire_cycle(shared: &Shared) {
+    if shared.raft.role() != Role::Leader {
+        return;
+    }
     let now_ms = unix_ms();
     let candidates = shared
         .engine
@@ -83,13 +95,16 @@ fn expire_cycle(shared: &Shared) {
     for (db, key) in candidates {
         per_db[db].push(key);
     }
-    for (db, keys) in per_db
+    let batch: Vec<Proposal> = per_db
         .into_iter()
         .enumerate()
         .filter(|(_, keys)| !keys.is_empty())
-    {
-        shared
-            .write_path
-            .submit(db, &WriteOp::PurgeExpired { keys }, now_ms);
-    }
+        .map(|(db, keys)| Proposal {
+            route: None,
+            db: db as u8,
+            bytes: keys.iter().map(|key| key.len() as u32 + 16).sum(),
+            op: WriteOp::PurgeExpired { keys },
+        })
+        .collect();
+    shared.write_path.propose(batch);
 }

@@ -14,7 +14,9 @@ use redraft_engine::Engine;
 
 use crate::client::Registry;
 use crate::config::{Config, LogLevel};
-use crate::write_path::WritePath;
+use crate::raft::status::RaftStatus;
+use crate::route::Inbox;
+use crate::write_path::{ProposerInput, WritePath};
 
 /// Counters one executor keeps; padded so executors never share a line.
 #[repr(align(128))]
@@ -50,6 +52,10 @@ pub struct Shared {
     pub runtime: RwLock<Runtime>,
     pub engine: Arc<Engine>,
     pub write_path: WritePath,
+    /// Each network thread's inbox, by executor index.
+    pub inboxes: Arc<[Inbox]>,
+    /// What this node knows of its Raft group.
+    pub raft: Arc<RaftStatus>,
     pub clients: Registry,
     pub executors: Box<[ExecutorStats]>,
     pub started_at: Instant,
@@ -61,7 +67,8 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Config, set_log_level: SetLogLevel) -> Shared {
+    /// The shared state, and the proposer's end of the write path.
+    pub fn new(config: Config, set_log_level: SetLogLevel) -> (Shared, ProposerInput) {
         let engine = Arc::new(Engine::new());
         let runtime = RwLock::new(Runtime {
             requirepass: config.requirepass.clone(),
@@ -71,8 +78,18 @@ impl Shared {
         let executors = (0..config.threads)
             .map(|_| ExecutorStats::default())
             .collect();
-        Shared {
-            write_path: WritePath::new(engine.clone()),
+        let (write_path, proposer_input) = WritePath::new();
+        let inboxes = (0..config.threads).map(|_| Inbox::default()).collect();
+        let lease_ms = config.raft.election_timeout_min_ms;
+        let raft = Arc::new(RaftStatus::new(
+            config.raft.node_id,
+            lease_ms,
+            config.raft.read_consistency,
+        ));
+        let shared = Shared {
+            write_path,
+            inboxes,
+            raft,
             engine,
             runtime,
             clients: Registry::default(),
@@ -82,7 +99,8 @@ impl Shared {
             ops_per_sec: AtomicU64::new(0),
             set_log_level,
             config,
-        }
+        };
+        (shared, proposer_input)
     }
 
     /// `CONFIG RESETSTAT`: zeroes the counters INFO reports.

@@ -1,29 +1,60 @@
-//! The write path: the one place a validated write enters the engine.
+//! The write path: the one way a validated write leaves a network thread.
 //!
-//! Every write command, and the leader's active-expiry deletions, come
-//! through [`WritePath::submit`]. Today it applies the write directly, stamped
-//! with this node's wall clock (the single node is its own leader). With Raft
-//! this function becomes the hand-off to the proposer, and the reply comes
-//! back once the entry is committed and applied; nothing else in the server
-//! changes.
+//! Every write command, and the leader's active-expiry deletions, go to the
+//! Raft thread's proposer through [`WritePath`]: a crossbeam channel plus a
+//! tokio `Notify` that wakes the proposer. A network thread sends one batch
+//! per event-loop tick, not one message per command; the reply comes back
+//! through the thread's inbox (`route.rs`) once the entry holding the write
+//! is committed and applied.
 
 use std::sync::Arc;
 
-use redraft_engine::{Engine, Reply, WriteOp};
+use crossbeam_channel::{Receiver, Sender};
+use tokio::sync::Notify;
 
-/// Hands writes to the engine.
+use crate::route::{Proposal, ToRaft};
+
+/// The sending side, shared by every network thread.
 pub struct WritePath {
-    engine: Arc<Engine>,
+    queue: Sender<ToRaft>,
+    notify: Arc<Notify>,
+}
+
+/// The proposer's side of the write path.
+pub struct ProposerInput {
+    pub queue: Receiver<ToRaft>,
+    pub notify: Arc<Notify>,
 }
 
 impl WritePath {
-    pub fn new(engine: Arc<Engine>) -> WritePath {
-        WritePath { engine }
+    /// A connected pair: the network threads' side and the proposer's.
+    pub fn new() -> (WritePath, ProposerInput) {
+        let (queue, receiver) = crossbeam_channel::unbounded();
+        let notify = Arc::new(Notify::new());
+        let input = ProposerInput {
+            queue: receiver,
+            notify: notify.clone(),
+        };
+        (WritePath { queue, notify }, input)
     }
 
-    /// Applies `op` to database `db`, stamped `now_ms`, and returns its
-    /// reply. (With Raft the proposer stamps the entry instead.)
-    pub fn submit(&self, db: usize, op: &WriteOp, now_ms: u64) -> Reply {
-        self.engine.apply(db, op, now_ms)
+    /// Hands a batch of writes, in order, to the proposer.
+    pub fn propose(&self, batch: Vec<Proposal>) {
+        debug_assert!(!batch.is_empty());
+        self.send(ToRaft::Writes(batch));
+    }
+
+    /// Asks for a leadership check covering every read `executor` queued
+    /// up to `ticket`.
+    pub fn read_index(&self, executor: u16, ticket: u64) {
+        self.send(ToRaft::ReadIndex { executor, ticket });
+    }
+
+    fn send(&self, message: ToRaft) {
+        // The proposer lives as long as the process; a send can only fail
+        // while the process is exiting.
+        if self.queue.send(message).is_ok() {
+            self.notify.notify_one();
+        }
     }
 }

@@ -106,6 +106,7 @@ fn wait_ready(child: &mut Child, port: u16) {
 pub fn redraft(extra: &[&str]) -> Process {
     let port = free_port();
     let admin_port = free_port();
+    let raft_port = free_port();
     let dir = temp_dir("redraft");
     let mut child = Command::new(env!("CARGO_BIN_EXE_redraft-server"))
         .args([
@@ -115,6 +116,10 @@ pub fn redraft(extra: &[&str]) -> Process {
             &port.to_string(),
             "--admin-port",
             &admin_port.to_string(),
+            "--raft-port",
+            &raft_port.to_string(),
+            "--raft-log-segment-mb",
+            "16",
         ])
         .args([
             "--data-dir",

@@ -14,6 +14,7 @@
 //!   runs, so a handler may index the arguments the arity guarantees.
 
 pub mod args;
+mod cluster;
 mod connection;
 mod introspection;
 mod keys;
@@ -70,6 +71,10 @@ pub enum Action {
     Write(WriteOp),
     /// Write the reply, then close the connection (QUIT).
     Close,
+    /// Nothing was written: run this command again once the connection's
+    /// pending writes are applied, because its reply depends on the state
+    /// they leave (a write command whose error depends on a key).
+    WaitForWrites,
 }
 
 /// The state a handler works with.
@@ -80,6 +85,8 @@ pub struct Ctx<'a> {
     pub now_ms: u64,
     pub client: &'a mut Client,
     pub out: ReplyWriter<'a>,
+    /// This connection has writes proposed and not yet applied.
+    pub writes_pending: bool,
 }
 
 impl Ctx<'_> {
@@ -172,6 +179,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
         for group in [
             strings::COMMANDS,
             keys::COMMANDS,
+            cluster::COMMANDS,
             server::COMMANDS,
             connection::COMMANDS,
             introspection::COMMANDS,

@@ -350,8 +350,12 @@ fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 
 /// Redis checks GETEX's time only once it has found a string at the key:
 /// a missing key replies nil and another type WRONGTYPE, whatever the time.
-/// An invalid time never writes, so this is a read of local state.
+/// An invalid time never writes, so this is a read of local state, made
+/// once this connection's own earlier writes are applied.
 fn getex_invalid_expiry(ctx: &mut Ctx<'_>, key: &[u8], error: Error) -> Action {
+    if ctx.writes_pending {
+        return Action::WaitForWrites;
+    }
     match ctx.shared.engine.key_type(ctx.client.db, key, ctx.now_ms) {
         "none" => {
             ctx.out.nil();

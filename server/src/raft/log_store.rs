@@ -6,6 +6,13 @@
 //! The vote and the last purged log id, which openraft needs back exactly,
 //! are serialized the same way into raftlog's vote slot and purge record.
 //!
+//! The last committed log id (`save_committed`) is kept in a small file
+//! beside the log, written without fsync: it only saves work at restart
+//! (entries up to it are applied before the node serves), and losing it is
+//! safe because every entry it covers is already durable in the log.
+//! Format: postcard of the log id, then its CRC32C (4 bytes
+//! little-endian); a file that fails the check reads as absent.
+//!
 //! Invariants:
 //! - `append` returns once the entries are readable; openraft's callback
 //!   fires only after raftlog has made them durable (fdatasync). A failed
@@ -18,9 +25,13 @@
 #![allow(clippy::result_large_err)]
 
 use std::fmt::Debug;
+use std::fs::File;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Bound, Range, RangeBounds};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -37,6 +48,11 @@ use serde::Serialize;
 /// reader openraft hands to replication tasks.
 pub struct LogStore<C> {
     log: Arc<RaftLog>,
+    /// Where `save_committed` writes; `None` keeps the committed id only in
+    /// memory (openraft's default behaviour).
+    committed_file: Option<Arc<File>>,
+    /// The last committed index saved, 0 before any (for INFO).
+    committed_index: Arc<AtomicU64>,
     _config: PhantomData<C>,
 }
 
@@ -44,6 +60,8 @@ impl<C> Clone for LogStore<C> {
     fn clone(&self) -> Self {
         LogStore {
             log: self.log.clone(),
+            committed_file: self.committed_file.clone(),
+            committed_index: self.committed_index.clone(),
             _config: PhantomData,
         }
     }
@@ -53,8 +71,29 @@ impl<C> LogStore<C> {
     pub fn new(log: Arc<RaftLog>) -> LogStore<C> {
         LogStore {
             log,
+            committed_file: None,
+            committed_index: Arc::default(),
             _config: PhantomData,
         }
+    }
+
+    /// A log store that also keeps the committed log id in `path`.
+    pub fn with_committed_file(log: Arc<RaftLog>, path: &Path) -> io::Result<LogStore<C>> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        Ok(LogStore {
+            committed_file: Some(Arc::new(file)),
+            ..LogStore::new(log)
+        })
+    }
+
+    /// The last committed index this store saw, shared (0 before any).
+    pub fn committed_index(&self) -> Arc<AtomicU64> {
+        self.committed_index.clone()
     }
 
     /// The raftlog underneath (stats, directory).
@@ -69,6 +108,15 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, postcard::Error> {
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
     postcard::from_bytes(bytes)
+}
+
+/// Decodes a value followed by its CRC32C; `None` if the bytes are empty,
+/// torn or corrupt.
+fn read_sealed<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    let (value, rest) = postcard::take_from_bytes::<T>(bytes).ok()?;
+    let used = bytes.len() - rest.len();
+    let crc = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?);
+    (crc32c::crc32c(&bytes[..used]) == crc).then_some(value)
 }
 
 /// Clamps an openraft range to `[start, end)` over u64 indexes.
@@ -139,6 +187,47 @@ where
     C: RaftTypeConfig<Entry = Entry<C>>,
 {
     type LogReader = Self;
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<C::NodeId>>,
+    ) -> Result<(), StorageError<C::NodeId>> {
+        let Some(committed) = committed else {
+            return Ok(());
+        };
+        self.committed_index
+            .store(committed.index, Ordering::Relaxed);
+        let Some(file) = self.committed_file.as_ref() else {
+            return Ok(());
+        };
+        let mut bytes = encode(&committed).map_err(|e| StorageIOError::write_logs(&e))?;
+        let crc = crc32c::crc32c(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        file.write_all_at(&bytes, 0)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        Ok(())
+    }
+
+    async fn read_committed(
+        &mut self,
+    ) -> Result<Option<LogId<C::NodeId>>, StorageError<C::NodeId>> {
+        let Some(file) = self.committed_file.as_ref() else {
+            return Ok(None);
+        };
+        let mut bytes = vec![0; 64];
+        let read = file
+            .read_at(&mut bytes, 0)
+            .map_err(|e| StorageIOError::read_logs(&e))?;
+        bytes.truncate(read);
+        let committed = read_sealed::<LogId<C::NodeId>>(&bytes);
+        // Never past the log's own end: entries after it are not here.
+        let last = self.log.last_index();
+        let committed = committed.filter(|id| Some(id.index) <= last);
+        if let Some(id) = committed.as_ref() {
+            self.committed_index.store(id.index, Ordering::Relaxed);
+        }
+        Ok(committed)
+    }
 
     async fn get_log_state(&mut self) -> Result<LogState<C>, StorageError<C::NodeId>> {
         let last_purged_log_id: Option<LogId<C::NodeId>> = match self.log.last_purged() {

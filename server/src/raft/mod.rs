@@ -8,14 +8,16 @@
 //! - [`frame`]: the peer transport's wire format, shared by both sides.
 //! - [`types`]: openraft's type configuration and the entry payload.
 //! - [`state_machine`]: openraft's `RaftStateMachine` over the engine.
-//!
-//! The coalescing proposer comes with Raft replication; each part is its
-//! own module here, wired together in one short file, as in openraft's
-//! examples.
+//! - [`proposer`]: merges queued writes into entries and routes replies.
+//! - [`status`]: the group as the network threads see it (role, leader).
+//! - [`node`]: the Raft thread, wiring the parts together.
 
 pub mod frame;
 pub mod log_store;
 pub mod network;
+pub mod node;
 pub mod peer_server;
+pub mod proposer;
 pub mod state_machine;
+pub mod status;
 pub mod types;

@@ -15,6 +15,13 @@
 //! head in O(1), write a sorted rkyv run in the background) replaces this in
 //! a later step.
 //!
+//! A state machine opened on a directory ([`StateMachine::open`]) keeps the
+//! newest snapshot there as `snapshot.bin` (written to a temporary file,
+//! fsynced, renamed, and the directory fsynced), and starts from it: the
+//! engine is restored and `last_applied` is the snapshot's, so openraft
+//! replays only the log after it. The log is purged behind a snapshot only
+//! after `build_snapshot` returns, by which time the file is durable.
+//!
 //! Snapshot data format, in order:
 //! - `version`: one byte, [`SNAPSHOT_VERSION`].
 //! - `body`: postcard of [`SnapshotBody`] (last applied, membership, records).
@@ -31,7 +38,9 @@
 // openraft's `StorageError` is large; its trait methods return it, so ours do.
 #![allow(clippy::result_large_err)]
 
-use std::io::Cursor;
+use std::fs;
+use std::io::{self, Cursor, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot, SnapshotMeta};
@@ -48,11 +57,14 @@ use crate::raft::types::{Applied, NodeId, Request, TypeConfig};
 
 /// The version byte that opens every snapshot this module writes.
 pub const SNAPSHOT_VERSION: u8 = 1;
+/// The snapshot file's name in the snapshot directory.
+const SNAPSHOT_FILE: &str = "snapshot.bin";
 
-/// Receives the replies of each applied normal entry: (log index, one reply
-/// per command, in the entry's order). Called on the apply task, under the
-/// state machine's lock, so it must only hand the replies off.
-pub type ApplyObserver = Box<dyn FnMut(u64, Vec<Reply>) + Send + Sync>;
+/// Receives the replies of each applied normal entry: (log index, the
+/// entry, one reply per command in the entry's order). Called on the apply
+/// task, under the state machine's lock, so it must only hand the replies
+/// off.
+pub type ApplyObserver = Box<dyn FnMut(u64, &Request, Vec<Reply>) + Send + Sync>;
 
 /// What a snapshot holds, serialized between the version byte and the CRC.
 #[derive(Debug, Serialize, Deserialize)]
@@ -84,6 +96,10 @@ struct Inner {
     snapshots_built: u64,
     /// Where apply hands the replies; `None` drops them.
     observer: Option<ApplyObserver>,
+    /// Where snapshots are kept; `None` keeps them in memory only.
+    dir: Option<PathBuf>,
+    /// The index of the snapshot in `dir`, so an older one never replaces it.
+    persisted_index: Option<u64>,
 }
 
 impl StateMachine {
@@ -96,11 +112,50 @@ impl StateMachine {
             snapshot: None,
             snapshots_built: 0,
             observer: None,
+            dir: None,
+            persisted_index: None,
         };
         StateMachine {
             engine,
             inner: Arc::new(Mutex::new(inner)),
         }
+    }
+
+    /// A state machine over the empty `engine` that keeps its snapshots in
+    /// `dir` (created if missing) and starts from the snapshot there, if
+    /// any. A snapshot that fails its checks stops the node: it holds
+    /// entries the log may no longer have.
+    pub fn open(engine: Arc<Engine>, dir: &Path) -> Result<StateMachine, String> {
+        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let machine = StateMachine::new(engine);
+        let path = dir.join(SNAPSHOT_FILE);
+        let mut inner = machine.inner.lock();
+        inner.dir = Some(dir.to_path_buf());
+        match fs::read(&path) {
+            Ok(data) => {
+                let body = decode_snapshot(&data)
+                    .map_err(|e| format!("snapshot {}: {e}", path.display()))?;
+                let meta = SnapshotMeta {
+                    last_log_id: body.last_applied,
+                    last_membership: body.membership.clone(),
+                    snapshot_id: snapshot_id(body.last_applied, 0),
+                };
+                machine.engine.restore(body.records);
+                inner.last_applied = body.last_applied;
+                inner.membership = body.membership;
+                inner.persisted_index = body.last_applied.map(|id| id.index);
+                inner.snapshot = Some((meta, data));
+                tracing::info!(
+                    last_applied = ?inner.last_applied,
+                    "loaded snapshot {}",
+                    path.display()
+                );
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
+        }
+        drop(inner);
+        Ok(machine)
     }
 
     /// The engine this state machine applies to.
@@ -129,6 +184,36 @@ impl StateMachine {
             })
             .collect()
     }
+}
+
+/// A snapshot's id: the term and index it ends at, and a counter that
+/// tells apart snapshots built at the same point.
+fn snapshot_id(last_applied: Option<LogId<NodeId>>, count: u64) -> String {
+    match last_applied {
+        Some(id) => format!("{}-{}-{count}", id.leader_id.term, id.index),
+        None => format!("0-0-{count}"),
+    }
+}
+
+/// Makes `data` the snapshot in `dir`, durably, unless the one there is
+/// newer: a temporary file, fsync, rename over the old one, fsync the
+/// directory.
+fn persist_snapshot(inner: &mut Inner, index: Option<u64>, data: &[u8]) -> io::Result<()> {
+    let Some(dir) = inner.dir.as_ref() else {
+        return Ok(());
+    };
+    if inner.persisted_index.is_some() && inner.persisted_index >= index {
+        return Ok(());
+    }
+    let temporary = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
+    let mut file = fs::File::create(&temporary)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&temporary, dir.join(SNAPSHOT_FILE))?;
+    fs::File::open(dir)?.sync_all()?;
+    inner.persisted_index = index;
+    Ok(())
 }
 
 /// Seals a snapshot body: version byte, postcard body, CRC32C.
@@ -175,18 +260,19 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         };
         let data = encode_snapshot(&body).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         inner.snapshots_built += 1;
-        let snapshot_id = match inner.last_applied {
-            Some(id) => format!(
-                "{}-{}-{}",
-                id.leader_id.term, id.index, inner.snapshots_built
-            ),
-            None => format!("0-0-{}", inner.snapshots_built),
-        };
         let meta = SnapshotMeta {
             last_log_id: inner.last_applied,
             last_membership: inner.membership.clone(),
-            snapshot_id,
+            snapshot_id: snapshot_id(inner.last_applied, inner.snapshots_built),
         };
+        let index = inner.last_applied.map(|id| id.index);
+        persist_snapshot(&mut inner, index, &data)
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        tracing::info!(
+            snapshot = %meta.snapshot_id,
+            bytes = data.len(),
+            "snapshot built"
+        );
         inner.snapshot = Some((meta.clone(), data.clone()));
         Ok(Snapshot {
             meta,
@@ -226,7 +312,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Normal(request) => {
                     let replies = self.execute(&request);
                     if let Some(observer) = inner.observer.as_mut() {
-                        observer(index, replies);
+                        observer(index, &request, replies);
                     }
                 }
                 EntryPayload::Membership(membership) => {
@@ -264,7 +350,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .into());
         }
         let mut inner = self.inner.lock();
+        let index = body.last_applied.map(|id| id.index);
+        persist_snapshot(&mut inner, index, &data)
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         self.engine.restore(body.records);
+        tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "snapshot installed");
         inner.last_applied = body.last_applied;
         inner.membership = body.membership;
         inner.snapshot = Some((meta.clone(), data));

@@ -39,6 +39,14 @@ pub struct Request {
     /// The leader's wall-clock Unix time in milliseconds when it proposed
     /// the entry; every node applies the batch at this time.
     pub stamp_ms: u64,
+    /// Which run of which node proposed the entry: a value the proposer
+    /// draws at start-up, different on every node and every restart. With
+    /// `proposal` it names the entry, so the proposer recognises its own
+    /// entries when they are applied and routes their replies (and a node
+    /// that restarted never mistakes an old entry for a new one).
+    pub origin: u64,
+    /// The proposer's sequence number of this entry within its run.
+    pub proposal: u64,
     /// The writes, applied in this order.
     pub commands: Vec<Command>,
 }

@@ -1,0 +1,298 @@
+//! The Raft thread: a tokio current_thread runtime that owns openraft, the
+//! peer transport, the proposer and the status watcher, wired together.
+//!
+//! Start-up, in order:
+//! 1. Open the log (`<data_dir>/raft`) and the state machine, which loads
+//!    the newest snapshot (`<data_dir>/snapshot`).
+//! 2. Start openraft and the peer listener on `raft_port`.
+//! 3. If this node has never been part of a group and is the member with
+//!    the lowest id, initialize the group with the configured members.
+//!    A node that has a vote, a log or a snapshot never initializes again.
+//! 4. Wait until the entries known to be committed at the last run are
+//!    applied (and, for a single-node group, until it leads), so the first
+//!    client sees everything acknowledged before a restart.
+//!
+//! Invariants:
+//! - A fatal Raft error (a failed write or fsync of the log) stops the
+//!   process: serving on after losing durability would break the promise
+//!   made by every acknowledgement.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use openraft::{Raft, ServerState, SnapshotPolicy};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{Network, NetworkConfig, PeerNode};
+use crate::raft::peer_server::{PeerServer, PeerServerConfig};
+use crate::raft::proposer::{Proposer, Router};
+use crate::raft::state_machine::StateMachine;
+use crate::raft::status::RaftStatus;
+use crate::raft::types::TypeConfig;
+use crate::route::ToRaft;
+use crate::shared::{unix_ms, Shared};
+
+/// Most entries in one append-entries RPC. An entry is at most about
+/// `ENTRY_BYTES_TARGET` plus one command of `COMMAND_BYTES_MAX`, so a
+/// full RPC stays below the peer transport's 64 MiB frame limit.
+const REPLICATION_ENTRIES_MAX: u64 = 10;
+/// Longest wait at start-up for the log replay and, alone, for leadership.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Largest write command (in bytes as sent) that can be replicated; a
+/// bigger one is refused before it is proposed.
+pub const COMMAND_BYTES_MAX: usize = 4 << 20;
+
+/// Starts the Raft thread and returns once the node is ready to serve
+/// clients (or could not start).
+pub fn start(
+    shared: Arc<Shared>,
+    queue: Receiver<ToRaft>,
+    notify: Arc<Notify>,
+) -> Result<(), String> {
+    let (ready, booted) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("redraft-raft".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _ = ready.send(Err(format!("cannot start the Raft runtime: {error}")));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match boot(&shared, queue, notify).await {
+                    Ok(node) => {
+                        let _ = ready.send(Ok(()));
+                        node.run().await;
+                    }
+                    Err(error) => {
+                        let _ = ready.send(Err(error));
+                    }
+                }
+            });
+        })
+        .map_err(|error| format!("cannot start the Raft thread: {error}"))?;
+    booted
+        .recv()
+        .map_err(|_| "the Raft thread stopped during start-up".to_string())?
+}
+
+/// A started node.
+struct Node {
+    raft: Raft<TypeConfig>,
+    status: Arc<RaftStatus>,
+    notify: Arc<Notify>,
+    /// Kept alive for the life of the node.
+    _peer_server: PeerServer,
+    proposer: Proposer,
+}
+
+impl Node {
+    /// Runs the proposer and the status watcher until the process ends.
+    async fn run(self) {
+        tokio::spawn(watch_status(
+            self.raft.clone(),
+            self.status.clone(),
+            self.notify.clone(),
+        ));
+        self.proposer.run().await;
+    }
+}
+
+/// The openraft configuration from ours.
+fn openraft_config(config: &Config) -> Result<openraft::Config, String> {
+    let raft = &config.raft;
+    let keep = raft.snapshot_logs_since_last.min(1000);
+    openraft::Config {
+        cluster_name: "redraft".into(),
+        heartbeat_interval: raft.heartbeat_interval_ms,
+        election_timeout_min: raft.election_timeout_min_ms,
+        election_timeout_max: raft.election_timeout_max_ms,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(raft.snapshot_logs_since_last),
+        max_in_snapshot_log_to_keep: keep,
+        max_payload_entries: REPLICATION_ENTRIES_MAX,
+        replication_lag_threshold: keep.max(1),
+        install_snapshot_timeout: 30_000,
+        ..openraft::Config::default()
+    }
+    .validate()
+    .map_err(|error| format!("raft: {error}"))
+}
+
+/// The raftlog configuration for `segment_bytes` segments.
+pub fn log_config(segment_bytes: u64) -> redraft_raftlog::Config {
+    redraft_raftlog::Config {
+        segment_bytes,
+        entry_bytes_max: 8 << 20,
+        batch_bytes_max: (segment_bytes as usize * 3 / 4).max(9 << 20),
+        ..redraft_raftlog::Config::default()
+    }
+}
+
+async fn boot(
+    shared: &Arc<Shared>,
+    queue: Receiver<ToRaft>,
+    notify: Arc<Notify>,
+) -> Result<Node, String> {
+    let config = &shared.config;
+    let node_id = config.raft.node_id;
+    let log_dir = config.data_dir.join("raft");
+    let log = redraft_raftlog::RaftLog::open(&log_dir, log_config(config.raft.log_segment_bytes))
+        .map_err(|error| {
+        format!("cannot open the Raft log in {}: {error}", log_dir.display())
+    })?;
+    let log = Arc::new(log);
+    let _ = shared.raft.log.set(log.clone());
+    let log_store = LogStore::with_committed_file(log.clone(), &config.data_dir.join("committed"))
+        .map_err(|error| {
+            format!(
+                "cannot open {}: {error}",
+                config.data_dir.join("committed").display()
+            )
+        })?;
+    shared
+        .raft
+        .set_committed_source(log_store.committed_index());
+    let state_machine =
+        StateMachine::open(shared.engine.clone(), &config.data_dir.join("snapshot"))?;
+    let router = Arc::new(Router::new(make_origin(node_id), shared.inboxes.clone()));
+    let observer_router = router.clone();
+    state_machine.set_observer(Box::new(move |_index, request, replies| {
+        observer_router.applied(request, replies);
+    }));
+    let fresh = log.last_index().is_none()
+        && log.read_vote().map_err(|e| e.to_string())?.is_none()
+        && state_machine.last_applied().is_none();
+    let network = Network::new(node_id, NetworkConfig::default());
+    let raft = Raft::new(
+        node_id,
+        Arc::new(openraft_config(config)?),
+        network,
+        log_store,
+        state_machine,
+    )
+    .await
+    .map_err(|error| format!("cannot start Raft: {error}"))?;
+    let peer_addr = SocketAddr::new(config.bind, config.raft.raft_port);
+    let peer_server = PeerServer::bind(peer_addr, raft.clone(), PeerServerConfig::default())
+        .await
+        .map_err(|error| format!("cannot listen on {peer_addr} (raft_port): {error}"))?;
+    if fresh && config.raft.is_initializer() {
+        let members: BTreeMap<u64, PeerNode> = config
+            .raft
+            .members
+            .iter()
+            .map(|member| {
+                let node = PeerNode {
+                    host: member.host.clone(),
+                    raft_port: member.raft_port,
+                    port: member.port,
+                };
+                (member.id, node)
+            })
+            .collect();
+        tracing::info!(
+            node_id,
+            members = members.len(),
+            "initializing a new Raft group"
+        );
+        raft.initialize(members)
+            .await
+            .map_err(|error| format!("cannot initialize the Raft group: {error}"))?;
+    }
+    let committed = shared.raft.committed_index();
+    if committed > 0 {
+        raft.wait(Some(BOOT_TIMEOUT))
+            .applied_index_at_least(Some(committed), "replay the committed log")
+            .await
+            .map_err(|error| format!("replaying the log up to {committed}: {error}"))?;
+    }
+    if config.raft.members.len() == 1 {
+        raft.wait(Some(BOOT_TIMEOUT))
+            .state(ServerState::Leader, "lead the single-node group")
+            .await
+            .map_err(|error| format!("waiting to lead the single-node group: {error}"))?;
+    }
+    shared.raft.update(&raft.metrics().borrow(), unix_ms());
+    let metrics = raft.metrics().borrow().clone();
+    tracing::info!(
+        node_id,
+        state = ?metrics.state,
+        term = metrics.current_term,
+        applied = ?metrics.last_applied,
+        "raft ready"
+    );
+    Ok(Node {
+        raft: raft.clone(),
+        status: shared.raft.clone(),
+        notify: notify.clone(),
+        _peer_server: peer_server,
+        proposer: Proposer {
+            raft,
+            router,
+            status: shared.raft.clone(),
+            queue,
+            notify,
+        },
+    })
+}
+
+/// Keeps the shared status in step with openraft's metrics; wakes the
+/// proposer when the role changes; stops the process on a fatal error.
+async fn watch_status(raft: Raft<TypeConfig>, status: Arc<RaftStatus>, notify: Arc<Notify>) {
+    let mut metrics = raft.metrics();
+    let mut last_role = status.role();
+    let mut last_leader = None;
+    loop {
+        {
+            let current = metrics.borrow_and_update();
+            if let Err(fatal) = &current.running_state {
+                tracing::error!(error = %fatal, "raft stopped; exiting");
+                std::process::exit(1);
+            }
+            status.update(&current, unix_ms());
+            if current.current_leader != last_leader {
+                tracing::info!(
+                    node_id = current.id,
+                    term = current.current_term,
+                    leader = ?current.current_leader,
+                    "leader changed"
+                );
+                last_leader = current.current_leader;
+            }
+        }
+        let role = status.role();
+        if role != last_role {
+            last_role = role;
+            notify.notify_one();
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A value that differs across nodes and restarts (see `Request::origin`).
+fn make_origin(node_id: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    xorshift(nanos ^ node_id.rotate_left(48) ^ u64::from(std::process::id()).rotate_left(24))
+}
+
+fn xorshift(mut x: u64) -> u64 {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
+}

@@ -1,0 +1,275 @@
+//! The coalescing proposer: merges every write the network threads have
+//! queued into one Raft entry, keeps at most [`ENTRIES_IN_FLIGHT_MAX`]
+//! entries in flight, and routes each command's reply back to its
+//! connection.
+//!
+//! openraft waits for each log flush before the next append, so durable
+//! throughput is entries per fdatasync times commands per entry; the
+//! proposer makes the second factor large (DESIGN.md, "Why openraft 0.9 on
+//! its own thread").
+//!
+//! Routing: each entry carries this run's `origin` and a proposal number.
+//! Before proposing, the routes of its commands are registered under the
+//! number; the state machine's observer ([`Router::applied`]) takes them
+//! when the entry is applied (on this node, whatever its role by then) and
+//! pushes the replies to the network threads. If the entry fails, or its
+//! fate is unknown after [`WRITE_TIMEOUT`], the routes still registered get
+//! an error instead; a route is answered exactly once.
+//!
+//! Invariants:
+//! - Writes are proposed in the order they were queued, so one connection's
+//!   writes apply in its order.
+//! - Only the leader proposes: when this node does not lead, queued writes
+//!   are answered with `-MOVED` or `-CLUSTERDOWN` and never proposed.
+//! - An entry holds at most [`ENTRY_COMMANDS_MAX`] commands and, unless one
+//!   command alone is bigger, at most [`ENTRY_BYTES_TARGET`] bytes.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::Raft;
+use parking_lot::Mutex;
+use redraft_engine::Reply;
+use rustc_hash::FxHashMap;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::raft::status::{RaftStatus, Role, CLUSTER_DOWN};
+use crate::raft::types::{Command, Request, TypeConfig};
+use crate::route::{Delivery, Inbox, Outcome, Proposal, Route, ToRaft};
+use crate::shared::unix_ms;
+
+/// Entries proposed and not yet applied (or failed) at once.
+pub const ENTRIES_IN_FLIGHT_MAX: usize = 2;
+/// Most commands in one entry.
+pub const ENTRY_COMMANDS_MAX: usize = 16 * 1024;
+/// Bytes (as the commands were sent) after which an entry takes no more.
+pub const ENTRY_BYTES_TARGET: usize = 1 << 20;
+/// How long a proposed write may wait for its commit before its client is
+/// told that the outcome is unknown.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Routes of the entries this run has proposed, by proposal number.
+pub struct Router {
+    /// This run's origin (see [`Request::origin`]).
+    origin: u64,
+    next_proposal: AtomicU64,
+    /// Each proposal's routes, one slot per command of the entry.
+    pending: Mutex<FxHashMap<u64, Vec<Option<Route>>>>,
+    inboxes: Arc<[Inbox]>,
+}
+
+impl Router {
+    pub fn new(origin: u64, inboxes: Arc<[Inbox]>) -> Router {
+        Router {
+            origin,
+            next_proposal: AtomicU64::new(0),
+            pending: Mutex::default(),
+            inboxes,
+        }
+    }
+
+    /// Registers the routes of a new entry and returns its proposal number.
+    fn register(&self, routes: Vec<Option<Route>>) -> u64 {
+        let proposal = self.next_proposal.fetch_add(1, Ordering::Relaxed);
+        self.pending.lock().insert(proposal, routes);
+        proposal
+    }
+
+    /// The state machine applied `request` with `replies`: if this run
+    /// proposed it, sends each reply to its connection.
+    pub fn applied(&self, request: &Request, replies: Vec<Reply>) {
+        if request.origin != self.origin {
+            return;
+        }
+        let Some(routes) = self.pending.lock().remove(&request.proposal) else {
+            return;
+        };
+        assert_eq!(routes.len(), replies.len(), "one reply per command");
+        let deliveries = routes
+            .into_iter()
+            .zip(replies)
+            .filter_map(|(route, reply)| Some((route?, Outcome::Applied(reply))));
+        self.deliver(deliveries);
+    }
+
+    /// Proposal `proposal` will not be applied by this run's routing (it
+    /// failed, or its outcome is unknown): answers its routes with the
+    /// error `error(route)` gives.
+    fn failed(&self, proposal: u64, error: impl Fn(&Route) -> String) {
+        let Some(routes) = self.pending.lock().remove(&proposal) else {
+            return;
+        };
+        self.deliver(
+            routes
+                .into_iter()
+                .flatten()
+                .map(|route| (route, Outcome::Failed(error(&route)))),
+        );
+    }
+
+    /// Answers writes that were never proposed.
+    fn refuse(
+        &self,
+        proposals: impl IntoIterator<Item = Proposal>,
+        error: impl Fn(&Route) -> String,
+    ) {
+        self.deliver(
+            proposals
+                .into_iter()
+                .filter_map(|proposal| proposal.route)
+                .map(|route| (route, Outcome::Failed(error(&route)))),
+        );
+    }
+
+    /// Pushes outcomes to their network threads, one push per thread.
+    fn deliver(&self, outcomes: impl Iterator<Item = (Route, Outcome)>) {
+        let mut per_executor: Vec<Vec<Delivery>> = Vec::new();
+        for (route, outcome) in outcomes {
+            let executor = usize::from(route.executor);
+            if per_executor.len() <= executor {
+                per_executor.resize_with(executor + 1, Vec::new);
+            }
+            per_executor[executor].push(Delivery::Write { route, outcome });
+        }
+        for (executor, deliveries) in per_executor.into_iter().enumerate() {
+            if !deliveries.is_empty() {
+                self.inboxes[executor].push(deliveries);
+            }
+        }
+    }
+
+    /// Sends the result of a read check to an executor.
+    fn read_checked(&self, executor: u16, ticket: u64, leader: bool) {
+        self.inboxes[usize::from(executor)].push([Delivery::ReadIndex { ticket, leader }]);
+    }
+}
+
+/// The proposer's inputs.
+pub struct Proposer {
+    pub raft: Raft<TypeConfig>,
+    pub router: Arc<Router>,
+    pub status: Arc<RaftStatus>,
+    pub queue: Receiver<ToRaft>,
+    /// Raised by the network threads after sending, and by the status
+    /// watcher when the role changes.
+    pub notify: Arc<Notify>,
+}
+
+impl Proposer {
+    /// Runs until the channel's senders are gone.
+    pub async fn run(self) {
+        let in_flight = Arc::new(Semaphore::new(ENTRIES_IN_FLIGHT_MAX));
+        let mut writes: VecDeque<Proposal> = VecDeque::new();
+        let mut reads: Vec<(u16, u64)> = Vec::new();
+        loop {
+            loop {
+                match self.queue.try_recv() {
+                    Ok(ToRaft::Writes(batch)) => writes.extend(batch),
+                    Ok(ToRaft::ReadIndex { executor, ticket }) => reads.push((executor, ticket)),
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => return,
+                }
+            }
+            if !reads.is_empty() {
+                self.check_reads(std::mem::take(&mut reads));
+            }
+            if writes.is_empty() {
+                self.notify.notified().await;
+                continue;
+            }
+            if self.status.role() != Role::Leader {
+                let status = self.status.clone();
+                self.router.refuse(writes.drain(..), |route| {
+                    status
+                        .redirect(route.slot)
+                        .unwrap_or_else(|| CLUSTER_DOWN.to_string())
+                });
+                continue;
+            }
+            tokio::select! {
+                permit = in_flight.clone().acquire_owned() => {
+                    let permit = permit.expect("the semaphore is never closed");
+                    let request = self.take_entry(&mut writes);
+                    let proposal = request.proposal;
+                    let router = self.router.clone();
+                    let raft = self.raft.clone();
+                    tokio::spawn(async move {
+                        let result = tokio::time::timeout(WRITE_TIMEOUT, raft.client_write(request)).await;
+                        drop(permit);
+                        match result {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
+                                // Never appended, or truncated: not applied.
+                                let addr = forward.leader_node.map(|node| format!("{}:{}", node.host, node.port));
+                                router.failed(proposal, |route| match &addr {
+                                    Some(addr) => format!("MOVED {} {addr}", route.slot),
+                                    None => CLUSTER_DOWN.to_string(),
+                                });
+                            }
+                            Ok(Err(error)) => router.failed(proposal, |_| {
+                                format!("ERR write outcome unknown ({error}); it may or may not have been applied")
+                            }),
+                            Err(_) => router.failed(proposal, |_| {
+                                format!(
+                                    "ERR write outcome unknown (not committed within {} ms); it may or may not have been applied",
+                                    WRITE_TIMEOUT.as_millis()
+                                )
+                            }),
+                        }
+                    });
+                }
+                _ = self.notify.notified() => {}
+            }
+        }
+    }
+
+    /// Takes the next entry's worth of writes off the queue and registers
+    /// their routes.
+    fn take_entry(&self, writes: &mut VecDeque<Proposal>) -> Request {
+        let mut commands = Vec::with_capacity(writes.len().min(ENTRY_COMMANDS_MAX));
+        let mut routes = Vec::with_capacity(commands.capacity());
+        let mut bytes = 0usize;
+        while let Some(proposal) = writes.front() {
+            let size = proposal.bytes as usize;
+            if !commands.is_empty()
+                && (commands.len() == ENTRY_COMMANDS_MAX || bytes + size > ENTRY_BYTES_TARGET)
+            {
+                break;
+            }
+            let proposal = writes.pop_front().expect("front exists");
+            bytes += size;
+            routes.push(proposal.route);
+            commands.push(Command {
+                db: proposal.db,
+                op: proposal.op,
+            });
+        }
+        self.status.entries_proposed.fetch_add(1, Ordering::Relaxed);
+        self.status
+            .commands_proposed
+            .fetch_add(commands.len() as u64, Ordering::Relaxed);
+        let proposal = self.router.register(routes);
+        Request {
+            stamp_ms: unix_ms(),
+            origin: self.router.origin,
+            proposal,
+            commands,
+        }
+    }
+
+    /// One leadership check for every read queued so far.
+    fn check_reads(&self, reads: Vec<(u16, u64)>) {
+        let raft = self.raft.clone();
+        let router = self.router.clone();
+        tokio::spawn(async move {
+            let leader = raft.ensure_linearizable().await.is_ok();
+            for (executor, ticket) in reads {
+                router.read_checked(executor, ticket, leader);
+            }
+        });
+    }
+}

@@ -1,0 +1,235 @@
+//! What the network threads know about the Raft group: whether this node
+//! leads, where the leader is, and a view of the group for `INFO`,
+//! `CLUSTER` and redirects.
+//!
+//! The Raft thread refreshes it from openraft's metrics on every change
+//! ([`RaftStatus::update`]); network threads read it per command through
+//! one atomic (the role) and, only when redirecting or reporting, a lock.
+//!
+//! Invariants:
+//! - `role` and `view` describe the same metrics report: `update` writes the
+//!   view first, then the role, so a network thread that sees `Leader` also
+//!   sees the members of that report.
+//! - A follower redirects to the leader's client address as the membership
+//!   gives it; with no known leader (or one missing from the membership),
+//!   the group is down.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use openraft::{RaftMetrics, ServerState};
+use parking_lot::RwLock;
+use redraft_raftlog::RaftLog;
+
+use crate::config::ReadConsistency;
+use crate::raft::network::PeerNode;
+use crate::raft::types::NodeId;
+
+/// This node's part in the group, as the network threads need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Role {
+    /// No leader is known (election, or the node is cut off).
+    NoLeader = 0,
+    /// This node leads: it proposes writes.
+    Leader = 1,
+    /// Another node leads; writes are redirected to it.
+    Follower = 2,
+}
+
+/// One member of the group, as reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberView {
+    pub id: NodeId,
+    pub node: PeerNode,
+    /// A voter (rather than a learner).
+    pub voter: bool,
+    /// The last log index the leader knows this member holds (on the leader
+    /// only).
+    pub matched_index: Option<u64>,
+}
+
+/// The group as of the last metrics report.
+#[derive(Debug, Clone, Default)]
+pub struct StatusView {
+    pub node_id: NodeId,
+    /// openraft's server state: `leader`, `follower`, `candidate`,
+    /// `learner` or `shutdown`.
+    pub state: &'static str,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub last_log_index: u64,
+    pub applied_index: u64,
+    pub snapshot_index: u64,
+    pub purged_index: u64,
+    /// Every member, voters first, each group by id.
+    pub members: Vec<MemberView>,
+}
+
+impl StatusView {
+    /// The member with `id`.
+    pub fn member(&self, id: NodeId) -> Option<&MemberView> {
+        self.members.iter().find(|member| member.id == id)
+    }
+}
+
+/// Shared between the Raft thread (writer) and the network threads.
+pub struct RaftStatus {
+    role: AtomicU8,
+    /// More than one voter: reads need a leadership check.
+    replicated: AtomicBool,
+    /// On the leader, Unix ms until which a quorum has recently confirmed
+    /// it (for `lease` reads); 0 otherwise.
+    lease_until_ms: AtomicU64,
+    /// The leader's client address (`host:port`) for redirects.
+    leader_addr: RwLock<Option<String>>,
+    view: RwLock<StatusView>,
+    /// The last committed index, kept by the log store.
+    committed_index: RwLock<Arc<AtomicU64>>,
+    /// How long a quorum acknowledgement keeps a lease valid.
+    lease_ms: u64,
+    pub consistency: ReadConsistency,
+    /// Entries this node proposed (as leader), and the commands in them.
+    pub entries_proposed: AtomicU64,
+    pub commands_proposed: AtomicU64,
+    /// The Raft log, for its counters; set once at start-up.
+    pub log: OnceLock<Arc<RaftLog>>,
+}
+
+impl RaftStatus {
+    pub fn new(node_id: NodeId, lease_ms: u64, consistency: ReadConsistency) -> RaftStatus {
+        RaftStatus {
+            role: AtomicU8::new(Role::NoLeader as u8),
+            replicated: AtomicBool::new(false),
+            lease_until_ms: AtomicU64::new(0),
+            leader_addr: RwLock::new(None),
+            view: RwLock::new(StatusView {
+                node_id,
+                state: "learner",
+                ..StatusView::default()
+            }),
+            committed_index: RwLock::default(),
+            lease_ms,
+            consistency,
+            entries_proposed: AtomicU64::new(0),
+            commands_proposed: AtomicU64::new(0),
+            log: OnceLock::new(),
+        }
+    }
+
+    /// This node's role as of the last report.
+    pub fn role(&self) -> Role {
+        match self.role.load(Ordering::Acquire) {
+            1 => Role::Leader,
+            2 => Role::Follower,
+            _ => Role::NoLeader,
+        }
+    }
+
+    /// Whether the group has more than one voter.
+    pub fn replicated(&self) -> bool {
+        self.replicated.load(Ordering::Relaxed)
+    }
+
+    /// Whether the leader's lease covers `now_ms`.
+    pub fn lease_valid(&self, now_ms: u64) -> bool {
+        now_ms < self.lease_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// A copy of the group's view.
+    pub fn view(&self) -> StatusView {
+        self.view.read().clone()
+    }
+
+    /// The last committed index.
+    pub fn committed_index(&self) -> u64 {
+        self.committed_index.read().load(Ordering::Relaxed)
+    }
+
+    /// Shares the log store's committed index.
+    pub fn set_committed_source(&self, source: Arc<AtomicU64>) {
+        *self.committed_index.write() = source;
+    }
+
+    /// The error line that sends a client elsewhere: `MOVED <slot> <addr>`
+    /// on a follower that knows its leader, `CLUSTERDOWN` otherwise. `None`
+    /// on the leader.
+    pub fn redirect(&self, slot: u16) -> Option<String> {
+        match self.role() {
+            Role::Leader => None,
+            Role::Follower => match self.leader_addr.read().as_deref() {
+                Some(addr) => Some(format!("MOVED {slot} {addr}")),
+                None => Some(CLUSTER_DOWN.to_string()),
+            },
+            Role::NoLeader => Some(CLUSTER_DOWN.to_string()),
+        }
+    }
+
+    /// Refreshes everything from one metrics report, at `now_ms`.
+    pub fn update(&self, metrics: &RaftMetrics<NodeId, PeerNode>, now_ms: u64) {
+        let membership = metrics.membership_config.membership();
+        let matched = |id: NodeId| {
+            metrics
+                .replication
+                .as_ref()
+                .and_then(|replication| replication.get(&id).cloned().flatten())
+                .map(|log_id| log_id.index)
+        };
+        let mut members: Vec<MemberView> = membership
+            .nodes()
+            .map(|(&id, node)| MemberView {
+                id,
+                node: node.clone(),
+                voter: membership.voter_ids().any(|voter| voter == id),
+                matched_index: matched(id),
+            })
+            .collect();
+        members.sort_by_key(|member| (!member.voter, member.id));
+        let voters = members.iter().filter(|member| member.voter).count();
+        let leader_node = metrics
+            .current_leader
+            .and_then(|leader| members.iter().find(|member| member.id == leader));
+        let role = match (metrics.state, leader_node) {
+            (ServerState::Leader, _) => Role::Leader,
+            (_, Some(_)) if metrics.current_leader != Some(metrics.id) => Role::Follower,
+            _ => Role::NoLeader,
+        };
+        let leader_addr =
+            leader_node.map(|member| format!("{}:{}", member.node.host, member.node.port));
+        let view = StatusView {
+            node_id: metrics.id,
+            state: state_name(metrics.state),
+            term: metrics.current_term,
+            leader: metrics.current_leader,
+            last_log_index: metrics.last_log_index.unwrap_or(0),
+            applied_index: metrics.last_applied.map_or(0, |id| id.index),
+            snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
+            purged_index: metrics.purged.map_or(0, |id| id.index),
+            members,
+        };
+        let lease_until_ms = match (role, metrics.millis_since_quorum_ack) {
+            (Role::Leader, Some(since_ms)) if voters > 1 => {
+                (now_ms + self.lease_ms).saturating_sub(since_ms)
+            }
+            _ => 0,
+        };
+        *self.view.write() = view;
+        *self.leader_addr.write() = leader_addr;
+        self.lease_until_ms.store(lease_until_ms, Ordering::Relaxed);
+        self.replicated.store(voters > 1, Ordering::Relaxed);
+        self.role.store(role as u8, Ordering::Release);
+    }
+}
+
+/// The error a node with no leader gives for writes and strong reads.
+pub const CLUSTER_DOWN: &str = "CLUSTERDOWN The cluster is down";
+
+fn state_name(state: ServerState) -> &'static str {
+    match state {
+        ServerState::Leader => "leader",
+        ServerState::Follower => "follower",
+        ServerState::Candidate => "candidate",
+        ServerState::Learner => "learner",
+        ServerState::Shutdown => "shutdown",
+    }
+}

@@ -286,3 +286,48 @@ async fn a_corrupted_snapshot_is_refused_and_changes_nothing() {
         .await;
     assert!(result.is_err(), "a truncated snapshot was installed");
 }
+
+#[tokio::test]
+async fn snapshots_persist_and_a_reopened_state_machine_starts_from_them() {
+    let dir = tempfile::Builder::new()
+        .prefix("redraft-sm-persist-")
+        .tempdir()
+        .unwrap();
+    let engine = Arc::new(Engine::new());
+    let mut machine = StateMachine::open(engine.clone(), dir.path()).unwrap();
+    assert_eq!(machine.last_applied(), None, "a fresh directory is empty");
+    machine.apply(entries()).await.unwrap();
+    let snapshot = machine.build_snapshot().await.unwrap();
+
+    // Reopened over a fresh engine: the snapshot's state and position.
+    let reopened_engine = Arc::new(Engine::new());
+    let mut reopened = StateMachine::open(reopened_engine.clone(), dir.path()).unwrap();
+    assert_eq!(reopened.last_applied(), snapshot.meta.last_log_id);
+    let now_ms = 1_002_000;
+    for (db, name) in [(0, "a"), (0, "counter"), (5, "b")] {
+        assert_eq!(
+            get(&reopened_engine, db, name, now_ms),
+            get(&engine, db, name, now_ms),
+            "GET {name} in db {db}"
+        );
+        assert_eq!(
+            pttl(&reopened_engine, db, name, now_ms),
+            pttl(&engine, db, name, now_ms),
+            "PTTL {name} in db {db}"
+        );
+    }
+    let current = reopened.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(current.meta.last_log_id, snapshot.meta.last_log_id);
+
+    // A damaged snapshot stops the node rather than start from nothing.
+    let path = dir.path().join("snapshot.bin");
+    let mut data = std::fs::read(&path).unwrap();
+    let middle = data.len() / 2;
+    data[middle] ^= 0x40;
+    std::fs::write(&path, &data).unwrap();
+    let error = match StateMachine::open(Arc::new(Engine::new()), dir.path()) {
+        Ok(_) => panic!("a corrupt snapshot must not open"),
+        Err(error) => error,
+    };
+    assert!(error.contains("checksum"), "{error}");
+}

@@ -52,6 +52,9 @@ pub const ENTRY_BYTES_TARGET: usize = 1 << 20;
 /// told that the outcome is unknown.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a read check may take before its reads are refused.
+pub const READ_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Routes of the entries this run has proposed, by proposal number.
 pub struct Router {
     /// This run's origin (see [`Request::origin`]).
@@ -266,7 +269,12 @@ impl Proposer {
         let raft = self.raft.clone();
         let router = self.router.clone();
         tokio::spawn(async move {
-            let leader = raft.ensure_linearizable().await.is_ok();
+            // A leader cut off from its quorum may wait for heartbeat
+            // replies that never come; its reads are refused instead.
+            let leader = matches!(
+                tokio::time::timeout(READ_CHECK_TIMEOUT, raft.ensure_linearizable()).await,
+                Ok(Ok(_))
+            );
             for (executor, ticket) in reads {
                 router.read_checked(executor, ticket, leader);
             }

@@ -83,6 +83,18 @@ pub struct StateMachine {
     /// Held by apply for a whole batch and by the builder for a whole dump,
     /// so a snapshot never sees half an entry.
     inner: Arc<Mutex<Inner>>,
+    /// The snapshot directory. Taken before `inner` when both are held, and
+    /// held alone while a built snapshot is written, so apply goes on.
+    files: Arc<Mutex<SnapshotFiles>>,
+}
+
+/// Where snapshots are kept on disk.
+#[derive(Default)]
+struct SnapshotFiles {
+    /// The directory; `None` keeps snapshots in memory only.
+    dir: Option<PathBuf>,
+    /// The index of the snapshot in `dir`, so an older one never replaces it.
+    persisted_index: Option<u64>,
 }
 
 struct Inner {
@@ -96,10 +108,6 @@ struct Inner {
     snapshots_built: u64,
     /// Where apply hands the replies; `None` drops them.
     observer: Option<ApplyObserver>,
-    /// Where snapshots are kept; `None` keeps them in memory only.
-    dir: Option<PathBuf>,
-    /// The index of the snapshot in `dir`, so an older one never replaces it.
-    persisted_index: Option<u64>,
 }
 
 impl StateMachine {
@@ -112,12 +120,11 @@ impl StateMachine {
             snapshot: None,
             snapshots_built: 0,
             observer: None,
-            dir: None,
-            persisted_index: None,
         };
         StateMachine {
             engine,
             inner: Arc::new(Mutex::new(inner)),
+            files: Arc::default(),
         }
     }
 
@@ -129,8 +136,9 @@ impl StateMachine {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let machine = StateMachine::new(engine);
         let path = dir.join(SNAPSHOT_FILE);
+        let mut files = machine.files.lock();
         let mut inner = machine.inner.lock();
-        inner.dir = Some(dir.to_path_buf());
+        files.dir = Some(dir.to_path_buf());
         match fs::read(&path) {
             Ok(data) => {
                 let body = decode_snapshot(&data)
@@ -143,7 +151,7 @@ impl StateMachine {
                 machine.engine.restore(body.records);
                 inner.last_applied = body.last_applied;
                 inner.membership = body.membership;
-                inner.persisted_index = body.last_applied.map(|id| id.index);
+                files.persisted_index = body.last_applied.map(|id| id.index);
                 inner.snapshot = Some((meta, data));
                 tracing::info!(
                     last_applied = ?inner.last_applied,
@@ -155,6 +163,7 @@ impl StateMachine {
             Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
         }
         drop(inner);
+        drop(files);
         Ok(machine)
     }
 
@@ -198,11 +207,11 @@ fn snapshot_id(last_applied: Option<LogId<NodeId>>, count: u64) -> String {
 /// Makes `data` the snapshot in `dir`, durably, unless the one there is
 /// newer: a temporary file, fsync, rename over the old one, fsync the
 /// directory.
-fn persist_snapshot(inner: &mut Inner, index: Option<u64>, data: &[u8]) -> io::Result<()> {
-    let Some(dir) = inner.dir.as_ref() else {
+fn persist_snapshot(files: &mut SnapshotFiles, index: Option<u64>, data: &[u8]) -> io::Result<()> {
+    let Some(dir) = files.dir.as_ref() else {
         return Ok(());
     };
-    if inner.persisted_index.is_some() && inner.persisted_index >= index {
+    if files.persisted_index.is_some() && files.persisted_index >= index {
         return Ok(());
     }
     let temporary = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
@@ -212,7 +221,7 @@ fn persist_snapshot(inner: &mut Inner, index: Option<u64>, data: &[u8]) -> io::R
     drop(file);
     fs::rename(&temporary, dir.join(SNAPSHOT_FILE))?;
     fs::File::open(dir)?.sync_all()?;
-    inner.persisted_index = index;
+    files.persisted_index = index;
     Ok(())
 }
 
@@ -252,28 +261,43 @@ fn decode_snapshot(data: &[u8]) -> Result<SnapshotBody, AnyError> {
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        let mut inner = self.inner.lock();
-        let body = SnapshotBody {
-            last_applied: inner.last_applied,
-            membership: inner.membership.clone(),
-            records: self.engine.dump(),
+        // The cut: under the apply lock, only the dump.
+        let (body, meta) = {
+            let mut inner = self.inner.lock();
+            inner.snapshots_built += 1;
+            let meta = SnapshotMeta {
+                last_log_id: inner.last_applied,
+                last_membership: inner.membership.clone(),
+                snapshot_id: snapshot_id(inner.last_applied, inner.snapshots_built),
+            };
+            let body = SnapshotBody {
+                last_applied: inner.last_applied,
+                membership: inner.membership.clone(),
+                records: self.engine.dump(),
+            };
+            (body, meta)
         };
         let data = encode_snapshot(&body).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
-        inner.snapshots_built += 1;
-        let meta = SnapshotMeta {
-            last_log_id: inner.last_applied,
-            last_membership: inner.membership.clone(),
-            snapshot_id: snapshot_id(inner.last_applied, inner.snapshots_built),
-        };
-        let index = inner.last_applied.map(|id| id.index);
-        persist_snapshot(&mut inner, index, &data)
+        drop(body);
+        let index = meta.last_log_id.map(|id| id.index);
+        let mut files = self.files.lock();
+        persist_snapshot(&mut files, index, &data)
             .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         tracing::info!(
             snapshot = %meta.snapshot_id,
             bytes = data.len(),
             "snapshot built"
         );
-        inner.snapshot = Some((meta.clone(), data.clone()));
+        let mut inner = self.inner.lock();
+        let newer = match &inner.snapshot {
+            Some((current, _)) => current.last_log_id <= meta.last_log_id,
+            None => true,
+        };
+        if newer {
+            inner.snapshot = Some((meta.clone(), data.clone()));
+        }
+        drop(inner);
+        drop(files);
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
@@ -349,9 +373,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             )))
             .into());
         }
+        let mut files = self.files.lock();
         let mut inner = self.inner.lock();
         let index = body.last_applied.map(|id| id.index);
-        persist_snapshot(&mut inner, index, &data)
+        persist_snapshot(&mut files, index, &data)
             .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         self.engine.restore(body.records);
         tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "snapshot installed");

@@ -3,13 +3,14 @@
 
 What it measures
 ----------------
-It starts redraft (release build) and one or more redis-server variants on
-free loopback ports, then runs the stock `redis-benchmark` against each of
-them with identical settings: 50 clients, random keys over a 100k keyspace,
-each test alone (`-t SET`, `-t GET`, ...), once without pipelining (`-P 1`,
-one round trip per request: latency-bound) and once with `-P 16` (throughput-
-bound). Before any measured run, every target gets an unmeasured SET pass over
-the same keyspace, so GET reads keys that exist on every server.
+It starts redraft (release build: a single node, a 3-node cluster or both)
+and one or more redis-server variants on free loopback ports, then runs the
+stock `redis-benchmark` against each of them with identical settings: 50
+clients, random keys over a 100k keyspace, each test alone (`-t SET`,
+`-t GET`, ...), once without pipelining (`-P 1`, one round trip per request:
+latency-bound) and once with `-P 16` (throughput-bound). Before any
+measured run, every target gets an unmeasured SET pass over the same
+keyspace, so GET reads keys that exist on every server.
 
 The machine is small (2 cores) and shared, so its speed drifts over a run. To
 make the drift hit every target alike, the targets run back to back for each
@@ -21,22 +22,49 @@ Note that redraft acknowledges a write only after its Raft entry is durable
 (fdatasync), while plain `redis` keeps nothing on disk. `redis-aof-always`
 (fsync on every write, not selected by default) is the fair durable baseline.
 
+`redraft-3node` is three redraft processes on loopback, each with its own
+generated TOML config, data dir and free ports, and `--threads 1` each by
+default (`--cluster-threads`) so that three nodes share a 2-core machine.
+redis-benchmark talks to the leader; a write is acknowledged once a majority
+(the leader and one follower) has it durable. The cluster's ports are all
+bound to 127.0.0.1, like every other server here.
+
+For the redraft targets the harness also reads `INFO raft` from the node it
+benchmarks (the leader) before and after each measured run, and reports over
+that run alone: commands per Raft entry (delta of raft_commands_proposed /
+delta of raft_entries_proposed: how many client writes the proposer coalesced
+into one entry) and entries per fdatasync (delta of raft_log_entries_durable /
+delta of raft_log_fsyncs: how many entries one log flush made durable). Reads
+propose no entries, so they show "-".
+
 How to read the output
 ----------------------
 A markdown table, one row per (test, pipeline), preceded by a line naming the
 date, CPU count and model, kernel, redis-server version and the workspace's
 git commit. For each target: requests/s, p50 and p99 latency in ms as
 redis-benchmark reports them (client-side, including the network stack). The
-last columns are redraft's requests/s divided by each redis target's: above
-1.00 redraft is faster. Differences under about 10% are within the noise of
-this machine; use `--repeat 3` or more before trusting them.
+last columns are the single-node redraft's requests/s divided by each redis
+target's: above 1.00 redraft is faster. Differences under about 10% are
+within the noise of this machine; use `--repeat 3` or more before trusting
+them.
+
+When a redraft target ran, a second table follows: one row per (test,
+pipeline, redraft target), set against the baseline that is fair for it:
+writes against `redis-aof-always` (durable like redraft), reads against
+`redis` (reads touch no disk on either); each falls back to the other
+baseline when only one ran. Its last columns are the Raft batching figures
+above, summed over the repeats.
 
 Usage
 -----
     bench/side_by_side.py [--no-build] [--redraft-bin PATH]
-        [--targets redraft,redis] [--tests set,get,incr,mset]
+        [--targets redraft,redis | all] [--tests set,get,incr,mset]
         [--pipelines 1,16] [--clients 50] [--requests 200000]
         [--keyspace 100000] [--repeat 1] [--output FILE]
+        [--redraft-threads N] [--cluster-threads 1]
+
+`--targets all` runs every target in one run: redraft, redraft-3node,
+redis-aof-always and redis.
 
 The script exits non-zero if a server fails to start or dies, or if
 redis-benchmark fails (Redis 7's redis-benchmark stops at the first error
@@ -45,8 +73,9 @@ reply and exits 1).
 Adding a target
 ---------------
 Add one entry to TARGETS: a name, a function that starts it and returns a
-`Running` (one or more processes plus the port clients use), and whether it is
-a redis baseline (baselines get a ratio column). `--targets` selects by name.
+`Running` (one or more processes plus the port clients use), whether it is
+a redis baseline (baselines get a ratio column) and whether it is a redraft
+node that reports `INFO raft`. `--targets` selects by name.
 """
 
 from __future__ import annotations
@@ -55,6 +84,7 @@ import argparse
 import csv
 import datetime
 import io
+import json
 import os
 import platform
 import signal
@@ -72,6 +102,10 @@ from typing import Callable
 WORKSPACE = Path(__file__).resolve().parent.parent
 DEFAULT_REDRAFT_BIN = WORKSPACE / "target" / "release" / "redraft-server"
 LOOPBACK = "127.0.0.1"
+# Nodes in the redraft-3node target.
+CLUSTER_SIZE = 3
+# Longest INFO reply read from a server; INFO raft is well under 4 KiB.
+INFO_BYTES_MAX = 1 << 20
 
 # Pipelined runs finish several times faster, so they get more requests to
 # last about as long as the unpipelined ones (200k at -P 1, 1M at -P 16).
@@ -103,6 +137,7 @@ class Running:
             if proc.poll() is not None:
                 raise HarnessError(
                     f"{self.name}: server exited with code {proc.returncode}"
+                    f" (log {log.name})"
                     f"\n--- last lines of its output ---\n{tail(log)}"
                 )
 
@@ -123,6 +158,9 @@ class Target:
     # Baselines are what redraft is compared against (one ratio column each).
     baseline: bool
     help: str
+    # A redraft target: the node clients use answers INFO raft, and the
+    # report shows its batching figures.
+    raft: bool = False
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -132,16 +170,28 @@ def tail(path: Path, lines: int = 20) -> str:
         return f"(cannot read log: {err})"
 
 
-def free_port() -> int:
-    """Ask the kernel for a free loopback port.
+def free_ports(count: int) -> list[int]:
+    """Ask the kernel for `count` distinct free loopback ports.
 
-    There is a small window between closing this socket and the server binding
-    the port; a clash shows up as a server that fails to start, not as wrong
-    numbers.
+    All sockets stay bound until every port is known, so the ports differ from
+    each other. There is a small window between closing them and the servers
+    binding the ports; a clash shows up as a server that fails to start, not
+    as wrong numbers.
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.bind((LOOPBACK, 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
 
 
 # Every server process this run started, registered the moment it exists so
@@ -191,6 +241,44 @@ def ping(port: int) -> bool:
         return False
 
 
+def read_reply(sock: socket.socket) -> bytes:
+    """Read one RESP2 bulk-string reply (as INFO sends) and return its body."""
+    buf = b""
+    while b"\r\n" not in buf:
+        chunk = sock.recv(4096)
+        if not chunk or len(buf) > INFO_BYTES_MAX:
+            raise OSError("connection closed before a reply header")
+        buf += chunk
+    header, _, buf = buf.partition(b"\r\n")
+    if not header.startswith(b"$"):
+        raise OSError(f"unexpected reply {header[:200]!r}")
+    size = int(header[1:])
+    if not 0 <= size <= INFO_BYTES_MAX:
+        raise OSError(f"bulk reply of {size} bytes")
+    while len(buf) < size + 2:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise OSError("connection closed inside a reply")
+        buf += chunk
+    return buf[:size]
+
+
+def info_raft(port: int) -> dict[str, str] | None:
+    """`INFO raft` of the server on `port` as a dict; None if it does not answer."""
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=2.0) as sock:
+            sock.sendall(b"*2\r\n$4\r\nINFO\r\n$4\r\nraft\r\n")
+            body = read_reply(sock).decode(errors="replace")
+    except (OSError, ValueError):
+        return None
+    fields = {}
+    for line in body.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and not key.startswith("#"):
+            fields[key] = value.strip()
+    return fields
+
+
 def wait_ready(running: Running, timeout_s: float) -> None:
     """Poll PING until the target answers; fail fast if it exits."""
     deadline = time.monotonic() + timeout_s
@@ -211,20 +299,98 @@ def wait_ready(running: Running, timeout_s: float) -> None:
 
 
 def start_redraft(ctx: Context) -> Running:
-    port = free_port()
+    port, admin_port, raft_port = free_ports(3)
     data_dir = Path(tempfile.mkdtemp(prefix="redraft-data-", dir=ctx.tmp))
     argv = [
         str(ctx.args.redraft_bin),
         "--bind", LOOPBACK,
         "--port", str(port),
-        # A free admin port too, so two harness runs (or a running node on
-        # the default 9121) never clash.
-        "--admin-port", str(free_port()),
+        # Free admin and Raft ports too, so two harness runs (or a running
+        # node on the default 9121, or on port + 1000) never clash.
+        "--admin-port", str(admin_port),
+        "--raft-port", str(raft_port),
         "--threads", str(ctx.args.redraft_threads),
         "--data-dir", str(data_dir),
         "--log-level", "warn",
     ]
     return spawn("redraft", argv, ctx.tmp / "redraft.log", port)
+
+
+@dataclass
+class ClusterNode:
+    """One node of the redraft-3node target: its id and its three ports."""
+
+    node_id: int
+    port: int
+    raft_port: int
+    admin_port: int
+
+
+def cluster_toml(node: ClusterNode, nodes: list[ClusterNode], data_dir: Path,
+                 threads: int) -> str:
+    """The config file of one cluster node: conf/cluster/node1.toml's shape,
+    with this run's free ports and directories."""
+    # A JSON string is a valid TOML basic string (quotes and backslashes
+    # escaped the same way).
+    lines = [
+        "[server]",
+        f"bind = {json.dumps(LOOPBACK)}",
+        f"port = {node.port}",
+        f"admin_port = {node.admin_port}",
+        f"threads = {threads}",
+        f"data_dir = {json.dumps(str(data_dir))}",
+        'log_level = "warn"',
+        "",
+        "[raft]",
+        f"node_id = {node.node_id}",
+        f"raft_port = {node.raft_port}",
+    ]
+    for member in nodes:
+        lines += ["", "[[raft.members]]", f"id = {member.node_id}",
+                  f"host = {json.dumps(LOOPBACK)}", f"port = {member.port}",
+                  f"raft_port = {member.raft_port}"]
+    return "\n".join(lines) + "\n"
+
+
+def start_redraft_cluster(ctx: Context) -> Running:
+    """Three redraft nodes on loopback; clients are pointed at the leader."""
+    name = "redraft-3node"
+    root = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=ctx.tmp))
+    ports = free_ports(3 * CLUSTER_SIZE)
+    nodes = [ClusterNode(node_id=i + 1, port=ports[3 * i],
+                         raft_port=ports[3 * i + 1], admin_port=ports[3 * i + 2])
+             for i in range(CLUSTER_SIZE)]
+    cluster = Running(name=name, port=nodes[0].port)
+    for node in nodes:
+        config = root / f"node{node.node_id}.toml"
+        config.write_text(cluster_toml(node, nodes, root / f"node{node.node_id}",
+                                       ctx.args.cluster_threads))
+        one = spawn(f"{name} node{node.node_id}",
+                    [str(ctx.args.redraft_bin), "--config", str(config)],
+                    root / f"node{node.node_id}.log", node.port)
+        cluster.procs += one.procs
+        cluster.logs += one.logs
+    cluster.port = wait_for_leader(cluster, [node.port for node in nodes],
+                                   ctx.args.start_timeout)
+    return cluster
+
+
+def wait_for_leader(cluster: Running, ports: list[int], timeout_s: float) -> int:
+    """Poll INFO raft on every node until one is the leader; return its port."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        cluster.check_alive()
+        for port in ports:
+            info = info_raft(port)
+            if info and info.get("raft_role") == "leader":
+                log(f"{cluster.name}: leader is node {info.get('raft_node_id')} "
+                    f"on port {port} (term {info.get('raft_term')})")
+                return port
+        time.sleep(0.1)
+    raise HarnessError(
+        f"{cluster.name}: no leader after {timeout_s:.0f}s"
+        + "".join(f"\n--- last lines of {path.name} ---\n{tail(path)}"
+                  for path in cluster.logs))
 
 
 def redis_starter(name: str, extra: list[str]) -> Callable[[Context], Running]:
@@ -250,8 +416,12 @@ def redis_starter(name: str, extra: list[str]) -> Callable[[Context], Running]:
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in [
-        Target("redraft", start_redraft, baseline=False,
+        Target("redraft", start_redraft, baseline=False, raft=True,
                help="redraft single node (durable Raft log)"),
+        Target("redraft-3node", start_redraft_cluster, baseline=False,
+               raft=True,
+               help=f"redraft {CLUSTER_SIZE}-node cluster on loopback, "
+                    "benchmarked through its leader"),
         Target("redis", redis_starter("redis", []), baseline=True,
                help="redis-server, no persistence"),
         Target("redis-aof-always",
@@ -356,17 +526,68 @@ def populate(running: Running, args: argparse.Namespace) -> None:
     run_benchmark(running, argv, args.bench_timeout)
 
 
+@dataclass
+class RaftCounters:
+    """The INFO raft counters behind the batching figures, or their change
+    over one measured run."""
+
+    commands: int  # raft_commands_proposed: client writes proposed
+    entries: int   # raft_entries_proposed: Raft entries they went into
+    durable: int   # raft_log_entries_durable: entries fdatasync'ed
+    fsyncs: int    # raft_log_fsyncs: fdatasync calls on the log
+
+    def minus(self, earlier: RaftCounters) -> RaftCounters:
+        return RaftCounters(self.commands - earlier.commands,
+                            self.entries - earlier.entries,
+                            self.durable - earlier.durable,
+                            self.fsyncs - earlier.fsyncs)
+
+    def plus(self, other: RaftCounters) -> RaftCounters:
+        return RaftCounters(self.commands + other.commands,
+                            self.entries + other.entries,
+                            self.durable + other.durable,
+                            self.fsyncs + other.fsyncs)
+
+
+RAFT_COUNTER_FIELDS = ("raft_commands_proposed", "raft_entries_proposed",
+                       "raft_log_entries_durable", "raft_log_fsyncs")
+
+
+def raft_counters(running: Running) -> RaftCounters:
+    """Read the counters from the node clients use, which must still lead:
+    after a leader change redis-benchmark would only get -MOVED replies."""
+    info = info_raft(running.port)
+    if info is None:
+        raise HarnessError(f"{running.name}: no INFO raft reply on port "
+                           f"{running.port}")
+    if info.get("raft_role") != "leader":
+        raise HarnessError(
+            f"{running.name}: the node on port {running.port} is no longer the "
+            f"leader (role {info.get('raft_role')}, term {info.get('raft_term')}, "
+            f"leader id {info.get('raft_leader_id')})")
+    try:
+        values = [int(info[key]) for key in RAFT_COUNTER_FIELDS]
+    except (KeyError, ValueError) as err:
+        raise HarnessError(f"{running.name}: INFO raft lacks a counter: {err}") \
+            from err
+    return RaftCounters(*values)
+
+
 # Results by (test row name, pipeline, target name): one Result per repeat.
 Samples = dict[tuple[str, int, str], list[Result]]
+# Raft counter changes by the same key, for redraft targets: one per repeat.
+RaftSamples = dict[tuple[str, int, str], list[RaftCounters]]
 
 
-def measure(servers: list[Running], args: argparse.Namespace) -> Samples:
+def measure(servers: list[Running],
+            args: argparse.Namespace) -> tuple[Samples, RaftSamples]:
     """Run every (test, pipeline) pair on every target, targets back to back.
 
     The target order rotates from one pair to the next, so that on a machine
     whose speed drifts no target is always the first (or last) to run.
     """
     samples: Samples = {}
+    raft_samples: RaftSamples = {}
     pair_index = 0
     for rep in range(args.repeat):
         for test in args.tests:
@@ -379,11 +600,17 @@ def measure(servers: list[Running], args: argparse.Namespace) -> Samples:
                         f"on {running.name}")
                     argv = bench_argv(running.port, test, pipeline,
                                       requests_for(pipeline, args), args)
-                    for name, result in run_benchmark(
-                            running, argv, args.bench_timeout).items():
-                        samples.setdefault((name, pipeline, running.name),
-                                           []).append(result)
-    return samples
+                    is_raft = TARGETS[running.name].raft
+                    before = raft_counters(running) if is_raft else None
+                    rows = run_benchmark(running, argv, args.bench_timeout)
+                    delta = (raft_counters(running).minus(before)
+                             if before is not None else None)
+                    for name, result in rows.items():
+                        key = (name, pipeline, running.name)
+                        samples.setdefault(key, []).append(result)
+                        if delta is not None:
+                            raft_samples.setdefault(key, []).append(delta)
+    return samples, raft_samples
 
 
 def log(message: str) -> None:
@@ -444,16 +671,26 @@ def median_result(results: list[Result]) -> Result:
                   p99_ms=statistics.median(r.p99_ms for r in results))
 
 
-def render_table(samples: Samples, target_names: list[str],
-                 args: argparse.Namespace) -> str:
+def settings_line(target_names: list[str], args: argparse.Namespace) -> str:
+    """The benchmark settings, and the redraft threads, after the header."""
+    text = f"; -c {args.clients} -r {args.keyspace}, median of {args.repeat}"
+    if "redraft" in target_names:
+        text += f"; redraft --threads {args.redraft_threads}"
+    if "redraft-3node" in target_names:
+        text += (f"; redraft-3node {CLUSTER_SIZE} nodes x --threads "
+                 f"{args.cluster_threads}")
+    return text
+
+
+def render_table(samples: Samples, raft_samples: RaftSamples,
+                 target_names: list[str], args: argparse.Namespace) -> str:
     ratio_cols = ([n for n in target_names if TARGETS[n].baseline]
                   if "redraft" in target_names else [])
     head = ["test", "pipeline"]
     for name in target_names:
         head += [f"{name} req/s", f"{name} p50 ms", f"{name} p99 ms"]
     head += [f"redraft/{name}" for name in ratio_cols]
-    lines = [header_line()
-             + f"; -c {args.clients} -r {args.keyspace}, median of {args.repeat}",
+    lines = [header_line() + settings_line(target_names, args),
              "", "| " + " | ".join(head) + " |",
              "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
     # dicts keep insertion order, which is the order the tests ran in.
@@ -461,7 +698,71 @@ def render_table(samples: Samples, target_names: list[str],
         cells = [test, str(pipeline)]
         cells += table_cells(samples, test, pipeline, target_names, ratio_cols)
         lines.append("| " + " | ".join(cells) + " |")
+    lines += render_comparison(samples, raft_samples, target_names)
     return "\n".join(lines) + "\n"
+
+
+# Tests that only read: compared with plain redis, since neither server
+# touches the disk for them. Matched on the CSV row name's first word.
+READ_TESTS = ("GET", "LRANGE", "PING")
+
+
+def baseline_for(test: str, target_names: list[str]) -> str | None:
+    """The fair baseline for one test: redis-aof-always for writes (durable
+    like redraft), redis for reads; the other when only one ran."""
+    is_read = test.split()[0].split("_")[0] in READ_TESTS
+    preference = (["redis", "redis-aof-always"] if is_read
+                  else ["redis-aof-always", "redis"])
+    return next((name for name in preference if name in target_names), None)
+
+
+def batching_cells(deltas: list[RaftCounters] | None) -> list[str]:
+    """Commands per entry and entries per fdatasync over the repeats; "-"
+    where the run proposed or flushed nothing (reads)."""
+    if not deltas:
+        return ["n/a", "n/a"]
+    total = deltas[0]
+    for delta in deltas[1:]:
+        total = total.plus(delta)
+    per_entry = f"{total.commands / total.entries:.2f}" if total.entries > 0 else "-"
+    per_fsync = f"{total.durable / total.fsyncs:.2f}" if total.fsyncs > 0 else "-"
+    return [per_entry, per_fsync]
+
+
+def render_comparison(samples: Samples, raft_samples: RaftSamples,
+                      target_names: list[str]) -> list[str]:
+    """Each redraft target against its fair baseline, with its batching."""
+    raft_names = [n for n in target_names if TARGETS[n].raft]
+    if not raft_names:
+        return []
+    head = ["test", "pipeline", "target", "req/s", "p99 ms", "baseline",
+            "baseline req/s", "baseline p99 ms", "target/baseline req/s",
+            "cmds/entry", "entries/fsync"]
+    lines = ["", "Redraft against its fair baseline: writes vs redis-aof-always "
+             "(fsync on every write), reads vs redis (no persistence). "
+             "cmds/entry and entries/fsync: INFO raft deltas on the leader over "
+             "the measured runs.",
+             "", "| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] * 3 + ["---:"] * 2 + ["---"]
+                            + ["---:"] * (len(head) - 6)) + "|"]
+    for test, pipeline in dict.fromkeys((t, p) for t, p, _ in samples):
+        baseline = baseline_for(test, target_names)
+        base = (median_result(samples[(test, pipeline, baseline)])
+                if (test, pipeline, baseline) in samples else None)
+        for name in raft_names:
+            if (test, pipeline, name) not in samples:
+                continue
+            med = median_result(samples[(test, pipeline, name)])
+            cells = [test, str(pipeline), name, f"{med.rps:,.0f}",
+                     f"{med.p99_ms:.3f}", baseline or "n/a"]
+            if base is not None and base.rps > 0:
+                cells += [f"{base.rps:,.0f}", f"{base.p99_ms:.3f}",
+                          f"{med.rps / base.rps:.2f}"]
+            else:
+                cells += ["n/a"] * 3
+            cells += batching_cells(raft_samples.get((test, pipeline, name)))
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def table_cells(samples: Samples, test: str, pipeline: int,
@@ -498,7 +799,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         epilog="targets: " + "; ".join(f"{t.name}: {t.help}"
                                        for t in TARGETS.values()))
     p.add_argument("--targets", type=comma_list, default=comma_list(DEFAULT_TARGETS),
-                   help=f"comma list of targets (default {DEFAULT_TARGETS})")
+                   help=f"comma list of targets, or all (default {DEFAULT_TARGETS})")
     p.add_argument("--tests", type=comma_list, default=["set", "get", "incr", "mset"],
                    help="redis-benchmark -t tests, run one at a time "
                         "(default set,get,incr,mset)")
@@ -521,18 +822,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--redraft-threads", type=int,
                    default=len(os.sched_getaffinity(0)),
                    help="redraft --threads (default: CPUs available)")
+    p.add_argument("--cluster-threads", type=int, default=1,
+                   help="--threads of each redraft-3node node (default 1: "
+                        f"{CLUSTER_SIZE} nodes share the machine)")
     p.add_argument("--start-timeout", type=float, default=30.0,
                    help="seconds to wait for a server's PONG (default 30)")
     p.add_argument("--bench-timeout", type=float, default=600.0,
                    help="seconds one redis-benchmark run may take (default 600)")
     args = p.parse_args(argv)
+    if args.targets == ["all"]:
+        # Durable targets first; the order rotates from pair to pair anyway.
+        args.targets = ["redraft", "redraft-3node", "redis-aof-always", "redis"]
     unknown = [t for t in args.targets if t not in TARGETS]
     if unknown or not args.targets:
         p.error(f"unknown targets {unknown}; known: {', '.join(TARGETS)}")
+    if len(set(args.targets)) != len(args.targets):
+        p.error("--targets names a target twice")
     if min(args.pipelines + [args.clients, args.requests, args.keyspace,
-                             args.repeat]) < 1:
-        p.error("--pipelines, --clients, --requests, --keyspace and --repeat "
-                "must be positive")
+                             args.repeat, args.redraft_threads,
+                             args.cluster_threads]) < 1:
+        p.error("--pipelines, --clients, --requests, --keyspace, --repeat, "
+                "--redraft-threads and --cluster-threads must be positive")
     return args
 
 
@@ -551,7 +861,7 @@ def build_redraft(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> str:
-    if "redraft" in args.targets:
+    if any(TARGETS[name].raft for name in args.targets):
         build_redraft(args)
     servers: list[Running] = []
     with tempfile.TemporaryDirectory(prefix="redraft-sbs-") as tmp:
@@ -563,12 +873,12 @@ def run(args: argparse.Namespace) -> str:
                 log(f"{name} ready on {LOOPBACK}:{servers[-1].port}")
             for running in servers:
                 populate(running, args)
-            samples = measure(servers, args)
+            samples, raft_samples = measure(servers, args)
         finally:
             # Stop servers before the temp dir (their data) is removed.
             for proc in STARTED:
                 kill_process_group(proc)
-    return render_table(samples, args.targets, args)
+    return render_table(samples, raft_samples, args.targets, args)
 
 
 def on_sigterm(signum: int, frame: object) -> None:

@@ -17,7 +17,9 @@
 //!   once, so a pipeline of writes shares entries.
 //! - A read that needs a leadership check (linearizable, on the leader of
 //!   a replicated group) is held until the executor's batched check for it
-//!   is done.
+//!   is done. The check also covers every command that was already in the
+//!   input buffer when the read was held (they arrived before the check
+//!   began), so a pipeline of reads costs one check, not one each.
 //! - A request costs one `recv`, one `send` and a share of one
 //!   `epoll_wait`: reading stops at the first short read (the socket is
 //!   drained; the edge-triggered poller reports new data), not at EAGAIN.
@@ -123,6 +125,12 @@ pub struct Conn {
     /// The held read passed its check (or, if false with `read_checked`
     /// set, this node turned out not to lead).
     read_checked: Option<bool>,
+    /// Bytes of input buffered when the held read began to wait: what its
+    /// check covers once it passes.
+    read_check_covers: usize,
+    /// Bytes of input still covered by a passed check; `None` when the
+    /// next command is not covered.
+    covered_bytes: Option<usize>,
     /// The poller watches for writability (replies are waiting).
     pub writing: bool,
 }
@@ -144,6 +152,8 @@ impl Conn {
             early: BTreeMap::new(),
             held: None,
             read_checked: None,
+            read_check_covers: 0,
+            covered_bytes: None,
             writing: false,
         }
     }
@@ -204,6 +214,7 @@ impl Conn {
     pub fn on_read_checked(&mut self, leader: bool) {
         if matches!(self.held, Some(Hold::ReadCheck(_))) {
             self.read_checked = Some(leader);
+            self.covered_bytes = leader.then_some(self.read_check_covers);
             self.held = None;
         }
     }
@@ -255,13 +266,22 @@ impl Conn {
             }
         }
         while !self.closing && self.held.is_none() {
-            match self
-                .decoder
-                .decode(&mut self.input, &mut self.args, self.client.authenticated)
-            {
+            let buffered = self.input.len();
+            let decoded =
+                self.decoder
+                    .decode(&mut self.input, &mut self.args, self.client.authenticated);
+            // Covered only if every byte of the command was covered.
+            let consumed = buffered - self.input.len();
+            self.covered_bytes = self
+                .covered_bytes
+                .and_then(|covered| covered.checked_sub(consumed));
+            match decoded {
                 Ok(true) if self.args.is_empty() => {}
                 Ok(true) => {
                     ExecutorStats::add(&tick.stats.commands, 1);
+                    if self.covered_bytes.is_some() {
+                        self.read_checked = Some(true);
+                    }
                     if !self.run_command(tick, now_ms) {
                         return;
                     }
@@ -292,6 +312,7 @@ impl Conn {
                 if let Hold::ReadCheck(ticket) = hold {
                     tick.read_waiters
                         .push((self.index, self.client.info.id, ticket));
+                    self.read_check_covers = self.input.len();
                 }
                 return false;
             }

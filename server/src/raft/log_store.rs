@@ -53,8 +53,14 @@ pub struct LogStore<C> {
     committed_file: Option<Arc<File>>,
     /// The last committed index saved, 0 before any (for INFO).
     committed_index: Arc<AtomicU64>,
+    /// Called after each append is durable (and openraft told), so the
+    /// proposer can form the next entry just as the log becomes free.
+    on_flushed: Option<FlushHook>,
     _config: PhantomData<C>,
 }
+
+/// A hook run on raftlog's completion thread after each durable append.
+pub type FlushHook = Arc<dyn Fn() + Send + Sync>;
 
 impl<C> Clone for LogStore<C> {
     fn clone(&self) -> Self {
@@ -62,6 +68,7 @@ impl<C> Clone for LogStore<C> {
             log: self.log.clone(),
             committed_file: self.committed_file.clone(),
             committed_index: self.committed_index.clone(),
+            on_flushed: self.on_flushed.clone(),
             _config: PhantomData,
         }
     }
@@ -73,7 +80,16 @@ impl<C> LogStore<C> {
             log,
             committed_file: None,
             committed_index: Arc::default(),
+            on_flushed: None,
             _config: PhantomData,
+        }
+    }
+
+    /// Runs `hook` after every durable append.
+    pub fn with_flush_hook(self, hook: FlushHook) -> LogStore<C> {
+        LogStore {
+            on_flushed: Some(hook),
+            ..self
         }
     }
 
@@ -301,8 +317,12 @@ where
                 payload: Bytes::from(payload),
             });
         }
+        let on_flushed = self.on_flushed.clone();
         let done: redraft_raftlog::Callback = Box::new(move |result| {
             callback.log_io_completed(result.map_err(|e| io::Error::other(e.to_string())));
+            if let Some(hook) = on_flushed {
+                hook();
+            }
         });
         self.log
             .append(records, done)

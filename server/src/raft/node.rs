@@ -153,13 +153,16 @@ async fn boot(
     })?;
     let log = Arc::new(log);
     let _ = shared.raft.log.set(log.clone());
+    let flushed = Arc::new(Notify::new());
+    let flush_signal = flushed.clone();
     let log_store = LogStore::with_committed_file(log.clone(), &config.data_dir.join("committed"))
         .map_err(|error| {
             format!(
                 "cannot open {}: {error}",
                 config.data_dir.join("committed").display()
             )
-        })?;
+        })?
+        .with_flush_hook(Arc::new(move || flush_signal.notify_one()));
     shared
         .raft
         .set_committed_source(log_store.committed_index());
@@ -243,6 +246,7 @@ async fn boot(
             status: shared.raft.clone(),
             queue,
             notify,
+            flushed,
         },
     })
 }

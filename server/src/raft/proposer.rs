@@ -16,6 +16,14 @@
 //! fate is unknown after [`WRITE_TIMEOUT`], the routes still registered get
 //! an error instead; a route is answered exactly once.
 //!
+//! Timing: openraft 0.9 appends one entry at a time and waits for its
+//! flush, so an entry handed over while the previous one is flushing only
+//! waits in openraft's queue while more writes arrive behind it. The
+//! proposer therefore forms the next entry when the log store reports the
+//! previous append durable (or the previous write finished): everything
+//! that arrived during a flush goes into the next entry, and the log is
+//! idle only for the hand-over.
+//!
 //! Invariants:
 //! - Writes are proposed in the order they were queued, so one connection's
 //!   writes apply in its order.
@@ -25,7 +33,7 @@
 //!   command alone is bigger, at most [`ENTRY_BYTES_TARGET`] bytes.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -160,6 +168,8 @@ pub struct Proposer {
     /// Raised by the network threads after sending, and by the status
     /// watcher when the role changes.
     pub notify: Arc<Notify>,
+    /// Raised when an append is durable, and when a proposed write ends.
+    pub flushed: Arc<Notify>,
 }
 
 impl Proposer {
@@ -168,6 +178,12 @@ impl Proposer {
         let in_flight = Arc::new(Semaphore::new(ENTRIES_IN_FLIGHT_MAX));
         let mut writes: VecDeque<Proposal> = VecDeque::new();
         let mut reads: Vec<(u16, u64)> = Vec::new();
+        // An entry has been handed to openraft and its append is not yet
+        // known to be durable.
+        let mut appending = false;
+        // One read check runs at a time; reads queued meanwhile share the
+        // next one.
+        let checking = Arc::new(AtomicBool::new(false));
         loop {
             loop {
                 match self.queue.try_recv() {
@@ -177,8 +193,8 @@ impl Proposer {
                     Err(crossbeam_channel::TryRecvError::Disconnected) => return,
                 }
             }
-            if !reads.is_empty() {
-                self.check_reads(std::mem::take(&mut reads));
+            if !reads.is_empty() && !checking.swap(true, Ordering::AcqRel) {
+                self.check_reads(std::mem::take(&mut reads), checking.clone());
             }
             if writes.is_empty() {
                 self.notify.notified().await;
@@ -193,8 +209,17 @@ impl Proposer {
                 });
                 continue;
             }
+            if appending {
+                tokio::select! {
+                    _ = self.flushed.notified() => appending = false,
+                    _ = self.notify.notified() => {}
+                }
+                continue;
+            }
             tokio::select! {
                 permit = in_flight.clone().acquire_owned() => {
+                    appending = true;
+                    let flushed = self.flushed.clone();
                     let permit = permit.expect("the semaphore is never closed");
                     let request = self.take_entry(&mut writes);
                     let proposal = request.proposal;
@@ -203,6 +228,7 @@ impl Proposer {
                     tokio::spawn(async move {
                         let result = tokio::time::timeout(WRITE_TIMEOUT, raft.client_write(request)).await;
                         drop(permit);
+                        flushed.notify_one();
                         match result {
                             Ok(Ok(_)) => {}
                             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
@@ -264,10 +290,12 @@ impl Proposer {
         }
     }
 
-    /// One leadership check for every read queued so far.
-    fn check_reads(&self, reads: Vec<(u16, u64)>) {
+    /// One leadership check for every read queued so far; `checking` is
+    /// cleared (and the proposer woken) when it is done.
+    fn check_reads(&self, reads: Vec<(u16, u64)>, checking: Arc<AtomicBool>) {
         let raft = self.raft.clone();
         let router = self.router.clone();
+        let notify = self.notify.clone();
         tokio::spawn(async move {
             // A leader cut off from its quorum may wait for heartbeat
             // replies that never come; its reads are refused instead.
@@ -278,6 +306,8 @@ impl Proposer {
             for (executor, ticket) in reads {
                 router.read_checked(executor, ticket, leader);
             }
+            checking.store(false, Ordering::Release);
+            notify.notify_one();
         });
     }
 }

@@ -174,8 +174,8 @@ impl RaftConfig {
 /// Defaults chosen so a leader is replaced well within 3 s on a loaded
 /// machine while heartbeats stay cheap.
 const HEARTBEAT_INTERVAL_MS: u64 = 100;
-const ELECTION_TIMEOUT_MIN_MS: u64 = 500;
-const ELECTION_TIMEOUT_MAX_MS: u64 = 1000;
+const ELECTION_TIMEOUT_MIN_MS: u64 = 400;
+const ELECTION_TIMEOUT_MAX_MS: u64 = 800;
 const SNAPSHOT_LOGS_SINCE_LAST: u64 = 100_000;
 const LOG_SEGMENT_MB: u64 = 64;
 /// Smallest segment: one entry of the largest size must fit.

@@ -47,10 +47,23 @@ const LISTEN_BACKLOG: i32 = 511;
 /// Binds a non-blocking listener with SO_REUSEPORT, so every network thread
 /// can have its own and the kernel spreads connections among them.
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    bind_with(addr, true)
+}
+
+/// Fails with `AddrInUse` if another process listens on `addr`. A second
+/// server would otherwise join our SO_REUSEPORT group and silently take a
+/// share of the connections; a socket without SO_REUSEPORT cannot bind
+/// beside one that has it, so this probe fails whenever anyone listens.
+pub fn ensure_port_free(addr: SocketAddr) -> io::Result<()> {
+    drop(bind_with(addr, false)?);
+    Ok(())
+}
+
+fn bind_with(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     let domain = socket2::Domain::for_address(addr);
     let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
     socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
+    socket.set_reuse_port(reuse_port)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;

@@ -31,8 +31,10 @@ const EXPIRE_KEYS_PER_TICK_MAX: usize = 1000;
 /// Runs the server until the process is stopped. Returns an error if it
 /// cannot start.
 pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), String> {
-    crate::raft::node::start(shared.clone(), proposer_input.queue, proposer_input.notify)?;
     let addr = SocketAddr::new(shared.config.bind, shared.config.port);
+    event_loop::ensure_port_free(addr)
+        .map_err(|error| format!("cannot listen on {addr}: {error}"))?;
+    crate::raft::node::start(shared.clone(), proposer_input.queue, proposer_input.notify)?;
     let mut listeners = Vec::with_capacity(shared.config.threads);
     for _ in 0..shared.config.threads {
         listeners.push(

@@ -7,6 +7,10 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod node;
+pub mod wait;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -94,6 +94,8 @@ struct Node {
     notify: Arc<Notify>,
     /// Kept alive for the life of the node.
     _peer_server: PeerServer,
+    /// Holds the data directory's lock for the life of the node.
+    _lock: std::fs::File,
     proposer: Proposer,
 }
 
@@ -146,6 +148,7 @@ async fn boot(
 ) -> Result<Node, String> {
     let config = &shared.config;
     let node_id = config.raft.node_id;
+    let lock = lock_data_dir(&config.data_dir)?;
     let log_dir = config.data_dir.join("raft");
     let log = redraft_raftlog::RaftLog::open(&log_dir, log_config(config.raft.log_segment_bytes))
         .map_err(|error| {
@@ -173,6 +176,7 @@ async fn boot(
     state_machine.set_observer(Box::new(move |_index, request, replies| {
         observer_router.applied(request, replies);
     }));
+    let last_index_at_boot = log.last_index().unwrap_or(0);
     let fresh = log.last_index().is_none()
         && log.read_vote().map_err(|e| e.to_string())?.is_none()
         && state_machine.last_applied().is_none();
@@ -213,7 +217,13 @@ async fn boot(
             .await
             .map_err(|error| format!("cannot initialize the Raft group: {error}"))?;
     }
-    let committed = shared.raft.committed_index();
+    // Alone, every entry in the log was committed by this node (or will be
+    // the moment it leads again): wait for all of them, not only for the
+    // saved commit index, which a power loss may have left behind.
+    let mut committed = shared.raft.committed_index();
+    if config.raft.members.len() == 1 {
+        committed = committed.max(last_index_at_boot);
+    }
     if committed > 0 {
         raft.wait(Some(BOOT_TIMEOUT))
             .applied_index_at_least(Some(committed), "replay the committed log")
@@ -240,6 +250,7 @@ async fn boot(
         status: shared.raft.clone(),
         notify: notify.clone(),
         _peer_server: peer_server,
+        _lock: lock,
         proposer: Proposer {
             raft,
             router,
@@ -284,6 +295,30 @@ async fn watch_status(raft: Raft<TypeConfig>, status: Arc<RaftStatus>, notify: A
             return;
         }
     }
+}
+
+/// Creates the data directory if needed and takes its lock, so two
+/// servers never share a log.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(dir)
+        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    let path = dir.join("LOCK");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|error| format!("cannot open {}: {error}", path.display()))?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if locked != 0 {
+        return Err(format!(
+            "data directory {} is in use by another redraft-server",
+            dir.display()
+        ));
+    }
+    Ok(file)
 }
 
 /// A value that differs across nodes and restarts (see `Request::origin`).

@@ -236,6 +236,7 @@ async fn boot(
             .await
             .map_err(|error| format!("waiting to lead the single-node group: {error}"))?;
     }
+    shared.raft.set_metrics(raft.metrics());
     shared.raft.update(&raft.metrics().borrow(), unix_ms());
     let metrics = raft.metrics().borrow().clone();
     tracing::info!(

@@ -2,14 +2,14 @@
 //! leads, where the leader is, and a view of the group for `INFO`,
 //! `CLUSTER` and redirects.
 //!
-//! The Raft thread refreshes it from openraft's metrics on every change
-//! ([`RaftStatus::update`]); network threads read it per command through
-//! one atomic (the role) and, only when redirecting or reporting, a lock.
+//! The Raft thread refreshes the role from openraft's metrics on every
+//! change ([`RaftStatus::update`]); network threads read it per command
+//! through one atomic, and take a lock only to redirect. Views for INFO and
+//! CLUSTER are built on demand from openraft's latest metrics.
 //!
 //! Invariants:
-//! - `role` and `view` describe the same metrics report: `update` writes the
-//!   view first, then the role, so a network thread that sees `Leader` also
-//!   sees the members of that report.
+//! - `update` writes the leader's address before the role, so a network
+//!   thread that sees `Follower` also sees where to redirect.
 //! - A follower redirects to the leader's client address as the membership
 //!   gives it; with no known leader (or one missing from the membership),
 //!   the group is down.
@@ -18,8 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use openraft::{RaftMetrics, ServerState};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use redraft_raftlog::RaftLog;
+use tokio::sync::watch;
 
 use crate::config::ReadConsistency;
 use crate::raft::network::PeerNode;
@@ -73,6 +74,9 @@ impl StatusView {
     }
 }
 
+/// What the role is derived from.
+type RoleKey = (ServerState, Option<NodeId>, Option<openraft::LogId<NodeId>>);
+
 /// Shared between the Raft thread (writer) and the network threads.
 pub struct RaftStatus {
     role: AtomicU8,
@@ -83,7 +87,12 @@ pub struct RaftStatus {
     lease_until_ms: AtomicU64,
     /// The leader's client address (`host:port`) for redirects.
     leader_addr: RwLock<Option<String>>,
-    view: RwLock<StatusView>,
+    /// openraft's metrics, read when a view is asked for.
+    metrics: OnceLock<watch::Receiver<RaftMetrics<NodeId, PeerNode>>>,
+    /// What the role and address were computed from: (state, leader,
+    /// membership log id).
+    last_key: Mutex<Option<RoleKey>>,
+    node_id: NodeId,
     /// The last committed index, kept by the log store.
     committed_index: RwLock<Arc<AtomicU64>>,
     /// How long a quorum acknowledgement keeps a lease valid.
@@ -103,11 +112,9 @@ impl RaftStatus {
             replicated: AtomicBool::new(false),
             lease_until_ms: AtomicU64::new(0),
             leader_addr: RwLock::new(None),
-            view: RwLock::new(StatusView {
-                node_id,
-                state: "learner",
-                ..StatusView::default()
-            }),
+            metrics: OnceLock::new(),
+            last_key: Mutex::new(None),
+            node_id,
             committed_index: RwLock::default(),
             lease_ms,
             consistency,
@@ -136,9 +143,16 @@ impl RaftStatus {
         now_ms < self.lease_until_ms.load(Ordering::Relaxed)
     }
 
-    /// A copy of the group's view.
+    /// The group as of openraft's latest metrics.
     pub fn view(&self) -> StatusView {
-        self.view.read().clone()
+        match self.metrics.get() {
+            Some(metrics) => view_of(&metrics.borrow()),
+            None => StatusView {
+                node_id: self.node_id,
+                state: "learner",
+                ..StatusView::default()
+            },
+        }
     }
 
     /// The last committed index.
@@ -165,59 +179,78 @@ impl RaftStatus {
         }
     }
 
-    /// Refreshes everything from one metrics report, at `now_ms`.
+    /// Gives `view` the live metrics to read from; called once at start-up.
+    pub fn set_metrics(&self, metrics: watch::Receiver<RaftMetrics<NodeId, PeerNode>>) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// Refreshes the role, redirect address and lease from one metrics
+    /// report, at `now_ms`. Called on every report (several per entry), so
+    /// the common case (nothing but indexes changed) allocates nothing.
     pub fn update(&self, metrics: &RaftMetrics<NodeId, PeerNode>, now_ms: u64) {
-        let membership = metrics.membership_config.membership();
-        let matched = |id: NodeId| {
-            metrics
-                .replication
-                .as_ref()
-                .and_then(|replication| replication.get(&id).cloned().flatten())
-                .map(|log_id| log_id.index)
-        };
-        let mut members: Vec<MemberView> = membership
-            .nodes()
-            .map(|(&id, node)| MemberView {
-                id,
-                node: node.clone(),
-                voter: membership.voter_ids().any(|voter| voter == id),
-                matched_index: matched(id),
-            })
-            .collect();
-        members.sort_by_key(|member| (!member.voter, member.id));
-        let voters = members.iter().filter(|member| member.voter).count();
-        let leader_node = metrics
-            .current_leader
-            .and_then(|leader| members.iter().find(|member| member.id == leader));
-        let role = match (metrics.state, leader_node) {
-            (ServerState::Leader, _) => Role::Leader,
-            (_, Some(_)) if metrics.current_leader != Some(metrics.id) => Role::Follower,
-            _ => Role::NoLeader,
-        };
-        let leader_addr =
-            leader_node.map(|member| format!("{}:{}", member.node.host, member.node.port));
-        let view = StatusView {
-            node_id: metrics.id,
-            state: state_name(metrics.state),
-            term: metrics.current_term,
-            leader: metrics.current_leader,
-            last_log_index: metrics.last_log_index.unwrap_or(0),
-            applied_index: metrics.last_applied.map_or(0, |id| id.index),
-            snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
-            purged_index: metrics.purged.map_or(0, |id| id.index),
-            members,
-        };
-        let lease_until_ms = match (role, metrics.millis_since_quorum_ack) {
-            (Role::Leader, Some(since_ms)) if voters > 1 => {
+        let key = (
+            metrics.state,
+            metrics.current_leader,
+            *metrics.membership_config.log_id(),
+        );
+        let mut last_key = self.last_key.lock();
+        if last_key.as_ref() != Some(&key) {
+            let membership = metrics.membership_config.membership();
+            let voters = membership.voter_ids().count();
+            let leader_node = metrics
+                .current_leader
+                .and_then(|leader| membership.get_node(&leader));
+            let role = match (metrics.state, leader_node) {
+                (ServerState::Leader, _) => Role::Leader,
+                (_, Some(_)) if metrics.current_leader != Some(metrics.id) => Role::Follower,
+                _ => Role::NoLeader,
+            };
+            *self.leader_addr.write() =
+                leader_node.map(|node| format!("{}:{}", node.host, node.port));
+            self.replicated.store(voters > 1, Ordering::Relaxed);
+            self.role.store(role as u8, Ordering::Release);
+            *last_key = Some(key);
+        }
+        let lease_until_ms = match (self.role(), metrics.millis_since_quorum_ack) {
+            (Role::Leader, Some(since_ms)) if self.replicated() => {
                 (now_ms + self.lease_ms).saturating_sub(since_ms)
             }
             _ => 0,
         };
-        *self.view.write() = view;
-        *self.leader_addr.write() = leader_addr;
         self.lease_until_ms.store(lease_until_ms, Ordering::Relaxed);
-        self.replicated.store(voters > 1, Ordering::Relaxed);
-        self.role.store(role as u8, Ordering::Release);
+    }
+}
+
+/// The group as one metrics report describes it.
+fn view_of(metrics: &RaftMetrics<NodeId, PeerNode>) -> StatusView {
+    let membership = metrics.membership_config.membership();
+    let matched = |id: NodeId| {
+        metrics
+            .replication
+            .as_ref()
+            .and_then(|replication| replication.get(&id).cloned().flatten())
+            .map(|log_id| log_id.index)
+    };
+    let mut members: Vec<MemberView> = membership
+        .nodes()
+        .map(|(&id, node)| MemberView {
+            id,
+            node: node.clone(),
+            voter: membership.voter_ids().any(|voter| voter == id),
+            matched_index: matched(id),
+        })
+        .collect();
+    members.sort_by_key(|member| (!member.voter, member.id));
+    StatusView {
+        node_id: metrics.id,
+        state: state_name(metrics.state),
+        term: metrics.current_term,
+        leader: metrics.current_leader,
+        last_log_index: metrics.last_log_index.unwrap_or(0),
+        applied_index: metrics.last_applied.map_or(0, |id| id.index),
+        snapshot_index: metrics.snapshot.map_or(0, |id| id.index),
+        purged_index: metrics.purged.map_or(0, |id| id.index),
+        members,
     }
 }
 

@@ -403,6 +403,9 @@ fn read_gate(shared: &Shared, client: &Client, slot: u16, now_ms: u64) -> ReadGa
         return ReadGate::Run;
     }
     match status.role() {
+        // Until caught up, only a check (which waits for the boot-time log
+        // to apply) may serve a read.
+        Role::Leader if !status.caught_up() => ReadGate::Check,
         Role::Leader if !status.replicated() => ReadGate::Run,
         Role::Leader if consistency == ReadConsistency::Lease && status.lease_valid(now_ms) => {
             ReadGate::Run

@@ -236,6 +236,9 @@ async fn boot(
             .await
             .map_err(|error| format!("waiting to lead the single-node group: {error}"))?;
     }
+    shared
+        .raft
+        .set_boot_position(last_index_at_boot, raft.metrics().borrow().current_term);
     shared.raft.set_metrics(raft.metrics());
     shared.raft.update(&raft.metrics().borrow(), unix_ms());
     let metrics = raft.metrics().borrow().clone();

@@ -296,12 +296,26 @@ impl Proposer {
         let raft = self.raft.clone();
         let router = self.router.clone();
         let notify = self.notify.clone();
+        let status = self.status.clone();
         tokio::spawn(async move {
             // A leader cut off from its quorum may wait for heartbeat
             // replies that never come; its reads are refused instead.
+            let check = async {
+                raft.ensure_linearizable().await.ok()?;
+                if !status.caught_up() {
+                    // The commit index may be behind what was acknowledged
+                    // before a power loss: read only once the whole
+                    // boot-time log is applied.
+                    raft.wait(None)
+                        .applied_index_at_least(Some(status.boot_log_index()), "boot log applied")
+                        .await
+                        .ok()?;
+                }
+                Some(())
+            };
             let leader = matches!(
-                tokio::time::timeout(READ_CHECK_TIMEOUT, raft.ensure_linearizable()).await,
-                Ok(Ok(_))
+                tokio::time::timeout(READ_CHECK_TIMEOUT, check).await,
+                Ok(Some(()))
             );
             for (executor, ticket) in reads {
                 router.read_checked(executor, ticket, leader);

@@ -98,6 +98,12 @@ pub struct RaftStatus {
     /// How long a quorum acknowledgement keeps a lease valid.
     lease_ms: u64,
     pub consistency: ReadConsistency,
+    /// The last log index and the term when this run started, and whether
+    /// a leader's reads may trust its commit index yet (see
+    /// [`RaftStatus::caught_up`]).
+    boot_log_index: AtomicU64,
+    boot_term: AtomicU64,
+    caught_up: AtomicBool,
     /// Entries this node proposed (as leader), and the commands in them.
     pub entries_proposed: AtomicU64,
     pub commands_proposed: AtomicU64,
@@ -118,6 +124,9 @@ impl RaftStatus {
             committed_index: RwLock::default(),
             lease_ms,
             consistency,
+            boot_log_index: AtomicU64::new(0),
+            boot_term: AtomicU64::new(0),
+            caught_up: AtomicBool::new(true),
             entries_proposed: AtomicU64::new(0),
             commands_proposed: AtomicU64::new(0),
             log: OnceLock::new(),
@@ -179,6 +188,28 @@ impl RaftStatus {
         }
     }
 
+    /// Records where the log ended at start-up. Until this node has applied
+    /// that far (or a later term began), its saved commit index may be
+    /// behind what it acknowledged before a power loss (the commit index
+    /// file is not fsynced), so a leader that resumed in the same term must
+    /// not serve reads by it.
+    pub fn set_boot_position(&self, last_log_index: u64, term: u64) {
+        self.boot_log_index.store(last_log_index, Ordering::Relaxed);
+        self.boot_term.store(term, Ordering::Relaxed);
+        self.caught_up.store(last_log_index == 0, Ordering::Release);
+    }
+
+    /// Whether this run has applied its whole boot-time log, or seen a
+    /// later term (whose leader commits a fresh entry before reads).
+    pub fn caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Acquire)
+    }
+
+    /// The last log index at start-up.
+    pub fn boot_log_index(&self) -> u64 {
+        self.boot_log_index.load(Ordering::Relaxed)
+    }
+
     /// Gives `view` the live metrics to read from; called once at start-up.
     pub fn set_metrics(&self, metrics: watch::Receiver<RaftMetrics<NodeId, PeerNode>>) {
         let _ = self.metrics.set(metrics);
@@ -193,6 +224,14 @@ impl RaftStatus {
             metrics.current_leader,
             *metrics.membership_config.log_id(),
         );
+        if !self.caught_up() {
+            let applied = metrics.last_applied.map_or(0, |id| id.index);
+            if applied >= self.boot_log_index()
+                || metrics.current_term > self.boot_term.load(Ordering::Relaxed)
+            {
+                self.caught_up.store(true, Ordering::Release);
+            }
+        }
         let mut last_key = self.last_key.lock();
         if last_key.as_ref() != Some(&key) {
             let membership = metrics.membership_config.membership();

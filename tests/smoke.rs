@@ -4,6 +4,7 @@
 mod common;
 
 use redis::Commands;
+use redraft_server::resp::Frame;
 
 #[test]
 fn set_then_get_through_a_real_client() {
@@ -74,4 +75,57 @@ fn a_second_server_cannot_share_the_client_port_or_the_data_dir() {
     let mut client = first.client();
     let pong: String = redis::cmd("PING").query(&mut client).unwrap();
     assert_eq!(pong, "PONG");
+}
+
+/// A read held behind a write while earlier replies still fill the socket
+/// runs once the socket drains (it used to wait for the next input).
+#[test]
+fn a_held_read_runs_after_big_replies_drain() {
+    let server = common::redraft(&[]);
+    let mut raw = server.raw();
+    let chunk = vec![b'x'; 3 << 20];
+    for _ in 0..4 {
+        raw.command(&[b"APPEND", b"big", &chunk]);
+    }
+    let mut request = Vec::new();
+    for _ in 0..5 {
+        request.extend(common::encode_command(&[b"GET", b"big"]));
+    }
+    request.extend(common::encode_command(&[b"SET", b"k", b"v"]));
+    request.extend(common::encode_command(&[b"GET", b"k"]));
+    raw.send(&request);
+    raw.set_read_timeout(std::time::Duration::from_secs(20));
+    for _ in 0..5 {
+        match raw.read_frame() {
+            Frame::Bulk(value) => assert_eq!(value.len(), 12 << 20),
+            other => panic!("GET big answered {other:?}"),
+        }
+    }
+    assert_eq!(raw.read_frame(), Frame::Simple("OK".into()));
+    assert_eq!(raw.read_frame(), Frame::Bulk("v".into()));
+}
+
+/// Expiring keys whose names add up to more than one log entry may hold
+/// are purged in several entries; the node stays up.
+#[test]
+fn purging_many_long_expired_keys_keeps_the_node_up() {
+    let server = common::redraft(&[]);
+    let mut raw = server.raw();
+    let mut key = vec![b'k'; 1 << 20];
+    for i in 0..9u8 {
+        key[0] = b'0' + i;
+        let reply = raw.command(&[b"SET", &key, b"v", b"PX", b"200"]);
+        assert_eq!(reply, Frame::Simple("OK".into()));
+    }
+    common::wait::until(
+        std::time::Duration::from_secs(10),
+        "the expired keys to be purged",
+        || {
+            let reply = raw.command(&[b"DBSIZE"]);
+            (reply == Frame::Integer(0))
+                .then_some(())
+                .ok_or_else(|| format!("{reply:?}"))
+        },
+    );
+    assert_eq!(raw.command(&[b"PING"]), Frame::Simple("PONG".into()));
 }

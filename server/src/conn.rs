@@ -52,9 +52,11 @@ const QUERY_BUFFER_BYTES_MAX: usize = 1024 * 1024 * 1024;
 /// Output buffers larger than this are released once drained, so one big
 /// reply does not pin memory for the life of the connection.
 const OUTPUT_BYTES_KEEP_MAX: usize = 64 * 1024;
-/// Writes one connection may have pending; past this its next command
-/// waits, which bounds the memory a pipelining client can pin.
+/// Writes, and bytes of writes, one connection may have pending; past
+/// either its next command waits, which bounds the memory a pipelining
+/// client can pin in the proposer's queue.
 const WRITES_PENDING_MAX: u64 = 64 * 1024;
+const WRITES_PENDING_BYTES_MAX: usize = 64 << 20;
 
 /// What the event loop should do with the connection after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +84,9 @@ pub struct Tick<'a> {
 
 /// One item of the ordered reply queue.
 enum Slot {
-    /// The reply of the write with this sequence number.
-    Write(u64),
+    /// The reply of the write with this sequence number, and its size as
+    /// sent (counted in `pending_bytes` until answered).
+    Write(u64, u32),
     /// Replies already made, to send after the slots before them.
     Ready(BytesMut),
 }
@@ -116,6 +119,8 @@ pub struct Conn {
     slots: VecDeque<Slot>,
     /// Sequence number of this connection's next write.
     write_seq_next: u64,
+    /// Bytes (as sent) of the writes proposed and not yet answered.
+    pending_bytes: usize,
     /// Sequence number of the next write reply to emit.
     reply_seq_next: u64,
     /// Write outcomes that arrived ahead of an earlier one.
@@ -148,6 +153,7 @@ impl Conn {
             closing: false,
             slots: VecDeque::new(),
             write_seq_next: 0,
+            pending_bytes: 0,
             reply_seq_next: 0,
             early: BTreeMap::new(),
             held: None,
@@ -204,10 +210,28 @@ impl Conn {
     /// if it may now run, then whatever input is buffered behind it, and
     /// sends what is ready.
     pub fn resume(&mut self, tick: &mut Tick<'_>) -> Next {
-        if !self.writing {
-            self.execute_buffered(tick, unix_ms());
+        if self.writing {
+            // The socket is full; the writable event drives us on.
+            return Next::Write;
         }
-        self.on_writable(tick.stats)
+        self.execute_buffered(tick, unix_ms());
+        self.drive(tick)
+    }
+
+    /// Flushes, then runs whatever may run now that the output drained (a
+    /// command released while replies were waiting for the socket), until
+    /// nothing more runs or the socket is full again.
+    pub fn drive(&mut self, tick: &mut Tick<'_>) -> Next {
+        loop {
+            let next = self.on_writable(tick.stats);
+            if next != Next::Read {
+                return next;
+            }
+            self.execute_buffered(tick, unix_ms());
+            if self.output.is_empty() {
+                return Next::Read;
+            }
+        }
     }
 
     /// The read check this connection's held read waits for is done.
@@ -240,9 +264,12 @@ impl Conn {
     fn emit_outcome(&mut self, outcome: Outcome) {
         let front = self.slots.pop_front();
         assert!(
-            matches!(front, Some(Slot::Write(seq)) if seq == self.reply_seq_next),
+            matches!(front, Some(Slot::Write(seq, _)) if seq == self.reply_seq_next),
             "the oldest slot is the write being answered"
         );
+        if let Some(Slot::Write(_, bytes)) = front {
+            self.pending_bytes -= bytes as usize;
+        }
         self.reply_seq_next += 1;
         let mut out = ReplyWriter::new(&mut self.output, self.client.resp3);
         match outcome {
@@ -441,7 +468,10 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
     };
     let is_write = spec.flags & flags::WRITE != 0;
     let pending = conn.writes_pending();
-    if (!is_write && pending > 0) || pending >= WRITES_PENDING_MAX {
+    if (!is_write && pending > 0)
+        || pending >= WRITES_PENDING_MAX
+        || conn.pending_bytes >= WRITES_PENDING_BYTES_MAX
+    {
         return Step::Hold(Hold::Writes);
     }
     let effective = cmd::effective_spec(spec, args);
@@ -514,7 +544,8 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
             let slot = first_key_slot(effective, args);
             let seq = conn.write_seq_next;
             conn.write_seq_next += 1;
-            conn.slots.push_back(Slot::Write(seq));
+            conn.slots.push_back(Slot::Write(seq, bytes as u32));
+            conn.pending_bytes += bytes;
             tick.proposals.push(Proposal {
                 route: Some(Route {
                     executor: tick.executor,

@@ -118,7 +118,7 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
                 continue;
             };
             let next = if event.is_writable() {
-                conn.on_writable(stats)
+                conn.drive(&mut tick)
             } else {
                 conn.on_readable(&mut tick)
             };

@@ -18,6 +18,7 @@ use std::time::Duration;
 use redraft_engine::{WriteOp, DB_COUNT};
 
 use crate::event_loop;
+use crate::raft::proposer::ENTRY_BYTES_TARGET;
 use crate::raft::status::Role;
 use crate::route::Proposal;
 use crate::shared::{unix_ms, Shared};
@@ -97,16 +98,34 @@ fn expire_cycle(shared: &Shared) {
     for (db, key) in candidates {
         per_db[db].push(key);
     }
-    let batch: Vec<Proposal> = per_db
-        .into_iter()
-        .enumerate()
-        .filter(|(_, keys)| !keys.is_empty())
-        .map(|(db, keys)| Proposal {
-            route: None,
-            db: db as u8,
-            bytes: keys.iter().map(|key| key.len() as u32 + 16).sum(),
-            op: WriteOp::PurgeExpired { keys },
-        })
-        .collect();
+    // Split so no proposal is much over an entry's byte target: keys can
+    // be megabytes long, and an entry over the log's limit would be fatal.
+    let mut batch: Vec<Proposal> = Vec::new();
+    for (db, keys) in per_db.into_iter().enumerate() {
+        let mut chunk = Vec::new();
+        let mut bytes = 0usize;
+        for key in keys {
+            let size = key.len() + 16;
+            if !chunk.is_empty() && bytes + size > ENTRY_BYTES_TARGET {
+                batch.push(purge(db, std::mem::take(&mut chunk), bytes));
+                bytes = 0;
+            }
+            bytes += size;
+            chunk.push(key);
+        }
+        if !chunk.is_empty() {
+            batch.push(purge(db, chunk, bytes));
+        }
+    }
     shared.write_path.propose(batch);
+}
+
+/// A server-made proposal deleting `keys` of `db` if they are expired.
+fn purge(db: usize, keys: Vec<bytes::Bytes>, bytes: usize) -> Proposal {
+    Proposal {
+        route: None,
+        db: db as u8,
+        bytes: bytes as u32,
+        op: WriteOp::PurgeExpired { keys },
+    }
 }

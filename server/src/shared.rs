@@ -80,7 +80,9 @@ impl Shared {
             .collect();
         let (write_path, proposer_input) = WritePath::new();
         let inboxes = (0..config.threads).map(|_| Inbox::default()).collect();
-        let lease_ms = config.raft.election_timeout_min_ms;
+        // Half the shortest election timeout: a margin for the time between
+        // openraft's report and our reading of it, and for clock rates.
+        let lease_ms = config.raft.election_timeout_min_ms / 2;
         let raft = Arc::new(RaftStatus::new(
             config.raft.node_id,
             lease_ms,

@@ -45,6 +45,7 @@ use redraft_engine::Reply;
 use rustc_hash::FxHashMap;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::raft::node::COMMAND_BYTES_MAX;
 use crate::raft::status::{RaftStatus, Role, CLUSTER_DOWN};
 use crate::raft::types::{Command, Request, TypeConfig};
 use crate::route::{Delivery, Inbox, Outcome, Proposal, Route, ToRaft};
@@ -264,6 +265,16 @@ impl Proposer {
         let mut bytes = 0usize;
         while let Some(proposal) = writes.front() {
             let size = proposal.bytes as usize;
+            if size > COMMAND_BYTES_MAX {
+                // Never reaches the log, where it would exceed the entry
+                // limit and stop the node (network threads refuse these
+                // first; this guards every other source).
+                let proposal = writes.pop_front().expect("front exists");
+                self.router.refuse([proposal], |_| {
+                    format!("ERR command of {size} bytes is too large to replicate (the limit is {COMMAND_BYTES_MAX})")
+                });
+                continue;
+            }
             if !commands.is_empty()
                 && (commands.len() == ENTRY_COMMANDS_MAX || bytes + size > ENTRY_BYTES_TARGET)
             {

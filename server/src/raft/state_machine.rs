@@ -10,8 +10,11 @@
 //! Snapshots, first step: a snapshot is a full dump of the keyspace (every
 //! key of every database with its value and absolute expiry, in the engine's
 //! deterministic order) with the last applied log id and membership,
-//! serialized with postcard and sealed with a CRC32C. Building one holds
-//! apply off for the length of the dump. The LSM-shaped snapshot (freeze the
+//! serialized with postcard and sealed with a CRC32C. It is built on a
+//! blocking thread, off the Raft thread; it holds apply off (and, since
+//! apply then waits on the Raft thread, that thread too) for the length of
+//! the dump, but not while it is encoded and written. The LSM-shaped
+//! snapshot (freeze the
 //! head in O(1), write a sorted rkyv run in the background) replaces this in
 //! a later step.
 //!
@@ -261,6 +264,18 @@ fn decode_snapshot(data: &[u8]) -> Result<SnapshotBody, AnyError> {
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        // Off the Raft thread: only the dump holds apply back; encoding and
+        // writing the file let heartbeats, apply and proposals go on.
+        let machine = self.clone();
+        tokio::task::spawn_blocking(move || machine.build_blocking())
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?
+    }
+}
+
+impl StateMachine {
+    /// Builds, persists and records a snapshot; runs on a blocking thread.
+    fn build_blocking(&self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         // The cut: under the apply lock, only the dump.
         let (body, meta) = {
             let mut inner = self.inner.lock();

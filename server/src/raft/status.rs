@@ -250,8 +250,14 @@ impl RaftStatus {
             self.role.store(role as u8, Ordering::Release);
             *last_key = Some(key);
         }
+        // A lease holds only once this leader has applied an entry of its
+        // own term: before that, entries the previous leader acknowledged
+        // may be committed but not yet applied here.
+        let applied_own_term = metrics
+            .last_applied
+            .is_some_and(|id| id.leader_id.term == metrics.current_term);
         let lease_until_ms = match (self.role(), metrics.millis_since_quorum_ack) {
-            (Role::Leader, Some(since_ms)) if self.replicated() => {
+            (Role::Leader, Some(since_ms)) if self.replicated() && applied_own_term => {
                 (now_ms + self.lease_ms).saturating_sub(since_ms)
             }
             _ => 0,

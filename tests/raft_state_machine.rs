@@ -224,18 +224,8 @@ async fn a_snapshot_installs_into_a_fresh_engine() {
     let (last, _membership) = follower.applied_state().await.unwrap();
     assert_eq!(last, snapshot.meta.last_log_id);
     let now_ms = 1_002_000;
-    for (db, name) in [(0, "a"), (0, "counter"), (5, "b"), (7, "stale")] {
-        assert_eq!(
-            get(&fresh, db, name, now_ms),
-            get(&engine, db, name, now_ms),
-            "GET {name} in db {db}"
-        );
-        assert_eq!(
-            pttl(&fresh, db, name, now_ms),
-            pttl(&engine, db, name, now_ms),
-            "PTTL {name} in db {db}"
-        );
-    }
+    let keys = [(0, "a"), (0, "counter"), (5, "b"), (7, "stale")];
+    assert_same_keys(&fresh, &engine, &keys, now_ms);
     assert_eq!(get(&fresh, 0, "counter", now_ms), "2");
     assert_eq!(pttl(&fresh, 0, "a", now_ms), 8_500);
     assert_eq!(get(&fresh, 7, "stale", now_ms), "(nil)");
@@ -304,18 +294,8 @@ async fn snapshots_persist_and_a_reopened_state_machine_starts_from_them() {
     let mut reopened = StateMachine::open(reopened_engine.clone(), dir.path()).unwrap();
     assert_eq!(reopened.last_applied(), snapshot.meta.last_log_id);
     let now_ms = 1_002_000;
-    for (db, name) in [(0, "a"), (0, "counter"), (5, "b")] {
-        assert_eq!(
-            get(&reopened_engine, db, name, now_ms),
-            get(&engine, db, name, now_ms),
-            "GET {name} in db {db}"
-        );
-        assert_eq!(
-            pttl(&reopened_engine, db, name, now_ms),
-            pttl(&engine, db, name, now_ms),
-            "PTTL {name} in db {db}"
-        );
-    }
+    let keys = [(0, "a"), (0, "counter"), (5, "b")];
+    assert_same_keys(&reopened_engine, &engine, &keys, now_ms);
     let current = reopened.get_current_snapshot().await.unwrap().unwrap();
     assert_eq!(current.meta.last_log_id, snapshot.meta.last_log_id);
 
@@ -330,4 +310,21 @@ async fn snapshots_persist_and_a_reopened_state_machine_starts_from_them() {
         Err(error) => error,
     };
     assert!(error.contains("checksum"), "{error}");
+}
+
+/// Asserts `copy` holds the same value and PTTL as `original` for each
+/// (db, key) at `now_ms`.
+fn assert_same_keys(copy: &Engine, original: &Engine, keys: &[(usize, &str)], now_ms: u64) {
+    for &(db, name) in keys {
+        assert_eq!(
+            get(copy, db, name, now_ms),
+            get(original, db, name, now_ms),
+            "GET {name} in db {db}"
+        );
+        assert_eq!(
+            pttl(copy, db, name, now_ms),
+            pttl(original, db, name, now_ms),
+            "PTTL {name} in db {db}"
+        );
+    }
 }

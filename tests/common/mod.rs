@@ -106,33 +106,40 @@ fn wait_ready(child: &mut Child, port: u16) {
     panic!("server on port {port} did not answer within {START_TIMEOUT:?}");
 }
 
+/// The flags every test server runs with: loopback, the given client,
+/// admin and Raft ports, 16 MiB log segments, 2 threads.
+pub fn server_args(ports: [u16; 3], data_dir: &std::path::Path, log_level: &str) -> Vec<String> {
+    let [port, admin_port, raft_port] = ports.map(|port| port.to_string());
+    [
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--admin-port",
+        &admin_port,
+        "--raft-port",
+        &raft_port,
+        "--raft-log-segment-mb",
+        "16",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--threads",
+        "2",
+        "--log-level",
+        log_level,
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .collect()
+}
+
 /// Starts redraft on a free port with `extra` flags.
 pub fn redraft(extra: &[&str]) -> Process {
-    let port = free_port();
-    let admin_port = free_port();
-    let raft_port = free_port();
+    let ports: [u16; 3] = node::free_ports(3).try_into().expect("3 ports");
+    let port = ports[0];
     let dir = temp_dir("redraft");
     let mut child = Command::new(env!("CARGO_BIN_EXE_redraft-server"))
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--admin-port",
-            &admin_port.to_string(),
-            "--raft-port",
-            &raft_port.to_string(),
-            "--raft-log-segment-mb",
-            "16",
-        ])
-        .args([
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--threads",
-            "2",
-            "--log-level",
-            "warn",
-        ])
+        .args(server_args(ports, &dir, "warn"))
         .args(extra)
         .stdin(Stdio::null())
         .spawn()

@@ -132,33 +132,12 @@ impl Node {
     /// as `common::redraft` (2 threads, 16 MiB log segments), logging at
     /// `info` to a file.
     pub fn start() -> Node {
-        let [port, admin_port, raft_port] = free_ports(3)[..] else {
-            unreachable!("free_ports(3) returns 3 ports")
-        };
+        let ports: [u16; 3] = free_ports(3).try_into().expect("3 ports");
+        let port = ports[0];
         let dir = temp_dir("node");
         let data_dir = dir.join("data");
         let log = dir.join("server.log");
-        let args: Vec<String> = [
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--admin-port",
-            &admin_port.to_string(),
-            "--raft-port",
-            &raft_port.to_string(),
-            "--raft-log-segment-mb",
-            "16",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--threads",
-            "2",
-            "--log-level",
-            "info",
-        ]
-        .iter()
-        .map(|arg| arg.to_string())
-        .collect();
+        let args = super::server_args(ports, &data_dir, "info");
         let child = spawn_server(&args, &log, port);
         Node {
             process: Process { child, port, dir },

@@ -38,7 +38,7 @@ use mio::net::TcpStream;
 use crate::client::Client;
 use crate::cmd::{self, flags, Action, CommandSpec, Ctx};
 use crate::config::ReadConsistency;
-use crate::raft::node::COMMAND_BYTES_MAX;
+use crate::raft::node::{too_large_error, COMMAND_BYTES_MAX};
 use crate::raft::status::Role;
 use crate::resp::{CommandDecoder, ReplyWriter};
 use crate::route::{key_slot, Outcome, Proposal, Route};
@@ -126,7 +126,7 @@ pub struct Conn {
     /// Write outcomes that arrived ahead of an earlier one.
     early: BTreeMap<u64, Outcome>,
     /// The command in `args` waits for this; `None` if nothing is held.
-    pub held: Option<Hold>,
+    held: Option<Hold>,
     /// The held read passed its check (or, if false with `read_checked`
     /// set, this node turned out not to lead).
     read_checked: Option<bool>,
@@ -419,7 +419,13 @@ enum ReadGate {
 
 /// Whether a read command may run here now, given the node's role and the
 /// connection's consistency.
-fn read_gate(shared: &Shared, client: &Client, slot: u16, now_ms: u64) -> ReadGate {
+/// The key slot (for a redirect) is computed only when redirecting.
+fn read_gate(
+    shared: &Shared,
+    client: &Client,
+    slot: impl FnOnce() -> u16,
+    now_ms: u64,
+) -> ReadGate {
     let status = &shared.raft;
     let consistency = if client.readonly {
         ReadConsistency::Stale
@@ -438,7 +444,7 @@ fn read_gate(shared: &Shared, client: &Client, slot: u16, now_ms: u64) -> ReadGa
             ReadGate::Run
         }
         Role::Leader => ReadGate::Check,
-        Role::Follower | Role::NoLeader => match status.redirect(slot) {
+        Role::Follower | Role::NoLeader => match status.redirect(slot()) {
             Some(error) => ReadGate::Redirect(error),
             // Became leader since the role was read: check.
             None => ReadGate::Check,
@@ -499,21 +505,24 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
         ctx.out.error_text("NOAUTH Authentication required.");
         return Step::Done;
     }
+    // A write's slot goes into its route (for a later redirect); a read's
+    // is computed only if it is redirected.
+    let write_slot = if is_write {
+        first_key_slot(effective, args)
+    } else {
+        0
+    };
     if is_write {
-        if let Some(error) = shared.raft.redirect(first_key_slot(effective, args)) {
+        if let Some(error) = shared.raft.redirect(write_slot) {
             ctx.out.error_text(&error);
             return Step::Done;
         }
     } else if effective.flags & flags::READONLY != 0 {
-        let slot = first_key_slot(effective, args);
+        let slot = || first_key_slot(effective, args);
         match read_checked {
             Some(true) => {}
             Some(false) => {
-                let error = shared
-                    .raft
-                    .redirect(slot)
-                    .unwrap_or_else(|| crate::raft::status::CLUSTER_DOWN.to_string());
-                ctx.out.error_text(&error);
+                ctx.out.error_text(&shared.raft.refusal(slot()));
                 return Step::Done;
             }
             None => match read_gate(shared, ctx.client, slot, now_ms) {
@@ -536,12 +545,9 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
         Action::Write(op) => {
             let bytes: usize = args.iter().map(|arg| arg.len() + 16).sum();
             if bytes > COMMAND_BYTES_MAX {
-                ctx.out.error_text(&format!(
-                    "ERR command of {bytes} bytes is too large to replicate (the limit is {COMMAND_BYTES_MAX})"
-                ));
+                ctx.out.error_text(&too_large_error(bytes));
                 return Step::Done;
             }
-            let slot = first_key_slot(effective, args);
             let seq = conn.write_seq_next;
             conn.write_seq_next += 1;
             conn.slots.push_back(Slot::Write(seq, bytes as u32));
@@ -549,7 +555,7 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
             tick.proposals.push(Proposal {
                 route: Some(Route {
                     executor: tick.executor,
-                    slot,
+                    slot: write_slot,
                     conn: conn.index,
                     client_id: conn.client.info.id,
                     seq,

@@ -93,8 +93,13 @@ impl<C> LogStore<C> {
         }
     }
 
-    /// A log store that also keeps the committed log id in `path`.
-    pub fn with_committed_file(log: Arc<RaftLog>, path: &Path) -> io::Result<LogStore<C>> {
+    /// A log store that also keeps the committed log id in `path`, and its
+    /// index in `committed_index`.
+    pub fn with_committed_file(
+        log: Arc<RaftLog>,
+        path: &Path,
+        committed_index: Arc<AtomicU64>,
+    ) -> io::Result<LogStore<C>> {
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -103,13 +108,9 @@ impl<C> LogStore<C> {
             .open(path)?;
         Ok(LogStore {
             committed_file: Some(Arc::new(file)),
+            committed_index,
             ..LogStore::new(log)
         })
-    }
-
-    /// The last committed index this store saw, shared (0 before any).
-    pub fn committed_index(&self) -> Arc<AtomicU64> {
-        self.committed_index.clone()
     }
 
     /// The raftlog underneath (stats, directory).

@@ -48,6 +48,13 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 /// bigger one is refused before it is proposed.
 pub const COMMAND_BYTES_MAX: usize = 4 << 20;
 
+/// The error for a write of `bytes` over [`COMMAND_BYTES_MAX`].
+pub fn too_large_error(bytes: usize) -> String {
+    format!(
+        "ERR command of {bytes} bytes is too large to replicate (the limit is {COMMAND_BYTES_MAX})"
+    )
+}
+
 /// Starts the Raft thread and returns once the node is ready to serve
 /// clients (or could not start).
 pub fn start(
@@ -158,17 +165,14 @@ async fn boot(
     let _ = shared.raft.log.set(log.clone());
     let flushed = Arc::new(Notify::new());
     let flush_signal = flushed.clone();
-    let log_store = LogStore::with_committed_file(log.clone(), &config.data_dir.join("committed"))
-        .map_err(|error| {
-            format!(
-                "cannot open {}: {error}",
-                config.data_dir.join("committed").display()
-            )
-        })?
-        .with_flush_hook(Arc::new(move || flush_signal.notify_one()));
-    shared
-        .raft
-        .set_committed_source(log_store.committed_index());
+    let committed_path = config.data_dir.join("committed");
+    let log_store = LogStore::with_committed_file(
+        log.clone(),
+        &committed_path,
+        shared.raft.committed_index_cell(),
+    )
+    .map_err(|error| format!("cannot open {}: {error}", committed_path.display()))?
+    .with_flush_hook(Arc::new(move || flush_signal.notify_one()));
     let state_machine =
         StateMachine::open(shared.engine.clone(), &config.data_dir.join("snapshot"))?;
     let router = Arc::new(Router::new(make_origin(node_id), shared.inboxes.clone()));

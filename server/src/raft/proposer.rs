@@ -45,7 +45,7 @@ use redraft_engine::Reply;
 use rustc_hash::FxHashMap;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::raft::node::COMMAND_BYTES_MAX;
+use crate::raft::node::{too_large_error, COMMAND_BYTES_MAX};
 use crate::raft::status::{RaftStatus, Role, CLUSTER_DOWN};
 use crate::raft::types::{Command, Request, TypeConfig};
 use crate::route::{Delivery, Inbox, Outcome, Proposal, Route, ToRaft};
@@ -203,11 +203,8 @@ impl Proposer {
             }
             if self.status.role() != Role::Leader {
                 let status = self.status.clone();
-                self.router.refuse(writes.drain(..), |route| {
-                    status
-                        .redirect(route.slot)
-                        .unwrap_or_else(|| CLUSTER_DOWN.to_string())
-                });
+                self.router
+                    .refuse(writes.drain(..), |route| status.refusal(route.slot));
                 continue;
             }
             if appending {
@@ -270,9 +267,7 @@ impl Proposer {
                 // limit and stop the node (network threads refuse these
                 // first; this guards every other source).
                 let proposal = writes.pop_front().expect("front exists");
-                self.router.refuse([proposal], |_| {
-                    format!("ERR command of {size} bytes is too large to replicate (the limit is {COMMAND_BYTES_MAX})")
-                });
+                self.router.refuse([proposal], |_| too_large_error(size));
                 continue;
             }
             if !commands.is_empty()

@@ -93,8 +93,8 @@ pub struct RaftStatus {
     /// membership log id).
     last_key: Mutex<Option<RoleKey>>,
     node_id: NodeId,
-    /// The last committed index, kept by the log store.
-    committed_index: RwLock<Arc<AtomicU64>>,
+    /// The last committed index, written by the log store.
+    committed_index: Arc<AtomicU64>,
     /// How long a quorum acknowledgement keeps a lease valid.
     lease_ms: u64,
     pub consistency: ReadConsistency,
@@ -121,7 +121,7 @@ impl RaftStatus {
             metrics: OnceLock::new(),
             last_key: Mutex::new(None),
             node_id,
-            committed_index: RwLock::default(),
+            committed_index: Arc::default(),
             lease_ms,
             consistency,
             boot_log_index: AtomicU64::new(0),
@@ -166,12 +166,12 @@ impl RaftStatus {
 
     /// The last committed index.
     pub fn committed_index(&self) -> u64 {
-        self.committed_index.read().load(Ordering::Relaxed)
+        self.committed_index.load(Ordering::Relaxed)
     }
 
-    /// Shares the log store's committed index.
-    pub fn set_committed_source(&self, source: Arc<AtomicU64>) {
-        *self.committed_index.write() = source;
+    /// The committed index for the log store to keep up to date.
+    pub fn committed_index_cell(&self) -> Arc<AtomicU64> {
+        self.committed_index.clone()
     }
 
     /// The error line that sends a client elsewhere: `MOVED <slot> <addr>`
@@ -213,6 +213,14 @@ impl RaftStatus {
     /// Gives `view` the live metrics to read from; called once at start-up.
     pub fn set_metrics(&self, metrics: watch::Receiver<RaftMetrics<NodeId, PeerNode>>) {
         let _ = self.metrics.set(metrics);
+    }
+
+    /// The error for a write or strong read this node will not serve:
+    /// [`RaftStatus::redirect`], or `CLUSTERDOWN` if this node believes it
+    /// leads but could not act as leader.
+    pub fn refusal(&self, slot: u16) -> String {
+        self.redirect(slot)
+            .unwrap_or_else(|| CLUSTER_DOWN.to_string())
     }
 
     /// Refreshes the role, redirect address and lease from one metrics

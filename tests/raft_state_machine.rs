@@ -3,20 +3,22 @@
 //! and apply / snapshot / install round trips checked through the engine's
 //! read API.
 
-use std::io::Cursor;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot};
 use openraft::testing::{StoreBuilder, Suite};
-use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, StorageError};
+use openraft::{
+    AnyError, CommittedLeaderId, Entry, EntryPayload, LogId, StorageError, StorageIOError,
+};
 use redraft_engine::{
     Engine, Error, ExpireCommand, ExpireCondition, Reply, ReplySink, SetCondition, TtlChange,
     WriteOp,
 };
 use redraft_server::raft::log_store::LogStore;
 
-use redraft_server::raft::state_machine::StateMachine;
+use redraft_server::raft::snapshot_data::SnapshotData;
+use redraft_server::raft::state_machine::{StateMachine, SNAPSHOT_FILE};
 use redraft_server::raft::types::{Applied, Command, NodeId, Request, TypeConfig};
 
 #[path = "common/raft.rs"]
@@ -31,7 +33,8 @@ impl StoreBuilder<TypeConfig, LogStore<TypeConfig>, StateMachine, tempfile::Temp
         &self,
     ) -> Result<(tempfile::TempDir, LogStore<TypeConfig>, StateMachine), StorageError<NodeId>> {
         let (dir, log) = raft_common::small_raft_log("redraft-sm-suite-");
-        let machine = StateMachine::new(Arc::new(Engine::new()));
+        let machine = StateMachine::open(Arc::new(Engine::new()), &dir.path().join("snapshot"))
+            .map_err(|e| StorageIOError::read_state_machine(AnyError::error(e)))?;
         Ok((dir, LogStore::new(log), machine))
     }
 }
@@ -150,6 +153,17 @@ fn entries() -> Vec<Entry<TypeConfig>> {
 
 type Seen = Arc<Mutex<Vec<(u64, Vec<Reply>)>>>;
 
+/// A state machine over `engine` with its snapshots in a new temporary
+/// directory, which lives as long as the returned guard.
+fn in_temp_dir(engine: Arc<Engine>) -> (tempfile::TempDir, StateMachine) {
+    let dir = tempfile::Builder::new()
+        .prefix("redraft-sm-")
+        .tempdir()
+        .unwrap();
+    let machine = StateMachine::open(engine, dir.path()).unwrap();
+    (dir, machine)
+}
+
 fn observed(machine: &StateMachine) -> Seen {
     let seen: Seen = Arc::default();
     let sink = seen.clone();
@@ -162,7 +176,7 @@ fn observed(machine: &StateMachine) -> Seen {
 #[tokio::test]
 async fn apply_executes_each_batch_at_its_stamp_and_reports_replies() {
     let engine = Arc::new(Engine::new());
-    let mut machine = StateMachine::new(engine.clone());
+    let (_machine_dir, mut machine) = in_temp_dir(engine.clone());
     let seen = observed(&machine);
 
     let applied = machine.apply(entries()).await.unwrap();
@@ -202,21 +216,21 @@ async fn apply_executes_each_batch_at_its_stamp_and_reports_replies() {
 #[tokio::test]
 async fn a_snapshot_installs_into_a_fresh_engine() {
     let engine = Arc::new(Engine::new());
-    let mut machine = StateMachine::new(engine.clone());
+    let (_machine_dir, mut machine) = in_temp_dir(engine.clone());
     machine.apply(entries()).await.unwrap();
     let snapshot = machine.build_snapshot().await.unwrap();
     assert_eq!(snapshot.meta.last_log_id.map(|id| id.index), Some(3));
 
     let fresh = Arc::new(Engine::new());
-    let mut follower = StateMachine::new(fresh.clone());
+    let (_follower_dir, mut follower) = in_temp_dir(fresh.clone());
     // Something the snapshot must replace.
     follower
         .apply(vec![normal(1, 5, vec![set(7, "stale", "old")])])
         .await
         .unwrap();
-    let data = snapshot.snapshot.into_inner();
+    let data = snapshot.snapshot.into_bytes().to_vec();
     follower
-        .install_snapshot(&snapshot.meta, Box::new(Cursor::new(data.clone())))
+        .install_snapshot(&snapshot.meta, Box::new(SnapshotData::from(data.clone())))
         .await
         .unwrap();
 
@@ -234,7 +248,7 @@ async fn a_snapshot_installs_into_a_fresh_engine() {
 
     let current: Snapshot<TypeConfig> = follower.get_current_snapshot().await.unwrap().unwrap();
     assert_eq!(current.meta, snapshot.meta);
-    assert_eq!(current.snapshot.into_inner(), data);
+    assert_eq!(current.snapshot.into_bytes().to_vec(), data);
 
     // Applying continues from the snapshot.
     follower
@@ -246,22 +260,22 @@ async fn a_snapshot_installs_into_a_fresh_engine() {
 
 #[tokio::test]
 async fn a_corrupted_snapshot_is_refused_and_changes_nothing() {
-    let mut machine = StateMachine::new(Arc::new(Engine::new()));
+    let (_machine_dir, mut machine) = in_temp_dir(Arc::new(Engine::new()));
     machine.apply(entries()).await.unwrap();
     let snapshot = machine.build_snapshot().await.unwrap();
-    let data = snapshot.snapshot.into_inner();
+    let data = snapshot.snapshot.into_bytes().to_vec();
 
     for position in [0, data.len() / 2, data.len() - 1] {
         let mut corrupted = data.clone();
         corrupted[position] ^= 0x01;
         let fresh = Arc::new(Engine::new());
-        let mut follower = StateMachine::new(fresh.clone());
+        let (_follower_dir, mut follower) = in_temp_dir(fresh.clone());
         follower
             .apply(vec![normal(1, 5, vec![set(0, "kept", "yes")])])
             .await
             .unwrap();
         let result = follower
-            .install_snapshot(&snapshot.meta, Box::new(Cursor::new(corrupted)))
+            .install_snapshot(&snapshot.meta, Box::new(SnapshotData::from(corrupted)))
             .await;
         assert!(result.is_err(), "byte {position} flipped, yet installed");
         assert_eq!(get(&fresh, 0, "kept", 10), "yes");
@@ -270,9 +284,9 @@ async fn a_corrupted_snapshot_is_refused_and_changes_nothing() {
     }
 
     let truncated = data[..data.len() - 1].to_vec();
-    let mut follower = StateMachine::new(Arc::new(Engine::new()));
+    let (_follower_dir, mut follower) = in_temp_dir(Arc::new(Engine::new()));
     let result = follower
-        .install_snapshot(&snapshot.meta, Box::new(Cursor::new(truncated)))
+        .install_snapshot(&snapshot.meta, Box::new(SnapshotData::from(truncated)))
         .await;
     assert!(result.is_err(), "a truncated snapshot was installed");
 }
@@ -299,8 +313,34 @@ async fn snapshots_persist_and_a_reopened_state_machine_starts_from_them() {
     let current = reopened.get_current_snapshot().await.unwrap().unwrap();
     assert_eq!(current.meta.last_log_id, snapshot.meta.last_log_id);
 
+    // Writes over the mapped snapshot, and a second snapshot merging them
+    // into it, survive another reopen.
+    reopened
+        .apply(vec![normal(
+            4,
+            1_003_000,
+            vec![incr(0, "counter"), set(3, "new", "n")],
+        )])
+        .await
+        .unwrap();
+    let second = reopened.build_snapshot().await.unwrap();
+    assert_eq!(second.meta.last_log_id.map(|id| id.index), Some(4));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, vec![SNAPSHOT_FILE], "only the current snapshot");
+    let third_engine = Arc::new(Engine::new());
+    let third = StateMachine::open(third_engine.clone(), dir.path()).unwrap();
+    assert_eq!(third.last_applied(), second.meta.last_log_id);
+    assert_eq!(third_engine.dump(), reopened_engine.dump());
+    assert_eq!(get(&third_engine, 0, "counter", now_ms), "3");
+    assert_eq!(get(&third_engine, 3, "new", now_ms), "n");
+    third_engine.check_invariants();
+    drop(third);
+
     // A damaged snapshot stops the node rather than start from nothing.
-    let path = dir.path().join("snapshot.bin");
+    let path = dir.path().join(SNAPSHOT_FILE);
     let mut data = std::fs::read(&path).unwrap();
     let middle = data.len() / 2;
     data[middle] ^= 0x40;

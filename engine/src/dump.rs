@@ -1,6 +1,5 @@
-//! A full-keyspace dump and its restore: the contents of a Raft snapshot
-//! in its first, simple form (a later step replaces it with the LSM-shaped
-//! sorted runs that DESIGN.md describes).
+//! A full-keyspace dump and its restore, as plain records: what tests and
+//! tools compare engines by (snapshots are runs, see `snapshot.rs`).
 //!
 //! A dump lists every stored key with its value and absolute expiry, expired
 //! or not: a key that has expired but not yet been purged is still part of
@@ -70,11 +69,14 @@ impl Engine {
         for (index, slot) in self.slots().iter().enumerate() {
             let db = u8::try_from(index / SHARDS_PER_DB).expect("db index fits in u8");
             let shard = slot.shard.lock();
-            records.extend(shard.iter().map(|(_, key, entry)| DumpRecord {
-                db,
-                key: key.to_bytes(),
-                value: DumpValue::from_value(&entry.value),
-                expires_at_ms: entry.expires_at_ms,
+            records.extend(shard.iter().map(|(_, key, view)| {
+                let entry = view.to_entry();
+                DumpRecord {
+                    db,
+                    key: Bytes::copy_from_slice(key),
+                    value: DumpValue::from_value(&entry.value),
+                    expires_at_ms: entry.expires_at_ms,
+                }
             }));
         }
         records

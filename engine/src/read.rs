@@ -4,7 +4,8 @@
 //! held, so no value is copied.
 //!
 //! Invariants:
-//! - Reads never mutate a shard; they take `&Shard` under the lock.
+//! - Reads never mutate a shard; they take `&Shard` under the lock. A key
+//!   read from a run is handed out as slices of the mapping, not copied.
 //! - Each looked-up key counts one keyspace hit or miss, as Redis's
 //!   `lookupKeyRead` does (a WRONGTYPE reply still counts a hit).
 
@@ -21,7 +22,7 @@ impl Engine {
         let shard = slot.shard.lock();
         let entry = shard.get_live(key, now_ms);
         slot.count(entry.is_some());
-        match entry.map(|entry| &entry.value) {
+        match entry.as_deref().map(|entry| &entry.value) {
             None => sink.nil(),
             Some(Value::Str(value)) => sink.bulk(value),
             Some(_) => sink.error(&Error::WrongType),
@@ -38,7 +39,7 @@ impl Engine {
             let key = KeyRef::new(key);
             let entry = shards.shard(key).get_live(key, now_ms);
             let hit = entry.is_some();
-            match entry.map(|entry| &entry.value) {
+            match entry.as_deref().map(|entry| &entry.value) {
                 Some(Value::Str(value)) => sink.bulk(value),
                 _ => sink.nil(),
             }
@@ -53,7 +54,7 @@ impl Engine {
         let shard = slot.shard.lock();
         let entry = shard.get_live(key, now_ms);
         slot.count(entry.is_some());
-        match entry.map(|entry| &entry.value) {
+        match entry.as_deref().map(|entry| &entry.value) {
             None => sink.int(0),
             Some(Value::Str(value)) => sink.int(value.len() as i64),
             Some(_) => sink.error(&Error::WrongType),
@@ -77,7 +78,7 @@ impl Engine {
         let shard = slot.shard.lock();
         let entry = shard.get_live(key, now_ms);
         slot.count(entry.is_some());
-        match entry.map(|entry| &entry.value) {
+        match entry.as_deref().map(|entry| &entry.value) {
             None => sink.bulk(b""),
             Some(Value::Str(value)) => sink.bulk(substring(value, start, end)),
             Some(_) => sink.error(&Error::WrongType),

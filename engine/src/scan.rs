@@ -37,7 +37,7 @@ impl Engine {
                 .filter(|(_, _, entry)| !entry.is_expired(now_ms));
             found.extend(
                 live.filter(|(_, key, _)| all || glob_match(pattern, key, false))
-                    .map(|(_, key, _)| key.clone()),
+                    .map(|(_, key, _)| SmallBytes::from(key)),
             );
         }
         sink.array(found.len());
@@ -82,9 +82,9 @@ impl Engine {
                 last_hash = Some(hash);
                 let wanted = !entry.is_expired(now_ms)
                     && pattern.is_none_or_match(key)
-                    && type_matches(type_name, entry.value.type_name());
+                    && type_matches(type_name, entry.type_name());
                 if wanted {
-                    found.push(key.clone());
+                    found.push(SmallBytes::from(key));
                 }
             }
         }

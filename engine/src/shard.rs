@@ -1,23 +1,33 @@
-//! One shard of one database: its keys, their expiry index and its share of
-//! the memory estimate.
+//! One shard of one database: its keys in layers, their expiry index and
+//! its share of the memory estimate.
 //!
 //! All mutation goes through the methods here so that the side structures
 //! never drift from the entries. A shard is always used under its
 //! `parking_lot::Mutex` (see `engine.rs`); nothing here locks.
 //!
-//! The keys live in an ordered hash [`Table`]. A write looks its key up
-//! once with [`Shard::find_for_write`] (which also removes the key if it has
-//! expired) and then reads, replaces, inserts or removes at the handle it
-//! got back, so a `SET` or an `INCR` costs one probe.
+//! The keys live in layers (see `layers.rs`): a mutable head, an ordered
+//! hash [`Table`], over the frozen heads of snapshots in progress and the
+//! run of the last snapshot. Reads look through the layers, newest first.
+//! A write looks its key up once with [`Shard::find_for_write`] (which
+//! removes the key if it has expired, and copies a key held only by a
+//! lower layer up into the head) and then reads, replaces, inserts or
+//! removes at the head handle it got back, so a `SET` or an `INCR` costs
+//! one probe when there are no lower layers. Deleting a key a lower layer
+//! holds leaves a tombstone in the head.
 //!
 //! Invariants (checked by [`Shard::check_invariants`]):
-//! - `expiries` holds exactly one `(at, key)` for every entry whose
-//!   `expires_at_ms` is `Some(at)`, and nothing else.
-//! - `used_bytes` is the sum of [`entry_cost_bytes`] over the entries, and
-//!   the engine-wide `Counters::used_memory_bytes` is the sum over shards.
-//! - The table's own invariants hold (see `table.rs`): entries are in
+//! - `expiries` holds exactly one `(at, key)` for every live key (in any
+//!   layer) whose expiry is `Some(at)`, and nothing else; `len` counts the
+//!   live keys.
+//! - `head_bytes` is the sum of [`entry_cost_bytes`] over the head's
+//!   entries, `lower_bytes` the frozen layers' costs plus the run's
+//!   archive size, and the engine-wide `Counters::used_memory_bytes` is
+//!   the sum over shards.
+//! - The tables' own invariants hold (see `table.rs`): entries are in
 //!   (hash, key bytes) order, which `SCAN` walks.
+//! - The head never points into a run: what it copies up is copied.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,6 +35,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::key::{KeyRef, StoredKey};
+use crate::layers::{Frozen, Layers, Merged};
+use crate::run::{Materialize, RunShard};
 use crate::table::{Found, Table, Vacant};
 use crate::{Entry, SmallBytes, Value};
 
@@ -80,17 +92,56 @@ pub(crate) fn entry_cost_bytes(key_len: usize, entry: &Entry) -> u64 {
 /// ([`Vacant`]); from [`Shard::find_for_write`].
 pub(crate) type Place = Result<Found, Vacant>;
 
+/// What a shard hands back when it is emptied or replaced, to be dropped
+/// after its lock is released.
+#[must_use = "dropped outside the shard lock"]
+pub(crate) struct Contents {
+    _entries: Table<Entry>,
+    _tombstones: Table<()>,
+    _frozen: Vec<Arc<Frozen>>,
+    _base: Option<RunShard>,
+    _expiries: BTreeSet<(u64, StoredKey)>,
+}
+
+/// A shard's lower layers as a snapshot froze them: the frozen tables
+/// (newest first) and the run under them.
+#[derive(Clone)]
+pub(crate) struct FrozenShard {
+    pub(crate) frozen: Vec<Arc<Frozen>>,
+    pub(crate) base: Option<RunShard>,
+}
+
+impl FrozenShard {
+    /// The layers to merge into the next run.
+    pub(crate) fn layers(&self) -> Layers<'_> {
+        Layers {
+            head: None,
+            frozen: &self.frozen,
+            base: self.base.as_ref(),
+        }
+    }
+}
+
 /// The keys of one shard.
-#[derive(Debug)]
 pub(crate) struct Shard {
-    /// Every stored key, in (hash, bytes) order, including keys that are
-    /// expired but not yet removed.
+    /// The head: every key written since the last freeze, in (hash, bytes)
+    /// order, including keys that are expired but not yet removed.
     entries: Table<Entry>,
-    /// `(expires_at_ms, key)` for each entry with an expiry, so active
-    /// expiry finds due keys without a walk and `expires` is O(1).
+    /// Keys the head deleted that a lower layer still holds.
+    tombstones: Table<()>,
+    /// Frozen heads, newest first, until a run replaces them.
+    frozen: Vec<Arc<Frozen>>,
+    /// The run at the bottom, if a snapshot made or installed one.
+    base: Option<RunShard>,
+    /// Keys stored over all layers, expired or not.
+    len: usize,
+    /// `(expires_at_ms, key)` for each key with an expiry, in any layer, so
+    /// active expiry finds due keys without a walk.
     expiries: BTreeSet<(u64, StoredKey)>,
-    /// This shard's part of the memory estimate.
-    used_bytes: u64,
+    /// The head's part of the memory estimate.
+    head_bytes: u64,
+    /// The frozen tables' and the run's part of it.
+    lower_bytes: u64,
     /// Where memory and expiry totals are published for `INFO`.
     counters: Arc<Counters>,
 }
@@ -101,15 +152,20 @@ impl Shard {
     pub(crate) fn new(counters: Arc<Counters>, prefix_bits: u32, prefix: u64) -> Shard {
         Shard {
             entries: Table::new(prefix_bits, prefix),
+            tombstones: Table::new(prefix_bits, prefix),
+            frozen: Vec::new(),
+            base: None,
+            len: 0,
             expiries: BTreeSet::new(),
-            used_bytes: 0,
+            head_bytes: 0,
+            lower_bytes: 0,
             counters,
         }
     }
 
     /// Keys stored, expired or not (as Redis `DBSIZE`).
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
     /// Keys with an expiry.
@@ -117,32 +173,103 @@ impl Shard {
         self.expiries.len()
     }
 
-    /// The entry of `key`, even if it is expired.
+    /// Whether any layer lies under the head.
     #[inline]
-    pub(crate) fn get(&self, key: KeyRef<'_>) -> Option<&Entry> {
-        self.entries.get(key.hash, key.key)
+    fn has_lower(&self) -> bool {
+        !self.frozen.is_empty() || self.base.is_some()
+    }
+
+    /// The entry of `key`, even if it is expired. One in the run is
+    /// materialized sharing the mapping's bytes.
+    #[inline]
+    pub(crate) fn get(&self, key: KeyRef<'_>) -> Option<Cow<'_, Entry>> {
+        if let Some(entry) = self.entries.get(key.hash, key.key) {
+            return Some(Cow::Borrowed(entry));
+        }
+        if !self.has_lower() {
+            return None;
+        }
+        self.get_lower(key, Materialize::Share)
     }
 
     /// The entry of `key` unless it is missing or expired at `now_ms`.
     #[inline]
-    pub(crate) fn get_live(&self, key: KeyRef<'_>, now_ms: u64) -> Option<&Entry> {
+    pub(crate) fn get_live(&self, key: KeyRef<'_>, now_ms: u64) -> Option<Cow<'_, Entry>> {
         self.get(key).filter(|entry| !entry.is_expired(now_ms))
     }
 
-    /// Looks `key` up for a write at `now_ms`, in one probe: if it is
-    /// stored but expired, it is removed first (as every write does before
-    /// it looks at a key), and the result is where it would go.
+    /// The entry a layer under the head holds for `key`, unless the head
+    /// deleted it.
+    fn get_lower(&self, key: KeyRef<'_>, how: Materialize) -> Option<Cow<'_, Entry>> {
+        if self.tombstones.len() > 0 && self.tombstones.get(key.hash, key.key).is_some() {
+            return None;
+        }
+        for frozen in &self.frozen {
+            if let Some(said) = frozen.lookup(key.hash, key.key) {
+                return said.map(Cow::Borrowed);
+            }
+        }
+        let base = self.base.as_ref()?;
+        let record = base.get(key.hash, key.key)?;
+        Some(Cow::Owned(base.entry(record, how)))
+    }
+
+    /// Whether a layer under the head holds `key` (the head's own
+    /// tombstones aside).
+    fn lower_holds(&self, key: KeyRef<'_>) -> bool {
+        for frozen in &self.frozen {
+            if let Some(said) = frozen.lookup(key.hash, key.key) {
+                return said.is_some();
+            }
+        }
+        self.base
+            .as_ref()
+            .is_some_and(|base| base.get(key.hash, key.key).is_some())
+    }
+
+    /// Looks `key` up for a write at `now_ms`, in one probe of the head: if
+    /// it is stored but expired, it is removed first (as every write does
+    /// before it looks at a key), and the result is where it would go. A
+    /// key held only by a lower layer is first copied up into the head.
     #[inline]
     pub(crate) fn find_for_write(&mut self, key: KeyRef<'_>, now_ms: u64) -> Place {
-        let found = self.entries.find(key.hash, key.key)?;
+        let found = self.find(key)?;
         self.purge_found(found, now_ms)
+    }
+
+    /// Where `key` is in the head, copying it up from a lower layer if
+    /// only one holds it.
+    #[inline]
+    fn find(&mut self, key: KeyRef<'_>) -> Place {
+        let vacant = match self.entries.find(key.hash, key.key) {
+            Ok(found) => return Ok(found),
+            Err(vacant) if !self.has_lower() => return Err(vacant),
+            Err(vacant) => vacant,
+        };
+        match self.get_lower(key, Materialize::Copy) {
+            None => Err(vacant),
+            Some(entry) => Ok(self.copy_up(vacant, key, entry.into_owned())),
+        }
+    }
+
+    /// Puts a lower layer's `entry` of `key` in the head, shadowing it. The
+    /// key was already counted and indexed.
+    #[cold]
+    fn copy_up(&mut self, vacant: Vacant, key: KeyRef<'_>, entry: Entry) -> Found {
+        let key = SmallBytes::from(key.key);
+        self.add_head_cost(entry_cost_bytes(key.len(), &entry));
+        self.entries.insert_at(vacant, key, entry)
     }
 
     /// Removes `key` if it is expired at `now_ms`. Returns whether it
     /// removed it.
     pub(crate) fn purge_if_expired(&mut self, key: KeyRef<'_>, now_ms: u64) -> bool {
-        let place = self.entries.find(key.hash, key.key);
-        place.is_ok_and(|found| self.purge_found(found, now_ms).is_err())
+        let expired = self.get(key).is_some_and(|entry| entry.is_expired(now_ms));
+        if expired {
+            let purged = self.find_for_write(key, now_ms);
+            assert!(purged.is_err(), "an expired key survived its purge");
+        }
+        expired
     }
 
     /// Removes the entry at `found` if it is expired at `now_ms`.
@@ -165,7 +292,7 @@ impl Shard {
     /// replacing and returning any old entry.
     pub(crate) fn insert(&mut self, key: KeyRef<'_>, owned: &Bytes, entry: Entry) -> Option<Entry> {
         debug_assert_eq!(key.key, &owned[..], "insert key mismatch");
-        let place = self.entries.find(key.hash, key.key);
+        let place = self.find(key);
         self.put(place, owned, entry)
     }
 
@@ -187,12 +314,18 @@ impl Shard {
     pub(crate) fn insert_at(&mut self, vacant: Vacant, key: &Bytes, entry: Entry) -> Found {
         debug_assert_eq!(vacant.hash(), crate::key_hash(key), "insert key mismatch");
         let key = SmallBytes::from_shared(key);
-        self.add_cost(entry_cost_bytes(key.len(), &entry));
+        self.add_head_cost(entry_cost_bytes(key.len(), &entry));
         if let Some(at) = entry.expires_at_ms {
             let stored = StoredKey::new(vacant.hash(), key.clone());
             let added = self.expiries.insert((at, stored));
             assert!(added, "expiry index already had a new key");
         }
+        if self.tombstones.len() > 0 {
+            if let Ok(dead) = self.tombstones.find(vacant.hash(), &key) {
+                self.tombstones.remove_at(dead);
+            }
+        }
+        self.len += 1;
         self.entries.insert_at(vacant, key, entry)
     }
 
@@ -209,7 +342,7 @@ impl Shard {
 
     /// Removes `key`, returning its entry.
     pub(crate) fn remove(&mut self, key: KeyRef<'_>) -> Option<Entry> {
-        let found = self.entries.find(key.hash, key.key).ok()?;
+        let found = self.find(key).ok()?;
         Some(self.remove_at(found).0)
     }
 
@@ -217,12 +350,19 @@ impl Shard {
     /// go again.
     pub(crate) fn remove_at(&mut self, found: Found) -> (Entry, Vacant) {
         let ((key, entry), vacant) = self.entries.remove_at(found);
-        self.sub_cost(entry_cost_bytes(key.len(), &entry));
+        self.sub_head_cost(entry_cost_bytes(key.len(), &entry));
+        self.len -= 1;
+        let hash = vacant.hash();
         if let Some(at) = entry.expires_at_ms {
             let removed = self
                 .expiries
-                .remove(&(at, StoredKey::new(vacant.hash(), key)));
+                .remove(&(at, StoredKey::new(hash, key.clone())));
             assert!(removed, "expiry index lost a key");
+        }
+        if self.has_lower() && self.lower_holds(KeyRef { hash, key: &key }) {
+            let place = self.tombstones.find(hash, &key);
+            let dead = place.expect_err("a head key also had a tombstone");
+            self.tombstones.insert_at(dead, key, ());
         }
         (entry, vacant)
     }
@@ -274,15 +414,24 @@ impl Shard {
         }
     }
 
+    /// Every layer, newest first.
+    fn layers(&self) -> Layers<'_> {
+        Layers {
+            head: Some((&self.entries, &self.tombstones)),
+            frozen: &self.frozen,
+            base: self.base.as_ref(),
+        }
+    }
+
     /// Keys from hash position `hash` onwards, in (hash, bytes) order, as
     /// (hash, key, entry).
-    pub(crate) fn range_from(&self, hash: u64) -> impl Iterator<Item = (u64, &SmallBytes, &Entry)> {
-        self.entries.iter_from(hash)
+    pub(crate) fn range_from(&self, hash: u64) -> Merged<'_> {
+        Merged::new(self.layers(), hash)
     }
 
     /// Every key in (hash, bytes) order, as (hash, key, entry).
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &SmallBytes, &Entry)> {
-        self.entries.iter()
+    pub(crate) fn iter(&self) -> Merged<'_> {
+        self.range_from(0)
     }
 
     /// Keys whose expiry is `<= now_ms`, earliest first.
@@ -295,67 +444,185 @@ impl Shard {
 
     /// Empties the shard and hands back its contents, so the caller can
     /// drop them after releasing the lock.
-    pub(crate) fn take_all(&mut self) -> (Table<Entry>, BTreeSet<(u64, StoredKey)>) {
-        let used = std::mem::take(&mut self.used_bytes);
-        self.counters
-            .used_memory_bytes
-            .fetch_sub(used, Ordering::Relaxed);
-        (self.entries.take(), std::mem::take(&mut self.expiries))
+    pub(crate) fn take_all(&mut self) -> Contents {
+        self.sub_lower_cost(self.lower_bytes);
+        self.sub_head_cost(self.head_bytes);
+        self.len = 0;
+        Contents {
+            _entries: self.entries.take(),
+            _tombstones: self.tombstones.take(),
+            _frozen: std::mem::take(&mut self.frozen),
+            _base: self.base.take(),
+            _expiries: std::mem::take(&mut self.expiries),
+        }
     }
 
-    fn add_cost(&mut self, bytes: u64) {
-        self.used_bytes += bytes;
+    /// Freezes the head in O(1): it becomes the newest frozen layer and an
+    /// empty head takes its place. Returns the lower layers, which a
+    /// snapshot merges into a run.
+    pub(crate) fn freeze(&mut self) -> FrozenShard {
+        if self.entries.len() > 0 || self.tombstones.len() > 0 {
+            let frozen = Frozen {
+                entries: self.entries.take(),
+                tombstones: self.tombstones.take(),
+                cost_bytes: self.head_bytes,
+            };
+            self.sub_head_cost(frozen.cost_bytes);
+            self.add_lower_cost(frozen.cost_bytes);
+            self.frozen.insert(0, Arc::new(frozen));
+        }
+        FrozenShard {
+            frozen: self.frozen.clone(),
+            base: self.base.clone(),
+        }
+    }
+
+    /// Replaces the layers `merged` froze with `run`, their merge, if they
+    /// are still this shard's lowest layers (a flush or an installed
+    /// snapshot may have replaced them meanwhile). Returns what it
+    /// replaced, to be dropped after the lock.
+    pub(crate) fn adopt(&mut self, merged: &FrozenShard, run: RunShard) -> Option<Contents> {
+        let kept = self.frozen.len().checked_sub(merged.frozen.len())?;
+        let same_frozen = self.frozen[kept..]
+            .iter()
+            .zip(&merged.frozen)
+            .all(|(ours, theirs)| Arc::ptr_eq(ours, theirs));
+        let same_base = match (&self.base, &merged.base) {
+            (None, None) => true,
+            (Some(ours), Some(theirs)) => ours.same(theirs),
+            _ => false,
+        };
+        if !same_frozen || !same_base {
+            return None;
+        }
+        debug_assert_eq!(
+            run.len(),
+            Merged::new(merged.layers(), 0).count(),
+            "a run holds exactly its layers' keys"
+        );
+        let replaced: Vec<_> = self.frozen.drain(kept..).collect();
+        let old_bytes = replaced.iter().map(|frozen| frozen.cost_bytes).sum::<u64>()
+            + self.base.as_ref().map_or(0, RunShard::archive_bytes);
+        self.sub_lower_cost(old_bytes);
+        self.add_lower_cost(run.archive_bytes());
+        let old_base = self.base.replace(run);
+        Some(Contents {
+            _entries: Table::new(0, 0),
+            _tombstones: Table::new(0, 0),
+            _frozen: replaced,
+            _base: old_base,
+            _expiries: BTreeSet::new(),
+        })
+    }
+
+    /// Replaces everything with `run` (an installed snapshot). Returns the
+    /// old contents, to be dropped after the lock.
+    pub(crate) fn install(&mut self, run: RunShard) -> Contents {
+        let old = self.take_all();
+        for (at, hash, key) in run.expiring() {
+            let stored = StoredKey::new(hash, SmallBytes::from(key));
+            let added = self.expiries.insert((at, stored));
+            assert!(added, "a run listed a key twice");
+        }
+        self.len = run.len();
+        self.add_lower_cost(run.archive_bytes());
+        self.base = Some(run);
+        old
+    }
+
+    fn add_head_cost(&mut self, bytes: u64) {
+        self.head_bytes += bytes;
+        self.publish_added(bytes);
+    }
+
+    fn sub_head_cost(&mut self, bytes: u64) {
+        assert!(self.head_bytes >= bytes, "shard memory estimate underflow");
+        self.head_bytes -= bytes;
+        self.publish_removed(bytes);
+    }
+
+    fn add_lower_cost(&mut self, bytes: u64) {
+        self.lower_bytes += bytes;
+        self.publish_added(bytes);
+    }
+
+    fn sub_lower_cost(&mut self, bytes: u64) {
+        assert!(self.lower_bytes >= bytes, "shard memory estimate underflow");
+        self.lower_bytes -= bytes;
+        self.publish_removed(bytes);
+    }
+
+    fn publish_added(&self, bytes: u64) {
         self.counters
             .used_memory_bytes
             .fetch_add(bytes, Ordering::Relaxed);
     }
 
-    fn sub_cost(&mut self, bytes: u64) {
-        assert!(self.used_bytes >= bytes, "shard memory estimate underflow");
-        self.used_bytes -= bytes;
+    fn publish_removed(&self, bytes: u64) {
         self.counters
             .used_memory_bytes
             .fetch_sub(bytes, Ordering::Relaxed);
     }
 
-    /// Replaces `before` bytes of the estimate with `after`, touching the
-    /// shared counter only if they differ (an overwrite of the same size,
-    /// the common case, costs nothing).
+    /// Replaces `before` bytes of the head's estimate with `after`, touching
+    /// the shared counter only if they differ (an overwrite of the same
+    /// size, the common case, costs nothing).
     fn adjust_cost(&mut self, before: u64, after: u64) {
         match after.cmp(&before) {
-            std::cmp::Ordering::Greater => self.add_cost(after - before),
-            std::cmp::Ordering::Less => self.sub_cost(before - after),
+            std::cmp::Ordering::Greater => self.add_head_cost(after - before),
+            std::cmp::Ordering::Less => self.sub_head_cost(before - after),
             std::cmp::Ordering::Equal => {}
         }
     }
 
-    /// Panics if the table, the expiry index or the memory estimate
-    /// disagree with the entries. O(n): for tests and debugging.
+    /// Panics if the layers, the expiry index, the key count or the memory
+    /// estimate disagree. O(n): for tests and debugging.
     pub(crate) fn check_invariants(&self) {
         self.entries.check_invariants();
+        self.tombstones.check_invariants();
+        let head_cost: u64 = self
+            .entries
+            .iter()
+            .map(|(_, key, entry)| entry_cost_bytes(key.len(), entry))
+            .sum();
+        assert_eq!(head_cost, self.head_bytes, "shard memory estimate drifted");
+        let lower_cost = self.frozen.iter().map(|f| f.cost_bytes).sum::<u64>()
+            + self.base.as_ref().map_or(0, RunShard::archive_bytes);
+        assert_eq!(
+            lower_cost, self.lower_bytes,
+            "lower layers' estimate drifted"
+        );
+        for (hash, key, ()) in self.tombstones.iter() {
+            let key = KeyRef { hash, key };
+            assert!(
+                self.entries.get(hash, key.key).is_none(),
+                "{key:?} is live and dead"
+            );
+            assert!(self.lower_holds(key), "tombstone {key:?} shadows nothing");
+        }
+        let mut live = 0;
         let mut with_expiry = 0;
-        let mut used = 0;
-        for (hash, key, entry) in self.entries.iter() {
-            used += entry_cost_bytes(key.len(), entry);
-            if let Some(at) = entry.expires_at_ms {
+        for (hash, key, entry) in self.iter() {
+            live += 1;
+            if let Some(at) = entry.expires_at_ms() {
                 with_expiry += 1;
+                let stored = StoredKey::new(hash, SmallBytes::from(key));
                 assert!(
-                    self.expiries
-                        .contains(&(at, StoredKey::new(hash, key.clone()))),
+                    self.expiries.contains(&(at, stored)),
                     "key {key:?} with expiry {at} missing from the expiry index"
                 );
             }
         }
+        assert_eq!(live, self.len, "shard key count drifted");
         assert_eq!(
             with_expiry,
             self.expiries.len(),
             "stale expiry index entries"
         );
-        assert_eq!(used, self.used_bytes, "shard memory estimate drifted");
     }
 
     pub(crate) fn used_bytes(&self) -> u64 {
-        self.used_bytes
+        self.head_bytes + self.lower_bytes
     }
 }
 

@@ -132,12 +132,22 @@ impl Node {
     /// as `common::redraft` (2 threads, 16 MiB log segments), logging at
     /// `info` to a file.
     pub fn start() -> Node {
+        Node::start_with_config("")
+    }
+
+    /// `start`, with `config` (TOML) as the configuration file.
+    pub fn start_with_config(config: &str) -> Node {
         let ports: [u16; 3] = free_ports(3).try_into().expect("3 ports");
         let port = ports[0];
         let dir = temp_dir("node");
         let data_dir = dir.join("data");
         let log = dir.join("server.log");
-        let args = super::server_args(ports, &data_dir, "info");
+        let mut args = super::server_args(ports, &data_dir, "info");
+        if !config.is_empty() {
+            let path = dir.join("redraft.toml");
+            std::fs::write(&path, config).expect("write config");
+            args.extend(["--config".to_string(), path.display().to_string()]);
+        }
         let child = spawn_server(&args, &log, port);
         Node {
             process: Process { child, port, dir },

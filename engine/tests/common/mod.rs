@@ -4,7 +4,10 @@
 #![allow(dead_code)]
 
 use bytes::Bytes;
-use redraft_engine::{format_double, Error, Reply, ReplySink};
+use redraft_engine::{
+    format_double, Engine, Error, ExpireCommand, ExpireCondition, Reply, ReplySink, SetCondition,
+    TtlChange, WriteOp,
+};
 
 /// Records everything written to it as `Reply` values, rebuilding arrays
 /// from their headers.
@@ -125,5 +128,101 @@ pub fn render(reply: &Reply) -> String {
         }
         Reply::Double(value) => format!("(double) {}", format_double(*value)),
         Reply::Error(error) => format!("(error) {error}"),
+    }
+}
+
+/// A small deterministic generator (xorshift64).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn key(rng: &mut Rng, keys: u64) -> Bytes {
+    Bytes::from(format!("k{}", rng.below(keys)))
+}
+
+/// A random string write over `keys` distinct keys of db 0.
+pub fn random_op(rng: &mut Rng, keys: u64) -> WriteOp {
+    match rng.below(10) {
+        0..=2 => WriteOp::Set {
+            key: key(rng, keys),
+            value: Bytes::from(format!("{}", rng.below(1000))),
+            condition: [
+                SetCondition::Always,
+                SetCondition::IfAbsent,
+                SetCondition::IfPresent,
+            ][rng.below(3) as usize],
+            ttl: [
+                TtlChange::Clear,
+                TtlChange::Keep,
+                TtlChange::InMs(rng.below(500) as i64 + 1),
+            ][rng.below(3) as usize],
+            get: rng.below(2) == 0,
+        },
+        3 => WriteOp::IncrBy {
+            key: key(rng, keys),
+            delta: rng.below(10) as i64 - 5,
+        },
+        4 => WriteOp::IncrByFloat {
+            key: key(rng, keys),
+            delta: Bytes::from_static(b"0.1"),
+        },
+        5 => WriteOp::Append {
+            key: key(rng, keys),
+            value: Bytes::from_static(b"x"),
+        },
+        6 => WriteOp::Del {
+            keys: vec![key(rng, keys), key(rng, keys)],
+        },
+        7 => WriteOp::Expire {
+            key: key(rng, keys),
+            amount: rng.below(600) as i64 - 100,
+            command: ExpireCommand::PExpire,
+            condition: ExpireCondition::Always,
+        },
+        8 => WriteOp::Rename {
+            from: key(rng, keys),
+            to: key(rng, keys),
+            only_if_absent: rng.below(2) == 0,
+        },
+        _ => WriteOp::Copy {
+            from: key(rng, keys),
+            to: key(rng, keys),
+            to_db: 0,
+            replace: rng.below(2) == 0,
+        },
+    }
+}
+
+/// The whole SCAN walk with COUNT 3, keys in the order returned.
+pub fn scan_all(engine: &Engine, now_ms: u64) -> Vec<Reply> {
+    let mut cursor = 0u64;
+    let mut out = Vec::new();
+    loop {
+        let reply = record(|sink| engine.scan(0, cursor, None, 3, None, now_ms, sink));
+        let Reply::Array(mut parts) = reply else {
+            panic!("bad scan reply")
+        };
+        let Reply::Array(keys) = parts.pop().unwrap() else {
+            panic!("bad scan keys")
+        };
+        out.extend(keys);
+        let Some(Reply::Bulk(next)) = parts.pop() else {
+            panic!("bad scan cursor")
+        };
+        cursor = std::str::from_utf8(&next).unwrap().parse().unwrap();
+        if cursor == 0 {
+            return out;
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`frame`]: the peer transport's wire format, shared by both sides.
 //! - [`types`]: openraft's type configuration and the entry payload.
 //! - [`state_machine`]: openraft's `RaftStateMachine` over the engine.
+//! - [`snapshot_data`]: the buffer a snapshot travels in.
 //! - [`proposer`]: merges queued writes into entries and routes replies.
 //! - [`status`]: the group as the network threads see it (role, leader).
 //! - [`node`]: the Raft thread, wiring the parts together.
@@ -18,6 +19,7 @@ pub mod network;
 pub mod node;
 pub mod peer_server;
 pub mod proposer;
+pub mod snapshot_data;
 pub mod state_machine;
 pub mod status;
 pub mod types;

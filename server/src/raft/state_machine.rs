@@ -7,42 +7,43 @@
 //! the proposer routes them to the waiting connections. openraft itself
 //! only gets [`Applied`] back.
 //!
-//! Snapshots, first step: a snapshot is a full dump of the keyspace (every
-//! key of every database with its value and absolute expiry, in the engine's
-//! deterministic order) with the last applied log id and membership,
-//! serialized with postcard and sealed with a CRC32C. It is built on a
-//! blocking thread, off the Raft thread; it holds apply off (and, since
-//! apply then waits on the Raft thread, that thread too) for the length of
-//! the dump, but not while it is encoded and written. The LSM-shaped
-//! snapshot (freeze the
-//! head in O(1), write a sorted rkyv run in the background) replaces this in
-//! a later step.
+//! A snapshot is a run (`redraft_engine::Run`): the engine's LSM-shaped
+//! layers merged into one sorted rkyv file with a checksum, with the
+//! snapshot's meta (last applied log id, membership, id) stored in it.
+//! Building one:
+//! 1. under the apply lock, `Engine::freeze` turns every shard's head into
+//!    a frozen layer (O(shards), no copy) and the meta is taken: one
+//!    consistent cut, and apply goes on at once;
+//! 2. on a blocking thread, the frozen layers and the previous run are
+//!    merged into `build-<n>.tmp`, synced, renamed to `snapshot.run`, and
+//!    the directory synced;
+//! 3. the engine adopts the new run as every shard's bottom layer (the
+//!    frozen heads are freed; their keys are now read from the mapping).
 //!
-//! A state machine opened on a directory ([`StateMachine::open`]) keeps the
-//! newest snapshot there as `snapshot.bin` (written to a temporary file,
-//! fsynced, renamed, and the directory fsynced), and starts from it: the
-//! engine is restored and `last_applied` is the snapshot's, so openraft
+//! The state machine keeps its snapshot directory's `snapshot.run` as the
+//! current snapshot and starts from it: the engine maps it and reads it in
+//! place (no load), and `last_applied` is the snapshot's, so openraft
 //! replays only the log after it. The log is purged behind a snapshot only
-//! after `build_snapshot` returns, by which time the file is durable.
-//!
-//! Snapshot data format, in order:
-//! - `version`: one byte, [`SNAPSHOT_VERSION`].
-//! - `body`: postcard of [`SnapshotBody`] (last applied, membership, records).
-//! - `crc`: CRC32C of `version` and `body`, 4 bytes little-endian.
+//! after `build_snapshot` returns, by which time the file is durable. A
+//! snapshot from the leader is written to `received-<n>.tmp`, validated,
+//! renamed into place and installed the same way. Snapshots are sent to
+//! followers straight from the mapping.
 //!
 //! Invariants:
 //! - Apply never reads the clock: time comes from the entry's stamp.
 //! - Applied log indexes strictly increase (asserted).
-//! - A snapshot's contents are one consistent cut: the dump and the last
+//! - A snapshot's contents are one consistent cut: the freeze and the last
 //!   applied id are taken under the same lock that apply holds.
-//! - A snapshot is installed only if its checksum, version and log id
-//!   check out; otherwise the engine is left untouched.
+//! - `snapshot.run` only ever moves forward in log order, and is complete
+//!   and synced before it gets that name.
+//! - A snapshot is installed only if its checksum, format and log id check
+//!   out; otherwise the engine is left untouched.
 
 // openraft's `StorageError` is large; its trait methods return it, so ours do.
 #![allow(clippy::result_large_err)]
 
 use std::fs;
-use std::io::{self, Cursor, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -52,16 +53,16 @@ use openraft::{
     StoredMembership,
 };
 use parking_lot::Mutex;
-use redraft_engine::{DumpRecord, Engine, Reply};
-use serde::{Deserialize, Serialize};
+use redraft_engine::{Engine, Reply, Run, RunError};
 
 use crate::raft::network::PeerNode;
+use crate::raft::snapshot_data::SnapshotData;
 use crate::raft::types::{Applied, NodeId, Request, TypeConfig};
 
-/// The version byte that opens every snapshot this module writes.
-pub const SNAPSHOT_VERSION: u8 = 1;
-/// The snapshot file's name in the snapshot directory.
-const SNAPSHOT_FILE: &str = "snapshot.bin";
+/// The current snapshot's file name in the snapshot directory.
+pub const SNAPSHOT_FILE: &str = "snapshot.run";
+/// Temporary files (builds and receptions in progress) end with this.
+const TEMPORARY_SUFFIX: &str = ".tmp";
 
 /// Receives the replies of each applied normal entry: (log index, the
 /// entry, one reply per command in the entry's order). Called on the apply
@@ -69,35 +70,28 @@ const SNAPSHOT_FILE: &str = "snapshot.bin";
 /// off.
 pub type ApplyObserver = Box<dyn FnMut(u64, &Request, Vec<Reply>) + Send + Sync>;
 
-/// What a snapshot holds, serialized between the version byte and the CRC.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SnapshotBody {
-    pub last_applied: Option<LogId<NodeId>>,
-    pub membership: StoredMembership<NodeId, PeerNode>,
-    /// Every key, in the engine's dump order.
-    pub records: Vec<DumpRecord>,
-}
+type Meta = SnapshotMeta<NodeId, PeerNode>;
 
-/// The state machine. Cloning is cheap (two `Arc`s); a clone is also the
+/// The state machine. Cloning is cheap (`Arc`s); a clone is also the
 /// snapshot builder openraft runs on its own task.
 #[derive(Clone)]
 pub struct StateMachine {
     engine: Arc<Engine>,
-    /// Held by apply for a whole batch and by the builder for a whole dump,
+    /// Held by apply for a whole batch and by the builder for the freeze,
     /// so a snapshot never sees half an entry.
     inner: Arc<Mutex<Inner>>,
     /// The snapshot directory. Taken before `inner` when both are held, and
-    /// held alone while a built snapshot is written, so apply goes on.
+    /// held alone while a snapshot file is renamed into place.
     files: Arc<Mutex<SnapshotFiles>>,
 }
 
 /// Where snapshots are kept on disk.
-#[derive(Default)]
 struct SnapshotFiles {
-    /// The directory; `None` keeps snapshots in memory only.
-    dir: Option<PathBuf>,
-    /// The index of the snapshot in `dir`, so an older one never replaces it.
+    dir: PathBuf,
+    /// The index of `snapshot.run`, so an older one never replaces it.
     persisted_index: Option<u64>,
+    /// Temporary files made, to name each one apart.
+    temporaries: u64,
 }
 
 struct Inner {
@@ -105,8 +99,8 @@ struct Inner {
     last_applied: Option<LogId<NodeId>>,
     /// The membership of the last membership entry applied.
     membership: StoredMembership<NodeId, PeerNode>,
-    /// The last snapshot built or installed, for `get_current_snapshot`.
-    snapshot: Option<(SnapshotMeta<NodeId, PeerNode>, Vec<u8>)>,
+    /// The newest snapshot built or installed, for `get_current_snapshot`.
+    current: Option<(Meta, Arc<Run>)>,
     /// Snapshots built by this node, to make each snapshot id unique.
     snapshots_built: u64,
     /// Where apply hands the replies; `None` drops them.
@@ -114,60 +108,48 @@ struct Inner {
 }
 
 impl StateMachine {
-    /// A state machine over `engine`, which must be empty: nothing has been
-    /// applied yet.
-    pub fn new(engine: Arc<Engine>) -> StateMachine {
-        let inner = Inner {
-            last_applied: None,
-            membership: StoredMembership::default(),
-            snapshot: None,
-            snapshots_built: 0,
-            observer: None,
-        };
-        StateMachine {
-            engine,
-            inner: Arc::new(Mutex::new(inner)),
-            files: Arc::default(),
-        }
-    }
-
     /// A state machine over the empty `engine` that keeps its snapshots in
     /// `dir` (created if missing) and starts from the snapshot there, if
     /// any. A snapshot that fails its checks stops the node: it holds
     /// entries the log may no longer have.
     pub fn open(engine: Arc<Engine>, dir: &Path) -> Result<StateMachine, String> {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let machine = StateMachine::new(engine);
+        remove_temporaries(dir).map_err(|e| format!("cannot clean {}: {e}", dir.display()))?;
+        let mut inner = Inner {
+            last_applied: None,
+            membership: StoredMembership::default(),
+            current: None,
+            snapshots_built: 0,
+            observer: None,
+        };
+        let mut files = SnapshotFiles {
+            dir: dir.to_path_buf(),
+            persisted_index: None,
+            temporaries: 0,
+        };
         let path = dir.join(SNAPSHOT_FILE);
-        let mut files = machine.files.lock();
-        let mut inner = machine.inner.lock();
-        files.dir = Some(dir.to_path_buf());
-        match fs::read(&path) {
-            Ok(data) => {
-                let body = decode_snapshot(&data)
-                    .map_err(|e| format!("snapshot {}: {e}", path.display()))?;
-                let meta = SnapshotMeta {
-                    last_log_id: body.last_applied,
-                    last_membership: body.membership.clone(),
-                    snapshot_id: snapshot_id(body.last_applied, 0),
-                };
-                machine.engine.restore(body.records);
-                inner.last_applied = body.last_applied;
-                inner.membership = body.membership;
-                files.persisted_index = body.last_applied.map(|id| id.index);
-                inner.snapshot = Some((meta, data));
-                tracing::info!(
-                    last_applied = ?inner.last_applied,
-                    "loaded snapshot {}",
-                    path.display()
-                );
-            }
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
+        if path.exists() {
+            let run = Run::open(&path).map_err(|e| format!("snapshot {}: {e}", path.display()))?;
+            let meta =
+                decode_meta(run.meta()).map_err(|e| format!("snapshot {}: {e}", path.display()))?;
+            engine.install_run(&run);
+            inner.last_applied = meta.last_log_id;
+            inner.membership = meta.last_membership.clone();
+            files.persisted_index = meta.last_log_id.map(|id| id.index);
+            tracing::info!(
+                last_applied = ?meta.last_log_id,
+                keys = run.keys(),
+                bytes = run.bytes().len(),
+                "mapped snapshot {}",
+                path.display()
+            );
+            inner.current = Some((meta, run));
         }
-        drop(inner);
-        drop(files);
-        Ok(machine)
+        Ok(StateMachine {
+            engine,
+            inner: Arc::new(Mutex::new(inner)),
+            files: Arc::new(Mutex::new(files)),
+        })
     }
 
     /// The engine this state machine applies to.
@@ -196,6 +178,125 @@ impl StateMachine {
             })
             .collect()
     }
+
+    /// A fresh temporary path in the snapshot directory.
+    fn temporary(&self, kind: &str) -> PathBuf {
+        let mut files = self.files.lock();
+        files.temporaries += 1;
+        files
+            .dir
+            .join(format!("{kind}-{}{TEMPORARY_SUFFIX}", files.temporaries))
+    }
+
+    /// Makes the complete, synced run at `temporary` the current snapshot
+    /// file unless the one there is newer (then it is just removed); the
+    /// mapping `run` stays valid either way.
+    fn persist(&self, temporary: &Path, index: Option<u64>) -> io::Result<()> {
+        let mut files = self.files.lock();
+        if files.persisted_index.is_some() && files.persisted_index >= index {
+            return fs::remove_file(temporary);
+        }
+        fs::rename(temporary, files.dir.join(SNAPSHOT_FILE))?;
+        fs::File::open(&files.dir)?.sync_all()?;
+        files.persisted_index = index;
+        Ok(())
+    }
+
+    /// Records `run` as the current snapshot if it is the newest.
+    fn set_current(inner: &mut Inner, meta: &Meta, run: &Arc<Run>) {
+        let newer = match &inner.current {
+            Some((current, _)) => current.last_log_id <= meta.last_log_id,
+            None => true,
+        };
+        if newer {
+            inner.current = Some((meta.clone(), run.clone()));
+        }
+    }
+
+    /// Builds, persists and adopts a snapshot; runs on a blocking thread.
+    fn build_blocking(&self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        // The cut: under the apply lock, only the freeze.
+        let (frozen, meta) = {
+            let mut inner = self.inner.lock();
+            inner.snapshots_built += 1;
+            let meta = SnapshotMeta {
+                last_log_id: inner.last_applied,
+                last_membership: inner.membership.clone(),
+                snapshot_id: snapshot_id(inner.last_applied, inner.snapshots_built),
+            };
+            (self.engine.freeze(), meta)
+        };
+        let failed = |e: &dyn std::error::Error| {
+            StorageError::from(StorageIOError::write_snapshot(
+                Some(meta.signature()),
+                AnyError::error(e),
+            ))
+        };
+        let temporary = self.temporary("build");
+        let written = frozen
+            .write_run(&temporary, &encode_meta(&meta))
+            .map_err(RunError::Io)
+            .and_then(|summary| Ok((summary, Run::open(&temporary)?)));
+        let (summary, run) = written.map_err(|e| {
+            let _ = fs::remove_file(&temporary);
+            failed(&e)
+        })?;
+        self.persist(&temporary, meta.last_log_id.map(|id| id.index))
+            .map_err(|e| failed(&e))?;
+        let adopted = self.engine.adopt_run(&frozen, &run);
+        drop(frozen);
+        tracing::info!(
+            snapshot = %meta.snapshot_id,
+            keys = summary.keys,
+            bytes = summary.bytes,
+            shards_adopted = adopted,
+            "snapshot built"
+        );
+        Self::set_current(&mut self.inner.lock(), &meta, &run);
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(SnapshotData::sending(run.bytes().clone())),
+        })
+    }
+
+    /// Writes, validates, persists and installs a received snapshot; runs
+    /// on a blocking thread.
+    fn install_blocking(&self, meta: &Meta, data: &[u8]) -> Result<(), StorageError<NodeId>> {
+        let refuse = |e: AnyError| StorageIOError::read_snapshot(Some(meta.signature()), e);
+        let temporary = self.temporary("received");
+        let written = write_synced(&temporary, data).and_then(|()| {
+            Run::open(&temporary).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        });
+        let run = match written {
+            Ok(run) => run,
+            Err(error) => {
+                let _ = fs::remove_file(&temporary);
+                return Err(refuse(AnyError::error(error)).into());
+            }
+        };
+        let stored = decode_meta(run.meta());
+        let mismatch = match &stored {
+            Ok(stored) if stored.last_log_id == meta.last_log_id => None,
+            Ok(stored) => Some(format!(
+                "snapshot holds {:?} but its meta says {:?}",
+                stored.last_log_id, meta.last_log_id
+            )),
+            Err(error) => Some(error.to_string()),
+        };
+        if let Some(reason) = mismatch {
+            let _ = fs::remove_file(&temporary);
+            return Err(refuse(AnyError::error(reason)).into());
+        }
+        self.persist(&temporary, meta.last_log_id.map(|id| id.index))
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        let mut inner = self.inner.lock();
+        self.engine.install_run(&run);
+        tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "snapshot installed");
+        inner.last_applied = meta.last_log_id;
+        inner.membership = meta.last_membership.clone();
+        Self::set_current(&mut inner, meta, &run);
+        Ok(())
+    }
 }
 
 /// A snapshot's id: the term and index it ends at, and a counter that
@@ -207,116 +308,40 @@ fn snapshot_id(last_applied: Option<LogId<NodeId>>, count: u64) -> String {
     }
 }
 
-/// Makes `data` the snapshot in `dir`, durably, unless the one there is
-/// newer: a temporary file, fsync, rename over the old one, fsync the
-/// directory.
-fn persist_snapshot(files: &mut SnapshotFiles, index: Option<u64>, data: &[u8]) -> io::Result<()> {
-    let Some(dir) = files.dir.as_ref() else {
-        return Ok(());
-    };
-    if files.persisted_index.is_some() && files.persisted_index >= index {
-        return Ok(());
+/// The meta as stored in a run: postcard.
+fn encode_meta(meta: &Meta) -> Vec<u8> {
+    postcard::to_stdvec(meta).expect("snapshot meta serializes")
+}
+
+fn decode_meta(bytes: &[u8]) -> Result<Meta, AnyError> {
+    postcard::from_bytes(bytes).map_err(|e| AnyError::error(format!("snapshot meta: {e}")))
+}
+
+/// Writes `data` to a new file at `path` and syncs it.
+fn write_synced(path: &Path, data: &[u8]) -> io::Result<()> {
+    let mut file = fs::File::create(path)?;
+    io::Write::write_all(&mut file, data)?;
+    file.sync_all()
+}
+
+/// Removes what an interrupted build or reception left in `dir`.
+fn remove_temporaries(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.to_string_lossy().ends_with(TEMPORARY_SUFFIX) {
+            fs::remove_file(&path)?;
+        }
     }
-    let temporary = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
-    let mut file = fs::File::create(&temporary)?;
-    file.write_all(data)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&temporary, dir.join(SNAPSHOT_FILE))?;
-    fs::File::open(dir)?.sync_all()?;
-    files.persisted_index = index;
     Ok(())
-}
-
-/// Seals a snapshot body: version byte, postcard body, CRC32C.
-fn encode_snapshot(body: &SnapshotBody) -> Result<Vec<u8>, postcard::Error> {
-    let mut data = vec![SNAPSHOT_VERSION];
-    data = postcard::to_extend(body, data)?;
-    let crc = crc32c::crc32c(&data);
-    data.extend_from_slice(&crc.to_le_bytes());
-    Ok(data)
-}
-
-/// Checks a snapshot's CRC and version and decodes its body.
-fn decode_snapshot(data: &[u8]) -> Result<SnapshotBody, AnyError> {
-    if data.len() < 5 {
-        return Err(AnyError::error(format!(
-            "snapshot of {} bytes is too short",
-            data.len()
-        )));
-    }
-    let (sealed, crc) = data.split_at(data.len() - 4);
-    let crc = u32::from_le_bytes(crc.try_into().expect("4 bytes"));
-    let actual = crc32c::crc32c(sealed);
-    if crc != actual {
-        return Err(AnyError::error(format!(
-            "snapshot checksum mismatch: stored {crc:#010x}, computed {actual:#010x}"
-        )));
-    }
-    if sealed[0] != SNAPSHOT_VERSION {
-        return Err(AnyError::error(format!(
-            "unknown snapshot version {}",
-            sealed[0]
-        )));
-    }
-    postcard::from_bytes(&sealed[1..]).map_err(|e| AnyError::new(&e))
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        // Off the Raft thread: only the dump holds apply back; encoding and
-        // writing the file let heartbeats, apply and proposals go on.
+        // Off the Raft thread: only the freeze holds apply back.
         let machine = self.clone();
         tokio::task::spawn_blocking(move || machine.build_blocking())
             .await
             .map_err(|e| StorageIOError::write_snapshot(None, &e))?
-    }
-}
-
-impl StateMachine {
-    /// Builds, persists and records a snapshot; runs on a blocking thread.
-    fn build_blocking(&self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
-        // The cut: under the apply lock, only the dump.
-        let (body, meta) = {
-            let mut inner = self.inner.lock();
-            inner.snapshots_built += 1;
-            let meta = SnapshotMeta {
-                last_log_id: inner.last_applied,
-                last_membership: inner.membership.clone(),
-                snapshot_id: snapshot_id(inner.last_applied, inner.snapshots_built),
-            };
-            let body = SnapshotBody {
-                last_applied: inner.last_applied,
-                membership: inner.membership.clone(),
-                records: self.engine.dump(),
-            };
-            (body, meta)
-        };
-        let data = encode_snapshot(&body).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
-        drop(body);
-        let index = meta.last_log_id.map(|id| id.index);
-        let mut files = self.files.lock();
-        persist_snapshot(&mut files, index, &data)
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
-        tracing::info!(
-            snapshot = %meta.snapshot_id,
-            bytes = data.len(),
-            "snapshot built"
-        );
-        let mut inner = self.inner.lock();
-        let newer = match &inner.snapshot {
-            Some((current, _)) => current.last_log_id <= meta.last_log_id,
-            None => true,
-        };
-        if newer {
-            inner.snapshot = Some((meta.clone(), data.clone()));
-        }
-        drop(inner);
-        drop(files);
-        Ok(Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data)),
-        })
     }
 }
 
@@ -369,45 +394,30 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn begin_receiving_snapshot(
         &mut self,
-    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    ) -> Result<Box<SnapshotData>, StorageError<NodeId>> {
+        Ok(Box::new(SnapshotData::receiving()))
     }
 
     async fn install_snapshot(
         &mut self,
-        meta: &SnapshotMeta<NodeId, PeerNode>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        meta: &Meta,
+        snapshot: Box<SnapshotData>,
     ) -> Result<(), StorageError<NodeId>> {
-        let data = snapshot.into_inner();
-        let refuse = |e: AnyError| StorageIOError::read_snapshot(Some(meta.signature()), e);
-        let body = decode_snapshot(&data).map_err(refuse)?;
-        if body.last_applied != meta.last_log_id {
-            return Err(refuse(AnyError::error(format!(
-                "snapshot holds {:?} but its meta says {:?}",
-                body.last_applied, meta.last_log_id
-            )))
-            .into());
-        }
-        let mut files = self.files.lock();
-        let mut inner = self.inner.lock();
-        let index = body.last_applied.map(|id| id.index);
-        persist_snapshot(&mut files, index, &data)
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
-        self.engine.restore(body.records);
-        tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "snapshot installed");
-        inner.last_applied = body.last_applied;
-        inner.membership = body.membership;
-        inner.snapshot = Some((meta.clone(), data));
-        Ok(())
+        let data = snapshot.into_bytes();
+        let machine = self.clone();
+        let meta = meta.clone();
+        tokio::task::spawn_blocking(move || machine.install_blocking(&meta, &data))
+            .await
+            .map_err(|e| StorageIOError::read_snapshot(None, &e))?
     }
 
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
         let inner = self.inner.lock();
-        Ok(inner.snapshot.as_ref().map(|(meta, data)| Snapshot {
+        Ok(inner.current.as_ref().map(|(meta, run)| Snapshot {
             meta: meta.clone(),
-            snapshot: Box::new(Cursor::new(data.clone())),
+            snapshot: Box::new(SnapshotData::sending(run.bytes().clone())),
         }))
     }
 }

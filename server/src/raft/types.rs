@@ -13,21 +13,21 @@
 //! - A batch applies as a unit, in order, so a MULTI/EXEC block or a
 //!   multi-key write placed in one entry applies atomically.
 
-use std::io::Cursor;
-
 use redraft_engine::WriteOp;
 use serde::{Deserialize, Serialize};
 
 use crate::raft::network::PeerNode;
+use crate::raft::snapshot_data::SnapshotData;
 
 openraft::declare_raft_types!(
     /// redraft's Raft types: node ids are `u64`, entries are openraft's
-    /// default `Entry`, snapshots travel as an in-memory `Cursor<Vec<u8>>`
-    /// and the runtime is tokio.
+    /// default `Entry`, snapshots travel as [`SnapshotData`] (a shared
+    /// slice of a run file when sent) and the runtime is tokio.
     pub TypeConfig:
         D = Request,
         R = Applied,
         Node = PeerNode,
+        SnapshotData = SnapshotData,
 );
 
 /// A node's id in the Raft group.

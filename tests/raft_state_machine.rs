@@ -368,3 +368,42 @@ fn assert_same_keys(copy: &Engine, original: &Engine, keys: &[(usize, &str)], no
         );
     }
 }
+
+#[tokio::test]
+async fn the_replicated_clock_never_goes_back_and_travels_in_snapshots() {
+    let engine = Arc::new(Engine::new());
+    let (_dir, mut machine) = in_temp_dir(engine.clone());
+    // Entries 1-3 end at 1_001_000; a new leader whose clock is 500 ms
+    // behind stamps entry 4 earlier. It still applies at 1_001_000: "a"
+    // (expiring at 1_010_500) keeps its deadline when EXPIRE sets 10 s.
+    machine.apply(entries()).await.unwrap();
+    machine
+        .apply(vec![normal(4, 1_000_500, vec![expire_s(0, "a", 10)])])
+        .await
+        .unwrap();
+    assert_eq!(
+        pttl(&engine, 0, "a", 1_001_000),
+        10_000,
+        "at 1_001_000 + 10 s"
+    );
+
+    // A follower restored from a snapshot applies later entries at the
+    // same times as the node that applied everything.
+    let snapshot = machine.build_snapshot().await.unwrap();
+    let data = snapshot.snapshot.into_bytes().to_vec();
+    let fresh = Arc::new(Engine::new());
+    let (_follower_dir, mut follower) = in_temp_dir(fresh.clone());
+    follower
+        .install_snapshot(&snapshot.meta, Box::new(SnapshotData::from(data)))
+        .await
+        .unwrap();
+    let late = vec![normal(5, 999_000, vec![expire_s(5, "b", 1)])];
+    machine.apply(late.clone()).await.unwrap();
+    follower.apply(late).await.unwrap();
+    assert_eq!(
+        pttl(&engine, 5, "b", 1_001_000),
+        1_000,
+        "at 1_001_000 + 1 s"
+    );
+    assert_eq!(fresh.dump(), engine.dump());
+}

@@ -2,10 +2,16 @@
 //! engine: applying an entry executes its writes on the [`Engine`].
 //!
 //! Apply executes each normal entry's commands in order with
-//! `Engine::apply`, at the entry's leader stamp, and hands the replies
+//! `Engine::apply`, at the entry's time, and hands the replies
 //! (one per command) to an optional observer with the entry's log index;
 //! the proposer routes them to the waiting connections. openraft itself
 //! only gets [`Applied`] back.
+//!
+//! An entry's time is its leader stamp, or the latest time applied before
+//! it if that is later: the replicated clock never goes back, even when a
+//! new leader's wall clock is behind the old one's, so a TTL never grows
+//! back and a key never comes back from expiry across a failover. That
+//! clock is part of the state: snapshots carry it.
 //!
 //! A snapshot is a run (`redraft_engine::Run`): the engine's LSM-shaped
 //! layers merged into one sorted rkyv file with a checksum, with the
@@ -30,7 +36,8 @@
 //! followers straight from the mapping.
 //!
 //! Invariants:
-//! - Apply never reads the clock: time comes from the entry's stamp.
+//! - Apply never reads the clock: time comes from the entries' stamps, and
+//!   it never decreases from one entry to the next.
 //! - Applied log indexes strictly increase (asserted).
 //! - A snapshot's contents are one consistent cut: the freeze and the last
 //!   applied id are taken under the same lock that apply holds.
@@ -54,6 +61,7 @@ use openraft::{
 };
 use parking_lot::Mutex;
 use redraft_engine::{Engine, Reply, Run, RunError};
+use serde::{Deserialize, Serialize};
 
 use crate::raft::network::PeerNode;
 use crate::raft::snapshot_data::SnapshotData;
@@ -99,6 +107,8 @@ struct Inner {
     last_applied: Option<LogId<NodeId>>,
     /// The membership of the last membership entry applied.
     membership: StoredMembership<NodeId, PeerNode>,
+    /// The replicated clock: the latest entry time applied, Unix ms.
+    clock_ms: u64,
     /// The newest snapshot built or installed, for `get_current_snapshot`.
     current: Option<(Meta, Arc<Run>)>,
     /// Snapshots built by this node, to make each snapshot id unique.
@@ -118,6 +128,7 @@ impl StateMachine {
         let mut inner = Inner {
             last_applied: None,
             membership: StoredMembership::default(),
+            clock_ms: 0,
             current: None,
             snapshots_built: 0,
             observer: None,
@@ -130,11 +141,12 @@ impl StateMachine {
         let path = dir.join(SNAPSHOT_FILE);
         if path.exists() {
             let run = Run::open(&path).map_err(|e| format!("snapshot {}: {e}", path.display()))?;
-            let meta =
+            let RunMeta { meta, clock_ms } =
                 decode_meta(run.meta()).map_err(|e| format!("snapshot {}: {e}", path.display()))?;
             engine.install_run(&run);
             inner.last_applied = meta.last_log_id;
             inner.membership = meta.last_membership.clone();
+            inner.clock_ms = clock_ms;
             files.persisted_index = meta.last_log_id.map(|id| id.index);
             tracing::info!(
                 last_applied = ?meta.last_log_id,
@@ -167,14 +179,17 @@ impl StateMachine {
         self.inner.lock().last_applied
     }
 
-    /// Executes one batch of writes at its leader stamp.
-    fn execute(&self, request: &Request) -> Vec<Reply> {
+    /// Executes one batch of writes at its time (see the module docs),
+    /// advancing `clock_ms` to it.
+    fn execute(&self, request: &Request, clock_ms: &mut u64) -> Vec<Reply> {
+        let now_ms = request.stamp_ms.max(*clock_ms);
+        *clock_ms = now_ms;
         request
             .commands
             .iter()
             .map(|command| {
                 self.engine
-                    .apply(usize::from(command.db), &command.op, request.stamp_ms)
+                    .apply(usize::from(command.db), &command.op, now_ms)
             })
             .collect()
     }
@@ -216,7 +231,7 @@ impl StateMachine {
     /// Builds, persists and adopts a snapshot; runs on a blocking thread.
     fn build_blocking(&self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         // The cut: under the apply lock, only the freeze.
-        let (frozen, meta) = {
+        let (frozen, meta, clock_ms) = {
             let mut inner = self.inner.lock();
             inner.snapshots_built += 1;
             let meta = SnapshotMeta {
@@ -224,7 +239,7 @@ impl StateMachine {
                 last_membership: inner.membership.clone(),
                 snapshot_id: snapshot_id(inner.last_applied, inner.snapshots_built),
             };
-            (self.engine.freeze(), meta)
+            (self.engine.freeze(), meta, inner.clock_ms)
         };
         let failed = |e: &dyn std::error::Error| {
             StorageError::from(StorageIOError::write_snapshot(
@@ -234,7 +249,7 @@ impl StateMachine {
         };
         let temporary = self.temporary("build");
         let written = frozen
-            .write_run(&temporary, &encode_meta(&meta))
+            .write_run(&temporary, &encode_meta(&meta, clock_ms))
             .map_err(RunError::Io)
             .and_then(|summary| Ok((summary, Run::open(&temporary)?)));
         let (summary, run) = written.map_err(|e| {
@@ -274,19 +289,23 @@ impl StateMachine {
                 return Err(refuse(AnyError::error(error)).into());
             }
         };
-        let stored = decode_meta(run.meta());
-        let mismatch = match &stored {
-            Ok(stored) if stored.last_log_id == meta.last_log_id => None,
-            Ok(stored) => Some(format!(
-                "snapshot holds {:?} but its meta says {:?}",
-                stored.last_log_id, meta.last_log_id
-            )),
-            Err(error) => Some(error.to_string()),
+        let stored = decode_meta(run.meta()).and_then(|stored| {
+            if stored.meta.last_log_id == meta.last_log_id {
+                Ok(stored.clock_ms)
+            } else {
+                Err(AnyError::error(format!(
+                    "snapshot holds {:?} but its meta says {:?}",
+                    stored.meta.last_log_id, meta.last_log_id
+                )))
+            }
+        });
+        let clock_ms = match stored {
+            Ok(clock_ms) => clock_ms,
+            Err(error) => {
+                let _ = fs::remove_file(&temporary);
+                return Err(refuse(error).into());
+            }
         };
-        if let Some(reason) = mismatch {
-            let _ = fs::remove_file(&temporary);
-            return Err(refuse(AnyError::error(reason)).into());
-        }
         self.persist(&temporary, meta.last_log_id.map(|id| id.index))
             .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         let mut inner = self.inner.lock();
@@ -294,6 +313,7 @@ impl StateMachine {
         tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "snapshot installed");
         inner.last_applied = meta.last_log_id;
         inner.membership = meta.last_membership.clone();
+        inner.clock_ms = clock_ms;
         Self::set_current(&mut inner, meta, &run);
         Ok(())
     }
@@ -308,12 +328,23 @@ fn snapshot_id(last_applied: Option<LogId<NodeId>>, count: u64) -> String {
     }
 }
 
-/// The meta as stored in a run: postcard.
-fn encode_meta(meta: &Meta) -> Vec<u8> {
-    postcard::to_stdvec(meta).expect("snapshot meta serializes")
+/// What a run stores besides the keys (postcard, in the run's meta).
+#[derive(Serialize, Deserialize)]
+struct RunMeta {
+    meta: Meta,
+    /// The replicated clock at the snapshot.
+    clock_ms: u64,
 }
 
-fn decode_meta(bytes: &[u8]) -> Result<Meta, AnyError> {
+fn encode_meta(meta: &Meta, clock_ms: u64) -> Vec<u8> {
+    let stored = RunMeta {
+        meta: meta.clone(),
+        clock_ms,
+    };
+    postcard::to_stdvec(&stored).expect("snapshot meta serializes")
+}
+
+fn decode_meta(bytes: &[u8]) -> Result<RunMeta, AnyError> {
     postcard::from_bytes(bytes).map_err(|e| AnyError::error(format!("snapshot meta: {e}")))
 }
 
@@ -374,7 +405,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             match entry.payload {
                 EntryPayload::Blank => {}
                 EntryPayload::Normal(request) => {
-                    let replies = self.execute(&request);
+                    let replies = self.execute(&request, &mut inner.clock_ms);
                     if let Some(observer) = inner.observer.as_mut() {
                         observer(index, &request, replies);
                     }

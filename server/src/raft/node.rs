@@ -30,7 +30,7 @@ use crate::config::Config;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{Network, NetworkConfig, PeerNode};
 use crate::raft::peer_server::{PeerServer, PeerServerConfig};
-use crate::raft::proposer::{Proposer, Router};
+use crate::raft::proposer::{FlushSignal, Proposer, Router};
 use crate::raft::state_machine::StateMachine;
 use crate::raft::status::RaftStatus;
 use crate::raft::types::TypeConfig;
@@ -163,7 +163,7 @@ async fn boot(
     })?;
     let log = Arc::new(log);
     let _ = shared.raft.log.set(log.clone());
-    let flushed = Arc::new(Notify::new());
+    let flushed = Arc::new(FlushSignal::default());
     let flush_signal = flushed.clone();
     let committed_path = config.data_dir.join("committed");
     let log_store = LogStore::with_committed_file(
@@ -172,7 +172,7 @@ async fn boot(
         shared.raft.committed_index_cell(),
     )
     .map_err(|error| format!("cannot open {}: {error}", committed_path.display()))?
-    .with_flush_hook(Arc::new(move || flush_signal.notify_one()));
+    .with_flush_hook(Arc::new(move || flush_signal.raise()));
     let state_machine =
         StateMachine::open(shared.engine.clone(), &config.data_dir.join("snapshot"))?;
     let router = Arc::new(Router::new(make_origin(node_id), shared.inboxes.clone()));

@@ -160,6 +160,27 @@ impl Router {
     }
 }
 
+/// Raised by the log store each time an append becomes durable: a count the
+/// proposer compares, so a late or spare wake-up is never mistaken for the
+/// flush it waits for.
+#[derive(Default)]
+pub struct FlushSignal {
+    flushes: AtomicU64,
+    notify: Notify,
+}
+
+impl FlushSignal {
+    /// One more append is durable.
+    pub fn raise(&self) {
+        self.flushes.fetch_add(1, Ordering::AcqRel);
+        self.notify.notify_one();
+    }
+
+    fn count(&self) -> u64 {
+        self.flushes.load(Ordering::Acquire)
+    }
+}
+
 /// The proposer's inputs.
 pub struct Proposer {
     pub raft: Raft<TypeConfig>,
@@ -169,8 +190,8 @@ pub struct Proposer {
     /// Raised by the network threads after sending, and by the status
     /// watcher when the role changes.
     pub notify: Arc<Notify>,
-    /// Raised when an append is durable, and when a proposed write ends.
-    pub flushed: Arc<Notify>,
+    /// Raised when an append is durable.
+    pub flushed: Arc<FlushSignal>,
 }
 
 impl Proposer {
@@ -179,9 +200,10 @@ impl Proposer {
         let in_flight = Arc::new(Semaphore::new(ENTRIES_IN_FLIGHT_MAX));
         let mut writes: VecDeque<Proposal> = VecDeque::new();
         let mut reads: Vec<(u16, u64)> = Vec::new();
-        // An entry has been handed to openraft and its append is not yet
-        // known to be durable.
-        let mut appending = false;
+        // The last entry handed to openraft, until an append after it was
+        // handed over is durable or its write ended (it may never be
+        // appended): the flush count then, and whether it ended.
+        let mut appending: Option<(u64, Arc<AtomicBool>)> = None;
         // One read check runs at a time; reads queued meanwhile share the
         // next one.
         let checking = Arc::new(AtomicBool::new(false));
@@ -207,17 +229,22 @@ impl Proposer {
                     .refuse(writes.drain(..), |route| status.refusal(route.slot));
                 continue;
             }
-            if appending {
-                tokio::select! {
-                    _ = self.flushed.notified() => appending = false,
-                    _ = self.notify.notified() => {}
+            if let Some((flushes, ended)) = &appending {
+                let durable = self.flushed.count() > *flushes;
+                if !durable && !ended.load(Ordering::Acquire) {
+                    tokio::select! {
+                        _ = self.flushed.notify.notified() => {}
+                        _ = self.notify.notified() => {}
+                    }
+                    continue;
                 }
-                continue;
+                appending = None;
             }
             tokio::select! {
                 permit = in_flight.clone().acquire_owned() => {
-                    appending = true;
-                    let flushed = self.flushed.clone();
+                    let ended = Arc::new(AtomicBool::new(false));
+                    appending = Some((self.flushed.count(), ended.clone()));
+                    let wake = self.notify.clone();
                     let permit = permit.expect("the semaphore is never closed");
                     let request = self.take_entry(&mut writes);
                     let proposal = request.proposal;
@@ -226,7 +253,8 @@ impl Proposer {
                     tokio::spawn(async move {
                         let result = tokio::time::timeout(WRITE_TIMEOUT, raft.client_write(request)).await;
                         drop(permit);
-                        flushed.notify_one();
+                        ended.store(true, Ordering::Release);
+                        wake.notify_one();
                         match result {
                             Ok(Ok(_)) => {}
                             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {

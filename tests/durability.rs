@@ -191,7 +191,20 @@ fn acknowledged_keys_and_ttls_survive_sigkill() {
     node.restart();
     node.wait_leader();
 
-    let after = read_state(&node, &keys);
+    assert_restored(&node, &expected, &before, "after SIGKILL and restart");
+}
+
+/// Asserts that the restarted `node` holds `expected` (see `key_problem`;
+/// `before` is `read_state` of the same keys before the kill) and nothing
+/// else.
+fn assert_restored(
+    node: &Node,
+    expected: &Expected,
+    before: &[(Option<String>, i64, i64)],
+    when: &str,
+) {
+    let keys: Vec<String> = expected.keys().cloned().collect();
+    let after = read_state(node, &keys);
     let problems: Vec<String> = keys
         .iter()
         .zip(before.iter().zip(&after))
@@ -201,14 +214,14 @@ fn acknowledged_keys_and_ttls_survive_sigkill() {
         .collect();
     assert!(
         problems.is_empty(),
-        "{} of {} keys wrong after SIGKILL and restart, first ones:\n{}",
+        "{} of {} keys wrong {when}, first ones:\n{}",
         problems.len(),
         keys.len(),
         problems[..problems.len().min(10)].join("\n")
     );
     let present = expected.values().filter(|entry| entry.is_some()).count() as u64;
     let dbsize: u64 = redis::cmd("DBSIZE").query(&mut node.connect()).unwrap();
-    assert_eq!(dbsize, present, "DBSIZE after restart");
+    assert_eq!(dbsize, present, "DBSIZE {when}");
 }
 
 #[test]
@@ -241,24 +254,8 @@ fn keys_survive_restarts_from_a_snapshot_and_the_log_after_it() {
             info["raft_snapshot_index"], "0",
             "restarted without its snapshot"
         );
-        let after = read_state(&node, &keys);
-        let problems: Vec<String> = keys
-            .iter()
-            .zip(before.iter().zip(&after))
-            .filter_map(|(key, (before, after))| {
-                key_problem(&expected[key], before.2, after).map(|why| format!("{key}: {why}"))
-            })
-            .collect();
-        assert!(
-            problems.is_empty(),
-            "round {round}: {} of {} keys wrong after restart, first ones:\n{}",
-            problems.len(),
-            keys.len(),
-            problems[..problems.len().min(10)].join("\n")
-        );
-        let present = expected.values().filter(|entry| entry.is_some()).count() as u64;
-        let dbsize: u64 = redis::cmd("DBSIZE").query(&mut node.connect()).unwrap();
-        assert_eq!(dbsize, present, "round {round}: DBSIZE after restart");
+        let when = format!("after restart {round} from a snapshot");
+        assert_restored(&node, &expected, &before, &when);
     }
 }
 

@@ -73,6 +73,15 @@ impl ReplySink for Recorder {
     fn double(&mut self, value: f64) {
         self.0.push(format!(",{value}"));
     }
+    fn map(&mut self, len: usize) {
+        self.0.push(format!("%{len}"));
+    }
+    fn set(&mut self, len: usize) {
+        self.0.push(format!("~{len}"));
+    }
+    fn is_resp3(&self) -> bool {
+        false
+    }
     fn error(&mut self, error: &Error) {
         self.0.push(format!("-{error:?}"));
     }

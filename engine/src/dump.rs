@@ -17,7 +17,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{Engine, Entry, SmallBytes, Value, SHARDS_PER_DB};
+use crate::{Engine, Entry, Hash, List, Set, SmallBytes, Value, ZSet, SHARDS_PER_DB};
 
 /// A stored value in its serializable form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,20 +44,30 @@ impl DumpValue {
     fn from_value(value: &Value) -> DumpValue {
         match value {
             Value::Str(bytes) => DumpValue::Str(bytes.to_bytes()),
-            Value::List(items) => DumpValue::List(items.iter().cloned().collect()),
-            Value::Hash(pairs) => DumpValue::Hash(pairs.clone()),
-            Value::Set(members) => DumpValue::Set(members.clone()),
-            Value::ZSet(members) => DumpValue::ZSet(members.clone()),
+            Value::List(list) => DumpValue::List(list.iter().map(Bytes::copy_from_slice).collect()),
+            Value::Hash(hash) => DumpValue::Hash(
+                hash.iter()
+                    .map(|(field, value)| {
+                        (Bytes::copy_from_slice(field), Bytes::copy_from_slice(value))
+                    })
+                    .collect(),
+            ),
+            Value::Set(set) => DumpValue::Set(set.iter().map(Bytes::copy_from_slice).collect()),
+            Value::ZSet(zset) => DumpValue::ZSet(
+                zset.iter()
+                    .map(|(score, member)| (score, Bytes::copy_from_slice(member)))
+                    .collect(),
+            ),
         }
     }
 
     fn into_value(self) -> Value {
         match self {
             DumpValue::Str(bytes) => Value::Str(SmallBytes::from(bytes)),
-            DumpValue::List(items) => Value::List(items.into()),
-            DumpValue::Hash(pairs) => Value::Hash(pairs),
-            DumpValue::Set(members) => Value::Set(members),
-            DumpValue::ZSet(members) => Value::ZSet(members),
+            DumpValue::List(items) => Value::List(List::from_items(items)),
+            DumpValue::Hash(pairs) => Value::Hash(Hash::from_pairs(pairs)),
+            DumpValue::Set(members) => Value::Set(Set::from_members(members)),
+            DumpValue::ZSet(members) => Value::ZSet(ZSet::from_members(members)),
         }
     }
 }
@@ -122,7 +132,10 @@ mod tests {
         set(&engine, 3, "ttl", "x", TtlChange::InMs(5_000));
         set(&engine, 3, "gone", "x", TtlChange::AtMs(10));
         let list = Entry {
-            value: Value::List(vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")].into()),
+            value: Value::List(List::from_items([
+                Bytes::from_static(b"a"),
+                Bytes::from_static(b"b"),
+            ])),
             expires_at_ms: Some(9_999),
         };
         engine.restore_entry(15, Bytes::from_static(b"list"), list);

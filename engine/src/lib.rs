@@ -22,39 +22,50 @@
 
 mod apply;
 mod bignum;
+mod collection;
 mod dump;
 mod engine;
 mod error;
 mod glob;
+mod hash;
 mod key;
 mod keyspace;
 mod layers;
 mod ldouble;
+mod list;
 mod number;
+mod random;
 mod read;
 mod reply;
 mod run;
 mod scan;
+mod set;
 mod shard;
 mod small;
 mod snapshot;
 mod table;
 mod value;
 mod write;
+mod zset;
 
 pub use apply::STRING_BYTES_MAX;
 pub use dump::{DumpRecord, DumpValue};
 pub use engine::{Engine, EngineStats, SHARDS_PER_DB};
 pub use error::Error;
 pub use glob::glob_match;
+pub use hash::{Hash, HashOp};
 pub use key::key_hash;
+pub use list::{List, ListOp};
 pub use number::{format_double, parse_float, parse_i64_strict};
+pub use random::Random;
 pub use reply::{Reply, ReplySink};
 pub use run::{Run, RunError, RUN_MAGIC, RUN_VERSION};
+pub use set::{Set, SetOp};
 pub use small::{SmallBytes, INLINE_BYTES_MAX};
 pub use snapshot::{FrozenKeyspace, RunSummary};
 pub use value::{Entry, Value};
 pub use write::{ExpireCommand, ExpireCondition, SetCondition, TtlChange, WriteOp};
+pub use zset::{ZSet, ZSetOp};
 
 /// Number of logical databases (`SELECT 0` to `SELECT 15`).
 pub const DB_COUNT: usize = 16;

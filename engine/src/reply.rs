@@ -27,6 +27,15 @@ pub trait ReplySink {
     fn array(&mut self, len: usize);
     /// A double (`,` in RESP3, a bulk string in RESP2).
     fn double(&mut self, value: f64);
+    /// The header of a map of `len` pairs (`%` in RESP3, an array of
+    /// `2 * len` elements in RESP2); keys and values follow, alternating.
+    fn map(&mut self, len: usize);
+    /// The header of a set of `len` elements (`~` in RESP3, an array in
+    /// RESP2).
+    fn set(&mut self, len: usize);
+    /// Whether the connection speaks RESP3, for replies whose shape (not
+    /// just encoding) differs, such as `ZRANGE ... WITHSCORES`.
+    fn is_resp3(&self) -> bool;
     fn error(&mut self, error: &Error);
 }
 

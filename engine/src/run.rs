@@ -43,13 +43,17 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
 use crate::engine::{shard_of, SHARDS_PER_DB};
+use crate::hash::{Hash, HashRecord};
+use crate::list::{List, ListRecord};
+use crate::set::{Set, SetRecord};
 use crate::value::{Entry, Value};
+use crate::zset::{ZSet, ZSetRecord};
 use crate::{SmallBytes, DB_COUNT};
 
 /// The first 8 bytes of every run file.
 pub const RUN_MAGIC: [u8; 8] = *b"RDRFTRUN";
 /// The format version this code writes and reads.
-pub const RUN_VERSION: u32 = 1;
+pub const RUN_VERSION: u32 = 2;
 /// Shards in a run: one per (db, shard) of the engine.
 pub(crate) const RUN_SHARDS: usize = DB_COUNT * SHARDS_PER_DB;
 const HEADER_BYTES: usize = 24;
@@ -81,10 +85,10 @@ pub(crate) struct Record {
 #[derive(rkyv::Archive, rkyv::Serialize)]
 pub(crate) enum RecordValue {
     Str(Bytes),
-    List(Vec<Bytes>),
-    Hash(Vec<(Bytes, Bytes)>),
-    Set(Vec<Bytes>),
-    ZSet(Vec<(f64, Bytes)>),
+    List(ListRecord),
+    Hash(HashRecord),
+    Set(SetRecord),
+    ZSet(ZSetRecord),
 }
 
 impl Record {
@@ -93,10 +97,10 @@ impl Record {
     pub(crate) fn new(key: &[u8], entry: &Entry) -> Record {
         let value = match &entry.value {
             Value::Str(bytes) => RecordValue::Str(bytes.to_bytes()),
-            Value::List(items) => RecordValue::List(items.iter().cloned().collect()),
-            Value::Hash(pairs) => RecordValue::Hash(pairs.clone()),
-            Value::Set(members) => RecordValue::Set(members.clone()),
-            Value::ZSet(members) => RecordValue::ZSet(members.clone()),
+            Value::List(list) => RecordValue::List(list.to_record()),
+            Value::Hash(hash) => RecordValue::Hash(hash.to_record()),
+            Value::Set(set) => RecordValue::Set(set.to_record()),
+            Value::ZSet(zset) => RecordValue::ZSet(zset.to_record()),
         };
         Record {
             key: Bytes::copy_from_slice(key),
@@ -408,24 +412,10 @@ impl RunShard {
         };
         let value = match &record.value {
             ArchivedRecordValue::Str(value) => Value::Str(SmallBytes::from(bytes(value))),
-            ArchivedRecordValue::List(items) => {
-                Value::List(items.iter().map(|item| bytes(item)).collect())
-            }
-            ArchivedRecordValue::Hash(pairs) => Value::Hash(
-                pairs
-                    .iter()
-                    .map(|pair| (bytes(&pair.0), bytes(&pair.1)))
-                    .collect(),
-            ),
-            ArchivedRecordValue::Set(members) => {
-                Value::Set(members.iter().map(|member| bytes(member)).collect())
-            }
-            ArchivedRecordValue::ZSet(members) => Value::ZSet(
-                members
-                    .iter()
-                    .map(|pair| (pair.0.to_native(), bytes(&pair.1)))
-                    .collect(),
-            ),
+            ArchivedRecordValue::List(list) => Value::List(List::from_archived(list, bytes)),
+            ArchivedRecordValue::Hash(hash) => Value::Hash(Hash::from_archived(hash, bytes)),
+            ArchivedRecordValue::Set(set) => Value::Set(Set::from_archived(set, bytes)),
+            ArchivedRecordValue::ZSet(zset) => Value::ZSet(ZSet::from_archived(zset, bytes)),
         };
         Entry {
             value,

@@ -65,19 +65,6 @@ pub(crate) struct Counters {
     pub(crate) expired_keys: AtomicU64,
 }
 
-/// Bytes a value holds, for the memory estimate.
-#[inline]
-pub(crate) fn value_bytes(value: &Value) -> u64 {
-    let total = match value {
-        Value::Str(bytes) => bytes.len(),
-        Value::List(items) => items.iter().map(Bytes::len).sum(),
-        Value::Hash(pairs) => pairs.iter().map(|(f, v)| f.len() + v.len()).sum(),
-        Value::Set(items) => items.iter().map(Bytes::len).sum(),
-        Value::ZSet(items) => items.iter().map(|(_, m)| m.len() + 8).sum(),
-    };
-    total as u64
-}
-
 /// The estimated cost of one stored key.
 pub(crate) fn entry_cost_bytes(key_len: usize, entry: &Entry) -> u64 {
     let expiry = if entry.expires_at_ms.is_some() {
@@ -85,7 +72,7 @@ pub(crate) fn entry_cost_bytes(key_len: usize, entry: &Entry) -> u64 {
     } else {
         0
     };
-    key_len as u64 + value_bytes(&entry.value) + ENTRY_OVERHEAD_BYTES + expiry
+    key_len as u64 + entry.value.memory_bytes() + ENTRY_OVERHEAD_BYTES + expiry
 }
 
 /// Where a write's key is ([`Found`]), or where it would be inserted
@@ -384,9 +371,9 @@ impl Shard {
         change: impl FnOnce(&mut Value) -> R,
     ) -> R {
         let entry = self.entries.value_mut(found);
-        let before = value_bytes(&entry.value);
+        let before = entry.value.memory_bytes();
         let result = change(&mut entry.value);
-        let after = value_bytes(&entry.value);
+        let after = entry.value.memory_bytes();
         self.adjust_cost(before, after);
         result
     }

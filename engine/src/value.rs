@@ -1,19 +1,24 @@
 //! Typed values and the entries that hold them.
+//!
+//! Each collection type lives in its own module (`list/`, `hash/`, `set/`,
+//! `zset/`) with its encodings, its run record and its commands; this file
+//! only ties them into one [`Value`].
 
-use bytes::Bytes;
-
+use crate::hash::Hash;
+use crate::list::List;
+use crate::set::Set;
+use crate::zset::ZSet;
 use crate::SmallBytes;
 
-/// A stored value. Strings are here now; the collection types are shaped for
-/// the commands that will use them (lists, hashes, sets, sorted sets).
+/// A stored value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A string; short ones are held inline, in the key's table slot.
     Str(SmallBytes),
-    List(std::collections::VecDeque<Bytes>),
-    Hash(Vec<(Bytes, Bytes)>),
-    Set(Vec<Bytes>),
-    ZSet(Vec<(f64, Bytes)>),
+    List(List),
+    Hash(Hash),
+    Set(Set),
+    ZSet(ZSet),
 }
 
 impl Value {
@@ -25,6 +30,30 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+        }
+    }
+
+    /// Bytes the value holds beyond the key's fixed cost, for the memory
+    /// estimate. O(1): collections keep a running total.
+    pub fn memory_bytes(&self) -> u64 {
+        match self {
+            Value::Str(bytes) => bytes.len() as u64,
+            Value::List(list) => list.memory_bytes(),
+            Value::Hash(hash) => hash.memory_bytes(),
+            Value::Set(set) => set.memory_bytes(),
+            Value::ZSet(zset) => zset.memory_bytes(),
+        }
+    }
+
+    /// Whether this is a collection with no elements. Redis never stores
+    /// one: a write that empties a collection deletes its key.
+    pub fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::Str(_) => false,
+            Value::List(list) => list.is_empty(),
+            Value::Hash(hash) => hash.is_empty(),
+            Value::Set(set) => set.is_empty(),
+            Value::ZSet(zset) => zset.is_empty(),
         }
     }
 }

@@ -14,6 +14,8 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::{HashOp, ListOp, SetOp, ZSetOp};
+
 /// How a write changes the key's time to live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TtlChange {
@@ -153,4 +155,12 @@ pub enum WriteOp {
     /// expired at the apply timestamp, and leaves any other alone (it may
     /// have been written again since). Replies the number deleted.
     PurgeExpired { keys: Vec<Bytes> },
+    /// A list write.
+    Lists(ListOp),
+    /// A hash write.
+    Hashes(HashOp),
+    /// A set write.
+    Sets(SetOp),
+    /// A sorted set write.
+    ZSets(ZSetOp),
 }

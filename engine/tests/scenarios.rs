@@ -23,7 +23,8 @@ use std::path::Path;
 use bytes::Bytes;
 use common::{quote, record, render};
 use redraft_engine::{
-    Engine, Entry, ExpireCommand, ExpireCondition, Reply, SetCondition, TtlChange, Value, WriteOp,
+    Engine, Entry, ExpireCommand, ExpireCondition, List, Reply, SetCondition, TtlChange, Value,
+    WriteOp,
 };
 
 const START_MS: u64 = 1_700_000_000_000;
@@ -301,9 +302,9 @@ impl Driver {
                 record(|sink| engine.random_key(db, now, seed, sink))
             }
             "rpush-raw" => {
-                let items = args[1..].iter().map(|item| b(item)).collect();
+                let items = args[1..].iter().map(|item| b(item));
                 let entry = Entry {
-                    value: Value::List(items),
+                    value: Value::List(List::from_items(items)),
                     expires_at_ms: None,
                 };
                 engine.restore_entry(db, b(&args[0]), entry);

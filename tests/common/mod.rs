@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod diff;
 pub mod node;
 pub mod wait;
 

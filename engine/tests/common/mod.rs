@@ -83,6 +83,16 @@ impl ReplySink for Recorder {
     fn double(&mut self, value: f64) {
         self.push(Reply::Double(value));
     }
+    /// Recorded as RESP2 writes it: an array of keys and values.
+    fn map(&mut self, len: usize) {
+        self.array(len * 2);
+    }
+    fn set(&mut self, len: usize) {
+        self.array(len);
+    }
+    fn is_resp3(&self) -> bool {
+        false
+    }
     fn error(&mut self, error: &Error) {
         self.push(Reply::Error(error.clone()));
     }

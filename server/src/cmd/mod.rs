@@ -16,15 +16,19 @@
 pub mod args;
 mod cluster;
 mod connection;
+mod hashes;
 mod introspection;
 mod keys;
+mod lists;
 mod server;
+mod sets;
 mod strings;
+mod zsets;
 
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use redraft_engine::{Error, ReplySink, WriteOp};
+use redraft_engine::{Error, Random, ReplySink, WriteOp};
 use rustc_hash::FxHashMap;
 
 use crate::client::Client;
@@ -94,6 +98,26 @@ impl Ctx<'_> {
     pub fn fail(&mut self, error: Error) -> Action {
         self.out.error(&error);
         Action::Replied
+    }
+
+    /// A fresh seed for a command that picks at random: a read draws from
+    /// it, and a write carries it in its op so every node draws the same.
+    pub fn random_seed(&mut self) -> u64 {
+        thread_local! {
+            static SEEDS: std::cell::RefCell<Option<Random>> = const { std::cell::RefCell::new(None) };
+        }
+        SEEDS.with(|seeds| {
+            let mut seeds = seeds.borrow_mut();
+            let seeds = seeds.get_or_insert_with(|| {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |since| since.as_nanos() as u64);
+                Random::new(
+                    nanos ^ u64::from(std::process::id()).rotate_left(32) ^ self.client.info.id,
+                )
+            });
+            seeds.next_u64()
+        })
     }
 }
 
@@ -183,6 +207,10 @@ pub fn table() -> &'static [&'static CommandSpec] {
             server::COMMANDS,
             connection::COMMANDS,
             introspection::COMMANDS,
+            lists::COMMANDS,
+            hashes::COMMANDS,
+            sets::COMMANDS,
+            zsets::COMMANDS,
         ] {
             all.extend(group.iter());
         }

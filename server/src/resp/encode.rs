@@ -181,6 +181,18 @@ impl ReplySink for ReplyWriter<'_> {
         }
     }
 
+    fn map(&mut self, len: usize) {
+        ReplyWriter::map(self, len);
+    }
+
+    fn set(&mut self, len: usize) {
+        ReplyWriter::set(self, len);
+    }
+
+    fn is_resp3(&self) -> bool {
+        ReplyWriter::is_resp3(self)
+    }
+
     fn error(&mut self, error: &Error) {
         self.out.put_u8(b'-');
         // Writing into BytesMut cannot fail.

@@ -5,8 +5,8 @@
 
 use bytes::Bytes;
 use redraft_engine::{
-    format_double, Engine, Error, ExpireCommand, ExpireCondition, Reply, ReplySink, SetCondition,
-    TtlChange, WriteOp,
+    format_double, Engine, Error, ExpireCommand, ExpireCondition, HashOp, ListOp, Reply, ReplySink,
+    SetCondition, SetOp, TtlChange, WriteOp, ZSetOp,
 };
 
 /// Records everything written to it as `Reply` values, rebuilding arrays
@@ -163,7 +163,8 @@ fn key(rng: &mut Rng, keys: u64) -> Bytes {
 
 /// A random string write over `keys` distinct keys of db 0.
 pub fn random_op(rng: &mut Rng, keys: u64) -> WriteOp {
-    match rng.below(10) {
+    match rng.below(14) {
+        10..=13 => collection_op(rng, keys),
         0..=2 => WriteOp::Set {
             key: key(rng, keys),
             value: Bytes::from(format!("{}", rng.below(1000))),
@@ -211,6 +212,52 @@ pub fn random_op(rng: &mut Rng, keys: u64) -> WriteOp {
             to_db: 0,
             replace: rng.below(2) == 0,
         },
+    }
+}
+
+/// A write to a list, hash, set or sorted set. Most add a few short
+/// elements; one in eight adds enough (or long enough) ones to move a
+/// small collection to its large encoding.
+fn collection_op(rng: &mut Rng, keys: u64) -> WriteOp {
+    let key = key(rng, keys);
+    let count = if rng.below(8) == 0 {
+        140
+    } else {
+        1 + rng.below(3)
+    };
+    let long = rng.below(8) == 0;
+    let mut element = |rng: &mut Rng| {
+        let n = rng.below(300);
+        if long {
+            Bytes::from(format!("{n:>70}"))
+        } else {
+            Bytes::from(format!("{n}"))
+        }
+    };
+    let elements: Vec<Bytes> = (0..count).map(|_| element(rng)).collect();
+    match rng.below(4) {
+        0 => WriteOp::Lists(ListOp::Push {
+            key,
+            items: elements,
+            left: rng.below(2) == 0,
+            only_if_exists: rng.below(4) == 0,
+        }),
+        1 => WriteOp::Hashes(HashOp::Set {
+            key,
+            pairs: elements.into_iter().map(|e| (e.clone(), e)).collect(),
+            ok: false,
+        }),
+        2 => WriteOp::Sets(SetOp::Add {
+            key,
+            members: elements,
+        }),
+        _ => WriteOp::ZSets(ZSetOp::Add {
+            key,
+            members: elements
+                .into_iter()
+                .map(|e| ((rng.below(20) as f64) / 4.0, e))
+                .collect(),
+        }),
     }
 }
 

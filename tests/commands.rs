@@ -329,6 +329,7 @@ fn pattern_holes_match_as_documented() {
 }
 
 scenarios!(
+    keys_object_move,
     strings_set,
     strings_get_family,
     strings_setex,

@@ -140,6 +140,8 @@ impl Engine {
                 to_db,
                 replace,
             } => self.apply_copy(db, from, *to_db, to, *replace, now_ms),
+            WriteOp::Move { key, to_db } => Ok(self.apply_move(db, key, *to_db, now_ms)),
+            WriteOp::SwapDb { a, b } => Ok(self.apply_swapdb(*a, *b)),
             WriteOp::FlushDb => Ok(self.apply_flush(Some(db))),
             WriteOp::FlushAll => Ok(self.apply_flush(None)),
             WriteOp::PurgeExpired { keys } => Ok(self.apply_purge(db, keys, now_ms)),

@@ -177,6 +177,48 @@ impl Engine {
         Ok(Reply::Int(1))
     }
 
+    pub(crate) fn apply_move(&self, db: usize, key: &Bytes, to_db: usize, now_ms: u64) -> Reply {
+        assert_ne!(
+            db, to_db,
+            "MOVE within one database is rejected by the server"
+        );
+        let key_ref = KeyRef::new(key);
+        let mut pair = self.lock_pair(db, key_ref, to_db, key_ref);
+        let Ok(found) = pair.src().find_for_write(key_ref, now_ms) else {
+            return Reply::Int(0);
+        };
+        let Err(vacant) = pair.dst().find_for_write(key_ref, now_ms) else {
+            return Reply::Int(0);
+        };
+        let (entry, _) = pair.src().remove_at(found);
+        pair.dst().insert_at(vacant, key, entry);
+        Reply::Int(1)
+    }
+
+    /// `SWAPDB`: locks every shard of both databases (ascending), then
+    /// swaps each pair of shards whole, layers and all. A snapshot in
+    /// progress is not confused: a shard adopts a new run only if it still
+    /// holds the layers that run merged.
+    pub(crate) fn apply_swapdb(&self, a: usize, b: usize) -> Reply {
+        if a == b {
+            return Reply::Ok;
+        }
+        let (low, high) = (a.min(b), a.max(b));
+        let slots = self.slots();
+        let mut lows: Vec<_> = slots[low * SHARDS_PER_DB..(low + 1) * SHARDS_PER_DB]
+            .iter()
+            .map(|slot| slot.shard.lock())
+            .collect();
+        let mut highs: Vec<_> = slots[high * SHARDS_PER_DB..(high + 1) * SHARDS_PER_DB]
+            .iter()
+            .map(|slot| slot.shard.lock())
+            .collect();
+        for (low, high) in lows.iter_mut().zip(highs.iter_mut()) {
+            std::mem::swap(&mut **low, &mut **high);
+        }
+        Reply::Ok
+    }
+
     /// `FLUSHDB` (`Some(db)`) or `FLUSHALL` (`None`): locks every shard
     /// concerned, empties them, and frees the contents after unlocking.
     pub(crate) fn apply_flush(&self, db: Option<usize>) -> Reply {

@@ -34,6 +34,7 @@ mod layers;
 mod ldouble;
 mod list;
 mod number;
+mod object;
 mod random;
 mod read;
 mod reply;

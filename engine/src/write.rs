@@ -147,6 +147,12 @@ pub enum WriteOp {
         to_db: usize,
         replace: bool,
     },
+    /// `MOVE`: `:1` if the key moved to database `to_db` (with its expiry),
+    /// `:0` if it is missing or `to_db` already holds it. The server rejects
+    /// `to_db` equal to the current database.
+    Move { key: Bytes, to_db: usize },
+    /// `SWAPDB`: `+OK`; databases `a` and `b` trade contents.
+    SwapDb { a: usize, b: usize },
     /// `FLUSHDB`: `+OK`.
     FlushDb,
     /// `FLUSHALL`: `+OK`.

@@ -40,6 +40,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("renamenx", 3, WRITE | FAST, (1, 2, 1), renamenx, "Renames a key only when the target key name doesn't exist."),
     spec("copy", -3, WRITE, (1, 2, 1), copy, "Copies the value of a key to a new key."),
     spec("randomkey", 1, READONLY | RANDOM, (0, 0, 0), randomkey, "Returns a random key name from the database."),
+    spec("move", 3, WRITE | FAST, (1, 1, 1), move_key, "Moves a key to another database."),
+    CommandSpec::new("swapdb", 3, WRITE | FAST, (0, 0, 0), swapdb, "server", "Swaps two Redis databases.").since("4.0.0"),
 ];
 
 fn owned_all(args: &[Bytes]) -> Vec<Bytes> {
@@ -269,4 +271,36 @@ fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
         .engine
         .random_key(ctx.client.db, ctx.now_ms, seed, &mut ctx.out);
     Action::Replied
+}
+
+fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let to_db = match parse_db(&args[1]) {
+        Ok(db) => db,
+        Err(error) => return ctx.fail(error),
+    };
+    if to_db == ctx.client.db {
+        return ctx.fail(Error::Other(
+            "ERR source and destination objects are the same",
+        ));
+    }
+    Action::Write(WriteOp::Move {
+        key: owned(&args[0]),
+        to_db,
+    })
+}
+
+/// `SWAPDB a b`, with Redis's errors: each index must be an integer (its
+/// own message per position), then both must be in range.
+fn swapdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let Some(a) = parse_i64(&args[0]) else {
+        return ctx.fail(Error::Other("ERR invalid first DB index"));
+    };
+    let Some(b) = parse_i64(&args[1]) else {
+        return ctx.fail(Error::Other("ERR invalid second DB index"));
+    };
+    let index = |n: i64| usize::try_from(n).ok().filter(|&db| db < DB_COUNT);
+    let (Some(a), Some(b)) = (index(a), index(b)) else {
+        return ctx.fail(Error::DbIndexOutOfRange);
+    };
+    Action::Write(WriteOp::SwapDb { a, b })
 }

@@ -17,6 +17,7 @@ pub mod args;
 mod cluster;
 mod connection;
 mod hashes;
+mod inspect;
 mod introspection;
 mod keys;
 mod lists;
@@ -207,6 +208,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
             server::COMMANDS,
             connection::COMMANDS,
             introspection::COMMANDS,
+            inspect::COMMANDS,
             lists::COMMANDS,
             hashes::COMMANDS,
             sets::COMMANDS,

@@ -1,0 +1,221 @@
+//! Key introspection: `OBJECT ENCODING|REFCOUNT|FREQ|HELP` and
+//! `MEMORY USAGE|HELP`.
+//!
+//! `OBJECT IDLETIME` is not offered: redraft does not track when a key was
+//! last accessed, and an invented idle time would mislead an operator.
+
+use bytes::Bytes;
+use redraft_engine::{Error, ReplySink};
+
+use super::args::{is, parse_i64};
+use super::flags::{LOADING, READONLY, STALE};
+use super::{Action, CommandSpec, Ctx};
+
+const fn spec(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    handler: super::Handler,
+    group: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec::new(name, arity, flags, keys, handler, group, summary)
+}
+
+const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
+    spec(
+        "object|encoding",
+        3,
+        READONLY,
+        (2, 2, 1),
+        object_encoding,
+        "generic",
+        "Returns the internal encoding of a Redis object.",
+    )
+    .since("2.2.3"),
+    spec(
+        "object|refcount",
+        3,
+        READONLY,
+        (2, 2, 1),
+        object_refcount,
+        "generic",
+        "Returns the reference count of a value of a key.",
+    )
+    .since("2.2.3"),
+    spec(
+        "object|freq",
+        3,
+        READONLY,
+        (2, 2, 1),
+        object_freq,
+        "generic",
+        "Returns the logarithmic access frequency counter of a Redis object.",
+    )
+    .since("4.0.0"),
+    spec(
+        "object|help",
+        2,
+        LOADING | STALE,
+        (0, 0, 0),
+        object_help,
+        "generic",
+        "Returns helpful text about the different subcommands.",
+    )
+    .since("6.2.0"),
+];
+
+const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
+    spec(
+        "memory|usage",
+        -3,
+        READONLY,
+        (2, 2, 1),
+        memory_usage,
+        "server",
+        "Estimates the memory usage of a key.",
+    )
+    .since("4.0.0"),
+    spec(
+        "memory|help",
+        2,
+        LOADING | STALE,
+        (0, 0, 0),
+        memory_help,
+        "server",
+        "Returns helpful text about the different subcommands.",
+    )
+    .since("4.0.0"),
+];
+
+pub const COMMANDS: &[CommandSpec] = &[
+    spec(
+        "object",
+        -2,
+        0,
+        (0, 0, 0),
+        object,
+        "generic",
+        "A container for object introspection commands.",
+    )
+    .since("2.2.3")
+    .with_subcommands(OBJECT_SUBCOMMANDS),
+    spec(
+        "memory",
+        -2,
+        0,
+        (0, 0, 0),
+        memory,
+        "server",
+        "A container for memory diagnostics commands.",
+    )
+    .since("4.0.0")
+    .with_subcommands(MEMORY_SUBCOMMANDS),
+];
+
+fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let container = super::lookup(b"object").expect("object is in the table");
+    super::dispatch_sub(ctx, container, args)
+}
+
+fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let container = super::lookup(b"memory").expect("memory is in the table");
+    super::dispatch_sub(ctx, container, args)
+}
+
+fn object_encoding(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    match ctx
+        .shared
+        .engine
+        .object_encoding(ctx.client.db, &args[0], ctx.now_ms)
+    {
+        Some(encoding) => ctx.out.bulk(encoding.as_bytes()),
+        None => ctx.out.nil(),
+    }
+    Action::Replied
+}
+
+fn object_refcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    match ctx
+        .shared
+        .engine
+        .object_refcount(ctx.client.db, &args[0], ctx.now_ms)
+    {
+        Some(count) => ctx.out.int(count),
+        None => ctx.out.nil(),
+    }
+    Action::Replied
+}
+
+/// Redis answers this way whenever its eviction policy is not LFU, which
+/// is always true here (redraft never evicts).
+fn object_freq(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    if ctx
+        .shared
+        .engine
+        .object_encoding(ctx.client.db, &args[0], ctx.now_ms)
+        .is_none()
+    {
+        ctx.out.nil();
+        return Action::Replied;
+    }
+    ctx.fail(Error::Other(
+        "ERR An LFU maxmemory policy is not selected, access frequency not tracked. \
+         Please note that when switching between policies at runtime LRU and LFU data \
+         will take some time to adjust.",
+    ))
+}
+
+fn object_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    super::help(
+        ctx,
+        "OBJECT",
+        &[
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ],
+    )
+}
+
+/// `MEMORY USAGE key [SAMPLES count]`: the estimate is exact for every
+/// value, so the sample count is checked and otherwise unused.
+fn memory_usage(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    match &args[1..] {
+        [] => {}
+        [option, count] if is(option, "samples") => {
+            if parse_i64(count).is_none() {
+                return ctx.fail(Error::NotInteger);
+            }
+        }
+        _ => return ctx.fail(Error::Syntax),
+    }
+    match ctx
+        .shared
+        .engine
+        .memory_usage(ctx.client.db, &args[0], ctx.now_ms)
+    {
+        Some(bytes) => ctx.out.int(bytes as i64),
+        None => ctx.out.nil(),
+    }
+    Action::Replied
+}
+
+fn memory_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    super::help(
+        ctx,
+        "MEMORY",
+        &[
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+        ],
+    )
+}

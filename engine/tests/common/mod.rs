@@ -226,7 +226,7 @@ fn collection_op(rng: &mut Rng, keys: u64) -> WriteOp {
         1 + rng.below(3)
     };
     let long = rng.below(8) == 0;
-    let mut element = |rng: &mut Rng| {
+    let element = |rng: &mut Rng| {
         let n = rng.below(300);
         if long {
             Bytes::from(format!("{n:>70}"))

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 
 /// What other connections may see of a client.
@@ -83,9 +84,19 @@ pub struct Client {
     /// `READONLY` was sent: reads are served from this node's own state
     /// (stale reads), even on a follower.
     pub readonly: bool,
+    /// Channels this connection subscribes to, in subscription order.
+    pub channels: Vec<Bytes>,
+    /// Patterns this connection subscribes to, in subscription order.
+    pub patterns: Vec<Bytes>,
 }
 
 impl Client {
+    /// Channels plus patterns: the count subscribe replies carry. While it
+    /// is above zero a RESP2 connection is in subscribed mode.
+    pub fn subscriptions(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
     pub fn set_db(&mut self, db: usize) {
         self.db = db;
         self.info.db.store(db, Ordering::Relaxed);
@@ -140,6 +151,8 @@ impl Registry {
             resp3: false,
             authenticated,
             readonly: false,
+            channels: Vec::new(),
+            patterns: Vec::new(),
         }
     }
 

@@ -35,6 +35,8 @@ use std::sync::atomic::Ordering;
 use bytes::{Bytes, BytesMut};
 use mio::net::TcpStream;
 
+use redraft_engine::ReplySink;
+
 use crate::client::Client;
 use crate::cmd::{self, flags, Action, CommandSpec, Ctx};
 use crate::config::ReadConsistency;
@@ -257,6 +259,26 @@ impl Conn {
         if self.held == Some(Hold::Writes) && self.slots.is_empty() {
             self.held = None;
         }
+    }
+
+    /// Writes a published message as a push (RESP3) or an array (RESP2).
+    /// It goes straight to the output: a push may sit between any two
+    /// replies, so it need not wait behind pending writes.
+    pub fn on_message(&mut self, message: &crate::pubsub::Message) {
+        let mut out = ReplyWriter::new(&mut self.output, self.client.resp3);
+        match &message.pattern {
+            Some(pattern) => {
+                out.push(4);
+                out.bulk(b"pmessage");
+                out.bulk(pattern);
+            }
+            None => {
+                out.push(3);
+                out.bulk(b"message");
+            }
+        }
+        out.bulk(&message.channel);
+        out.bulk(&message.payload);
     }
 
     /// Writes the outcome of the oldest pending write, then every ready
@@ -490,12 +512,18 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
         .info
         .last_command_ms
         .store(now_ms, Ordering::Relaxed);
+    let subscriber = crate::pubsub::Subscriber {
+        executor: tick.executor,
+        conn: conn.index,
+        client_id: conn.client.info.id,
+    };
     let mut ctx = Ctx {
         shared,
         now_ms,
         client: &mut conn.client,
         out: ReplyWriter::new(reply_buffer(&mut conn.output, &mut conn.slots), resp3),
         writes_pending: pending > 0,
+        subscriber,
     };
     if !spec.arity_ok(args.len()) {
         cmd::arity_error(&mut ctx, spec.name);
@@ -503,6 +531,13 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
     }
     if !ctx.client.authenticated && spec.flags & flags::NO_AUTH == 0 {
         ctx.out.error_text("NOAUTH Authentication required.");
+        return Step::Done;
+    }
+    if !resp3 && ctx.client.subscriptions() > 0 && !cmd::allowed_when_subscribed(spec) {
+        ctx.out.error_text(&format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            effective.name
+        ));
         return Step::Done;
     }
     // A write's slot goes into its route (for a later redirect); a read's

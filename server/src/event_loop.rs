@@ -137,6 +137,20 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
                             }
                         }
                     }
+                    Delivery::Message { to, message } => {
+                        let index = to.conn as usize;
+                        if let Some(conn) = conns.get_mut(index) {
+                            let client = &conn.client;
+                            let listening = match &message.pattern {
+                                Some(pattern) => client.patterns.contains(pattern),
+                                None => client.channels.contains(&message.channel),
+                            };
+                            if client.info.id == to.client_id && listening {
+                                conn.on_message(&message);
+                                touched.push(index);
+                            }
+                        }
+                    }
                     Delivery::ReadIndex { ticket, leader } => {
                         tick.read_waiters.retain(|&(index, client_id, waits_for)| {
                             if waits_for > ticket {
@@ -247,5 +261,9 @@ fn reregister(poll: &Poll, conn: &mut Conn, index: usize, interest: Interest) {
 fn close(shared: &Shared, poll: &Poll, conns: &mut Slab<Conn>, index: usize) {
     let mut conn = conns.remove(index);
     let _ = poll.registry().deregister(&mut conn.stream);
+    let client = &conn.client;
+    shared
+        .pubsub
+        .forget(client.info.id, &client.channels, &client.patterns);
     shared.clients.disconnect(conn.client.info.id);
 }

@@ -76,6 +76,11 @@ pub enum Delivery {
     /// `leader` if this node was confirmed leader and has applied up to the
     /// read index, so the reads may run; otherwise they are redirected.
     ReadIndex { ticket: u64, leader: bool },
+    /// A published message for a subscribed connection.
+    Message {
+        to: crate::pubsub::Subscriber,
+        message: crate::pubsub::Message,
+    },
 }
 
 /// A network thread's mailbox: a queue and the waker of its poller.

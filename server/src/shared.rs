@@ -57,6 +57,8 @@ pub struct Shared {
     /// What this node knows of its Raft group.
     pub raft: Arc<RaftStatus>,
     pub clients: Registry,
+    /// This node's pub/sub subscriptions.
+    pub pubsub: crate::pubsub::PubSub,
     pub executors: Box<[ExecutorStats]>,
     pub started_at: Instant,
     /// 40 hex characters identifying this run (`run_id` in INFO).
@@ -95,6 +97,7 @@ impl Shared {
             engine,
             runtime,
             clients: Registry::default(),
+            pubsub: crate::pubsub::PubSub::default(),
             executors,
             started_at: Instant::now(),
             run_id: make_run_id(),

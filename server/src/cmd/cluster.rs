@@ -317,7 +317,7 @@ fn cluster_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
         "    Return information about slots range mappings. Each range is made of:",
         "    start, end, master and replicas IP addresses, ports and ids",
         "HELP",
-        "    Print this help.",
+        "    Prints this help.",
     ];
     ctx.out.array(LINES.len());
     for line in LINES {

@@ -21,6 +21,7 @@ mod inspect;
 mod introspection;
 mod keys;
 mod lists;
+mod pubsub;
 mod server;
 mod sets;
 mod strings;
@@ -92,6 +93,8 @@ pub struct Ctx<'a> {
     pub out: ReplyWriter<'a>,
     /// This connection has writes proposed and not yet applied.
     pub writes_pending: bool,
+    /// This connection as a pub/sub subscriber.
+    pub subscriber: crate::pubsub::Subscriber,
 }
 
 impl Ctx<'_> {
@@ -196,6 +199,11 @@ impl CommandSpec {
     }
 }
 
+/// Whether a RESP2 connection in subscribed mode may run `spec`.
+pub fn allowed_when_subscribed(spec: &CommandSpec) -> bool {
+    pubsub::allowed_when_subscribed(spec.name)
+}
+
 /// Every top-level command.
 pub fn table() -> &'static [&'static CommandSpec] {
     static TABLE: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
@@ -210,6 +218,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
             introspection::COMMANDS,
             inspect::COMMANDS,
             lists::COMMANDS,
+            pubsub::COMMANDS,
             hashes::COMMANDS,
             sets::COMMANDS,
             zsets::COMMANDS,
@@ -349,6 +358,6 @@ pub fn help(ctx: &mut Ctx<'_>, container: &str, lines: &[&str]) -> Action {
         ctx.out.simple(line);
     }
     ctx.out.simple("HELP");
-    ctx.out.simple("    Print this help.");
+    ctx.out.simple("    Prints this help.");
     Action::Replied
 }

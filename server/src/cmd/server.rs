@@ -124,6 +124,14 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    if !ctx.out.is_resp3() && ctx.client.subscriptions() > 0 && args.len() <= 1 {
+        // In RESP2's subscribed mode Redis answers in the shape of a message.
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out
+            .bulk(args.first().map_or(&b""[..], |message| &message[..]));
+        return Action::Replied;
+    }
     match args {
         [] => ctx.out.simple("PONG"),
         [message] => ctx.out.bulk(message),

@@ -124,21 +124,23 @@ fn lmpop(rng: &mut Rng) -> Command {
 /// Generates one command.
 fn command(rng: &mut Rng) -> Command {
     let k = key(rng);
-    match rng.below(40) {
+    // Pushes add about as many elements as pops, trims and deletes take
+    // away, so lists stay short and indexes land on both sides of the end.
+    match rng.below(42) {
         0 => Command::exact(args(&[b"SET", b"str", b"x"])),
-        1 => Command::exact(args(&[b"DEL", &k])),
-        2..=7 => push(rng, b"RPUSH", &k),
-        8..=12 => push(rng, b"LPUSH", &k),
-        13 => push(rng, b"LPUSHX", &k),
-        14 => push(rng, b"RPUSHX", &k),
-        15..=17 => pop(rng, &k),
-        18 => Command::exact(args(&[b"LLEN", &k])),
-        19 | 20 => Command::exact(args(&[b"LRANGE", &k, &index(rng), &index(rng)])),
-        21 => Command::exact(args(&[b"LINDEX", &k, &index(rng)])),
-        22 => Command::exact(args(&[b"LSET", &k, &index(rng), &element(rng)])),
-        23 | 24 => Command::exact(args(&[b"LREM", &k, &index(rng), &element(rng)])),
-        25 => Command::exact(args(&[b"LTRIM", &k, &index(rng), &index(rng)])),
-        26 | 27 => {
+        1 | 2 => Command::exact(args(&[b"DEL", &k])),
+        3..=6 => push(rng, b"RPUSH", &k),
+        7..=9 => push(rng, b"LPUSH", &k),
+        10 => push(rng, b"LPUSHX", &k),
+        11 => push(rng, b"RPUSHX", &k),
+        12..=16 => pop(rng, &k),
+        17 => Command::exact(args(&[b"LLEN", &k])),
+        18 | 19 => Command::exact(args(&[b"LRANGE", &k, &index(rng), &index(rng)])),
+        20 | 21 => Command::exact(args(&[b"LINDEX", &k, &index(rng)])),
+        22..=24 => Command::exact(args(&[b"LSET", &k, &index(rng), &element(rng)])),
+        25 | 26 => Command::exact(args(&[b"LREM", &k, &index(rng), &element(rng)])),
+        27 => Command::exact(args(&[b"LTRIM", &k, &index(rng), &index(rng)])),
+        28 | 29 => {
             let at = if rng.chance(40) {
                 b"NEAR".to_vec()
             } else {
@@ -146,13 +148,13 @@ fn command(rng: &mut Rng) -> Command {
             };
             Command::exact(args(&[b"LINSERT", &k, &at, &element(rng), &element(rng)]))
         }
-        28..=30 => lpos(rng, &k),
-        31..=33 => {
+        30..=32 => lpos(rng, &k),
+        33..=35 => {
             let to = key(rng);
             Command::exact(args(&[b"LMOVE", &k, &to, &side(rng), &side(rng)]))
         }
-        34 | 35 => Command::exact(args(&[b"RPOPLPUSH", &k, &key(rng)])),
-        36..=38 => lmpop(rng),
+        36 | 37 => Command::exact(args(&[b"RPOPLPUSH", &k, &key(rng)])),
+        38..=40 => lmpop(rng),
         _ => Command::exact(args(&[b"TYPE", &k])),
     }
 }

@@ -348,4 +348,9 @@ scenarios!(
     connection,
     server,
     resp3,
+    lists_push_pop,
+    lists_range_index,
+    lists_edit,
+    lists_move,
+    lists_resp3,
 );

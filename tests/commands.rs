@@ -347,4 +347,9 @@ scenarios!(
     connection,
     server,
     resp3,
+    sets_basic,
+    sets_algebra,
+    sets_random,
+    sets_scan,
+    sets_resp3,
 );

@@ -353,4 +353,9 @@ scenarios!(
     lists_edit,
     lists_move,
     lists_resp3,
+    sets_basic,
+    sets_algebra,
+    sets_random,
+    sets_scan,
+    sets_resp3,
 );

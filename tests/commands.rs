@@ -347,4 +347,9 @@ scenarios!(
     connection,
     server,
     resp3,
+    hashes_basic,
+    hashes_incr,
+    hashes_random_scan,
+    hashes_resp3,
+    hashes_large,
 );

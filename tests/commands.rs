@@ -358,4 +358,9 @@ scenarios!(
     sets_random,
     sets_scan,
     sets_resp3,
+    hashes_basic,
+    hashes_incr,
+    hashes_random_scan,
+    hashes_resp3,
+    hashes_large,
 );

@@ -1,124 +1,230 @@
 //! Hashes: a key's map of fields to values (`HSET`, `HGET`, ...).
 //!
+//! Two encodings, as in Redis. A hash starts packed ([`Packed`], Redis's
+//! "listpack": one byte buffer, insertion order) and is converted once, for
+//! good, to a table ([`Dict`], Redis's "hashtable": (hash, field) order)
+//! when it would hold more than `PACKED_ENTRIES_MAX` pairs or a field or
+//! value longer than `PACKED_BYTES_MAX` bytes. It never converts back, even
+//! when it shrinks, because Redis does not either.
+//!
 //! Iteration order is part of the replicated state: it is a pure function
-//! of the writes applied, and a run records it, so a node restored from a
-//! snapshot iterates (and picks "random" fields for writes) exactly as the
-//! nodes that applied every write.
+//! of the writes applied (packed: insertion order; table: hash order), and a
+//! run records the encoding with the pairs, so a node restored from a
+//! snapshot iterates and scans exactly as the nodes that applied every
+//! write.
 //!
 //! Invariants:
 //! - Field names are unique.
-//! - `bytes` is the sum of field and value lengths (the memory estimate).
+//! - A packed hash holds at most `PACKED_ENTRIES_MAX` pairs, each field and
+//!   value at most `PACKED_BYTES_MAX` bytes.
+//! - `memory_bytes` is O(1) and a function of the contents and encoding.
 
+mod dict;
 mod ops;
+mod packed;
 mod read;
+#[cfg(test)]
+mod tests;
 
 use bytes::Bytes;
 
 use crate::SmallBytes;
 
+use dict::{malloc_cost, Dict};
+use packed::{Packed, PACKED_ENTRIES_MAX};
+
 pub use ops::HashOp;
 
 /// A hash value.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Hash {
-    /// Fields with their values, in insertion order.
-    pairs: Vec<(SmallBytes, SmallBytes)>,
-    /// Sum of field and value lengths.
-    bytes: u64,
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hash(Repr);
+
+#[derive(Debug, Clone)]
+enum Repr {
+    /// Small hashes: one buffer, insertion order.
+    Packed(Packed),
+    /// Large hashes, boxed so a `Hash` stays as small as a packed one.
+    Table(Box<Dict>),
+}
+
+impl PartialEq for Repr {
+    /// Same encoding and the same pairs in the same order.
+    fn eq(&self, other: &Repr) -> bool {
+        match (self, other) {
+            (Repr::Packed(a), Repr::Packed(b)) => a == b,
+            (Repr::Table(a), Repr::Table(b)) => a.len() == b.len() && a.iter().eq(b.iter()),
+            _ => false,
+        }
+    }
+}
+
+impl Default for Hash {
+    fn default() -> Hash {
+        Hash(Repr::Packed(Packed::default()))
+    }
 }
 
 impl Hash {
-    /// A hash of `pairs` (fields must be unique), in this order.
+    /// A hash of `pairs` (fields must be unique), in this order, packed if
+    /// they fit.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (Bytes, Bytes)>) -> Hash {
         let mut hash = Hash::default();
         for (field, value) in pairs {
-            let replaced = hash.insert(&field, SmallBytes::from(value));
-            assert!(replaced.is_none(), "duplicate field in a stored hash");
+            let added = hash.insert(&field, &value);
+            assert!(added, "duplicate field in a stored hash");
         }
         hash
     }
 
     pub fn len(&self) -> usize {
-        self.pairs.len()
+        match &self.0 {
+            Repr::Packed(packed) => packed.len(),
+            Repr::Table(dict) => dict.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
+        self.len() == 0
     }
 
-    /// Bytes held by fields and values, for the memory estimate.
+    /// Heap bytes held by the encoding, for the memory estimate. O(1).
     pub fn memory_bytes(&self) -> u64 {
-        self.bytes
+        match &self.0 {
+            Repr::Packed(packed) => malloc_cost(packed.buffer().len()),
+            Repr::Table(dict) => malloc_cost(std::mem::size_of::<Dict>()) + dict.memory_bytes(),
+        }
     }
 
     /// The `OBJECT ENCODING` name.
     pub fn encoding(&self) -> &'static str {
-        "hashtable"
+        match &self.0 {
+            Repr::Packed(_) => "listpack",
+            Repr::Table(_) => "hashtable",
+        }
     }
 
     /// Every (field, value), in the hash's order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
-        self.pairs
-            .iter()
-            .map(|(field, value)| (&field[..], &value[..]))
+        let (packed, table) = match &self.0 {
+            Repr::Packed(packed) => (Some(packed.iter()), None),
+            Repr::Table(dict) => (None, Some(dict.iter())),
+        };
+        packed
+            .into_iter()
+            .flatten()
+            .chain(table.into_iter().flatten())
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        self.pairs
-            .iter()
-            .find(|(stored, _)| &stored[..] == field)
-            .map(|(_, value)| &value[..])
-    }
-
-    /// Sets `field` to `value`; returns the old value if there was one.
-    pub fn insert(&mut self, field: &[u8], value: SmallBytes) -> Option<SmallBytes> {
-        self.bytes += value.len() as u64;
-        if let Some((_, stored)) = self.pairs.iter_mut().find(|(f, _)| &f[..] == field) {
-            self.bytes -= stored.len() as u64;
-            return Some(std::mem::replace(stored, value));
+        match &self.0 {
+            Repr::Packed(packed) => packed.get(field),
+            Repr::Table(dict) => dict.get(field),
         }
-        self.bytes += field.len() as u64;
-        self.pairs.push((SmallBytes::from(field), value));
-        None
     }
 
-    /// Removes `field`; returns its value if it was there.
-    pub fn remove(&mut self, field: &[u8]) -> Option<SmallBytes> {
-        let index = self.pairs.iter().position(|(f, _)| &f[..] == field)?;
-        let (field, value) = self.pairs.remove(index);
-        self.bytes -= (field.len() + value.len()) as u64;
-        Some(value)
+    /// Sets `field` to `value`, converting to a table first if the pair is
+    /// too long to pack, or after if the hash grew past the packed limit
+    /// (as Redis's `hashTypeSet`). Returns whether the field is new.
+    pub fn insert(&mut self, field: &[u8], value: &Bytes) -> bool {
+        match &mut self.0 {
+            Repr::Packed(packed) if Packed::fits(field, value) => {
+                let added = packed.insert(field, value);
+                if packed.len() > PACKED_ENTRIES_MAX {
+                    self.convert();
+                }
+                added
+            }
+            Repr::Packed(_) => {
+                self.convert();
+                self.insert(field, value)
+            }
+            Repr::Table(dict) => dict.insert(field, SmallBytes::from(value)),
+        }
+    }
+
+    /// Removes `field`; returns whether it was there.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match &mut self.0 {
+            Repr::Packed(packed) => packed.remove(field),
+            Repr::Table(dict) => dict.remove(field),
+        }
+    }
+
+    /// Converts a packed hash to a table (once: a table stays one).
+    fn convert(&mut self) {
+        let Repr::Packed(packed) = &self.0 else {
+            return;
+        };
+        let mut dict = Dict::default();
+        for (field, value) in packed.iter() {
+            dict.insert(field, SmallBytes::from(value));
+        }
+        self.0 = Repr::Table(Box::new(dict));
+    }
+
+    /// The packed encoding, if this hash is packed.
+    fn packed(&self) -> Option<&Packed> {
+        match &self.0 {
+            Repr::Packed(packed) => Some(packed),
+            Repr::Table(_) => None,
+        }
+    }
+
+    /// The table encoding, if this hash is a table.
+    fn table(&self) -> Option<&Dict> {
+        match &self.0 {
+            Repr::Packed(_) => None,
+            Repr::Table(dict) => Some(dict),
+        }
     }
 
     /// The hash as a run record.
     pub(crate) fn to_record(&self) -> HashRecord {
-        HashRecord {
-            pairs: self
-                .pairs
-                .iter()
-                .map(|(field, value)| (field.to_bytes(), value.to_bytes()))
-                .collect(),
+        match &self.0 {
+            Repr::Packed(packed) => HashRecord::Packed {
+                len: packed.len() as u16,
+                buffer: Bytes::copy_from_slice(packed.buffer()),
+            },
+            Repr::Table(dict) => HashRecord::Table {
+                pairs: dict
+                    .iter()
+                    .map(|(field, value)| {
+                        (Bytes::copy_from_slice(field), Bytes::copy_from_slice(value))
+                    })
+                    .collect(),
+            },
         }
     }
 
-    /// The hash an archived record holds; `bytes` turns archived bytes
-    /// into a `Bytes` (a slice of the mapping, or a copy).
+    /// The hash an archived record holds, in the same encoding and order;
+    /// `bytes` turns archived bytes into a `Bytes` (a slice of the mapping,
+    /// or a copy).
     pub(crate) fn from_archived(
         record: &ArchivedHashRecord,
         bytes: impl Fn(&[u8]) -> Bytes,
     ) -> Hash {
-        Hash::from_pairs(
-            record
-                .pairs
-                .iter()
-                .map(|pair| (bytes(&pair.0), bytes(&pair.1))),
-        )
+        match record {
+            ArchivedHashRecord::Packed { len, buffer } => Hash(Repr::Packed(Packed::from_buffer(
+                Box::from(&buffer[..]),
+                len.to_native(),
+            ))),
+            ArchivedHashRecord::Table { pairs } => {
+                let mut dict = Dict::default();
+                for pair in pairs.iter() {
+                    let added = dict.insert(&pair.0, SmallBytes::from(bytes(&pair.1)));
+                    assert!(added, "duplicate field in a stored hash");
+                }
+                Hash(Repr::Table(Box::new(dict)))
+            }
+        }
     }
 }
 
-/// A hash in a run.
+/// A hash in a run: its encoding, with its pairs in its order.
 #[derive(rkyv::Archive, rkyv::Serialize)]
-pub(crate) struct HashRecord {
-    /// (field, value) in the hash's order.
-    pub(crate) pairs: Vec<(Bytes, Bytes)>,
+pub(crate) enum HashRecord {
+    /// A packed hash: its buffer as is (`packed.rs` gives the layout).
+    Packed { len: u16, buffer: Bytes },
+    /// A table: (field, value) in (hash, field) order.
+    Table { pairs: Vec<(Bytes, Bytes)> },
 }

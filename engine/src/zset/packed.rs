@@ -178,7 +178,10 @@ impl Packed {
                     self.buf[at..at + 8].copy_from_slice(&score.to_le_bytes());
                     return Some(old);
                 }
-                self.remove_at(at, member.len());
+                // Not `remove_at`: the entry comes right back, so the
+                // buffer keeps its capacity for it.
+                self.buf.drain(at..at + HEADER_BYTES + member.len());
+                self.len -= 1;
                 Some(old)
             }
             None => {
@@ -190,6 +193,7 @@ impl Packed {
             .entries()
             .find(|&(_, s, m)| compare((s, m), (score, member)) != Ordering::Less)
             .map_or(self.buf.len(), |(at, _, _)| at);
+        // A moved entry keeps its length, so the capacity class holds.
         self.insert_at(at, score, member);
         old
     }
@@ -369,3 +373,127 @@ impl DoubleEndedIterator for Iter<'_> {
 }
 
 impl ExactSizeIterator for Iter<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(f64, Vec<u8>),
+        Remove(Vec<u8>),
+        RemoveRange(usize, usize),
+        Probe(f64, Vec<u8>),
+        Range(usize, usize),
+    }
+
+    fn member() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            8 => proptest::collection::vec(b'a'..b'd', 0..3),
+            1 => proptest::collection::vec(any::<u8>(), 0..=MEMBER_MAX),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let score = prop_oneof![
+            (-3i32..3).prop_map(f64::from),
+            Just(f64::INFINITY),
+            Just(-0.0)
+        ];
+        prop_oneof![
+            6 => (score.clone(), member()).prop_map(|(s, m)| Op::Insert(s, m)),
+            2 => member().prop_map(Op::Remove),
+            1 => (0usize..40, 0usize..4).prop_map(|(a, n)| Op::RemoveRange(a, n)),
+            3 => (score, member()).prop_map(|(s, m)| Op::Probe(s, m)),
+            2 => (0usize..40, 0usize..40).prop_map(|(a, b)| Op::Range(a, b)),
+        ]
+    }
+
+    /// The model's elements in order, scores as bits.
+    fn sorted(model: &BTreeMap<Vec<u8>, f64>) -> Vec<(f64, Vec<u8>)> {
+        let mut elements: Vec<_> = model.iter().map(|(m, s)| (*s, m.clone())).collect();
+        elements.sort_by(|a, b| compare((a.0, &a.1), (b.0, &b.1)));
+        elements
+    }
+
+    fn owned<'a>(iter: impl Iterator<Item = (f64, &'a [u8])>) -> Vec<(u64, Vec<u8>)> {
+        iter.map(|(s, m)| (s.to_bits(), m.to_vec())).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn packed_matches_model(ops in proptest::collection::vec(op(), 0..300)) {
+            let mut packed = Packed::default();
+            let mut model = BTreeMap::new();
+            for op in ops {
+                let elements = sorted(&model);
+                match op {
+                    Op::Insert(score, member) => {
+                        if model.contains_key(&member) || packed.fits_new(member.len()) {
+                            let old = packed.insert(score, &member).map(f64::to_bits);
+                            prop_assert_eq!(old, model.insert(member, score).map(f64::to_bits));
+                        }
+                    }
+                    Op::Remove(member) => {
+                        let old = packed.remove(&member).map(f64::to_bits);
+                        prop_assert_eq!(old, model.remove(&member).map(f64::to_bits));
+                    }
+                    Op::RemoveRange(start, count) => {
+                        let start = start.min(elements.len());
+                        let end = (start + count).min(elements.len());
+                        packed.remove_range(start..end);
+                        for (_, member) in &elements[start..end] {
+                            model.remove(member);
+                        }
+                    }
+                    Op::Probe(score, member) => {
+                        let rank = elements.iter().position(|(_, m)| *m == member);
+                        prop_assert_eq!(packed.rank(&member), rank);
+                        let below = elements
+                            .iter()
+                            .filter(|(s, m)| compare((*s, m), (score, &member)).is_lt())
+                            .count();
+                        let point = packed.partition_point(|s, m| compare((s, m), (score, &member)).is_lt());
+                        prop_assert_eq!(point, below);
+                        let at = packed.get_by_rank(below).map(|(s, m)| (s.to_bits(), m.to_vec()));
+                        prop_assert_eq!(at, elements.get(below).map(|(s, m)| (s.to_bits(), m.clone())));
+                    }
+                    Op::Range(a, b) => {
+                        let (a, b) = (a.min(elements.len()), b.min(elements.len()));
+                        let ranks = a.min(b)..a.max(b);
+                        let expected = owned(elements[ranks.clone()].iter().map(|(s, m)| (*s, &m[..])));
+                        prop_assert_eq!(packed.range(ranks.clone()).len(), ranks.len());
+                        prop_assert_eq!(owned(packed.range(ranks.clone())), expected.clone());
+                        let mut reversed = owned(packed.range(ranks).rev());
+                        reversed.reverse();
+                        prop_assert_eq!(reversed, expected);
+                    }
+                }
+                packed.check_invariants();
+                prop_assert_eq!(packed.len(), model.len());
+            }
+            let restored = Packed::from_buffer(packed.as_bytes());
+            prop_assert_eq!(restored.as_bytes(), packed.as_bytes());
+            prop_assert_eq!(restored.memory_bytes(), packed.memory_bytes());
+        }
+    }
+
+    #[test]
+    fn capacity_classes_cover_their_lengths() {
+        let mut previous = 0;
+        for len in 1..=ENTRIES_MAX * (HEADER_BYTES + MEMBER_MAX) {
+            let capacity = capacity_for(len);
+            assert!(capacity >= len, "class below its length");
+            assert!(capacity >= previous, "classes not monotone");
+            assert!(
+                capacity <= len + len / 4 + 24,
+                "class {capacity} wastes too much for {len}"
+            );
+            previous = capacity;
+        }
+    }
+}

@@ -119,7 +119,12 @@ impl ZSet {
     /// as it builds; a packed set is small enough to check by sorting.
     fn check_unique(&self) {
         if let Repr::Packed(packed) = &self.repr {
-            let mut members: Vec<&[u8]> = packed.range(0..packed.len()).map(|e| e.1).collect();
+            // On the stack: this runs for every packed set a restore reads.
+            let mut members: [&[u8]; packed::ENTRIES_MAX] = [&[]; packed::ENTRIES_MAX];
+            let members = &mut members[..packed.len()];
+            for (slot, (_, member)) in members.iter_mut().zip(packed.range(0..packed.len())) {
+                *slot = member;
+            }
             members.sort_unstable();
             let unique = members.windows(2).all(|pair| pair[0] != pair[1]);
             assert!(unique, "duplicate member in a stored sorted set");
@@ -315,12 +320,7 @@ impl ZSet {
         let repr = match record.packed.as_ref() {
             Some(buffer) => {
                 assert!(record.members.is_empty(), "packed record with members");
-                let packed = Packed::from_buffer(buffer);
-                let zset = ZSet {
-                    repr: Repr::Packed(packed),
-                };
-                zset.check_unique();
-                return zset;
+                Repr::Packed(Packed::from_buffer(buffer))
             }
             None => {
                 let members = record.members.iter().map(|pair| {
@@ -331,7 +331,11 @@ impl ZSet {
                 Repr::Indexed(Box::new(Indexed::from_sorted_owned(members)))
             }
         };
-        ZSet { repr }
+        // Checked here: the packed order alone allows a member twice with
+        // two scores (the index catches that for the indexed encoding).
+        let zset = ZSet { repr };
+        zset.check_unique();
+        zset
     }
 }
 

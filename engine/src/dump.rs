@@ -64,9 +64,9 @@ impl DumpValue {
     fn into_value(self) -> Value {
         match self {
             DumpValue::Str(bytes) => Value::Str(SmallBytes::from(bytes)),
-            DumpValue::List(items) => Value::List(List::from_items(items)),
+            DumpValue::List(items) => Value::List(Box::new(List::from_items(items))),
             DumpValue::Hash(pairs) => Value::Hash(Hash::from_pairs(pairs)),
-            DumpValue::Set(members) => Value::Set(Set::from_members(members)),
+            DumpValue::Set(members) => Value::Set(Box::new(Set::from_members(members))),
             DumpValue::ZSet(members) => Value::ZSet(ZSet::from_members(members)),
         }
     }
@@ -132,10 +132,10 @@ mod tests {
         set(&engine, 3, "ttl", "x", TtlChange::InMs(5_000));
         set(&engine, 3, "gone", "x", TtlChange::AtMs(10));
         let list = Entry {
-            value: Value::List(List::from_items([
+            value: Value::List(Box::new(List::from_items([
                 Bytes::from_static(b"a"),
                 Bytes::from_static(b"b"),
-            ])),
+            ]))),
             expires_at_ms: Some(9_999),
         };
         engine.restore_entry(15, Bytes::from_static(b"list"), list);

@@ -412,9 +412,11 @@ impl RunShard {
         };
         let value = match &record.value {
             ArchivedRecordValue::Str(value) => Value::Str(SmallBytes::from(bytes(value))),
-            ArchivedRecordValue::List(list) => Value::List(List::from_archived(list, bytes)),
+            ArchivedRecordValue::List(list) => {
+                Value::List(Box::new(List::from_archived(list, bytes)))
+            }
             ArchivedRecordValue::Hash(hash) => Value::Hash(Hash::from_archived(hash, bytes)),
-            ArchivedRecordValue::Set(set) => Value::Set(Set::from_archived(set, bytes)),
+            ArchivedRecordValue::Set(set) => Value::Set(Box::new(Set::from_archived(set, bytes))),
             ArchivedRecordValue::ZSet(zset) => Value::ZSet(ZSet::from_archived(zset, bytes)),
         };
         Entry {

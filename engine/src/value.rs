@@ -15,9 +15,12 @@ use crate::SmallBytes;
 pub enum Value {
     /// A string; short ones are held inline, in the key's table slot.
     Str(SmallBytes),
-    List(List),
+    /// Boxed, like `Set`, so that `Value` stays 32 bytes: every key's
+    /// table slot holds one, and a string key must not pay for the larger
+    /// collection headers.
+    List(Box<List>),
     Hash(Hash),
-    Set(Set),
+    Set(Box<Set>),
     ZSet(ZSet),
 }
 

@@ -304,7 +304,7 @@ impl Driver {
             "rpush-raw" => {
                 let items = args[1..].iter().map(|item| b(item));
                 let entry = Entry {
-                    value: Value::List(List::from_items(items)),
+                    value: Value::List(Box::new(List::from_items(items))),
                     expires_at_ms: None,
                 };
                 engine.restore_entry(db, b(&args[0]), entry);

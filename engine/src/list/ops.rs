@@ -153,7 +153,7 @@ impl Engine {
         let found = match find_for_write(&mut shard, key_ref, now_ms, Kind::List)? {
             Ok(found) => found,
             Err(_) if only_if_exists => return Ok(Reply::Int(0)),
-            Err(vacant) => shard.insert_at(vacant, key, new_entry(Value::List(List::default()))),
+            Err(vacant) => shard.insert_at(vacant, key, new_entry(Value::List(Box::default()))),
         };
         let len = shard.update_value_at(found, |value| {
             let list = list_mut(value);
@@ -240,7 +240,7 @@ impl Engine {
         let shard = pair.dst();
         let found = match find_for_write(shard, dst, now_ms, Kind::List)? {
             Ok(found) => found,
-            Err(vacant) => shard.insert_at(vacant, to, new_entry(Value::List(List::default()))),
+            Err(vacant) => shard.insert_at(vacant, to, new_entry(Value::List(Box::default()))),
         };
         shard.update_value_at(found, |value| list_mut(value).push(item, to_left));
         Ok(reply)

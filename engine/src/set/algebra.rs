@@ -83,7 +83,7 @@ impl Sources for WriteSources<'_, '_> {
 fn with_set<R>(sources: &mut impl Sources, key: &[u8], read: impl FnOnce(Option<&Set>) -> R) -> R {
     sources.with_value(key, |value| {
         read(value.map(|value| match value {
-            Value::Set(set) => set,
+            Value::Set(set) => &**set,
             _ => unreachable!("type checked before"),
         }))
     })

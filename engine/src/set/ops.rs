@@ -71,7 +71,7 @@ impl Engine {
         let mut shard = self.slot_of(db, key_ref).shard.lock();
         let found = match find_for_write(&mut shard, key_ref, now_ms, Kind::Set)? {
             Ok(found) => found,
-            Err(vacant) => shard.insert_at(vacant, key, new_entry(Value::Set(Set::default()))),
+            Err(vacant) => shard.insert_at(vacant, key, new_entry(Value::Set(Box::default()))),
         };
         let added = shard.update_value_at(found, |value| {
             let set = set_mut(value);
@@ -166,7 +166,7 @@ impl Engine {
         let shard = pair.dst();
         let found = match shard.find_for_write(dst_ref, now_ms) {
             Ok(found) => found,
-            Err(vacant) => shard.insert_at(vacant, dst, new_entry(Value::Set(Set::default()))),
+            Err(vacant) => shard.insert_at(vacant, dst, new_entry(Value::Set(Box::default()))),
         };
         shard.update_value_at(found, |value| set_mut(value).insert(member));
         Ok(Reply::Int(1))
@@ -195,7 +195,7 @@ impl Engine {
         let replaced = if result.is_empty() {
             place.ok().map(|found| shard.remove_at(found).0)
         } else {
-            shard.put(place, dst, new_entry(Value::Set(result)))
+            shard.put(place, dst, new_entry(Value::Set(Box::new(result))))
         };
         drop(shards);
         drop(replaced);

@@ -148,3 +148,125 @@ proptest! {
         prop_assert_eq!(&hash.clone(), &hash);
     }
 }
+
+/// Records a reply's bulk strings and integers in order (enough for the
+/// shapes of HSCAN and HRANDFIELD), and any error.
+#[derive(Default)]
+struct Bulks {
+    items: Vec<Vec<u8>>,
+    errors: Vec<String>,
+}
+
+impl crate::ReplySink for Bulks {
+    fn ok(&mut self) {}
+    fn simple(&mut self, _: &str) {}
+    fn int(&mut self, value: i64) {
+        self.items.push(value.to_string().into_bytes());
+    }
+    fn bulk(&mut self, value: &[u8]) {
+        self.items.push(value.to_vec());
+    }
+    fn nil(&mut self) {}
+    fn nil_array(&mut self) {}
+    fn array(&mut self, _: usize) {}
+    fn double(&mut self, _: f64) {}
+    fn map(&mut self, _: usize) {}
+    fn set(&mut self, _: usize) {}
+    fn is_resp3(&self) -> bool {
+        false
+    }
+    fn error(&mut self, error: &crate::Error) {
+        self.errors.push(error.to_string());
+    }
+}
+
+fn hset(engine: &crate::Engine, fields: impl Iterator<Item = String>) {
+    let pairs = fields
+        .map(|field| (Bytes::from(field), Bytes::from_static(b"v")))
+        .collect();
+    let op = super::HashOp::Set {
+        key: Bytes::from_static(b"h"),
+        pairs,
+        ok: false,
+    };
+    let reply = engine.apply(0, &crate::WriteOp::Hashes(op), 1);
+    assert!(matches!(reply, crate::Reply::Int(_)), "{reply:?}");
+}
+
+fn hdel(engine: &crate::Engine, field: String) {
+    let op = super::HashOp::Del {
+        key: Bytes::from_static(b"h"),
+        fields: vec![Bytes::from(field)],
+    };
+    engine.apply(0, &crate::WriteOp::Hashes(op), 1);
+}
+
+#[test]
+fn a_table_scan_returns_every_field_present_throughout_despite_writes() {
+    let engine = crate::Engine::new();
+    hset(&engine, (0..300).map(|i| format!("stable{i}")));
+    hset(&engine, (0..100).map(|i| format!("gone{i}")));
+    let mut cursor = 0;
+    let mut seen = std::collections::HashSet::new();
+    for call in 0.. {
+        assert!(call < 1000, "scan does not end");
+        let mut sink = Bulks::default();
+        engine.hscan(0, b"h", cursor, Ok((None, 7)), 1, &mut sink);
+        assert!(sink.errors.is_empty(), "{:?}", sink.errors);
+        let next: u64 = std::str::from_utf8(&sink.items[0])
+            .unwrap()
+            .parse()
+            .unwrap();
+        let pairs = &sink.items[1..];
+        assert!(
+            pairs.len() >= 14 || next == 0,
+            "a call returns COUNT fields"
+        );
+        seen.extend(pairs.chunks(2).map(|pair| pair[0].clone()));
+        // Writes between calls: fields come and go.
+        hset(&engine, [format!("new{call}")].into_iter());
+        hdel(&engine, format!("gone{call}"));
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    for i in 0..300 {
+        assert!(
+            seen.contains(format!("stable{i}").as_bytes()),
+            "stable{i} missed"
+        );
+    }
+}
+
+#[test]
+fn hrandfield_counts_follow_redis_rules_in_both_encodings() {
+    for fields in [5usize, 300] {
+        let engine = crate::Engine::new();
+        hset(&engine, (0..fields).map(|i| format!("f{i}")));
+        let draw = |count: i64, with_values: bool, seed: u64| {
+            let mut sink = Bulks::default();
+            engine.hrandfield(0, b"h", Some(count), with_values, seed, 1, &mut sink);
+            assert!(sink.errors.is_empty(), "{:?}", sink.errors);
+            sink.items
+        };
+        for seed in 0..20 {
+            // Positive: distinct fields, at most the hash's size.
+            let picked = draw(3, false, seed);
+            assert_eq!(picked.len(), 3);
+            let distinct: std::collections::HashSet<_> = picked.iter().collect();
+            assert_eq!(distinct.len(), 3);
+            assert_eq!(draw(1000, false, seed).len(), fields);
+            // Negative: exactly |count|, repeats allowed; with values, pairs.
+            let picked = draw(-(fields as i64) * 2, true, seed);
+            assert_eq!(picked.len(), fields * 4);
+            for pair in picked.chunks(2) {
+                assert!(pair[0].starts_with(b"f") && pair[1] == b"v");
+            }
+        }
+        // Different seeds pick differently.
+        let picks: std::collections::HashSet<_> =
+            (0..20).map(|seed| draw(-1, false, seed)).collect();
+        assert!(picks.len() > 1, "the seed does not matter");
+    }
+}

@@ -7,7 +7,10 @@
 //! - `bytes` is the sum of the members' lengths plus 8 per score (the
 //!   memory estimate).
 
+mod algebra;
+mod bounds;
 mod ops;
+mod parse;
 mod read;
 
 use std::cmp::Ordering;

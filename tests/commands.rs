@@ -347,4 +347,12 @@ scenarios!(
     connection,
     server,
     resp3,
+    zsets_add,
+    zsets_range_rank,
+    zsets_range_score_lex,
+    zsets_remrange,
+    zsets_pop,
+    zsets_algebra,
+    zsets_random_scan,
+    zsets_resp3,
 );

@@ -188,7 +188,7 @@ impl LexRange {
     }
 
     /// Whether `member` lies at or after the range's start.
-    fn from_min(&self, member: &[u8]) -> bool {
+    fn reaches_min(&self, member: &[u8]) -> bool {
         match &self.min {
             LexBound::Min => true,
             LexBound::Max => false,
@@ -209,7 +209,7 @@ impl LexRange {
 
     /// The ascending ranks of the members in the range.
     pub(crate) fn ranks(&self, zset: &ZSet) -> Range<usize> {
-        let start = zset.partition_point(|_, member| !self.from_min(member));
+        let start = zset.partition_point(|_, member| !self.reaches_min(member));
         let end = zset.partition_point(|_, member| self.within_max(member));
         start..end.max(start)
     }

@@ -196,6 +196,31 @@ fn add_one(
     Ok((Added::Updated, score))
 }
 
+/// Redis's default `zset-max-listpack-entries`.
+pub(crate) const LISTPACK_ENTRIES_MAX: usize = 128;
+
+/// Turns -0 scores into 0 in a set in the packed encoding: Redis stores a
+/// listpack score that is an integer as one (`double2ll`), which loses
+/// the sign of a zero. O(log n + zeros), on a set of at most a listpack's
+/// size.
+fn normalize_zeros(zset: &mut ZSet) {
+    if zset.encoding() != "listpack" {
+        return;
+    }
+    let start = zset.partition_point(|score, _| score < 0.0);
+    let end = zset.partition_point(|score, _| score <= 0.0);
+    let mut member = Vec::new();
+    for rank in start..end {
+        let (score, at) = zset.get_by_rank(rank).expect("rank within the set");
+        if score.is_sign_negative() {
+            member.clear();
+            member.extend_from_slice(at);
+            // -0 and 0 compare equal: the member keeps its rank.
+            zset.insert(0.0, &member);
+        }
+    }
+}
+
 /// Removes and returns up to `count` elements from the low (or high,
 /// `max`) end of `zset`, in pop order.
 fn pop_from(zset: &mut ZSet, max: bool, count: u64) -> Vec<(f64, Bytes)> {
@@ -213,7 +238,8 @@ fn pop_from(zset: &mut ZSet, max: bool, count: u64) -> Vec<(f64, Bytes)> {
 
 /// Stores `result` at `dst` in `shard` (replacing any value and expiry),
 /// or deletes `dst` if `result` is empty; returns the size stored.
-fn store_result(shard: &mut Shard, dst: &Bytes, result: ZSet, now_ms: u64) -> Reply {
+fn store_result(shard: &mut Shard, dst: &Bytes, mut result: ZSet, now_ms: u64) -> Reply {
+    normalize_zeros(&mut result);
     let dst_ref = KeyRef::new(dst);
     let place = shard.find_for_write(dst_ref, now_ms);
     let len = result.len();
@@ -283,6 +309,7 @@ impl Engine {
                 }
                 last = Some(score);
             }
+            normalize_zeros(zset);
             Ok((added, changed, last))
         });
         remove_if_empty(&mut shard, found);

@@ -208,7 +208,7 @@ pub(crate) fn parse_zadd(args: &[Bytes]) -> Result<ZSetOp, Error> {
         at += 1;
     }
     let pairs = &args[at..];
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return Err(Error::Syntax);
     }
     if options.nx && options.xx {
@@ -216,7 +216,7 @@ pub(crate) fn parse_zadd(args: &[Bytes]) -> Result<ZSetOp, Error> {
             "ERR XX and NX options at the same time are not compatible",
         ));
     }
-    if (options.gt && options.nx) || (options.lt && options.nx) || (options.gt && options.lt) {
+    if (options.nx && (options.gt || options.lt)) || (options.gt && options.lt) {
         return Err(Error::Other(
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));
@@ -396,10 +396,10 @@ pub(crate) fn parse_pop_count(arg: Option<&Bytes>) -> Result<Option<u64>, Error>
     let Some(arg) = arg else {
         return Ok(None);
     };
-    let count = parse_long(arg)?;
-    u64::try_from(count)
-        .map(Some)
-        .map_err(|_| Error::Other("ERR value is out of range, must be positive"))
+    // Redis gives this one text for a non-integer too.
+    let error = Error::Other("ERR value is out of range, must be positive");
+    let count = parse_long(arg).map_err(|_| error.clone())?;
+    u64::try_from(count).map(Some).map_err(|_| error)
 }
 
 /// `ZMPOP numkeys key ... MIN|MAX [COUNT count]` (`args` starts at

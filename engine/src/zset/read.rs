@@ -338,7 +338,8 @@ fn random_members(
         });
         emit_elements(sink, draws, wanted, with_scores);
     } else if wanted >= len as u64 {
-        emit_elements(sink, zset.iter(), len, with_scores);
+        // Redis returns a whole listpack from its tail.
+        emit_elements(sink, zset.iter().rev(), len, with_scores);
     } else {
         // Floyd's sampling: `wanted` distinct ranks.
         let wanted = wanted as usize;
@@ -350,6 +351,8 @@ fn random_members(
             chosen.insert(rank);
             ranks.push(rank);
         }
+        // Redis returns a listpack's distinct picks in the set's order.
+        ranks.sort_unstable();
         let picks = ranks
             .iter()
             .map(|&rank| zset.get_by_rank(rank).expect("rank within the set"));
@@ -357,9 +360,16 @@ fn random_members(
     }
 }
 
+/// Whether Redis would hold `zset` as a listpack, whose `ZSCAN` returns
+/// everything at once: the packed encoding, or few enough elements
+/// (`zset-max-listpack-entries`) for any encoding.
+fn is_small(zset: &ZSet) -> bool {
+    zset.encoding() == "listpack" || zset.len() <= super::ops::LISTPACK_ENTRIES_MAX
+}
+
 /// One `ZSCAN` reply from `cursor`.
 fn scan_page(zset: &ZSet, cursor: u64, args: &ScanArgs, sink: &mut impl ReplySink) {
-    let (ranks, next) = if zset.encoding() == "listpack" {
+    let (ranks, next) = if is_small(zset) {
         (0..zset.len(), 0)
     } else {
         let start = if cursor == 0 {

@@ -363,4 +363,12 @@ scenarios!(
     hashes_random_scan,
     hashes_resp3,
     hashes_large,
+    zsets_add,
+    zsets_range_rank,
+    zsets_range_score_lex,
+    zsets_remrange,
+    zsets_pop,
+    zsets_algebra,
+    zsets_random_scan,
+    zsets_resp3,
 );

@@ -56,7 +56,6 @@ pub(crate) fn find_for_write(
 
 /// Removes the key at `found` if its collection is empty; returns whether
 /// it did.
-#[allow(dead_code)] // The first write that can empty a collection uses it.
 pub(crate) fn remove_if_empty(shard: &mut Shard, found: Found) -> bool {
     if shard.entry(found).value.is_empty_collection() {
         shard.remove_at(found);

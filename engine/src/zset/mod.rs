@@ -22,9 +22,12 @@
 //!   any size).
 //! - `memory_bytes` is O(1) and close to the heap bytes the set holds.
 
+mod algebra;
+mod bounds;
 mod indexed;
 mod ops;
 mod packed;
+mod parse;
 mod read;
 #[cfg(test)]
 mod tests;

@@ -66,7 +66,10 @@ pub use small::{SmallBytes, INLINE_BYTES_MAX};
 pub use snapshot::{FrozenKeyspace, RunSummary};
 pub use value::{Entry, Value};
 pub use write::{ExpireCommand, ExpireCondition, SetCondition, TtlChange, WriteOp};
-pub use zset::{ZSet, ZSetOp};
+pub use zset::{
+    AddOptions, Aggregate, Algebra, AlgebraArgs, AlgebraError, LexBound, LexRange, RandArgs,
+    RangeArgs, RangeBy, RangeQuery, ScanArgs, ScoreRange, ZSet, ZSetOp,
+};
 
 /// Number of logical databases (`SELECT 0` to `SELECT 15`).
 pub const DB_COUNT: usize = 16;

@@ -41,7 +41,12 @@ use crate::SmallBytes;
 use indexed::Indexed;
 use packed::Packed;
 
+pub use bounds::{LexBound, LexRange, ScoreRange};
 pub use ops::ZSetOp;
+pub use parse::{
+    AddOptions, Aggregate, Algebra, AlgebraArgs, AlgebraError, RandArgs, RangeArgs, RangeBy,
+    RangeQuery, ScanArgs,
+};
 
 /// A sorted set value.
 #[derive(Debug, Clone)]

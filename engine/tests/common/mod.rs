@@ -5,8 +5,8 @@
 
 use bytes::Bytes;
 use redraft_engine::{
-    format_double, Engine, Error, ExpireCommand, ExpireCondition, HashOp, ListOp, Reply, ReplySink,
-    SetCondition, SetOp, TtlChange, WriteOp, ZSetOp,
+    format_double, AddOptions, Engine, Error, ExpireCommand, ExpireCondition, HashOp, ListOp,
+    Reply, ReplySink, SetCondition, SetOp, TtlChange, WriteOp, ZSetOp,
 };
 
 /// Records everything written to it as `Reply` values, rebuilding arrays
@@ -253,6 +253,7 @@ fn collection_op(rng: &mut Rng, keys: u64) -> WriteOp {
         }),
         _ => WriteOp::ZSets(ZSetOp::Add {
             key,
+            options: AddOptions::default(),
             members: elements
                 .into_iter()
                 .map(|e| ((rng.below(20) as f64) / 4.0, e))

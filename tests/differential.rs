@@ -373,21 +373,11 @@ fn rename_command(rng: &mut Rng, k: Vec<u8>) -> Vec<Vec<u8>> {
 /// Commands per seed: enough for every kind to meet every other many times.
 const STEPS: usize = 5000;
 
-macro_rules! seeds {
-    ($($name:ident: $seed:expr, $resp3:expr;)*) => {
-        $(
-            #[test]
-            fn $name() {
-                let times = Times::now();
-                if let Err(mismatch) = run_seed($seed, STEPS, $resp3, |rng| command(rng, &times)) {
-                    panic!("redraft and redis differ at {mismatch}");
-                }
-            }
-        )*
+differential_seeds! {
+    STEPS, |_| {
+        let times = Times::now();
+        move |rng: &mut Rng| command(rng, &times)
     };
-}
-
-seeds! {
     seed_1: 1, false;
     seed_2: 2, false;
     seed_3: 0xDEAD_BEEF, false;

@@ -162,20 +162,8 @@ fn command(rng: &mut Rng) -> Command {
 /// Commands per seed.
 const STEPS: usize = 3000;
 
-macro_rules! seeds {
-    ($($name:ident: $seed:expr, $resp3:expr;)*) => {
-        $(
-            #[test]
-            fn $name() {
-                if let Err(mismatch) = run_seed($seed, STEPS, $resp3, command) {
-                    panic!("redraft and redis differ at {mismatch}");
-                }
-            }
-        )*
-    };
-}
-
-seeds! {
+differential_seeds! {
+    STEPS, |_| command;
     seed_1: 1, false;
     seed_2: 2, false;
     seed_3_resp3: 3, true;

@@ -375,3 +375,22 @@ fn compare_scans(pair: &mut Pair, rng: &mut Rng) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// One `#[test]` per seed, each running `$steps` commands against both
+/// servers from the generator that `$make` (called with the seed's RESP3
+/// flag) returns, an `FnMut(&mut Rng) -> Command`:
+/// `differential_seeds!(STEPS, |_| command; seed_1: 1, false; seed_2: 2, true;)`.
+#[macro_export]
+macro_rules! differential_seeds {
+    ($steps:expr, $make:expr; $($name:ident: $seed:expr, $resp3:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let generate = ($make)($resp3);
+                if let Err(mismatch) = run_seed($seed, $steps, $resp3, generate) {
+                    panic!("redraft and redis differ at {mismatch}");
+                }
+            }
+        )*
+    };
+}

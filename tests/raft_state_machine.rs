@@ -20,6 +20,7 @@ use redraft_server::raft::log_store::LogStore;
 use redraft_server::raft::snapshot_data::SnapshotData;
 use redraft_server::raft::state_machine::{StateMachine, SNAPSHOT_FILE};
 use redraft_server::raft::types::{Applied, Command, NodeId, Request, TypeConfig};
+use redraft_server::route::{Op, Outcome};
 
 #[path = "common/raft.rs"]
 mod raft_common;
@@ -110,7 +111,10 @@ fn set(db: u8, name: &str, value: &str) -> Command {
         ttl: TtlChange::Clear,
         get: false,
     };
-    Command { db, op }
+    Command {
+        db,
+        op: Op::Write(op),
+    }
 }
 
 fn incr(db: u8, name: &str) -> Command {
@@ -118,7 +122,10 @@ fn incr(db: u8, name: &str) -> Command {
         key: key(name),
         delta: 1,
     };
-    Command { db, op }
+    Command {
+        db,
+        op: Op::Write(op),
+    }
 }
 
 fn expire_s(db: u8, name: &str, seconds: i64) -> Command {
@@ -128,7 +135,10 @@ fn expire_s(db: u8, name: &str, seconds: i64) -> Command {
         command: ExpireCommand::Expire,
         condition: ExpireCondition::Always,
     };
-    Command { db, op }
+    Command {
+        db,
+        op: Op::Write(op),
+    }
 }
 
 fn normal(index: u64, stamp_ms: u64, commands: Vec<Command>) -> Entry<TypeConfig> {
@@ -177,6 +187,13 @@ fn observed(machine: &StateMachine) -> Seen {
     let seen: Seen = Arc::default();
     let sink = seen.clone();
     machine.set_observer(Box::new(move |index, _request, replies| {
+        let replies = replies
+            .into_iter()
+            .map(|outcome| match outcome {
+                Outcome::Applied(reply) => reply,
+                other => panic!("a write applied as {other:?}"),
+            })
+            .collect();
         sink.lock().unwrap().push((index, replies));
     }));
     seen

@@ -46,6 +46,7 @@ mod small;
 mod snapshot;
 mod table;
 mod value;
+mod watch;
 mod write;
 mod zset;
 

@@ -88,9 +88,48 @@ pub struct Client {
     pub channels: Vec<Bytes>,
     /// Patterns this connection subscribes to, in subscription order.
     pub patterns: Vec<Bytes>,
+    /// The commands queued since `MULTI`; `None` outside a transaction.
+    pub multi: Option<crate::transaction::Multi>,
+    /// The keys under `WATCH`, each once, in the order watched.
+    pub watches: Vec<crate::transaction::Watch>,
 }
 
 impl Client {
+    /// The client a transaction runs on at apply: not connected, not
+    /// registered, authenticated, on database `db`.
+    pub fn internal(db: usize, resp3: bool) -> Client {
+        let nowhere = SocketAddr::from(([127, 0, 0, 1], 0));
+        let info = Arc::new(ClientInfo {
+            id: 0,
+            addr: nowhere,
+            local_addr: nowhere,
+            fd: -1,
+            connected_at: Instant::now(),
+            last_command_ms: AtomicU64::new(0),
+            db: AtomicUsize::new(db),
+            resp: AtomicU32::new(if resp3 { 3 } else { 2 }),
+            last_command: AtomicUsize::new(0),
+            name: Mutex::new(None),
+            lib_name: Mutex::new(None),
+            lib_ver: Mutex::new(None),
+        });
+        Client::with_info(info, db, resp3, true)
+    }
+
+    fn with_info(info: Arc<ClientInfo>, db: usize, resp3: bool, authenticated: bool) -> Client {
+        Client {
+            info,
+            db,
+            resp3,
+            authenticated,
+            readonly: false,
+            channels: Vec::new(),
+            patterns: Vec::new(),
+            multi: None,
+            watches: Vec::new(),
+        }
+    }
+
     /// Channels plus patterns: the count subscribe replies carry. While it
     /// is above zero a RESP2 connection is in subscribed mode.
     pub fn subscriptions(&self) -> usize {
@@ -145,15 +184,7 @@ impl Registry {
         });
         self.clients.lock().insert(id, info.clone());
         self.accepted_total.fetch_add(1, Ordering::Relaxed);
-        Client {
-            info,
-            db: 0,
-            resp3: false,
-            authenticated,
-            readonly: false,
-            channels: Vec::new(),
-            patterns: Vec::new(),
-        }
+        Client::with_info(info, 0, false, authenticated)
     }
 
     pub fn disconnect(&self, id: u64) {

@@ -43,8 +43,9 @@ use crate::config::ReadConsistency;
 use crate::raft::node::{too_large_error, COMMAND_BYTES_MAX};
 use crate::raft::status::Role;
 use crate::resp::{CommandDecoder, ReplyWriter};
-use crate::route::{key_slot, Outcome, Proposal, Route};
+use crate::route::{key_slot, Op, Outcome, Proposal, Route};
 use crate::shared::{unix_ms, ExecutorStats, Shared};
+use crate::transaction;
 
 /// Bytes to make room for before each read (Redis's PROTO_IOBUF_LEN).
 const READ_BYTES_MIN: usize = 16 * 1024;
@@ -296,6 +297,7 @@ impl Conn {
         let mut out = ReplyWriter::new(&mut self.output, self.client.resp3);
         match outcome {
             Outcome::Applied(reply) => reply.emit(&mut out),
+            Outcome::Encoded(replies) => out.encoded(&replies),
             Outcome::Failed(text) => out.error_text(&text),
         }
         while let Some(Slot::Ready(_)) = self.slots.front() {
@@ -492,11 +494,16 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
     let Some(spec) = cmd::lookup(&args[0]) else {
         let mut out = ReplyWriter::new(reply_buffer(&mut conn.output, &mut conn.slots), resp3);
         out.error_text(&cmd::unknown_command_error(&args[0], &args[1..]));
+        if let Some(multi) = conn.client.multi.as_mut() {
+            multi.failed = true;
+        }
         return Step::Done;
     };
     let is_write = spec.flags & flags::WRITE != 0;
+    // Inside MULTI, a command is queued, not run: it need not wait.
+    let queueing = conn.client.multi.is_some() && !transaction::controls_multi(spec);
     let pending = conn.writes_pending();
-    if (!is_write && pending > 0)
+    if (!is_write && !queueing && pending > 0)
         || pending >= WRITES_PENDING_MAX
         || conn.pending_bytes >= WRITES_PENDING_BYTES_MAX
     {
@@ -524,13 +531,16 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
         out: ReplyWriter::new(reply_buffer(&mut conn.output, &mut conn.slots), resp3),
         writes_pending: pending > 0,
         subscriber,
+        random: None,
     };
     if !spec.arity_ok(args.len()) {
         cmd::arity_error(&mut ctx, spec.name);
+        fail_transaction(ctx.client);
         return Step::Done;
     }
     if !ctx.client.authenticated && spec.flags & flags::NO_AUTH == 0 {
         ctx.out.error_text("NOAUTH Authentication required.");
+        fail_transaction(ctx.client);
         return Step::Done;
     }
     if !resp3 && ctx.client.subscriptions() > 0 && !cmd::allowed_when_subscribed(spec) {
@@ -538,6 +548,10 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             effective.name
         ));
+        return Step::Done;
+    }
+    if queueing {
+        queue(&mut ctx, effective, args);
         return Step::Done;
     }
     // A write's slot goes into its route (for a later redirect); a read's
@@ -552,7 +566,7 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
             ctx.out.error_text(&error);
             return Step::Done;
         }
-    } else if effective.flags & flags::READONLY != 0 {
+    } else if effective.flags & (flags::READONLY | flags::READS_KEYS) != 0 {
         let slot = || first_key_slot(effective, args);
         match read_checked {
             Some(true) => {}
@@ -579,27 +593,74 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
         }
         Action::Write(op) => {
             let bytes: usize = args.iter().map(|arg| arg.len() + 16).sum();
-            if bytes > COMMAND_BYTES_MAX {
-                ctx.out.error_text(&too_large_error(bytes));
+            propose(conn, tick, Op::Write(op), bytes, write_slot)
+        }
+        Action::Exec(transaction) => {
+            // EXEC is not flagged a write (as in Redis), so it is
+            // redirected here; its transaction is dropped either way.
+            if let Some(error) = shared.raft.redirect(0) {
+                ctx.out.error_text(&error);
                 return Step::Done;
             }
-            let seq = conn.write_seq_next;
-            conn.write_seq_next += 1;
-            conn.slots.push_back(Slot::Write(seq, bytes as u32));
-            conn.pending_bytes += bytes;
-            tick.proposals.push(Proposal {
-                route: Some(Route {
-                    executor: tick.executor,
-                    slot: write_slot,
-                    conn: conn.index,
-                    client_id: conn.client.info.id,
-                    seq,
-                }),
-                db: conn.client.db as u8,
-                op,
-                bytes: bytes as u32,
-            });
-            Step::Done
+            let bytes = transaction.bytes();
+            propose(conn, tick, Op::Exec(transaction), bytes, 0)
         }
     }
+}
+
+/// Marks the connection's transaction, if any, to abort at `EXEC`.
+fn fail_transaction(client: &mut Client) {
+    if let Some(multi) = client.multi.as_mut() {
+        multi.failed = true;
+    }
+}
+
+/// Queues a command inside `MULTI` (`+QUEUED`), or refuses it and dooms
+/// the transaction.
+fn queue(ctx: &mut Ctx<'_>, effective: &CommandSpec, args: &[Bytes]) {
+    let bytes: usize = args.iter().map(|arg| arg.len() + 16).sum();
+    let Some(multi) = ctx.client.multi.as_mut() else {
+        unreachable!("queueing only inside MULTI");
+    };
+    if !transaction::allowed_in_multi(effective) {
+        multi.failed = true;
+        ctx.out.error_text(transaction::NOT_ALLOWED_ERROR);
+    } else if multi.bytes + bytes > COMMAND_BYTES_MAX {
+        multi.failed = true;
+        ctx.out.error_text(&too_large_error(multi.bytes + bytes));
+    } else {
+        multi.bytes += bytes;
+        multi
+            .commands
+            .push(args.iter().map(|arg| Bytes::copy_from_slice(arg)).collect());
+        ctx.out.simple("QUEUED");
+    }
+}
+
+/// Queues `op` for the proposer and a reply slot for its outcome, or
+/// refuses it if it is too large for an entry.
+fn propose(conn: &mut Conn, tick: &mut Tick<'_>, op: Op, bytes: usize, write_slot: u16) -> Step {
+    if bytes > COMMAND_BYTES_MAX {
+        let resp3 = conn.client.resp3;
+        ReplyWriter::new(reply_buffer(&mut conn.output, &mut conn.slots), resp3)
+            .error_text(&too_large_error(bytes));
+        return Step::Done;
+    }
+    let seq = conn.write_seq_next;
+    conn.write_seq_next += 1;
+    conn.slots.push_back(Slot::Write(seq, bytes as u32));
+    conn.pending_bytes += bytes;
+    tick.proposals.push(Proposal {
+        route: Some(Route {
+            executor: tick.executor,
+            slot: write_slot,
+            conn: conn.index,
+            client_id: conn.client.info.id,
+            seq,
+        }),
+        db: conn.client.db as u8,
+        op,
+        bytes: bytes as u32,
+    });
+    Step::Done
 }

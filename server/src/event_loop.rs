@@ -92,6 +92,8 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
             }
             return Err(error);
         }
+        // No transaction applies while this tick runs (see `transaction`).
+        let _tick_gate = shared.tx_gate.tick();
         let mut tick = Tick {
             shared: &shared,
             stats,

@@ -14,4 +14,5 @@ pub mod resp;
 pub mod route;
 pub mod server;
 pub mod shared;
+pub mod transaction;
 pub mod write_path;

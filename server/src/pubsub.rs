@@ -32,6 +32,16 @@ pub struct Subscriber {
     pub client_id: u64,
 }
 
+impl Subscriber {
+    /// No connection: the internal client a transaction runs on at apply
+    /// (which may not subscribe).
+    pub const NONE: Subscriber = Subscriber {
+        executor: u16::MAX,
+        conn: u32::MAX,
+        client_id: 0,
+    };
+}
+
 /// One published message on its way to a subscriber.
 #[derive(Debug, Clone)]
 pub struct Message {

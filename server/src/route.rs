@@ -17,8 +17,12 @@
 
 use std::sync::OnceLock;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use redraft_engine::{Reply, WriteOp};
+use serde::{Deserialize, Serialize};
+
+use crate::transaction::Transaction;
 
 /// Where a write's reply goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,9 +46,18 @@ pub struct Proposal {
     /// expiry), whose replies are dropped.
     pub route: Option<Route>,
     pub db: u8,
-    pub op: WriteOp,
+    pub op: Op,
     /// The command's size on the wire, to bound an entry's bytes.
     pub bytes: u32,
+}
+
+/// What one command of an entry does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    /// One validated write.
+    Write(WriteOp),
+    /// A whole `EXEC`, applied as one unit.
+    Exec(Box<Transaction>),
 }
 
 /// A message to the Raft thread.
@@ -62,6 +75,9 @@ pub enum ToRaft {
 pub enum Outcome {
     /// The write was committed and applied with this reply.
     Applied(Reply),
+    /// The write was committed and applied with this reply, already
+    /// encoded for the connection's protocol (`EXEC`'s replies).
+    Encoded(Bytes),
     /// The write was not applied, or its fate is unknown; the full error
     /// line to send, without the leading `-` (for example `MOVED 0 h:p`).
     Failed(String),

@@ -126,6 +126,6 @@ fn purge(db: usize, keys: Vec<bytes::Bytes>, bytes: usize) -> Proposal {
         route: None,
         db: db as u8,
         bytes: bytes as u32,
-        op: WriteOp::PurgeExpired { keys },
+        op: crate::route::Op::Write(WriteOp::PurgeExpired { keys }),
     }
 }

@@ -59,6 +59,8 @@ pub struct Shared {
     pub clients: Registry,
     /// This node's pub/sub subscriptions.
     pub pubsub: crate::pubsub::PubSub,
+    /// Keeps transactions isolated from network-thread ticks.
+    pub tx_gate: crate::transaction::TxGate,
     pub executors: Box<[ExecutorStats]>,
     pub started_at: Instant,
     /// 40 hex characters identifying this run (`run_id` in INFO).
@@ -98,6 +100,7 @@ impl Shared {
             runtime,
             clients: Registry::default(),
             pubsub: crate::pubsub::PubSub::default(),
+            tx_gate: crate::transaction::TxGate::default(),
             executors,
             started_at: Instant::now(),
             run_id: make_run_id(),

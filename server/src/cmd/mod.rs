@@ -25,7 +25,10 @@ mod pubsub;
 mod server;
 mod sets;
 mod strings;
+mod transactions;
 mod zsets;
+
+pub use keys::parse_db;
 
 use std::sync::OnceLock;
 
@@ -52,6 +55,9 @@ pub mod flags {
     pub const NOSCRIPT: u32 = 1 << 8;
     pub const RANDOM: u32 = 1 << 9;
     pub const SORT_FOR_SCRIPT: u32 = 1 << 10;
+    /// Not a Redis flag (never listed): the command reads keys and so
+    /// passes the read gate (leadership check, redirect) like a read.
+    pub const READS_KEYS: u32 = 1 << 16;
 
     /// Names in the order Redis lists them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -81,6 +87,8 @@ pub enum Action {
     /// pending writes are applied, because its reply depends on the state
     /// they leave (a write command whose error depends on a key).
     WaitForWrites,
+    /// Propose this transaction (`EXEC`) and reply with its replies.
+    Exec(Box<crate::transaction::Transaction>),
 }
 
 /// The state a handler works with.
@@ -95,6 +103,10 @@ pub struct Ctx<'a> {
     pub writes_pending: bool,
     /// This connection as a pub/sub subscriber.
     pub subscriber: crate::pubsub::Subscriber,
+    /// Where [`Ctx::random_seed`] draws from when set: a transaction at
+    /// apply draws from a source seeded by its log index, so every node
+    /// draws the same. `None` on a connection.
+    pub random: Option<&'a mut Random>,
 }
 
 impl Ctx<'_> {
@@ -107,6 +119,9 @@ impl Ctx<'_> {
     /// A fresh seed for a command that picks at random: a read draws from
     /// it, and a write carries it in its op so every node draws the same.
     pub fn random_seed(&mut self) -> u64 {
+        if let Some(random) = self.random.as_deref_mut() {
+            return random.next_u64();
+        }
         thread_local! {
             static SEEDS: std::cell::RefCell<Option<Random>> = const { std::cell::RefCell::new(None) };
         }
@@ -222,6 +237,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
             hashes::COMMANDS,
             sets::COMMANDS,
             zsets::COMMANDS,
+            transactions::COMMANDS,
         ] {
             all.extend(group.iter());
         }

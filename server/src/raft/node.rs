@@ -180,6 +180,11 @@ async fn boot(
     state_machine.set_observer(Box::new(move |_index, request, replies| {
         observer_router.applied(request, replies);
     }));
+    let weak = Arc::downgrade(shared);
+    state_machine.set_transaction_runner(Arc::new(move |transaction, now_ms, index, on_write| {
+        let shared = weak.upgrade().expect("the shared state outlives apply");
+        crate::transaction::execute(&shared, transaction, now_ms, index, on_write)
+    }));
     let last_index_at_boot = log.last_index().unwrap_or(0);
     let fresh = log.last_index().is_none()
         && log.read_vote().map_err(|e| e.to_string())?.is_none()

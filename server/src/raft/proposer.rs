@@ -41,7 +41,6 @@ use crossbeam_channel::Receiver;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::Raft;
 use parking_lot::Mutex;
-use redraft_engine::Reply;
 use rustc_hash::FxHashMap;
 use tokio::sync::{Notify, Semaphore};
 
@@ -93,7 +92,7 @@ impl Router {
 
     /// The state machine applied `request` with `replies`: if this run
     /// proposed it, sends each reply to its connection.
-    pub fn applied(&self, request: &Request, replies: Vec<Reply>) {
+    pub fn applied(&self, request: &Request, replies: Vec<Outcome>) {
         if request.origin != self.origin {
             return;
         }
@@ -104,7 +103,7 @@ impl Router {
         let deliveries = routes
             .into_iter()
             .zip(replies)
-            .filter_map(|(route, reply)| Some((route?, Outcome::Applied(reply))));
+            .filter_map(|(route, reply)| Some((route?, reply)));
         self.deliver(deliveries);
     }
 

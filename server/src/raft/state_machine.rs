@@ -60,12 +60,14 @@ use openraft::{
     StoredMembership,
 };
 use parking_lot::Mutex;
-use redraft_engine::{Engine, Reply, Run, RunError};
+use redraft_engine::{Engine, Run, RunError};
 use serde::{Deserialize, Serialize};
 
 use crate::raft::network::PeerNode;
 use crate::raft::snapshot_data::SnapshotData;
 use crate::raft::types::{Applied, NodeId, Request, TypeConfig};
+use crate::route::{Op, Outcome};
+use crate::transaction;
 
 /// The current snapshot's file name in the snapshot directory.
 pub const SNAPSHOT_FILE: &str = "snapshot.run";
@@ -76,7 +78,7 @@ const TEMPORARY_SUFFIX: &str = ".tmp";
 /// entry, one reply per command in the entry's order). Called on the apply
 /// task, under the state machine's lock, so it must only hand the replies
 /// off.
-pub type ApplyObserver = Box<dyn FnMut(u64, &Request, Vec<Reply>) + Send + Sync>;
+pub type ApplyObserver = Box<dyn FnMut(u64, &Request, Vec<Outcome>) + Send + Sync>;
 
 type Meta = SnapshotMeta<NodeId, PeerNode>;
 
@@ -115,6 +117,8 @@ struct Inner {
     snapshots_built: u64,
     /// Where apply hands the replies; `None` drops them.
     observer: Option<ApplyObserver>,
+    /// Runs `EXEC` transactions; set before the first is applied.
+    transactions: Option<transaction::Runner>,
 }
 
 impl StateMachine {
@@ -132,6 +136,7 @@ impl StateMachine {
             current: None,
             snapshots_built: 0,
             observer: None,
+            transactions: None,
         };
         let mut files = SnapshotFiles {
             dir: dir.to_path_buf(),
@@ -174,6 +179,12 @@ impl StateMachine {
         self.inner.lock().observer = Some(observer);
     }
 
+    /// Sets the runner of `EXEC` transactions: it must be set before any
+    /// entry holding one is applied.
+    pub fn set_transaction_runner(&self, runner: transaction::Runner) {
+        self.inner.lock().transactions = Some(runner);
+    }
+
     /// The last applied log id.
     pub fn last_applied(&self) -> Option<LogId<NodeId>> {
         self.inner.lock().last_applied
@@ -181,15 +192,23 @@ impl StateMachine {
 
     /// Executes one batch of writes at its time (see the module docs),
     /// advancing `clock_ms` to it.
-    fn execute(&self, request: &Request, clock_ms: &mut u64) -> Vec<Reply> {
-        let now_ms = request.stamp_ms.max(*clock_ms);
-        *clock_ms = now_ms;
+    fn execute(inner: &mut Inner, engine: &Engine, request: &Request, index: u64) -> Vec<Outcome> {
+        let now_ms = request.stamp_ms.max(inner.clock_ms);
+        inner.clock_ms = now_ms;
         request
             .commands
             .iter()
-            .map(|command| {
-                self.engine
-                    .apply(usize::from(command.db), &command.op, now_ms)
+            .map(|command| match &command.op {
+                Op::Write(op) => {
+                    Outcome::Applied(engine.apply(usize::from(command.db), op, now_ms))
+                }
+                Op::Exec(transaction) => {
+                    let runner = inner
+                        .transactions
+                        .as_ref()
+                        .expect("a transaction runner is set before transactions apply");
+                    Outcome::Encoded(runner(transaction, now_ms, index, &mut |_, _| {}))
+                }
             })
             .collect()
     }
@@ -405,7 +424,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             match entry.payload {
                 EntryPayload::Blank => {}
                 EntryPayload::Normal(request) => {
-                    let replies = self.execute(&request, &mut inner.clock_ms);
+                    let replies = Self::execute(&mut inner, &self.engine, &request, index);
                     if let Some(observer) = inner.observer.as_mut() {
                         observer(index, &request, replies);
                     }

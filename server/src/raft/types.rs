@@ -13,7 +13,6 @@
 //! - A batch applies as a unit, in order, so a MULTI/EXEC block or a
 //!   multi-key write placed in one entry applies atomically.
 
-use redraft_engine::WriteOp;
 use serde::{Deserialize, Serialize};
 
 use crate::raft::network::PeerNode;
@@ -56,7 +55,7 @@ pub struct Request {
 pub struct Command {
     /// The connection's selected database (`SELECT`), below `DB_COUNT`.
     pub db: u8,
-    pub op: WriteOp,
+    pub op: crate::route::Op,
 }
 
 /// What openraft hands back to the proposer for an applied entry: only its

@@ -98,6 +98,11 @@ impl<'a> ReplyWriter<'a> {
     /// An error reply `-<text>\r\n`; `text` carries its own prefix (`ERR`,
     /// `WRONGTYPE`, `MOVED`...). Leading and trailing CR/LF are trimmed and
     /// inner ones become spaces, as in Redis's `addReplyErrorFormat`.
+    /// Appends replies already encoded for this connection's protocol.
+    pub fn encoded(&mut self, replies: &[u8]) {
+        self.out.extend_from_slice(replies);
+    }
+
     pub fn error_text(&mut self, text: &str) {
         let text = text.trim_matches(['\r', '\n']);
         self.out.put_u8(b'-');

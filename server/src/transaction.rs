@@ -1,0 +1,260 @@
+//! MULTI/EXEC transactions: what a connection queues, what one `EXEC`
+//! entry carries through Raft, and how apply runs it.
+//!
+//! `MULTI` starts queueing: each later command is checked (known, arity,
+//! allowed in a transaction) and queued with `+QUEUED`, or refused with its
+//! error, which dooms the transaction (`EXECABORT` at `EXEC`). `WATCH`
+//! takes each key's stamp (`Engine::watch_stamp`) from this node's state,
+//! after the same linearizable check a read gets. `EXEC` turns the queue
+//! and the stamps into one [`Transaction`], proposed as one command of one
+//! Raft entry.
+//!
+//! At apply, every node runs [`execute`]: if any watched key's stamp
+//! differs, the transaction does nothing and replies a nil array;
+//! otherwise each queued command runs through its own handler, on an
+//! internal client (Redis's "fake client" for scripts and AOF loading), at
+//! the entry's time: a read replies from the state as the transaction has
+//! left it so far, a write is applied on the spot. The replies are encoded
+//! for the connection's protocol into one array.
+//!
+//! Invariants:
+//! - Apply is deterministic: handlers see only the entry's time, the
+//!   replicated state and a random source seeded by the log index, so every
+//!   node applies the same writes and reaches the same abort decision.
+//! - A transaction is isolated: it runs holding [`TxGate`] exclusively,
+//!   and a network thread holds it shared for each whole tick, so no reader
+//!   on this node sees a transaction half applied.
+//! - Only commands that are pure functions of the keyspace and the
+//!   internal client's database are queued: reads, writes, and a few
+//!   connection commands ([`allowed_in_multi`]). Commands acting on the
+//!   connection itself (`CLIENT`, `HELLO`, `SUBSCRIBE`, ...) are refused.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::RwLock;
+use redraft_engine::{Random, ReplySink};
+use serde::{Deserialize, Serialize};
+
+use crate::client::Client;
+use crate::cmd::{self, flags, Action, CommandSpec, Ctx};
+use crate::resp::ReplyWriter;
+use crate::shared::Shared;
+
+/// What a connection has queued since `MULTI`.
+#[derive(Debug, Default)]
+pub struct Multi {
+    /// Each queued command's arguments, the name included.
+    pub commands: Vec<Vec<Bytes>>,
+    /// Bytes of the queued arguments, to bound the entry.
+    pub bytes: usize,
+    /// A command was refused while queueing: `EXEC` will abort.
+    pub failed: bool,
+}
+
+/// One key under `WATCH`: its stamp when it was watched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watch {
+    pub db: u8,
+    pub key: Bytes,
+    /// `Engine::watch_stamp` at `WATCH` time (0: missing).
+    pub stamp: u64,
+}
+
+/// One `EXEC` as it travels in a Raft entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// The connection's database when `EXEC` ran (the queue's `SELECT`s
+    /// move from there).
+    pub db: u8,
+    /// Encode the replies in RESP3.
+    pub resp3: bool,
+    /// Abort unless every key still has its stamp.
+    pub watches: Vec<Watch>,
+    /// The queued commands, in order, each with its name.
+    pub commands: Vec<Vec<Bytes>>,
+}
+
+impl Transaction {
+    /// The size of the transaction on the wire, as entries are bounded.
+    pub fn bytes(&self) -> usize {
+        let watches: usize = self.watches.iter().map(|watch| watch.key.len() + 16).sum();
+        let commands: usize = self
+            .commands
+            .iter()
+            .flat_map(|args| args.iter().map(|arg| arg.len() + 16))
+            .sum();
+        watches + commands
+    }
+}
+
+/// Keeps network-thread ticks and transactions apart (see the module
+/// docs). Ticks share it; a transaction takes it alone.
+#[derive(Default)]
+pub struct TxGate(RwLock<()>);
+
+impl TxGate {
+    /// Held by a network thread for one tick.
+    pub fn tick(&self) -> parking_lot::RwLockReadGuard<'_, ()> {
+        self.0.read()
+    }
+
+    /// Held by apply for one transaction.
+    fn exclusive(&self) -> parking_lot::RwLockWriteGuard<'_, ()> {
+        self.0.write()
+    }
+}
+
+/// The commands that control a transaction and so run at once, even
+/// inside `MULTI` (as in Redis).
+pub fn controls_multi(spec: &CommandSpec) -> bool {
+    matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit")
+}
+
+/// Whether `spec` (the effective spec, for a subcommand) may be queued:
+/// reads and writes of the keyspace, and connection commands whose effect
+/// apply can reproduce.
+pub fn allowed_in_multi(spec: &CommandSpec) -> bool {
+    spec.flags & (flags::WRITE | flags::READONLY) != 0
+        || matches!(spec.name, "ping" | "echo" | "select" | "unwatch")
+}
+
+/// Redis's error for a command refused inside `MULTI`.
+pub const NOT_ALLOWED_ERROR: &str = "ERR Command not allowed inside a transaction";
+/// Redis's reply to `EXEC` after a refused command.
+pub const EXECABORT_ERROR: &str = "EXECABORT Transaction discarded because of previous errors.";
+
+/// The database the connection has selected after the queue's `SELECT`s
+/// run, starting from `db`: each valid `SELECT` moves it, as it will at
+/// apply.
+pub fn db_after(db: usize, commands: &[Vec<Bytes>]) -> usize {
+    commands
+        .iter()
+        .rev()
+        .filter(|args| args.len() == 2 && args[0].eq_ignore_ascii_case(b"select"))
+        .find_map(|args| cmd::parse_db(&args[1]).ok())
+        .unwrap_or(db)
+}
+
+/// Runs `transaction` at apply (see the module docs) at the entry's time
+/// `now_ms` and log `index`; `on_write` sees every write applied. Returns
+/// the `EXEC` reply, encoded.
+pub fn execute(
+    shared: &Shared,
+    transaction: &Transaction,
+    now_ms: u64,
+    index: u64,
+    on_write: &mut dyn FnMut(usize, &redraft_engine::WriteOp),
+) -> Bytes {
+    let _alone = shared.tx_gate.exclusive();
+    let engine = &shared.engine;
+    let mut reply = BytesMut::new();
+    let mut out = ReplyWriter::new(&mut reply, transaction.resp3);
+    let changed = transaction
+        .watches
+        .iter()
+        .any(|watch| engine.watch_stamp(usize::from(watch.db), &watch.key, now_ms) != watch.stamp);
+    if changed {
+        out.nil_array();
+        return reply.freeze();
+    }
+    out.array(transaction.commands.len());
+    let mut client = Client::internal(usize::from(transaction.db), transaction.resp3);
+    let mut random = Random::new(index);
+    for args in &transaction.commands {
+        let mut ctx = Ctx {
+            shared,
+            now_ms,
+            client: &mut client,
+            out: ReplyWriter::new(&mut reply, transaction.resp3),
+            writes_pending: false,
+            subscriber: crate::pubsub::Subscriber::NONE,
+            random: Some(&mut random),
+        };
+        run_queued(&mut ctx, args, on_write);
+    }
+    reply.freeze()
+}
+
+/// Runs one queued command on the internal client.
+fn run_queued(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+    on_write: &mut dyn FnMut(usize, &redraft_engine::WriteOp),
+) {
+    // Queueing checked the name and arity; an entry written by another
+    // version could still hold what this one does not know.
+    let Some(spec) = cmd::lookup(&args[0]).filter(|spec| spec.arity_ok(args.len())) else {
+        ctx.out
+            .error_text(&cmd::unknown_command_error(&args[0], &args[1..]));
+        return;
+    };
+    match (spec.handler)(ctx, &args[1..]) {
+        Action::Replied => {}
+        Action::Write(op) => {
+            let db = ctx.client.db;
+            let reply = ctx.shared.engine.apply(db, &op, ctx.now_ms);
+            on_write(db, &op);
+            reply.emit(&mut ctx.out);
+        }
+        Action::Close | Action::WaitForWrites | Action::Exec(_) => {
+            // Not reachable for the commands `allowed_in_multi` admits.
+            ctx.out.error_text(NOT_ALLOWED_ERROR);
+        }
+    }
+}
+
+/// Shared with the state machine: runs a transaction at apply.
+pub type Runner = Arc<
+    dyn Fn(&Transaction, u64, u64, &mut dyn FnMut(usize, &redraft_engine::WriteOp)) -> Bytes
+        + Send
+        + Sync,
+>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<Bytes> {
+        words
+            .iter()
+            .map(|word| Bytes::copy_from_slice(word.as_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn db_after_follows_valid_selects() {
+        let cases: &[(&[&[&str]], usize)] = &[
+            (&[], 3),
+            (&[&["set", "a", "b"]], 3),
+            (&[&["select", "5"]], 5),
+            (&[&["SELECT", "5"], &["select", "x"]], 5),
+            (&[&["select", "16"]], 3),
+            (&[&["select", "1"], &["get", "a"], &["select", "0"]], 0),
+        ];
+        for (queue, want) in cases {
+            let queue: Vec<Vec<Bytes>> = queue.iter().map(|words| args(words)).collect();
+            assert_eq!(db_after(3, &queue), *want, "{queue:?}");
+        }
+    }
+
+    #[test]
+    fn only_keyspace_and_replayable_commands_queue() {
+        let cases = [
+            ("get", true),
+            ("set", true),
+            ("flushall", true),
+            ("ping", true),
+            ("select", true),
+            ("unwatch", true),
+            ("hello", false),
+            ("subscribe", false),
+            ("client", false),
+            ("info", false),
+        ];
+        for (name, allowed) in cases {
+            let spec = cmd::lookup(name.as_bytes()).expect(name);
+            assert_eq!(allowed_in_multi(spec), allowed, "{name}");
+        }
+    }
+}

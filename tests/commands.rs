@@ -331,6 +331,7 @@ fn pattern_holes_match_as_documented() {
 scenarios!(
     keys_object_move,
     transactions,
+    replication_wait,
     strings_set,
     strings_get_family,
     strings_setex,

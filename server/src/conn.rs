@@ -28,14 +28,15 @@
 //! - A protocol error gets `-ERR Protocol error: ...` and closes only this
 //!   connection; nothing a client sends can panic the server.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
 use mio::net::TcpStream;
 
-use redraft_engine::ReplySink;
+use redraft_engine::{Reply, ReplySink, WriteOp};
 
 use crate::client::Client;
 use crate::cmd::{self, flags, Action, CommandSpec, Ctx};
@@ -83,6 +84,33 @@ pub struct Tick<'a> {
     pub read_ticket: u64,
     /// Connections holding a read: (slab slot, client id, ticket).
     pub read_waiters: &'a mut Vec<(u32, u64, u64)>,
+    /// Blocked commands' timeouts: (Unix ms, slab slot, client id, the
+    /// command's write sequence number).
+    pub deadlines: &'a mut BinaryHeap<Reverse<(u64, u32, u64, u64)>>,
+}
+
+/// A blocking command (BLPOP and the like) whose keys were all empty: its
+/// reply slot stays pending while it waits (see `crate::blocking`).
+struct Blocked {
+    /// The command's write sequence number: every attempt reuses it.
+    seq: u64,
+    /// The pop to propose on each attempt, and where.
+    op: WriteOp,
+    db: u8,
+    slot: u16,
+    bytes: u32,
+    /// The keys registered in `Shared::blocking`.
+    keys: Vec<Bytes>,
+    /// An attempt is proposed and not yet answered.
+    in_flight: bool,
+    /// A wake came while an attempt was in flight: if it comes back
+    /// empty, try again at once.
+    woken: bool,
+    /// Propose another attempt at the next `resume`.
+    retry: bool,
+    /// The timeout passed while an attempt was in flight: unless it pops
+    /// something, answer a null array.
+    timed_out: bool,
 }
 
 /// One item of the ordered reply queue.
@@ -109,6 +137,8 @@ pub struct Conn {
     pub client: Client,
     /// This connection's slot in its executor's slab.
     index: u32,
+    /// The network thread (executor) that owns the connection.
+    executor: u16,
     input: BytesMut,
     output: BytesMut,
     decoder: CommandDecoder,
@@ -139,16 +169,37 @@ pub struct Conn {
     /// Bytes of input still covered by a passed check; `None` when the
     /// next command is not covered.
     covered_bytes: Option<usize>,
+    /// The blocking command this connection waits on; nothing after it
+    /// runs until it is answered.
+    blocked: Option<Blocked>,
+    /// The `WAIT` this connection waits on; nothing after it runs until
+    /// it is answered.
+    replica_wait: Option<ReplicaWait>,
     /// The poller watches for writability (replies are waiting).
     pub writing: bool,
 }
 
+/// A `WAIT` that has not yet seen enough followers.
+struct ReplicaWait {
+    /// The log index the followers must hold.
+    index: u64,
+    wanted: i64,
+    /// When to answer anyway; `None`: never.
+    deadline_ms: Option<u64>,
+}
+
+/// The sequence number that marks a `WAIT` check in `Tick::deadlines`.
+pub const REPLICA_CHECK: u64 = u64::MAX;
+/// How often a `WAIT` looks at the followers again.
+const REPLICA_CHECK_MS: u64 = 5;
+
 impl Conn {
-    pub fn new(stream: TcpStream, client: Client, index: u32) -> Conn {
+    pub fn new(stream: TcpStream, client: Client, index: u32, executor: u16) -> Conn {
         Conn {
             stream,
             client,
             index,
+            executor,
             input: BytesMut::with_capacity(READ_BYTES_MIN),
             output: BytesMut::with_capacity(READ_BYTES_MIN),
             decoder: CommandDecoder::new(),
@@ -163,8 +214,15 @@ impl Conn {
             read_checked: None,
             read_check_covers: 0,
             covered_bytes: None,
+            blocked: None,
+            replica_wait: None,
             writing: false,
         }
+    }
+
+    /// A blocking command or `WAIT` is waiting: nothing after it runs.
+    fn parked(&self) -> bool {
+        self.blocked.is_some() || self.replica_wait.is_some()
     }
 
     /// Writes proposed and not yet answered.
@@ -213,6 +271,7 @@ impl Conn {
     /// if it may now run, then whatever input is buffered behind it, and
     /// sends what is ready.
     pub fn resume(&mut self, tick: &mut Tick<'_>) -> Next {
+        self.retry_blocked(tick);
         if self.writing {
             // The socket is full; the writable event drives us on.
             return Next::Write;
@@ -247,19 +306,142 @@ impl Conn {
     }
 
     /// The outcome of this connection's write `seq` arrived.
-    pub fn on_outcome(&mut self, seq: u64, outcome: Outcome) {
+    pub fn on_outcome(&mut self, seq: u64, outcome: Outcome, shared: &Shared) {
         if seq != self.reply_seq_next {
             assert!(seq > self.reply_seq_next, "write {seq} answered twice");
             self.early.insert(seq, outcome);
             return;
         }
-        self.emit_outcome(outcome);
+        self.settle(outcome, shared);
         while let Some(outcome) = self.early.remove(&self.reply_seq_next) {
-            self.emit_outcome(outcome);
+            self.settle(outcome, shared);
         }
         if self.held == Some(Hold::Writes) && self.slots.is_empty() {
             self.held = None;
         }
+    }
+
+    /// Answers the oldest pending write with `outcome`, unless it is the
+    /// blocking command and found nothing: then it goes on waiting.
+    fn settle(&mut self, outcome: Outcome, shared: &Shared) {
+        let next = self.reply_seq_next;
+        let Some(blocked) = self.blocked.as_mut().filter(|blocked| blocked.seq == next) else {
+            self.emit_outcome(outcome);
+            return;
+        };
+        blocked.in_flight = false;
+        let empty = matches!(outcome, Outcome::Applied(Reply::Nil | Reply::NilArray));
+        if empty && !blocked.timed_out {
+            blocked.retry = std::mem::take(&mut blocked.woken);
+            return;
+        }
+        self.unblock(shared);
+        self.emit_outcome(if empty {
+            Outcome::Applied(Reply::NilArray)
+        } else {
+            outcome
+        });
+    }
+
+    /// Drops the blocked command's registrations.
+    fn unblock(&mut self, shared: &Shared) {
+        if let Some(blocked) = self.blocked.take() {
+            shared
+                .blocking
+                .unregister(self.subscriber(), blocked.db, &blocked.keys);
+        }
+    }
+
+    /// This connection as the blocking registry and pub/sub name it.
+    fn subscriber(&self) -> crate::pubsub::Subscriber {
+        crate::pubsub::Subscriber {
+            executor: self.executor,
+            conn: self.index,
+            client_id: self.client.info.id,
+        }
+    }
+
+    /// A write may have filled a key the blocked command waits on.
+    pub fn on_wake(&mut self) {
+        if let Some(blocked) = self.blocked.as_mut() {
+            if blocked.in_flight {
+                blocked.woken = true;
+            } else {
+                blocked.retry = true;
+            }
+        }
+    }
+
+    /// A timer of this connection is due at `now_ms`: blocking command
+    /// `seq`'s timeout, or ([`REPLICA_CHECK`]) its `WAIT`'s next look at
+    /// the followers. Returns when to look again, if the `WAIT` goes on.
+    pub fn on_deadline(&mut self, seq: u64, shared: &Shared, now_ms: u64) -> Option<u64> {
+        if seq == REPLICA_CHECK {
+            return self.check_replicas(shared, now_ms);
+        }
+        self.on_timeout(seq, shared);
+        None
+    }
+
+    /// Answers the `WAIT` if enough followers hold its index or its time
+    /// is up; otherwise returns when to look again.
+    fn check_replicas(&mut self, shared: &Shared, now_ms: u64) -> Option<u64> {
+        let wait = self.replica_wait.as_ref()?;
+        let holding = shared.raft.followers_holding(wait.index);
+        let expired = wait
+            .deadline_ms
+            .is_some_and(|deadline_ms| now_ms >= deadline_ms);
+        if holding as i64 >= wait.wanted || expired {
+            self.replica_wait = None;
+            let resp3 = self.client.resp3;
+            ReplyWriter::new(reply_buffer(&mut self.output, &mut self.slots), resp3)
+                .int(holding as i64);
+            return None;
+        }
+        let next_ms = now_ms + REPLICA_CHECK_MS;
+        Some(
+            wait.deadline_ms
+                .map_or(next_ms, |deadline_ms| next_ms.min(deadline_ms)),
+        )
+    }
+
+    /// The timeout of blocking command `seq` is due.
+    fn on_timeout(&mut self, seq: u64, shared: &Shared) {
+        let Some(blocked) = self.blocked.as_mut().filter(|blocked| blocked.seq == seq) else {
+            return;
+        };
+        if blocked.in_flight {
+            blocked.timed_out = true;
+            return;
+        }
+        self.unblock(shared);
+        self.emit_outcome(Outcome::Applied(Reply::NilArray));
+    }
+
+    /// Closes the connection's part in the blocking registry.
+    pub fn on_close(&mut self, shared: &Shared) {
+        self.unblock(shared);
+    }
+
+    /// Proposes the blocked command's pop again if a wake asked for it.
+    fn retry_blocked(&mut self, tick: &mut Tick<'_>) {
+        let Some(blocked) = self.blocked.as_mut().filter(|blocked| blocked.retry) else {
+            return;
+        };
+        blocked.retry = false;
+        blocked.in_flight = true;
+        tick.proposals.push(Proposal {
+            route: Some(Route {
+                executor: tick.executor,
+                slot: blocked.slot,
+                conn: self.index,
+                client_id: self.client.info.id,
+                seq: blocked.seq,
+            }),
+            db: blocked.db,
+            op: Op::Write(blocked.op.clone()),
+            bytes: blocked.bytes,
+        });
     }
 
     /// Writes a published message as a push (RESP3) or an array (RESP2).
@@ -310,13 +492,16 @@ impl Conn {
     /// Executes every complete command in the input buffer, starting with
     /// the held one if it may now run.
     fn execute_buffered(&mut self, tick: &mut Tick<'_>, now_ms: u64) {
+        if self.parked() {
+            return;
+        }
         if self.held.is_none() && !self.args.is_empty() {
             // The held command may run now.
             if !self.run_command(tick, now_ms) {
                 return;
             }
         }
-        while !self.closing && self.held.is_none() {
+        while !self.closing && self.held.is_none() && !self.parked() {
             let buffered = self.input.len();
             let decoded =
                 self.decoder
@@ -594,6 +779,58 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
         Action::Write(op) => {
             let bytes: usize = args.iter().map(|arg| arg.len() + 16).sum();
             propose(conn, tick, Op::Write(op), bytes, write_slot)
+        }
+        Action::Block {
+            op,
+            keys,
+            timeout_ms,
+        } => {
+            let bytes: usize = args.iter().map(|arg| arg.len() + 16).sum();
+            let seq = conn.write_seq_next;
+            let db = conn.client.db as u8;
+            let step = propose(conn, tick, Op::Write(op.clone()), bytes, write_slot);
+            if conn.write_seq_next == seq {
+                return step; // refused: too large
+            }
+            let blocked = Blocked {
+                seq,
+                op,
+                db,
+                slot: write_slot,
+                bytes: bytes as u32,
+                keys,
+                in_flight: true,
+                woken: false,
+                retry: false,
+                timed_out: false,
+            };
+            shared
+                .blocking
+                .register(conn.subscriber(), db, &blocked.keys);
+            if let Some(timeout_ms) = timeout_ms {
+                let deadline_ms = now_ms.saturating_add(timeout_ms);
+                tick.deadlines
+                    .push(Reverse((deadline_ms, conn.index, conn.client.info.id, seq)));
+            }
+            conn.blocked = Some(blocked);
+            step
+        }
+        Action::WaitReplicas { wanted, timeout_ms } => {
+            if let Some(error) = shared.raft.redirect(0) {
+                ctx.out.error_text(&error);
+                return Step::Done;
+            }
+            conn.replica_wait = Some(ReplicaWait {
+                index: shared.raft.applied_index(),
+                wanted,
+                deadline_ms: timeout_ms.map(|timeout_ms| now_ms.saturating_add(timeout_ms)),
+            });
+            if let Some(next_ms) = conn.check_replicas(shared, now_ms) {
+                let client_id = conn.client.info.id;
+                tick.deadlines
+                    .push(Reverse((next_ms, conn.index, client_id, REPLICA_CHECK)));
+            }
+            Step::Done
         }
         Action::Exec(transaction) => {
             // EXEC is not flagged a write (as in Redis), so it is

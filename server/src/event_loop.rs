@@ -21,6 +21,8 @@
 //! - A connection is registered for exactly one of readable or writable: it
 //!   reads only when it has no unsent replies.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -33,7 +35,7 @@ use slab::Slab;
 
 use crate::conn::{Conn, Next, Tick};
 use crate::route::Delivery;
-use crate::shared::Shared;
+use crate::shared::{unix_ms, Shared};
 
 /// The listener's token; connections use their slab index + 1.
 const LISTENER: Token = Token(0);
@@ -85,8 +87,12 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
     let mut touched = Vec::new();
     let mut read_waiters = Vec::new();
     let mut read_ticket = 1;
+    let mut deadlines: BinaryHeap<Reverse<(u64, u32, u64, u64)>> = BinaryHeap::new();
     loop {
-        if let Err(error) = poll.poll(&mut events, None) {
+        let timeout = deadlines.peek().map(|Reverse((deadline_ms, ..))| {
+            Duration::from_millis(deadline_ms.saturating_sub(unix_ms()))
+        });
+        if let Err(error) = poll.poll(&mut events, timeout) {
             if error.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
@@ -101,12 +107,13 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
             proposals: &mut proposals,
             read_ticket,
             read_waiters: &mut read_waiters,
+            deadlines: &mut deadlines,
         };
         let mut woken = false;
         for event in events.iter() {
             match event.token() {
                 LISTENER => {
-                    accept_all(&shared, &poll, &listener, &mut conns);
+                    accept_all(&shared, &poll, &listener, &mut conns, executor as u16);
                     continue;
                 }
                 WAKER => {
@@ -134,7 +141,7 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
                         let index = route.conn as usize;
                         if let Some(conn) = conns.get_mut(index) {
                             if conn.client.info.id == route.client_id {
-                                conn.on_outcome(route.seq, outcome);
+                                conn.on_outcome(route.seq, outcome, &shared);
                                 touched.push(index);
                             }
                         }
@@ -149,6 +156,15 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
                             };
                             if client.info.id == to.client_id && listening {
                                 conn.on_message(&message);
+                                touched.push(index);
+                            }
+                        }
+                    }
+                    Delivery::Wake { to } => {
+                        let index = to.conn as usize;
+                        if let Some(conn) = conns.get_mut(index) {
+                            if conn.client.info.id == to.client_id {
+                                conn.on_wake();
                                 touched.push(index);
                             }
                         }
@@ -169,6 +185,29 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
                     }
                 }
             }
+        }
+        // Blocked connections whose timeout is due.
+        let now_ms = if tick.deadlines.is_empty() {
+            0
+        } else {
+            unix_ms()
+        };
+        while let Some(&Reverse((deadline_ms, index, client_id, seq))) = tick.deadlines.peek() {
+            if deadline_ms > now_ms {
+                break;
+            }
+            tick.deadlines.pop();
+            if let Some(conn) = conns.get_mut(index as usize) {
+                if conn.client.info.id == client_id {
+                    if let Some(next_ms) = conn.on_deadline(seq, &shared, now_ms) {
+                        tick.deadlines
+                            .push(Reverse((next_ms, index, client_id, seq)));
+                    }
+                    touched.push(index as usize);
+                }
+            }
+        }
+        if !touched.is_empty() {
             touched.sort_unstable();
             touched.dedup();
             for index in touched.drain(..) {
@@ -212,7 +251,13 @@ fn follow(shared: &Shared, poll: &Poll, conns: &mut Slab<Conn>, index: usize, ne
 }
 
 /// Accepts every pending connection.
-fn accept_all(shared: &Shared, poll: &Poll, listener: &TcpListener, conns: &mut Slab<Conn>) {
+fn accept_all(
+    shared: &Shared,
+    poll: &Poll,
+    listener: &TcpListener,
+    conns: &mut Slab<Conn>,
+    executor: u16,
+) {
     loop {
         match listener.accept() {
             Ok((mut stream, addr)) => {
@@ -235,7 +280,7 @@ fn accept_all(shared: &Shared, poll: &Poll, listener: &TcpListener, conns: &mut 
                     continue;
                 }
                 let index = entry.key() as u32;
-                entry.insert(Conn::new(stream, client, index));
+                entry.insert(Conn::new(stream, client, index, executor));
             }
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -263,6 +308,7 @@ fn reregister(poll: &Poll, conn: &mut Conn, index: usize, interest: Interest) {
 fn close(shared: &Shared, poll: &Poll, conns: &mut Slab<Conn>, index: usize) {
     let mut conn = conns.remove(index);
     let _ = poll.registry().deregister(&mut conn.stream);
+    conn.on_close(shared);
     let client = &conn.client;
     shared
         .pubsub

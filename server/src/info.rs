@@ -77,8 +77,9 @@ fn server(shared: &Shared, out: &mut String) {
 fn clients(shared: &Shared, out: &mut String) {
     let _ = write!(
         out,
-        "# Clients\r\nconnected_clients:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\n",
-        shared.clients.count()
+        "# Clients\r\nconnected_clients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n",
+        shared.clients.count(),
+        shared.blocking.clients(),
     );
 }
 

@@ -92,6 +92,8 @@ pub enum Delivery {
     /// `leader` if this node was confirmed leader and has applied up to the
     /// read index, so the reads may run; otherwise they are redirected.
     ReadIndex { ticket: u64, leader: bool },
+    /// A write may have filled a key this blocked connection waits on.
+    Wake { to: crate::pubsub::Subscriber },
     /// A published message for a subscribed connection.
     Message {
         to: crate::pubsub::Subscriber,

@@ -61,6 +61,8 @@ pub struct Shared {
     pub pubsub: crate::pubsub::PubSub,
     /// Keeps transactions isolated from network-thread ticks.
     pub tx_gate: crate::transaction::TxGate,
+    /// Connections blocked on keys (BLPOP and the like).
+    pub blocking: crate::blocking::Blocking,
     pub executors: Box<[ExecutorStats]>,
     pub started_at: Instant,
     /// 40 hex characters identifying this run (`run_id` in INFO).
@@ -101,6 +103,7 @@ impl Shared {
             clients: Registry::default(),
             pubsub: crate::pubsub::PubSub::default(),
             tx_gate: crate::transaction::TxGate::default(),
+            blocking: crate::blocking::Blocking::default(),
             executors,
             started_at: Instant::now(),
             run_id: make_run_id(),

@@ -116,7 +116,7 @@ pub fn controls_multi(spec: &CommandSpec) -> bool {
 /// apply can reproduce.
 pub fn allowed_in_multi(spec: &CommandSpec) -> bool {
     spec.flags & (flags::WRITE | flags::READONLY) != 0
-        || matches!(spec.name, "ping" | "echo" | "select" | "unwatch")
+        || matches!(spec.name, "ping" | "echo" | "select" | "unwatch" | "wait")
 }
 
 /// Redis's error for a command refused inside `MULTI`.
@@ -191,11 +191,18 @@ fn run_queued(
     };
     match (spec.handler)(ctx, &args[1..]) {
         Action::Replied => {}
-        Action::Write(op) => {
+        // A blocking command in a transaction runs once, as in Redis.
+        Action::Write(op) | Action::Block { op, .. } => {
             let db = ctx.client.db;
             let reply = ctx.shared.engine.apply(db, &op, ctx.now_ms);
             on_write(db, &op);
             reply.emit(&mut ctx.out);
+        }
+        // As in Redis, WAIT inside a transaction does not wait.
+        Action::WaitReplicas { .. } => {
+            let raft = &ctx.shared.raft;
+            let holding = raft.followers_holding(raft.applied_index());
+            ctx.out.int(holding as i64);
         }
         Action::Close | Action::WaitForWrites | Action::Exec(_) => {
             // Not reachable for the commands `allowed_in_multi` admits.
@@ -243,10 +250,12 @@ mod tests {
         let cases = [
             ("get", true),
             ("set", true),
+            ("blpop", true),
             ("flushall", true),
             ("ping", true),
             ("select", true),
             ("unwatch", true),
+            ("wait", true),
             ("hello", false),
             ("subscribe", false),
             ("client", false),

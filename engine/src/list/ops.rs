@@ -81,6 +81,10 @@ pub enum ListOp {
         left: bool,
         count: u64,
     },
+    /// `BLPOP`/`BRPOP` once its keys are looked at: pops one element from
+    /// the first non-empty list; replies `[key, element]`, or a nil array
+    /// if every key is missing (the client then blocks).
+    PopFirst { keys: Vec<Bytes>, left: bool },
 }
 
 impl Engine {
@@ -136,6 +140,18 @@ impl Engine {
                 to_left,
             } => self.lmove(db, from, to, *from_left, *to_left, now_ms),
             ListOp::MPop { keys, left, count } => self.lmpop(db, keys, *left, *count, now_ms),
+            ListOp::PopFirst { keys, left } => {
+                // LMPOP's `[key, [element]]`, flattened.
+                let reply = self.lmpop(db, keys, *left, 1, now_ms)?;
+                let Reply::Array(mut parts) = reply else {
+                    return Ok(reply);
+                };
+                let Some(Reply::Array(popped)) = parts.pop() else {
+                    unreachable!("LMPOP replies [key, elements]");
+                };
+                parts.extend(popped);
+                Ok(Reply::Array(parts))
+            }
         }
     }
 

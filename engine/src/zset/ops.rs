@@ -58,6 +58,10 @@ pub enum ZSetOp {
         max: bool,
         count: u64,
     },
+    /// `BZPOPMIN`/`BZPOPMAX` once its keys are looked at: pops one member
+    /// from the first non-empty key; replies `[key, member, score]`, or a
+    /// null array when every key is missing (the client then blocks).
+    PopFirst { keys: Vec<Bytes>, max: bool },
     /// `ZUNIONSTORE`, `ZINTERSTORE`, `ZDIFFSTORE`.
     Store { dst: Bytes, args: AlgebraArgs },
 }
@@ -271,6 +275,21 @@ impl Engine {
                 resp3,
             } => self.zpop(db, key, *max, *count, *resp3, now_ms),
             ZSetOp::MPop { keys, max, count } => self.zmpop(db, keys, *max, *count, now_ms),
+            ZSetOp::PopFirst { keys, max } => {
+                // ZMPOP's `[key, [[member, score]]]`, flattened.
+                let reply = self.zmpop(db, keys, *max, 1, now_ms)?;
+                let Reply::Array(mut parts) = reply else {
+                    return Ok(reply);
+                };
+                let Some(Reply::Array(mut popped)) = parts.pop() else {
+                    unreachable!("ZMPOP replies [key, elements]");
+                };
+                let Some(Reply::Array(pair)) = popped.pop() else {
+                    unreachable!("a non-empty sorted set pops a member");
+                };
+                parts.extend(pair);
+                Ok(Reply::Array(parts))
+            }
             ZSetOp::Store { dst, args } => self.zstore(db, dst, args, now_ms),
         }
     }

@@ -375,7 +375,7 @@ fn lpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 /// `LEFT` (true) or `RIGHT` (false), or `ERR syntax error`.
-fn side(arg: &[u8]) -> Result<bool, Error> {
+pub(super) fn side(arg: &[u8]) -> Result<bool, Error> {
     if is(arg, "left") {
         Ok(true)
     } else if is(arg, "right") {
@@ -408,7 +408,7 @@ fn rpoplpush(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 /// `LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]`'s arguments
 /// (after the command name) as `(keys, left, count)`, checked in Redis's
 /// order.
-fn lmpop_args(args: &[Bytes]) -> Result<(&[Bytes], bool, u64), Error> {
+pub(super) fn lmpop_args(args: &[Bytes]) -> Result<(&[Bytes], bool, u64), Error> {
     let numkeys = match parse_i64(&args[0]) {
         Some(numkeys) if numkeys > 0 => numkeys as u64,
         _ => return Err(NUMKEYS_NOT_POSITIVE),

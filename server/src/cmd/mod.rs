@@ -14,6 +14,7 @@
 //!   runs, so a handler may index the arguments the arity guarantees.
 
 pub mod args;
+mod blocking;
 mod cluster;
 mod connection;
 mod hashes;
@@ -22,6 +23,7 @@ mod introspection;
 mod keys;
 mod lists;
 mod pubsub;
+mod replication;
 mod server;
 mod sets;
 mod strings;
@@ -58,6 +60,7 @@ pub mod flags {
     /// Not a Redis flag (never listed): the command reads keys and so
     /// passes the read gate (leadership check, redirect) like a read.
     pub const READS_KEYS: u32 = 1 << 16;
+    pub const BLOCKING: u32 = 1 << 11;
 
     /// Names in the order Redis lists them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -68,6 +71,7 @@ pub mod flags {
         (NOSCRIPT, "noscript"),
         (RANDOM, "random"),
         (SORT_FOR_SCRIPT, "sort_for_script"),
+        (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
         (NO_AUTH, "no_auth"),
@@ -87,6 +91,21 @@ pub enum Action {
     /// pending writes are applied, because its reply depends on the state
     /// they leave (a write command whose error depends on a key).
     WaitForWrites,
+    /// Propose `op`, a blocking command's pop: if it pops nothing, wait
+    /// on `keys` until a write may have filled one (then propose it
+    /// again) or for `timeout_ms` (`None`: for ever), then reply a null
+    /// array.
+    Block {
+        op: WriteOp,
+        keys: Vec<Bytes>,
+        timeout_ms: Option<u64>,
+    },
+    /// `WAIT`: reply how many followers hold everything this node has
+    /// applied, once `wanted` do or after `timeout_ms` (`None`: for ever).
+    WaitReplicas {
+        wanted: i64,
+        timeout_ms: Option<u64>,
+    },
     /// Propose this transaction (`EXEC`) and reply with its replies.
     Exec(Box<crate::transaction::Transaction>),
 }
@@ -238,6 +257,8 @@ pub fn table() -> &'static [&'static CommandSpec] {
             sets::COMMANDS,
             zsets::COMMANDS,
             transactions::COMMANDS,
+            blocking::COMMANDS,
+            replication::COMMANDS,
         ] {
             all.extend(group.iter());
         }

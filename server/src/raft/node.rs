@@ -181,6 +181,12 @@ async fn boot(
         observer_router.applied(request, replies);
     }));
     let weak = Arc::downgrade(shared);
+    let waker = Arc::downgrade(shared);
+    state_machine.set_write_hook(Arc::new(move |db, op| {
+        if let Some(shared) = waker.upgrade() {
+            shared.blocking.applied(db, op, &shared.inboxes);
+        }
+    }));
     state_machine.set_transaction_runner(Arc::new(move |transaction, now_ms, index, on_write| {
         let shared = weak.upgrade().expect("the shared state outlives apply");
         crate::transaction::execute(&shared, transaction, now_ms, index, on_write)

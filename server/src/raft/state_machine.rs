@@ -60,7 +60,7 @@ use openraft::{
     StoredMembership,
 };
 use parking_lot::Mutex;
-use redraft_engine::{Engine, Run, RunError};
+use redraft_engine::{Engine, Run, RunError, WriteOp};
 use serde::{Deserialize, Serialize};
 
 use crate::raft::network::PeerNode;
@@ -79,6 +79,9 @@ const TEMPORARY_SUFFIX: &str = ".tmp";
 /// task, under the state machine's lock, so it must only hand the replies
 /// off.
 pub type ApplyObserver = Box<dyn FnMut(u64, &Request, Vec<Outcome>) + Send + Sync>;
+
+/// Called after each write is applied, with its database.
+pub type WriteHook = Arc<dyn Fn(usize, &WriteOp) + Send + Sync>;
 
 type Meta = SnapshotMeta<NodeId, PeerNode>;
 
@@ -119,6 +122,8 @@ struct Inner {
     observer: Option<ApplyObserver>,
     /// Runs `EXEC` transactions; set before the first is applied.
     transactions: Option<transaction::Runner>,
+    /// Told of every write applied (blocked clients wait on it).
+    on_write: Option<WriteHook>,
 }
 
 impl StateMachine {
@@ -137,6 +142,7 @@ impl StateMachine {
             snapshots_built: 0,
             observer: None,
             transactions: None,
+            on_write: None,
         };
         let mut files = SnapshotFiles {
             dir: dir.to_path_buf(),
@@ -185,6 +191,11 @@ impl StateMachine {
         self.inner.lock().transactions = Some(runner);
     }
 
+    /// Sets the hook told of every write applied.
+    pub fn set_write_hook(&self, hook: WriteHook) {
+        self.inner.lock().on_write = Some(hook);
+    }
+
     /// The last applied log id.
     pub fn last_applied(&self) -> Option<LogId<NodeId>> {
         self.inner.lock().last_applied
@@ -200,14 +211,25 @@ impl StateMachine {
             .iter()
             .map(|command| match &command.op {
                 Op::Write(op) => {
-                    Outcome::Applied(engine.apply(usize::from(command.db), op, now_ms))
+                    let db = usize::from(command.db);
+                    let reply = engine.apply(db, op, now_ms);
+                    if let Some(hook) = &inner.on_write {
+                        hook(db, op);
+                    }
+                    Outcome::Applied(reply)
                 }
                 Op::Exec(transaction) => {
                     let runner = inner
                         .transactions
                         .as_ref()
                         .expect("a transaction runner is set before transactions apply");
-                    Outcome::Encoded(runner(transaction, now_ms, index, &mut |_, _| {}))
+                    let hook = inner.on_write.as_ref();
+                    let mut on_write = |db: usize, op: &WriteOp| {
+                        if let Some(hook) = hook {
+                            hook(db, op);
+                        }
+                    };
+                    Outcome::Encoded(runner(transaction, now_ms, index, &mut on_write))
                 }
             })
             .collect()

@@ -210,6 +210,30 @@ impl RaftStatus {
         self.boot_log_index.load(Ordering::Relaxed)
     }
 
+    /// The last log index this node has applied (0 before start-up ends).
+    pub fn applied_index(&self) -> u64 {
+        self.metrics.get().map_or(0, |metrics| {
+            metrics.borrow().last_applied.map_or(0, |id| id.index)
+        })
+    }
+
+    /// How many other members hold the log up to `index`, as this node's
+    /// replication metrics say: 0 unless this node leads.
+    pub fn followers_holding(&self, index: u64) -> usize {
+        let Some(metrics) = self.metrics.get() else {
+            return 0;
+        };
+        let metrics = metrics.borrow();
+        metrics.replication.as_ref().map_or(0, |replication| {
+            replication
+                .iter()
+                .filter(|(id, matched)| {
+                    **id != metrics.id && matched.is_some_and(|log_id| log_id.index >= index)
+                })
+                .count()
+        })
+    }
+
     /// Gives `view` the live metrics to read from; called once at start-up.
     pub fn set_metrics(&self, metrics: watch::Receiver<RaftMetrics<NodeId, PeerNode>>) {
         let _ = self.metrics.set(metrics);

@@ -1,0 +1,169 @@
+//! Transactions and blocking pops in a 3-node cluster of real processes.
+//!
+//! What the tests hold the server to:
+//! - An EXEC applies as one unit on every node: readers on the followers
+//!   (after `READONLY`, so from each follower's own state) never see half
+//!   of one, and every node ends with the same counters.
+//! - A WATCH abort is decided the same way on every node: the counters on
+//!   every node equal the number of EXECs the leader reported as run.
+//! - A blocking pop sent to a follower is redirected like a write; sent to
+//!   the leader, it blocks until a push from another client, replicated
+//!   through Raft, wakes it, and the element is popped once on every node.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::cluster::{Cluster, ClusterOptions};
+use common::{render, Raw};
+use redraft_server::resp::Frame;
+
+fn int(frame: &Frame) -> i64 {
+    match frame {
+        Frame::Bulk(bytes) => std::str::from_utf8(bytes).unwrap().parse().unwrap(),
+        Frame::Null | Frame::NullBulk => 0,
+        other => panic!("expected a number, got {}", render(other)),
+    }
+}
+
+/// `MGET a b` on `conn`, as numbers.
+fn read_pair(conn: &mut Raw) -> (i64, i64) {
+    match conn.command(&[b"MGET", b"a", b"b"]) {
+        Frame::Array(values) => (int(&values[0]), int(&values[1])),
+        other => panic!("MGET replied {}", render(&other)),
+    }
+}
+
+fn readonly(cluster: &Cluster, id: u64) -> Raw {
+    let mut conn = cluster.raw(id);
+    assert_eq!(conn.command(&[b"READONLY"]), Frame::Simple("OK".into()));
+    conn
+}
+
+#[test]
+fn exec_applies_atomically_on_every_node() {
+    let cluster = Cluster::start(3, ClusterOptions::default());
+    let leader = cluster.leader();
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = cluster
+        .followers()
+        .into_iter()
+        .map(|id| {
+            let mut conn = readonly(&cluster, id);
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !done.load(Ordering::Relaxed) {
+                    let (a, b) = read_pair(&mut conn);
+                    assert_eq!(a, b, "node {id} showed half a transaction");
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    // Two writers on the leader: each watches `a`, so a transaction
+    // aborts when the other one's lands in between.
+    let mut writers: Vec<Raw> = (0..2).map(|_| cluster.raw(leader)).collect();
+    let mut ran = 0i64;
+    for _ in 0..150 {
+        for conn in writers.iter_mut() {
+            let mut bytes = Vec::new();
+            for command in [
+                &[&b"WATCH"[..], b"a"][..],
+                &[b"GET", b"a"],
+                &[b"MULTI"],
+                &[b"INCR", b"a"],
+                &[b"INCR", b"b"],
+                &[b"EXEC"],
+            ] {
+                bytes.extend(common::encode_command(command));
+            }
+            conn.send(&bytes);
+        }
+        for conn in writers.iter_mut() {
+            for _ in 0..5 {
+                conn.read_frame();
+            }
+            match conn.read_frame() {
+                Frame::Array(replies) => {
+                    assert_eq!(replies.len(), 2);
+                    ran += 1;
+                }
+                Frame::NullArray => {}
+                other => panic!("EXEC replied {}", render(&other)),
+            }
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.join().unwrap() > 0);
+    }
+    assert!(ran > 0, "no transaction ran");
+    cluster.wait_all_applied();
+    for id in cluster.ids() {
+        let pair = read_pair(&mut readonly(&cluster, id));
+        assert_eq!(pair, (ran, ran), "node {id}: counters after {ran} EXECs");
+    }
+}
+
+#[test]
+fn a_blocked_client_is_woken_by_a_push_through_raft() {
+    let cluster = Cluster::start(3, ClusterOptions::default());
+    let leader = cluster.leader();
+    let follower = cluster.followers()[0];
+    // On a follower, a blocking pop is redirected like a write.
+    let reply = cluster.raw(follower).command(&[b"BLPOP", b"jobs", b"0"]);
+    let Frame::Error(error) = reply else {
+        panic!("BLPOP on a follower replied {}", render(&reply));
+    };
+    assert!(
+        error.starts_with(b"MOVED "),
+        "BLPOP on a follower: {error:?}"
+    );
+    // On the leader it blocks until another client pushes.
+    let mut blocked = cluster.raw(leader);
+    blocked.send_command(&[b"BLPOP", b"jobs", b"0"]);
+    let mut admin = cluster.raw(leader);
+    common::wait::until(
+        Duration::from_secs(10),
+        "the client to block",
+        || match admin.command(&[b"INFO", b"clients"]) {
+            Frame::Bulk(info) if info.windows(17).any(|w| w == b"blocked_clients:1") => Ok(()),
+            other => Err(render(&other)),
+        },
+    );
+    let mut pusher = cluster.raw(leader);
+    assert_eq!(
+        pusher.command(&[b"RPUSH", b"jobs", b"j1", b"j2"]),
+        Frame::Integer(2)
+    );
+    blocked.set_read_timeout(Duration::from_secs(10));
+    assert_eq!(
+        blocked.read_frame(),
+        Frame::Array(vec![Frame::Bulk("jobs".into()), Frame::Bulk("j1".into())])
+    );
+    // WAIT counts the followers holding everything applied so far; on a
+    // follower it is redirected.
+    assert_eq!(
+        pusher.command(&[b"WAIT", b"2", b"10000"]),
+        Frame::Integer(2)
+    );
+    let reply = cluster.raw(follower).command(&[b"WAIT", b"1", b"0"]);
+    assert!(
+        matches!(&reply, Frame::Error(error) if error.starts_with(b"MOVED ")),
+        "WAIT on a follower replied {}",
+        render(&reply)
+    );
+    cluster.wait_all_applied();
+    for id in cluster.ids() {
+        let remaining = readonly(&cluster, id).command(&[b"LRANGE", b"jobs", b"0", b"-1"]);
+        assert_eq!(
+            remaining,
+            Frame::Array(vec![Frame::Bulk("j2".into())]),
+            "node {id}"
+        );
+    }
+}

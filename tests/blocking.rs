@@ -66,41 +66,17 @@ const SCRIPT: &[(usize, &[&str])] = &[
     (0, &["BZMPOP", "0", "1", "z", "MIDDLE"]),
 ];
 
-/// Every frame `conn` sends until it is quiet for `quiet`.
-fn drain(conn: &mut Raw, quiet: Duration) -> Vec<Frame> {
-    conn.set_read_timeout(quiet);
-    let mut frames = Vec::new();
-    while let Some(frame) = conn.read_frame_or_eof() {
-        frames.push(frame);
-    }
-    frames
-}
-
-/// Exactly `count` frames from `conn` (waiting up to 10 s for each).
-fn read_n(conn: &mut Raw, count: usize) -> Vec<Frame> {
-    conn.set_read_timeout(Duration::from_secs(10));
-    (0..count)
-        .map(|_| conn.read_frame_or_eof().expect("redraft sent fewer frames"))
-        .collect()
-}
-
 fn run(resp3: bool) {
     let redis = common::redis(&[]);
     let redraft = common::redraft(&[]);
-    let mut redis_conns: Vec<Raw> = (0..3).map(|_| redis.raw()).collect();
-    let mut redraft_conns: Vec<Raw> = (0..3).map(|_| redraft.raw()).collect();
-    if resp3 {
-        for conn in redis_conns.iter_mut().chain(redraft_conns.iter_mut()) {
-            let _ = conn.command(&[b"HELLO", b"3"]);
-        }
-    }
+    let (mut redis_conns, mut redraft_conns) = common::paired_conns(&redis, &redraft, 3, resp3);
     for (step, (who, command)) in SCRIPT.iter().enumerate() {
         let args: Vec<&[u8]> = command.iter().map(|arg| arg.as_bytes()).collect();
         redis_conns[*who].send_command(&args);
         redraft_conns[*who].send_command(&args);
         for conn in 0..3 {
-            let expected = drain(&mut redis_conns[conn], Duration::from_millis(100));
-            let got = read_n(&mut redraft_conns[conn], expected.len());
+            let expected = redis_conns[conn].drain(Duration::from_millis(100));
+            let got = redraft_conns[conn].read_n(expected.len());
             let shown = |frames: &[Frame]| frames.iter().map(render).collect::<Vec<_>>();
             assert_eq!(
                 shown(&got),
@@ -108,7 +84,7 @@ fn run(resp3: bool) {
                 "step {step} ({}), connection {conn}, resp3 {resp3}",
                 command.join(" ")
             );
-            let extra = drain(&mut redraft_conns[conn], Duration::from_millis(20));
+            let extra = redraft_conns[conn].drain(Duration::from_millis(20));
             assert!(
                 extra.is_empty(),
                 "step {step}: redraft sent more on connection {conn}: {:?}",
@@ -174,9 +150,10 @@ fn timeouts_answer_a_null_array_and_release_the_client() {
         assert!(waited < timeout + 5.0, "answered after {waited} s");
     }
     // A command sent behind a blocked one waits for it.
-    let mut bytes = common::encode_command(&[b"BLPOP", b"k", b"0.2"]);
-    bytes.extend(common::encode_command(&[b"PING"]));
-    conn.send(&bytes);
+    conn.send(&common::encode_pipeline(&[
+        &[b"BLPOP", b"k", b"0.2"],
+        &[b"PING"],
+    ]));
     await_blocked(&mut admin, 1);
     assert_eq!(conn.read_frame(), Frame::NullArray);
     assert_eq!(conn.read_frame(), Frame::Simple("PONG".into()));

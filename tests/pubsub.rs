@@ -16,7 +16,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{render, Raw};
+use common::render;
 use redraft_server::resp::Frame;
 
 /// (connection, sorted?, command): connection 0 and 1 subscribe, 2 publishes.
@@ -51,24 +51,6 @@ const SCRIPT: &[(usize, bool, &[&str])] = &[
     (2, false, &["PUBLISH", "news"]),
 ];
 
-/// Every frame `conn` sends until it is quiet for `quiet`.
-fn drain(conn: &mut Raw, quiet: Duration) -> Vec<Frame> {
-    conn.set_read_timeout(quiet);
-    let mut frames = Vec::new();
-    while let Some(frame) = conn.read_frame_or_eof() {
-        frames.push(frame);
-    }
-    frames
-}
-
-/// Exactly `count` frames from `conn` (waiting up to 10 s for each).
-fn read_n(conn: &mut Raw, count: usize) -> Vec<Frame> {
-    conn.set_read_timeout(Duration::from_secs(10));
-    (0..count)
-        .map(|_| conn.read_frame_or_eof().expect("redraft sent fewer frames"))
-        .collect()
-}
-
 /// The frames as redis-cli shows them; with `sort`, in sorted order, and
 /// each array's elements sorted too (where Redis's order is a hash order).
 fn shown(frames: &[Frame], sort: bool) -> Vec<String> {
@@ -90,20 +72,14 @@ fn shown(frames: &[Frame], sort: bool) -> Vec<String> {
 fn run(resp3: bool) {
     let redis = common::redis(&[]);
     let redraft = common::redraft(&[]);
-    let mut redis_conns: Vec<Raw> = (0..3).map(|_| redis.raw()).collect();
-    let mut redraft_conns: Vec<Raw> = (0..3).map(|_| redraft.raw()).collect();
-    if resp3 {
-        for conn in redis_conns.iter_mut().chain(redraft_conns.iter_mut()) {
-            let _ = conn.command(&[b"HELLO", b"3"]);
-        }
-    }
+    let (mut redis_conns, mut redraft_conns) = common::paired_conns(&redis, &redraft, 3, resp3);
     for (step, (who, sort, command)) in SCRIPT.iter().enumerate() {
         let args: Vec<&[u8]> = command.iter().map(|arg| arg.as_bytes()).collect();
         redis_conns[*who].send_command(&args);
         redraft_conns[*who].send_command(&args);
         for conn in 0..3 {
-            let expected = drain(&mut redis_conns[conn], Duration::from_millis(150));
-            let got = read_n(&mut redraft_conns[conn], expected.len());
+            let expected = redis_conns[conn].drain(Duration::from_millis(150));
+            let got = redraft_conns[conn].read_n(expected.len());
             let sort = *sort && conn == *who;
             assert_eq!(
                 shown(&got, sort),
@@ -111,7 +87,7 @@ fn run(resp3: bool) {
                 "step {step} ({}), connection {conn}, resp3 {resp3}",
                 command.join(" ")
             );
-            let extra = drain(&mut redraft_conns[conn], Duration::from_millis(20));
+            let extra = redraft_conns[conn].drain(Duration::from_millis(20));
             assert!(
                 extra.is_empty(),
                 "step {step}: redraft sent more on connection {conn}: {:?}",

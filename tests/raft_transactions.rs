@@ -70,18 +70,14 @@ fn exec_applies_atomically_on_every_node() {
     let mut ran = 0i64;
     for _ in 0..150 {
         for conn in writers.iter_mut() {
-            let mut bytes = Vec::new();
-            for command in [
-                &[&b"WATCH"[..], b"a"][..],
+            conn.send(&common::encode_pipeline(&[
+                &[b"WATCH", b"a"],
                 &[b"GET", b"a"],
                 &[b"MULTI"],
                 &[b"INCR", b"a"],
                 &[b"INCR", b"b"],
                 &[b"EXEC"],
-            ] {
-                bytes.extend(common::encode_command(command));
-            }
-            conn.send(&bytes);
+            ]));
         }
         for conn in writers.iter_mut() {
             for _ in 0..5 {

@@ -110,13 +110,7 @@ const SCRIPT: &[(usize, &[&str])] = &[
 fn run(resp3: bool) {
     let redis = common::redis(&[]);
     let redraft = common::redraft(&[]);
-    let mut redis_conns: Vec<Raw> = (0..2).map(|_| redis.raw()).collect();
-    let mut redraft_conns: Vec<Raw> = (0..2).map(|_| redraft.raw()).collect();
-    if resp3 {
-        for conn in redis_conns.iter_mut().chain(redraft_conns.iter_mut()) {
-            let _ = conn.command(&[b"HELLO", b"3"]);
-        }
-    }
+    let (mut redis_conns, mut redraft_conns) = common::paired_conns(&redis, &redraft, 2, resp3);
     for (step, (who, command)) in SCRIPT.iter().enumerate() {
         let args: Vec<&[u8]> = command.iter().map(|arg| arg.as_bytes()).collect();
         let expected = render(&redis_conns[*who].command(&args));
@@ -186,16 +180,12 @@ fn readers_never_see_half_a_transaction() {
     for _ in 0..rounds {
         // Pipeline one transaction on each writer, then read the replies.
         for conn in writers.iter_mut() {
-            let mut bytes = Vec::new();
-            for command in [
-                &[&b"MULTI"[..]][..],
+            conn.send(&common::encode_pipeline(&[
+                &[b"MULTI"],
                 &[b"INCR", b"a"],
                 &[b"INCR", b"b"],
                 &[b"EXEC"],
-            ] {
-                bytes.extend(common::encode_command(command));
-            }
-            conn.send(&bytes);
+            ]));
         }
         for conn in writers.iter_mut() {
             for _ in 0..3 {

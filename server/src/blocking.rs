@@ -153,11 +153,7 @@ mod tests {
     use super::*;
 
     fn who(conn: u32) -> Subscriber {
-        Subscriber {
-            executor: 0,
-            conn,
-            client_id: u64::from(conn) + 100,
-        }
+        Subscriber::on_thread_0(conn)
     }
 
     fn keys(names: &[&str]) -> Vec<Bytes> {

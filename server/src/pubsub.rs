@@ -33,6 +33,17 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
+    /// A connection of network thread 0 in slab slot `conn`, with a
+    /// client id derived from it: for tests.
+    #[cfg(test)]
+    pub fn on_thread_0(conn: u32) -> Subscriber {
+        Subscriber {
+            executor: 0,
+            conn,
+            client_id: u64::from(conn) + 100,
+        }
+    }
+
     /// No connection: the internal client a transaction runs on at apply
     /// (which may not subscribe).
     pub const NONE: Subscriber = Subscriber {
@@ -185,11 +196,7 @@ mod tests {
     use super::*;
 
     fn who(conn: u32) -> Subscriber {
-        Subscriber {
-            executor: 0,
-            conn,
-            client_id: u64::from(conn) + 100,
-        }
+        Subscriber::on_thread_0(conn)
     }
 
     #[test]

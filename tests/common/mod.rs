@@ -281,7 +281,56 @@ pub fn encode_command(args: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// `count` connections to each of two servers (a real redis-server and
+/// redraft), all switched to RESP3 when `resp3` is set, for scripts that
+/// compare the two connection by connection.
+pub fn paired_conns(
+    redis: &Process,
+    redraft: &Process,
+    count: usize,
+    resp3: bool,
+) -> (Vec<Raw>, Vec<Raw>) {
+    let mut redis_conns: Vec<Raw> = (0..count).map(|_| redis.raw()).collect();
+    let mut redraft_conns: Vec<Raw> = (0..count).map(|_| redraft.raw()).collect();
+    if resp3 {
+        for conn in redis_conns.iter_mut().chain(redraft_conns.iter_mut()) {
+            let _ = conn.command(&[b"HELLO", b"3"]);
+        }
+    }
+    (redis_conns, redraft_conns)
+}
+
+/// Several commands, encoded one after the other, to send as a pipeline.
+pub fn encode_pipeline(commands: &[&[&[u8]]]) -> Vec<u8> {
+    commands
+        .iter()
+        .flat_map(|args| encode_command(args))
+        .collect()
+}
+
 impl Raw {
+    /// Every frame this connection sends until it is quiet for `quiet`.
+    pub fn drain(&mut self, quiet: Duration) -> Vec<Frame> {
+        self.set_read_timeout(quiet);
+        let mut frames = Vec::new();
+        while let Some(frame) = self.read_frame_or_eof() {
+            frames.push(frame);
+        }
+        frames
+    }
+
+    /// Exactly `count` frames (waiting up to 10 s for each); fails the
+    /// test if the connection closes first.
+    pub fn read_n(&mut self, count: usize) -> Vec<Frame> {
+        self.set_read_timeout(Duration::from_secs(10));
+        (0..count)
+            .map(|_| {
+                self.read_frame_or_eof()
+                    .expect("the server sent fewer frames")
+            })
+            .collect()
+    }
+
     /// Sends one command and reads its whole reply frame.
     pub fn command(&mut self, args: &[&[u8]]) -> Frame {
         self.send_command(args);

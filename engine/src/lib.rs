@@ -44,6 +44,7 @@ mod set;
 mod shard;
 mod small;
 mod snapshot;
+mod sort;
 mod table;
 mod value;
 mod write;
@@ -64,6 +65,7 @@ pub use run::{Run, RunError, RUN_MAGIC, RUN_VERSION};
 pub use set::{Set, SetOp};
 pub use small::{SmallBytes, INLINE_BYTES_MAX};
 pub use snapshot::{FrozenKeyspace, RunSummary};
+pub use sort::{SortArgs, SortBy};
 pub use value::{Entry, Value};
 pub use write::{ExpireCommand, ExpireCondition, SetCondition, TtlChange, WriteOp};
 pub use zset::{

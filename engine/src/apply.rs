@@ -152,6 +152,13 @@ impl Engine {
             WriteOp::SortStore { key, dst, args } => {
                 self.apply_sort_store(db, key, dst, args, now_ms)
             }
+            WriteOp::Restore {
+                key,
+                value,
+                ttl_ms,
+                absolute,
+                replace,
+            } => self.apply_restore(db, key, value, (*ttl_ms, *absolute), *replace, now_ms),
         };
         result.unwrap_or_else(Reply::Error)
     }

@@ -330,6 +330,8 @@ fn pattern_holes_match_as_documented() {
 
 scenarios!(
     keys_object_move,
+    keys_sort,
+    keys_dump_restore,
     strings_set,
     strings_get_family,
     strings_setex,

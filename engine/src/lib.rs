@@ -64,6 +64,7 @@ pub use number::{format_double, parse_float, parse_i64_strict};
 pub use payload::{decode as decode_payload, encode as encode_payload, PAYLOAD_VERSION};
 pub use random::Random;
 pub use reply::{Reply, ReplySink};
+pub use restore::BUSY_KEY;
 pub use run::{Run, RunError, RUN_MAGIC, RUN_VERSION};
 pub use set::{Set, SetOp};
 pub use small::{SmallBytes, INLINE_BYTES_MAX};

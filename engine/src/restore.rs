@@ -17,7 +17,7 @@ use crate::payload;
 use crate::{DumpValue, Engine, Entry, Error, Reply, ReplySink};
 
 /// `RESTORE` onto an existing key without `REPLACE` (Redis's words).
-const BUSY_KEY: Error = Error::Other("BUSYKEY Target key name already exists.");
+pub const BUSY_KEY: Error = Error::Other("BUSYKEY Target key name already exists.");
 
 impl Engine {
     /// `DUMP`: the key's payload as a bulk string, or nil if it is missing.

@@ -16,6 +16,7 @@
 pub mod args;
 mod cluster;
 mod connection;
+mod dump;
 mod hashes;
 mod inspect;
 mod introspection;
@@ -24,6 +25,7 @@ mod lists;
 mod pubsub;
 mod server;
 mod sets;
+mod sort;
 mod strings;
 mod zsets;
 
@@ -52,6 +54,8 @@ pub mod flags {
     pub const NOSCRIPT: u32 = 1 << 8;
     pub const RANDOM: u32 = 1 << 9;
     pub const SORT_FOR_SCRIPT: u32 = 1 << 10;
+    /// Keys beyond the fixed positions (`SORT ... STORE dst`).
+    pub const MOVABLEKEYS: u32 = 1 << 11;
 
     /// Names in the order Redis lists them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -66,6 +70,7 @@ pub mod flags {
         (STALE, "stale"),
         (NO_AUTH, "no_auth"),
         (FAST, "fast"),
+        (MOVABLEKEYS, "movablekeys"),
     ];
 }
 
@@ -222,6 +227,8 @@ pub fn table() -> &'static [&'static CommandSpec] {
             hashes::COMMANDS,
             sets::COMMANDS,
             zsets::COMMANDS,
+            sort::COMMANDS,
+            dump::COMMANDS,
         ] {
             all.extend(group.iter());
         }

@@ -332,6 +332,8 @@ scenarios!(
     keys_object_move,
     transactions,
     replication_wait,
+    keys_sort,
+    keys_dump_restore,
     strings_set,
     strings_get_family,
     strings_setex,

@@ -149,6 +149,16 @@ impl Engine {
             WriteOp::Hashes(op) => self.apply_hash(db, op, now_ms),
             WriteOp::Sets(op) => self.apply_set_op(db, op, now_ms),
             WriteOp::ZSets(op) => self.apply_zset(db, op, now_ms),
+            WriteOp::SortStore { key, dst, args } => {
+                self.apply_sort_store(db, key, dst, args, now_ms)
+            }
+            WriteOp::Restore {
+                key,
+                value,
+                ttl_ms,
+                absolute,
+                replace,
+            } => self.apply_restore(db, key, value, (*ttl_ms, *absolute), *replace, now_ms),
         };
         result.unwrap_or_else(Reply::Error)
     }

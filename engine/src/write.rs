@@ -14,7 +14,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{HashOp, ListOp, SetOp, ZSetOp};
+use crate::{DumpValue, HashOp, ListOp, SetOp, SortArgs, ZSetOp};
 
 /// How a write changes the key's time to live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,4 +169,25 @@ pub enum WriteOp {
     Sets(SetOp),
     /// A sorted set write.
     ZSets(ZSetOp),
+    /// `SORT key ... STORE dst`: the sort runs again at apply; replies the
+    /// number of items stored (the list at `dst`, deleted when empty), or
+    /// WRONGTYPE, or the error of a weight that is not a number.
+    SortStore {
+        key: Bytes,
+        dst: Bytes,
+        args: SortArgs,
+    },
+    /// `RESTORE`: `+OK`, or BUSYKEY if `key` exists and not `replace`.
+    /// `value` was decoded from a checked payload. `ttl_ms` is 0 for no
+    /// expiry, else milliseconds from the apply timestamp, or with
+    /// `absolute` a Unix time in milliseconds; never negative. An expiry
+    /// already past stores nothing (deleting a key `replace` replaces) and
+    /// still replies `+OK`.
+    Restore {
+        key: Bytes,
+        value: DumpValue,
+        ttl_ms: i64,
+        absolute: bool,
+        replace: bool,
+    },
 }

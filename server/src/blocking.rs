@@ -144,6 +144,8 @@ fn filled(op: &WriteOp) -> Filled<'_> {
         WriteOp::Copy { to, to_db, .. } => Filled::KeyIn(*to_db, to),
         WriteOp::Move { key, to_db } => Filled::KeyIn(*to_db, key),
         WriteOp::SwapDb { a, b } => Filled::Databases(*a, *b),
+        WriteOp::SortStore { dst, .. } => Filled::Key(dst),
+        WriteOp::Restore { key, .. } => Filled::Key(key),
         _ => Filled::Nothing,
     }
 }

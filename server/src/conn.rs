@@ -751,7 +751,10 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
             ctx.out.error_text(&error);
             return Step::Done;
         }
-    } else if effective.flags & (flags::READONLY | flags::READS_KEYS) != 0 {
+    }
+    // A write that may answer as a read (SORT without STORE) passes the
+    // read gate too.
+    if effective.flags & (flags::READONLY | flags::READS_KEYS) != 0 {
         let slot = || first_key_slot(effective, args);
         match read_checked {
             Some(true) => {}

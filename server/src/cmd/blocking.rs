@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use redraft_engine::{parse_float, Error, ListOp, WriteOp, ZSetOp};
 
-use super::flags::{BLOCKING, DENYOOM, FAST, NOSCRIPT, WRITE};
+use super::flags::{BLOCKING, DENYOOM, FAST, MOVABLEKEYS, NOSCRIPT, WRITE};
 use super::lists::{lmpop_args, side};
 use super::strings::owned;
 use super::{Action, CommandSpec, Ctx};
@@ -35,13 +35,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         ("list", "Pop an element from a list, push it to another list and return it; or block until one is available", "6.2.0")),
     spec("brpoplpush", 4, WRITE | DENYOOM | NOSCRIPT | BLOCKING, (1, 2, 1), brpoplpush,
         ("list", "Pop an element from a list, push it to another list and return it; or block until one is available", "2.2.0")),
-    spec("blmpop", -5, WRITE | BLOCKING, (0, 0, 0), blmpop,
+    spec("blmpop", -5, WRITE | BLOCKING | MOVABLEKEYS, (0, 0, 0), blmpop,
         ("list", "Pop elements from a list, or block until one is available", "7.0.0")),
     spec("bzpopmin", -3, WRITE | NOSCRIPT | BLOCKING | FAST, (1, -2, 1), bzpopmin,
         ("sorted-set", "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available", "5.0.0")),
     spec("bzpopmax", -3, WRITE | NOSCRIPT | BLOCKING | FAST, (1, -2, 1), bzpopmax,
         ("sorted-set", "Remove and return the member with the highest score from one or more sorted sets, or block until one is available", "5.0.0")),
-    spec("bzmpop", -5, WRITE | BLOCKING, (0, 0, 0), bzmpop,
+    spec("bzmpop", -5, WRITE | BLOCKING | MOVABLEKEYS, (0, 0, 0), bzmpop,
         ("sorted-set", "Remove and return members with scores in a sorted set or block until one is available", "7.0.0")),
 ];
 

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use redraft_engine::{Error, ListOp, WriteOp};
 
 use super::args::{is, parse_i64, Args};
-use super::flags::{DENYOOM, FAST, READONLY, WRITE};
+use super::flags::{DENYOOM, FAST, MOVABLEKEYS, READONLY, WRITE};
 use super::strings::owned;
 use super::{arity_error, Action, CommandSpec, Ctx};
 
@@ -167,7 +167,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec(
         "lmpop",
         -4,
-        WRITE,
+        WRITE | MOVABLEKEYS,
         (0, 0, 0),
         lmpop,
         "Pop elements from a list",

@@ -17,6 +17,7 @@ pub mod args;
 mod blocking;
 mod cluster;
 mod connection;
+mod dump;
 mod hashes;
 mod inspect;
 mod introspection;
@@ -26,6 +27,7 @@ mod pubsub;
 mod replication;
 mod server;
 mod sets;
+mod sort;
 mod strings;
 mod transactions;
 mod zsets;
@@ -61,6 +63,8 @@ pub mod flags {
     /// passes the read gate (leadership check, redirect) like a read.
     pub const READS_KEYS: u32 = 1 << 16;
     pub const BLOCKING: u32 = 1 << 11;
+    /// Keys beyond the fixed positions (`SORT ... STORE dst`).
+    pub const MOVABLEKEYS: u32 = 1 << 12;
 
     /// Names in the order Redis lists them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -76,6 +80,7 @@ pub mod flags {
         (STALE, "stale"),
         (NO_AUTH, "no_auth"),
         (FAST, "fast"),
+        (MOVABLEKEYS, "movablekeys"),
     ];
 }
 
@@ -259,6 +264,8 @@ pub fn table() -> &'static [&'static CommandSpec] {
             transactions::COMMANDS,
             blocking::COMMANDS,
             replication::COMMANDS,
+            sort::COMMANDS,
+            dump::COMMANDS,
         ] {
             all.extend(group.iter());
         }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use redraft_engine::{Error, SetOp, WriteOp};
 
 use super::args::{is, parse_cursor, parse_i64};
-use super::flags::{DENYOOM, FAST, READONLY, WRITE};
+use super::flags::{DENYOOM, FAST, MOVABLEKEYS, READONLY, WRITE};
 use super::strings::owned;
 use super::{Action, CommandSpec, Ctx};
 
@@ -56,7 +56,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Stores the intersect of multiple sets in a key."),
     spec("sdiffstore", -3, WRITE | DENYOOM, (1, -1, 1), sdiffstore,
         "Stores the difference of multiple sets in a key."),
-    spec("sintercard", -3, READONLY, (0, 0, 0), sintercard,
+    spec("sintercard", -3, READONLY | MOVABLEKEYS, (0, 0, 0), sintercard,
         "Returns the number of members of the intersect of multiple sets.").since("7.0.0"),
     spec("sscan", -3, READONLY, (1, 1, 1), sscan,
         "Iterates over members of a set.").since("2.8.0"),

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use redraft_engine::{Error, WriteOp, ZSetOp};
 
 use super::args::{is, parse_cursor};
-use super::flags::{DENYOOM, FAST, READONLY, WRITE};
+use super::flags::{DENYOOM, FAST, MOVABLEKEYS, READONLY, WRITE};
 use super::strings::owned;
 use super::{Action, CommandSpec, Ctx};
 
@@ -99,31 +99,31 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("zpopmax", -2, WRITE | FAST, ONE_KEY, zpopmax,
         "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.")
     .since("5.0.0"),
-    spec("zmpop", -4, WRITE, MOVABLE, zmpop,
+    spec("zmpop", -4, WRITE | MOVABLEKEYS, MOVABLE, zmpop,
         "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.")
     .since("7.0.0"),
     spec("zrandmember", -2, READONLY, ONE_KEY, zrandmember,
         "Returns one or more random members from a sorted set.")
     .since("6.2.0"),
-    spec("zunion", -3, READONLY, MOVABLE, zunion,
+    spec("zunion", -3, READONLY | MOVABLEKEYS, MOVABLE, zunion,
         "Returns the union of multiple sorted sets.")
     .since("6.2.0"),
-    spec("zinter", -3, READONLY, MOVABLE, zinter,
+    spec("zinter", -3, READONLY | MOVABLEKEYS, MOVABLE, zinter,
         "Returns the intersect of multiple sorted sets.")
     .since("6.2.0"),
-    spec("zdiff", -3, READONLY, MOVABLE, zdiff,
+    spec("zdiff", -3, READONLY | MOVABLEKEYS, MOVABLE, zdiff,
         "Returns the difference between multiple sorted sets.")
     .since("6.2.0"),
-    spec("zintercard", -3, READONLY, MOVABLE, zintercard,
+    spec("zintercard", -3, READONLY | MOVABLEKEYS, MOVABLE, zintercard,
         "Returns the number of members of the intersect of multiple sorted sets.")
     .since("7.0.0"),
-    spec("zunionstore", -4, WRITE | DENYOOM, ONE_KEY, zunionstore,
+    spec("zunionstore", -4, WRITE | DENYOOM | MOVABLEKEYS, ONE_KEY, zunionstore,
         "Stores the union of multiple sorted sets in a key.")
     .since("2.0.0"),
-    spec("zinterstore", -4, WRITE | DENYOOM, ONE_KEY, zinterstore,
+    spec("zinterstore", -4, WRITE | DENYOOM | MOVABLEKEYS, ONE_KEY, zinterstore,
         "Stores the intersect of multiple sorted sets in a key.")
     .since("2.0.0"),
-    spec("zdiffstore", -4, WRITE | DENYOOM, ONE_KEY, zdiffstore,
+    spec("zdiffstore", -4, WRITE | DENYOOM | MOVABLEKEYS, ONE_KEY, zdiffstore,
         "Stores the difference of multiple input sorted sets in a key.")
     .since("6.2.0"),
     spec("zscan", -3, READONLY, ONE_KEY, zscan,

@@ -1,0 +1,138 @@
+//! `DUMP` and `RESTORE`. The payload is redraft's own (see the engine's
+//! `payload` module and `docs/datatypes.md`), so payloads move between
+//! redraft nodes and servers, not to or from Redis.
+//!
+//! `RESTORE` is checked here in Redis's order: its options (`REPLACE`,
+//! `ABSTTL`, `IDLETIME`, `FREQ`), then whether the key exists (without
+//! `REPLACE`), then the TTL, then the payload (version, checksum and the
+//! whole value). Only a command that passes all but the existence check
+//! becomes a [`WriteOp::Restore`], carrying the decoded value; apply then
+//! answers `BUSYKEY` itself. `IDLETIME` and `FREQ` are validated as Redis
+//! does and otherwise ignored: redraft tracks neither access times nor
+//! frequencies.
+//!
+//! Invariants:
+//! - A RESTORE error that Redis would report only after its `BUSYKEY`
+//!   check is reported as `BUSYKEY` when the key exists: the handler reads
+//!   the key once this connection's own writes are applied.
+
+use bytes::Bytes;
+use redraft_engine::{decode_payload, Error, WriteOp, BUSY_KEY};
+
+use super::args::{is, parse_i64};
+use super::flags::{DENYOOM, READONLY, WRITE};
+use super::strings::owned;
+use super::{Action, CommandSpec, Ctx};
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new(
+        "dump",
+        2,
+        READONLY,
+        (1, 1, 1),
+        dump,
+        "generic",
+        "Returns a serialized representation of the value stored at a key.",
+    )
+    .since("2.6.0"),
+    CommandSpec::new(
+        "restore",
+        -4,
+        WRITE | DENYOOM,
+        (1, 1, 1),
+        restore,
+        "generic",
+        "Creates a key from the serialized representation of a value.",
+    )
+    .since("2.6.0"),
+];
+
+fn dump(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let (db, now_ms) = (ctx.client.db, ctx.now_ms);
+    ctx.shared
+        .engine
+        .dump_payload(db, &args[0], now_ms, &mut ctx.out);
+    Action::Replied
+}
+
+/// What `RESTORE`'s options say.
+struct Options {
+    replace: bool,
+    absolute: bool,
+}
+
+/// Parses the options after the payload as Redis's `restoreCommand` does:
+/// `IDLETIME` and `FREQ` exclude each other (the second is a syntax error).
+fn parse_options(options: &[Bytes]) -> Result<Options, Error> {
+    let mut parsed = Options {
+        replace: false,
+        absolute: false,
+    };
+    let (mut idle, mut freq) = (false, false);
+    let mut i = 0;
+    while i < options.len() {
+        let (option, more) = (&options[i], options.len() - i - 1);
+        if is(option, "replace") {
+            parsed.replace = true;
+        } else if is(option, "absttl") {
+            parsed.absolute = true;
+        } else if is(option, "idletime") && more >= 1 && !freq {
+            let seconds = parse_i64(&options[i + 1]).ok_or(Error::NotInteger)?;
+            if seconds < 0 {
+                return Err(Error::Other("ERR Invalid IDLETIME value, must be >= 0"));
+            }
+            idle = true;
+            i += 1;
+        } else if is(option, "freq") && more >= 1 && !idle {
+            let frequency = parse_i64(&options[i + 1]).ok_or(Error::NotInteger)?;
+            if !(0..=255).contains(&frequency) {
+                return Err(Error::Other(
+                    "ERR Invalid FREQ value, must be >= 0 and <= 255",
+                ));
+            }
+            freq = true;
+            i += 1;
+        } else {
+            return Err(Error::Syntax);
+        }
+        i += 1;
+    }
+    Ok(parsed)
+}
+
+/// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]`.
+fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let options = match parse_options(&args[3..]) {
+        Ok(options) => options,
+        Err(error) => return ctx.fail(error),
+    };
+    let checked = parse_i64(&args[1])
+        .ok_or(Error::NotInteger)
+        .and_then(|ttl| {
+            if ttl < 0 {
+                Err(Error::Other("ERR Invalid TTL value, must be >= 0"))
+            } else {
+                Ok(ttl)
+            }
+        })
+        .and_then(|ttl| Ok((ttl, decode_payload(&args[2])?)));
+    match checked {
+        Ok((ttl_ms, value)) => Action::Write(WriteOp::Restore {
+            key: owned(&args[0]),
+            value,
+            ttl_ms,
+            absolute: options.absolute,
+            replace: options.replace,
+        }),
+        Err(error) if options.replace => ctx.fail(error),
+        // Redis answers BUSYKEY before looking at the TTL or the payload.
+        Err(_) if ctx.writes_pending => Action::WaitForWrites,
+        Err(error) => {
+            let exists = ctx
+                .shared
+                .engine
+                .exists(ctx.client.db, &args[..1], ctx.now_ms);
+            ctx.fail(if exists > 0 { BUSY_KEY } else { error })
+        }
+    }
+}

@@ -163,3 +163,45 @@ fn a_blocked_client_is_woken_by_a_push_through_raft() {
         );
     }
 }
+
+/// A pop that finds its key missing changes nothing, so the leader answers
+/// it as a linearizable read, without a Raft entry (as Redis writes no AOF
+/// record for it); a pop that finds something is replicated.
+#[test]
+fn pops_of_missing_keys_add_no_entry() {
+    let cluster = Cluster::start(3, ClusterOptions::default());
+    let leader = cluster.leader();
+    let mut conn = cluster.raw(leader);
+    assert_eq!(
+        conn.command(&[b"SET", b"marker", b"1"]),
+        Frame::Simple("OK".into())
+    );
+    let last_before = cluster.raft_number(leader, "raft_last_log_index");
+    for _ in 0..20 {
+        assert_eq!(conn.command(&[b"LPOP", b"none"]), Frame::NullBulk);
+        assert_eq!(conn.command(&[b"RPOP", b"none", b"2"]), Frame::NullArray);
+        assert_eq!(conn.command(&[b"ZPOPMIN", b"none"]), Frame::Array(vec![]));
+        assert_eq!(conn.command(&[b"SPOP", b"none"]), Frame::NullBulk);
+    }
+    // Pipelined behind a push of the same connection, a pop sees it.
+    conn.send(&common::encode_pipeline(&[
+        &[b"RPUSH", b"l", b"x"],
+        &[b"LPOP", b"l"],
+    ]));
+    assert_eq!(conn.read_frame(), Frame::Integer(1));
+    assert_eq!(conn.read_frame(), Frame::Bulk("x".into()));
+    // The push and the pop that found something took entries; the empty
+    // pops did not (a few blank or membership entries aside, none are
+    // expected while the leader stays).
+    let last_after = cluster.raft_number(leader, "raft_last_log_index");
+    assert!(
+        last_after - last_before <= 2,
+        "80 empty pops and 2 writes took {} entries",
+        last_after - last_before
+    );
+    // A wrong type is still an error.
+    assert!(matches!(
+        conn.command(&[b"LPOP", b"marker"]),
+        Frame::Error(_)
+    ));
+}

@@ -74,6 +74,12 @@ impl Engine {
         })
     }
 
+    /// Whether `key` holds a live value, without counting a keyspace hit or
+    /// miss (a write's look at its key, as Redis's `lookupKeyWrite`).
+    pub fn contains(&self, db: usize, key: &[u8], now_ms: u64) -> bool {
+        self.inspect(db, key, now_ms, |entry, _| entry.is_some())
+    }
+
     /// `MEMORY USAGE`: the estimated bytes the key and its value cost, or
     /// `None` if missing. Exact for the estimate, so Redis's `SAMPLES`
     /// option changes nothing.

@@ -620,7 +620,7 @@ enum Step {
 }
 
 /// How a read may be served on this node.
-enum ReadGate {
+pub(crate) enum ReadGate {
     Run,
     Check,
     Redirect(String),
@@ -629,14 +629,14 @@ enum ReadGate {
 /// Whether a read command may run here now, given the node's role and the
 /// connection's consistency.
 /// The key slot (for a redirect) is computed only when redirecting.
-fn read_gate(
+pub(crate) fn read_gate(
     shared: &Shared,
-    client: &Client,
+    readonly: bool,
     slot: impl FnOnce() -> u16,
     now_ms: u64,
 ) -> ReadGate {
     let status = &shared.raft;
-    let consistency = if client.readonly {
+    let consistency = if readonly {
         ReadConsistency::Stale
     } else {
         status.consistency
@@ -717,6 +717,7 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
         writes_pending: pending > 0,
         subscriber,
         random: None,
+        read_checked,
     };
     if !spec.arity_ok(args.len()) {
         cmd::arity_error(&mut ctx, spec.name);
@@ -762,7 +763,7 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
                 ctx.out.error_text(&shared.raft.refusal(slot()));
                 return Step::Done;
             }
-            None => match read_gate(shared, ctx.client, slot, now_ms) {
+            None => match read_gate(shared, ctx.client.readonly, slot, now_ms) {
                 ReadGate::Run => {}
                 ReadGate::Check => return Step::Hold(Hold::ReadCheck(tick.read_ticket)),
                 ReadGate::Redirect(error) => {
@@ -775,6 +776,7 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
     match (spec.handler)(&mut ctx, &args[1..]) {
         Action::Replied => Step::Done,
         Action::Close => Step::Close,
+        Action::CheckThenRetry => Step::Hold(Hold::ReadCheck(tick.read_ticket)),
         Action::WaitForWrites => {
             assert!(pending > 0, "only a connection with pending writes waits");
             Step::Hold(Hold::Writes)

@@ -170,6 +170,9 @@ pub fn execute(
             writes_pending: false,
             subscriber: crate::pubsub::Subscriber::NONE,
             random: Some(&mut random),
+            // Apply is the truth: whatever a handler would answer as a
+            // read, it may answer here.
+            read_checked: Some(true),
         };
         run_queued(&mut ctx, args, on_write);
     }
@@ -204,7 +207,7 @@ fn run_queued(
             let holding = raft.followers_holding(raft.applied_index());
             ctx.out.int(holding as i64);
         }
-        Action::Close | Action::WaitForWrites | Action::Exec(_) => {
+        Action::Close | Action::WaitForWrites | Action::Exec(_) | Action::CheckThenRetry => {
             // Not reachable for the commands `allowed_in_multi` admits.
             ctx.out.error_text(NOT_ALLOWED_ERROR);
         }

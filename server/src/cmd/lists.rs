@@ -11,7 +11,7 @@
 //! would be [`ListOp::Pop`], [`ListOp::Move`] and [`ListOp::MPop`].
 
 use bytes::Bytes;
-use redraft_engine::{Error, ListOp, WriteOp};
+use redraft_engine::{Error, ListOp, Reply, WriteOp};
 
 use super::args::{is, parse_i64, Args};
 use super::flags::{DENYOOM, FAST, MOVABLEKEYS, READONLY, WRITE};
@@ -223,6 +223,14 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], left: bool) -> Action {
         Some(Some(count)) if count >= 0 => Some(count as u64),
         Some(_) => return ctx.fail(COUNT_NOT_POSITIVE),
     };
+    let nothing = if count.is_some() {
+        Reply::NilArray
+    } else {
+        Reply::Nil
+    };
+    if let Some(answered) = ctx.answer_if_missing(&args[0], nothing) {
+        return answered;
+    }
     Action::Write(WriteOp::Lists(ListOp::Pop {
         key: owned(&args[0]),
         left,

@@ -37,7 +37,7 @@ pub use keys::parse_db;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use redraft_engine::{Error, Random, ReplySink, WriteOp};
+use redraft_engine::{Error, Random, Reply, ReplySink, WriteOp};
 use rustc_hash::FxHashMap;
 
 use crate::client::Client;
@@ -111,6 +111,9 @@ pub enum Action {
         wanted: i64,
         timeout_ms: Option<u64>,
     },
+    /// Nothing was written: run this command again once this node has
+    /// passed a linearizable read check (see [`Ctx::answer_if_missing`]).
+    CheckThenRetry,
     /// Propose this transaction (`EXEC`) and reply with its replies.
     Exec(Box<crate::transaction::Transaction>),
 }
@@ -131,6 +134,9 @@ pub struct Ctx<'a> {
     /// apply draws from a source seeded by its log index, so every node
     /// draws the same. `None` on a connection.
     pub random: Option<&'a mut Random>,
+    /// The result of the read check this command was held for, if any:
+    /// `Some(true)` if this node was confirmed leader and up to date.
+    pub read_checked: Option<bool>,
 }
 
 impl Ctx<'_> {
@@ -138,6 +144,37 @@ impl Ctx<'_> {
     pub fn fail(&mut self, error: Error) -> Action {
         self.out.error(&error);
         Action::Replied
+    }
+
+    /// For a write that changes nothing and answers `nothing` when `key`
+    /// is missing (a pop): answers it now, as a linearizable read, without
+    /// a Raft entry, when that is safe. Redis does not write such a command
+    /// to its AOF either. Safe means this connection has no write pending
+    /// (which could create the key) and this node may serve a
+    /// linearizable read now; if it needs a read check first, the command
+    /// is held for one and run again. `None`: propose the write.
+    pub fn answer_if_missing(&mut self, key: &[u8], nothing: Reply) -> Option<Action> {
+        if self.writes_pending
+            || self
+                .shared
+                .engine
+                .contains(self.client.db, key, self.now_ms)
+        {
+            return None;
+        }
+        let may_read = match self.read_checked {
+            Some(checked) => checked,
+            None => match crate::conn::read_gate(self.shared, false, || 0, self.now_ms) {
+                crate::conn::ReadGate::Run => true,
+                crate::conn::ReadGate::Check => return Some(Action::CheckThenRetry),
+                crate::conn::ReadGate::Redirect(_) => false,
+            },
+        };
+        if !may_read {
+            return None;
+        }
+        nothing.emit(&mut self.out);
+        Some(Action::Replied)
     }
 
     /// A fresh seed for a command that picks at random: a read draws from

@@ -6,7 +6,7 @@
 //! read to the engine.
 
 use bytes::Bytes;
-use redraft_engine::{Error, SetOp, WriteOp};
+use redraft_engine::{Error, Reply, SetOp, WriteOp};
 
 use super::args::{is, parse_cursor, parse_i64};
 use super::flags::{DENYOOM, FAST, MOVABLEKEYS, READONLY, WRITE};
@@ -128,6 +128,14 @@ fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         },
         _ => return ctx.fail(Error::Syntax),
     };
+    let nothing = if count.is_some() {
+        Reply::Array(Vec::new())
+    } else {
+        Reply::Nil
+    };
+    if let Some(answered) = ctx.answer_if_missing(&args[0], nothing) {
+        return answered;
+    }
     let seed = ctx.random_seed();
     Action::Write(WriteOp::Sets(SetOp::Pop {
         key: owned(&args[0]),

@@ -9,7 +9,7 @@
 //! are applied (as `GETEX`'s invalid expiry does).
 
 use bytes::Bytes;
-use redraft_engine::{Error, WriteOp, ZSetOp};
+use redraft_engine::{Error, Reply, WriteOp, ZSetOp};
 
 use super::args::{is, parse_cursor};
 use super::flags::{DENYOOM, FAST, MOVABLEKEYS, READONLY, WRITE};
@@ -291,14 +291,19 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> Action {
     if args.len() > 2 {
         return ctx.fail(Error::Syntax);
     }
-    let resp3 = ctx.client.resp3;
-    let op = ZSetOp::parse_pop_count(args.get(1)).map(|count| ZSetOp::Pop {
+    let count = match ZSetOp::parse_pop_count(args.get(1)) {
+        Ok(count) => count,
+        Err(error) => return ctx.fail(error),
+    };
+    if let Some(answered) = ctx.answer_if_missing(&args[0], Reply::Array(Vec::new())) {
+        return answered;
+    }
+    Action::Write(WriteOp::ZSets(ZSetOp::Pop {
         key: owned(&args[0]),
         max,
         count,
-        resp3,
-    });
-    write(ctx, op)
+        resp3: ctx.client.resp3,
+    }))
 }
 
 fn zpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {

@@ -25,7 +25,7 @@ mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::diff::{args, run_seed, show_command, text, Check, Command, Rng};
+use common::diff::{args, run_seed, show_command, text, with_transactions, Check, Command, Rng};
 
 /// The keyspace: few enough keys that commands collide, two of them odd.
 fn key(rng: &mut Rng) -> Vec<u8> {
@@ -384,6 +384,16 @@ differential_seeds! {
     seed_4: 20_240_601, false;
     seed_5_resp3: 5, true;
     seed_6_resp3: 0x5EED, true;
+}
+
+// The same commands, some of them queued in MULTI/EXEC blocks.
+differential_seeds! {
+    STEPS, |_| {
+        let times = Times::now();
+        with_transactions(6, move |rng: &mut Rng| command(rng, &times))
+    };
+    in_transactions_1: 101, false;
+    in_transactions_2_resp3: 102, true;
 }
 
 #[test]

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::diff::{args, run_seed, text, Check, Command, Rng};
+use common::diff::{args, run_seed, text, with_transactions, Check, Command, Rng};
 
 /// Few keys, so commands meet; `big` gets long values, `str` is a string.
 fn key(rng: &mut Rng) -> Vec<u8> {
@@ -198,4 +198,11 @@ differential_seeds! {
     seed_2: 2, false;
     seed_3_resp3: 3, true;
     seed_4_resp3: 4, true;
+}
+
+// The same commands, some of them queued in MULTI/EXEC blocks.
+differential_seeds! {
+    STEPS, |_| with_transactions(6, command);
+    in_transactions_1: 101, false;
+    in_transactions_2_resp3: 102, true;
 }

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::diff::{args, run_seed, text, Command, Rng};
+use common::diff::{args, run_seed, text, with_transactions, Command, Rng};
 
 /// Few keys, so commands meet; `str` holds a string.
 fn key(rng: &mut Rng) -> Vec<u8> {
@@ -168,4 +168,11 @@ differential_seeds! {
     seed_2: 2, false;
     seed_3_resp3: 3, true;
     seed_4_resp3: 4, true;
+}
+
+// The same commands, some of them queued in MULTI/EXEC blocks.
+differential_seeds! {
+    STEPS, |_| with_transactions(6, command);
+    in_transactions_1: 101, false;
+    in_transactions_2_resp3: 102, true;
 }

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::diff::{args, run_seed, text, Check, Command, Rng};
+use common::diff::{args, run_seed, text, with_transactions, Check, Command, Rng};
 
 /// A sorted set key with mixed scores, sometimes the string or the set.
 fn zkey(rng: &mut Rng) -> Vec<u8> {
@@ -415,4 +415,11 @@ fn zscan_of_a_large_set_returns_every_member() {
     let mut expected: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
     expected.sort();
     assert_eq!(seen, expected);
+}
+
+// The same commands, some of them queued in MULTI/EXEC blocks.
+differential_seeds! {
+    STEPS, |_| with_transactions(6, command);
+    in_transactions_1: 101, false;
+    in_transactions_2_resp3: 102, true;
 }

@@ -51,7 +51,7 @@ impl Rng {
 }
 
 /// How two replies to one command are compared.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Check {
     /// Byte for byte (as frames).
     Exact,
@@ -64,6 +64,10 @@ pub enum Check {
     Len,
     /// Integers equal if negative, else within this distance (TTLs).
     Near(i64),
+    /// EXEC's reply: an array compared element by element, each with the
+    /// check of the queued command it answers (or both a null array: the
+    /// transaction was aborted).
+    Exec(Vec<Check>),
 }
 
 /// One generated command.
@@ -98,8 +102,16 @@ pub fn text(n: i64) -> Vec<u8> {
 }
 
 /// Whether two replies count as the same under `check`.
-pub fn same(check: Check, redis: &Frame, redraft: &Frame) -> bool {
+pub fn same(check: &Check, redis: &Frame, redraft: &Frame) -> bool {
     match (check, redis, redraft) {
+        (Check::Exec(checks), Frame::Array(a), Frame::Array(b)) => {
+            a.len() == checks.len()
+                && b.len() == checks.len()
+                && checks
+                    .iter()
+                    .zip(a.iter().zip(b))
+                    .all(|(check, (a, b))| same(check, a, b))
+        }
         (Check::Sorted, Frame::Array(a), Frame::Array(b))
         | (Check::Sorted, Frame::Set(a), Frame::Set(b)) => sorted(a) == sorted(b),
         (Check::Pairs, _, _) => match (pairs(redis), pairs(redraft)) {
@@ -109,9 +121,41 @@ pub fn same(check: Check, redis: &Frame, redraft: &Frame) -> bool {
         (Check::Len, Frame::Array(a), Frame::Array(b))
         | (Check::Len, Frame::Set(a), Frame::Set(b)) => a.len() == b.len(),
         (Check::Near(d), Frame::Integer(a), Frame::Integer(b)) if *a >= 0 && *b >= 0 => {
-            (a - b).abs() <= d
+            (a - b).abs() <= *d
         }
         _ => redis == redraft,
+    }
+}
+
+/// Wraps a generator so that about one command in `one_in` starts a
+/// transaction: `MULTI`, one to five of the generator's commands (each
+/// must answer `+QUEUED`), and `EXEC`, whose replies are checked one by one
+/// with the queued commands' checks. Outside transactions, the generator's
+/// commands go as they are.
+pub fn with_transactions(
+    one_in: u64,
+    mut generate: impl FnMut(&mut Rng) -> Command,
+) -> impl FnMut(&mut Rng) -> Command {
+    let mut queued: std::collections::VecDeque<Command> = std::collections::VecDeque::new();
+    move |rng| {
+        if let Some(command) = queued.pop_front() {
+            return command;
+        }
+        if !rng.chance(one_in) {
+            return generate(rng);
+        }
+        let commands: Vec<Command> = (0..rng.range(1, 5)).map(|_| generate(rng)).collect();
+        let checks = commands
+            .iter()
+            .map(|command| command.check.clone())
+            .collect();
+        queued.extend(
+            commands
+                .into_iter()
+                .map(|command| Command::exact(command.args)),
+        );
+        queued.push_back(Command::with(Check::Exec(checks), args(&[b"EXEC"])));
+        Command::exact(args(&[b"MULTI"]))
     }
 }
 
@@ -205,13 +249,24 @@ pub fn run_seed(
             compare_scans(&mut pair, &mut rng)
                 .map_err(|e| format!("seed {seed}, step {step}: {e}"))?;
         }
-        let batch: Vec<Command> = (0..rng.range(1, 32)).map(|_| generate(&mut rng)).collect();
+        let mut batch: Vec<Command> = (0..rng.range(1, 32)).map(|_| generate(&mut rng)).collect();
+        // A batch never ends inside MULTI: the SCAN and dump comparisons
+        // between batches would be queued.
+        while in_transaction(&batch) {
+            batch.push(generate(&mut rng));
+        }
         if paranoid() {
-            // One command at a time, checking the whole database after each,
-            // to find the command where the keyspaces first diverge.
+            // One command at a time, checking the whole database after each
+            // (outside transactions), to find the command where the
+            // keyspaces first diverge.
             for (i, command) in batch.iter().enumerate() {
                 run_batch(&mut pair, std::slice::from_ref(command))
-                    .and_then(|()| compare_dumps(&mut pair).map_err(|e| (0, e)))
+                    .and_then(|()| {
+                        if in_transaction(&batch[..=i]) {
+                            return Ok(());
+                        }
+                        compare_dumps(&mut pair).map_err(|e| (0, e))
+                    })
                     .map_err(|(_, e)| format!("seed {seed}, step {}: {e}", step + i))?;
             }
         } else {
@@ -221,6 +276,18 @@ pub fn run_seed(
         step += batch.len();
     }
     Ok(())
+}
+
+/// Whether `commands` leave the connection inside MULTI.
+fn in_transaction(commands: &[Command]) -> bool {
+    commands.iter().fold(false, |open, command| {
+        let name = command.args[0].to_ascii_uppercase();
+        match &name[..] {
+            b"MULTI" => true,
+            b"EXEC" | b"DISCARD" => false,
+            _ => open,
+        }
+    })
 }
 
 /// Whether to check the selected database's contents after every command
@@ -305,7 +372,7 @@ fn run_batch(pair: &mut Pair, batch: &[Command]) -> Result<(), (usize, String)> 
                 ),
             ));
         };
-        if !same(command.check, &from_redis, &from_redraft) {
+        if !same(&command.check, &from_redis, &from_redraft) {
             return Err((
                 i,
                 format!(

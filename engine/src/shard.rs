@@ -41,9 +41,9 @@ use crate::table::{entry_bytes, Found, Table, Vacant};
 use crate::{Entry, SmallBytes, Value, INLINE_BYTES_MAX};
 
 /// The fixed cost charged per key; `INFO` reports the sum over keys as
-/// used memory. A key's table entry is 96 bytes (its hash, the key,
+/// used memory. A key's table entry is 88 bytes (its hash, the key,
 /// `Entry` and a short string's bytes, all inline), and the table's slot
-/// array adds 12-byte slots at 1.2 to 2.4 a key as it doubles, 20 bytes a
+/// array adds 8-byte slots at 1.2 to 2.4 a key as it doubles, 13 bytes a
 /// key on average over the growth cycle (`table::entry_bytes`). Keys and
 /// string values longer than `INLINE_BYTES_MAX` add their length (a heap
 /// `Bytes`, charged its length, not its allocation), a collection its
@@ -66,7 +66,7 @@ pub(crate) struct Counters {
 
 /// The estimated cost of one stored key.
 pub(crate) fn entry_cost_bytes(key_len: usize, entry: &Entry) -> u64 {
-    let expiry = if entry.expires_at_ms.is_some() {
+    let expiry = if entry.expires_at_ms().is_some() {
         EXPIRY_OVERHEAD_BYTES
     } else {
         0
@@ -319,7 +319,7 @@ impl Shard {
         debug_assert_eq!(vacant.hash(), crate::key_hash(key), "insert key mismatch");
         let key = SmallBytes::from_shared(key);
         self.add_head_cost(entry_cost_bytes(key.len(), &entry));
-        if let Some(at) = entry.expires_at_ms {
+        if let Some(at) = entry.expires_at_ms() {
             let stored = StoredKey::new(vacant.hash(), key.clone());
             let added = self.expiries.insert((at, stored));
             assert!(added, "expiry index already had a new key");
@@ -337,9 +337,9 @@ impl Shard {
     pub(crate) fn replace_at(&mut self, found: Found, entry: Entry) -> Entry {
         let key_len = self.entries.slot(found).1.len();
         let new_cost = entry_cost_bytes(key_len, &entry);
-        let new_expiry = entry.expires_at_ms;
+        let new_expiry = entry.expires_at_ms();
         let old = std::mem::replace(self.entries.value_mut(found), entry);
-        self.reindex_expiry(found, old.expires_at_ms, new_expiry);
+        self.reindex_expiry(found, old.expires_at_ms(), new_expiry);
         self.adjust_cost(entry_cost_bytes(key_len, &old), new_cost);
         old
     }
@@ -357,7 +357,7 @@ impl Shard {
         self.sub_head_cost(entry_cost_bytes(key.len(), &entry));
         self.len -= 1;
         let hash = vacant.hash();
-        if let Some(at) = entry.expires_at_ms {
+        if let Some(at) = entry.expires_at_ms() {
             let removed = self
                 .expiries
                 .remove(&(at, StoredKey::new(hash, key.clone())));
@@ -373,11 +373,13 @@ impl Shard {
 
     /// Sets or clears the expiry of the entry at `found`.
     pub(crate) fn set_expiry_at(&mut self, found: Found, expires_at_ms: Option<u64>) {
-        let old = self.entry(found).expires_at_ms;
+        let old = self.entry(found).expires_at_ms();
         self.reindex_expiry(found, old, expires_at_ms);
         let cost = |expiry: Option<u64>| expiry.map_or(0, |_| EXPIRY_OVERHEAD_BYTES);
         self.adjust_cost(cost(old), cost(expires_at_ms));
-        self.entries.value_mut(found).expires_at_ms = expires_at_ms;
+        self.entries
+            .value_mut(found)
+            .set_expires_at_ms(expires_at_ms);
     }
 
     /// Changes the value at `found` in place (its expiry is kept), keeping
@@ -634,10 +636,10 @@ impl Shard {
 mod tests {
     use super::*;
 
-    /// The per-key cost follows the table's layout: a 96-byte entry and
-    /// 12-byte slots at 1.698 slots a key on average.
+    /// The per-key cost follows the table's layout: an 88-byte entry and
+    /// 8-byte slots at 1.698 slots a key on average.
     #[test]
     fn entry_overhead_matches_the_table_layout() {
-        assert_eq!(ENTRY_OVERHEAD_BYTES, 96 + 20);
+        assert_eq!(ENTRY_OVERHEAD_BYTES, 88 + 13);
     }
 }

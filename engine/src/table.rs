@@ -18,33 +18,37 @@
 //! the last home slot; the tail grows on demand. Removal is backward-shift
 //! deletion, so there are no tombstones.
 //!
-//! A slot is small: an entry's hash and the position of the entry in a
-//! dense array of entries ([`Chunked`]), 12 bytes. The slot array is sized
-//! for its load (1.2 to 2.4 slots an entry, as it doubles), but that slack
-//! costs 12 bytes a slot, not the 88 of a key with its value; the entries
-//! themselves are stored once, without gaps, and growing the table rebuilds
-//! only the slots: an entry never moves when the table grows. A probe reads
-//! 5 hashes per cache line; a hash match then reads the entry, which holds
-//! its key inline if short (see [`SmallBytes`]), so a lookup touches one
-//! or two cache lines of slots and the entry.
+//! A slot is small: the 32 bits of its entry's hash below the prefix (its
+//! "fragment") and the position of the entry in a dense array of entries
+//! ([`Chunked`]), 8 bytes. The slot array is sized for its load (1.2 to
+//! 2.4 slots an entry, as it doubles), but that slack costs 8 bytes a
+//! slot, not the 88 of a key with its value; the entries themselves, with
+//! their full hashes, are stored once, without gaps, and growing the table
+//! rebuilds only the slots: an entry never moves when the table grows. A
+//! probe reads 8 fragments per cache line; a fragment match then reads the
+//! entry (its full hash, then its key, held inline if short: see
+//! [`SmallBytes`]), so a lookup touches one or two cache lines of slots
+//! and the entry. Hashes of one table share their prefix, so fragment
+//! order is hash order, and the home slot is the fragment's top bits.
 //!
-//! An empty slot holds `EMPTY_HASH`, which is `>=` every hash and so ends a
-//! probe; since a real hash may also equal it, a slot is empty exactly when
-//! its entry position is `NO_ENTRY`.
+//! An empty slot holds the largest fragment, which is `>=` every fragment
+//! and so ends a probe; since a real fragment may also equal it, a slot is
+//! empty exactly when its entry position is `NO_ENTRY`.
 //!
 //! The keys of one shard share the top bits of their hashes (they pick the
 //! shard), so the home slot is taken from the bits below that shared
 //! prefix; otherwise all keys would crowd into a fraction of the slots.
 //!
 //! Invariants (checked by [`Table::check_invariants`]):
-//! - Sorted: the occupied slots, in index order, are strictly increasing in
-//!   (hash, key bytes).
+//! - Sorted: the occupied slots' entries, in slot order, are strictly
+//!   increasing in (hash, key bytes).
 //! - Home: an entry's slot is at or after its home slot (there is no wrap).
 //! - No gaps: every slot from an entry's home slot up to its slot is
 //!   occupied, which is why a probe may stop at the first empty slot.
 //! - An empty slot is `EMPTY_SLOT`; an occupied slot names an entry, no
-//!   two slots the same one, every entry is named, and the entry's hash is
-//!   its slot's. So the number of entries is the number of occupied slots.
+//!   two slots the same one, every entry is named, and the slot's fragment
+//!   is its entry's hash's. So the number of entries is the number of
+//!   occupied slots.
 //! - Every hash has the table's `prefix` in its top `prefix_bits` bits.
 //! - A [`Found`] or [`Vacant`] handle is used only before the next insert,
 //!   removal or resize; a generation counter asserts it.
@@ -54,21 +58,21 @@ use std::cmp::Ordering;
 use crate::chunked::Chunked;
 use crate::SmallBytes;
 
-/// The hash an empty slot holds. Being the largest `u64`, it ends every
-/// probe without a separate occupancy check.
-const EMPTY_HASH: u64 = u64::MAX;
+/// The fragment an empty slot holds. Being the largest `u32`, it ends
+/// every probe without a separate occupancy check.
+const EMPTY_FRAGMENT: u32 = u32::MAX;
 /// The entry position of an empty slot.
 const NO_ENTRY: u32 = u32::MAX;
 /// An empty slot.
 const EMPTY_SLOT: Slot = Slot {
-    hash: EMPTY_HASH,
+    fragment: EMPTY_FRAGMENT,
     entry: NO_ENTRY,
 };
 /// log2 of the fewest home slots an allocated table has.
 const HOME_BITS_MIN: u32 = 3;
-/// The most home-slot bits: a home slot index must fit in the hash bits
-/// below the shard prefix.
-const HOME_BITS_MAX: u32 = 56;
+/// The most home-slot bits: a home slot is the top bits of a fragment.
+/// (Entry positions are `u32`s too: a table holds fewer than 2^32.)
+const HOME_BITS_MAX: u32 = 32;
 /// Extra slots past the last home slot when a table is (re)built, for the
 /// probe runs that start near the end. More are added if one runs over.
 const TAIL_SLOTS: usize = 16;
@@ -84,19 +88,19 @@ const SHRINK_BELOW_ONE_IN: usize = 8;
 /// on a log scale sees `(1/0.425 - 1/0.85) / ln 2 = 1.698` slots an entry.
 const AVERAGE_SLOTS_PER_ENTRY_MILLI: u64 = 1698;
 
-/// A slot of the ordered index: an entry's hash and where the entry is.
-/// Packed to 12 bytes (the hash is read unaligned, which costs nothing on
-/// the targets we run on), so a cache line holds five.
+/// A slot of the ordered index: its entry's hash fragment and where the
+/// entry is; 8 bytes, so a cache line holds eight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(C, packed(4))]
 struct Slot {
-    hash: u64,
+    /// The 32 bits of the entry's hash below the table's prefix.
+    fragment: u32,
     /// Position in `Table::entries`, or `NO_ENTRY`.
     entry: u32,
 }
 
-/// A stored entry: its hash (so that the slot naming it can be found when
-/// a removal moves it), its key and its value. `repr(C)` keeps the key
+/// A stored entry: its hash (the order's first key, beyond a slot's
+/// fragment; and how the slot naming it is found when a removal moves it),
+/// its key and its value. `repr(C)` keeps the key
 /// near the front, so the key compare of a lookup reads the entry's first
 /// bytes and a short string value follows right after it.
 #[derive(Debug)]
@@ -214,10 +218,22 @@ impl<V> Table<V> {
         hash.checked_shr(64 - self.prefix_bits).unwrap_or(0)
     }
 
+    /// The 32 bits of `hash` below the prefix.
+    #[inline]
+    fn fragment(&self, hash: u64) -> u32 {
+        ((hash << self.prefix_bits) >> 32) as u32
+    }
+
     /// The home slot of `hash`: the `home_bits` bits below the prefix.
     #[inline]
     fn home(&self, hash: u64) -> usize {
-        ((hash << self.prefix_bits) >> (64 - self.home_bits)) as usize
+        self.home_of(self.fragment(hash))
+    }
+
+    /// The home slot of an entry whose fragment is `fragment`.
+    #[inline]
+    fn home_of(&self, fragment: u32) -> usize {
+        (fragment >> (32 - self.home_bits)) as usize
     }
 
     #[inline]
@@ -235,21 +251,28 @@ impl<V> Table<V> {
     /// Looks up (`hash`, `key`): where it is, or where it would go.
     #[inline]
     pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Result<Found, Vacant> {
-        let mut index = self.home(hash);
+        let fragment = self.fragment(hash);
+        let mut index = self.home_of(fragment);
         while let Some(&slot) = self.slots.get(index) {
-            let slot_hash = slot.hash;
-            match slot_hash.cmp(&hash) {
+            match slot.fragment.cmp(&fragment) {
                 Ordering::Less => index += 1,
                 Ordering::Greater => break,
                 Ordering::Equal if slot.entry == NO_ENTRY => break,
-                Ordering::Equal => match compare_key(&self.item(slot).key, key) {
-                    Ordering::Less => index += 1,
-                    Ordering::Greater => break,
-                    Ordering::Equal => {
-                        let generation = self.generation;
-                        return Ok(Found { index, generation });
+                Ordering::Equal => {
+                    let item = self.item(slot);
+                    match item
+                        .hash
+                        .cmp(&hash)
+                        .then_with(|| compare_key(&item.key, key))
+                    {
+                        Ordering::Less => index += 1,
+                        Ordering::Greater => break,
+                        Ordering::Equal => {
+                            let generation = self.generation;
+                            return Ok(Found { index, generation });
+                        }
                     }
-                },
+                }
             }
         }
         let generation = self.generation;
@@ -329,7 +352,8 @@ impl<V> Table<V> {
         // in order.
         self.slots.copy_within(index..empty, index + 1);
         let entry = self.entries.push(Item { hash, key, value }) as u32;
-        self.slots[index] = Slot { hash, entry };
+        let fragment = self.fragment(hash);
+        self.slots[index] = Slot { fragment, entry };
         self.generation += 1;
         Found {
             index,
@@ -340,14 +364,15 @@ impl<V> Table<V> {
     /// Removes the entry at `found`, returning its key and value and where
     /// the key would go if inserted again.
     pub(crate) fn remove_at(&mut self, found: Found) -> ((SmallBytes, V), Vacant) {
-        let Slot { hash, entry } = self.found_slot(found);
+        let entry = self.found_slot(found).entry;
+        let hash = self.entries.get(entry as usize).hash;
         let index = found.index;
         // Backward shift: the entries after `index` that sit past their
         // home move one slot back, up to an empty slot or an entry at home.
         let mut end = index + 1;
         while end < self.slots.len()
             && self.is_occupied(end)
-            && self.home(self.slots[end].hash) < end
+            && self.home_of(self.slots[end].fragment) < end
         {
             end += 1;
         }
@@ -383,14 +408,17 @@ impl<V> Table<V> {
     /// The slot naming `entry`, whose hash is `hash`: in the probe run
     /// from its home, among the slots of that hash.
     fn slot_of_entry(&self, hash: u64, entry: u32) -> usize {
-        let mut index = self.home(hash);
+        let fragment = self.fragment(hash);
+        let mut index = self.home_of(fragment);
         loop {
             let slot = self.slots[index];
             if slot.entry == entry {
                 return index;
             }
-            let slot_hash = slot.hash;
-            assert!(slot_hash <= hash, "entry missing from its probe run");
+            assert!(
+                slot.fragment <= fragment,
+                "entry missing from its probe run"
+            );
             index += 1;
         }
     }
@@ -486,7 +514,7 @@ impl<V> Table<V> {
         self.generation += 1;
         let mut next = 0;
         for slot in old_slots.into_iter().filter(|slot| slot.entry != NO_ENTRY) {
-            let index = self.home(slot.hash).max(next);
+            let index = self.home_of(slot.fragment).max(next);
             if index == self.slots.len() {
                 self.push_empty_slot();
             }
@@ -525,7 +553,7 @@ impl<V> Table<V> {
         let mut run_start = 0;
         for (index, &slot) in self.slots.iter().enumerate() {
             if slot.entry == NO_ENTRY {
-                assert_eq!(slot, EMPTY_SLOT, "empty slot {index} has a hash");
+                assert_eq!(slot, EMPTY_SLOT, "empty slot {index} has a fragment");
                 run_start = index + 1;
                 continue;
             }
@@ -535,7 +563,8 @@ impl<V> Table<V> {
             named[entry] = true;
             let Item { hash, key, .. } = self.item(slot);
             let hash = *hash;
-            assert_eq!(hash, { slot.hash }, "slot {index} and its entry differ");
+            let fragment = self.fragment(hash);
+            assert_eq!(fragment, slot.fragment, "slot {index} and its entry differ");
             assert_eq!(self.prefix_of(hash), self.prefix, "hash outside prefix");
             let home = self.home(hash);
             assert!(home <= index, "slot {index} is before its home {home}");
@@ -743,8 +772,8 @@ mod tests {
     /// the first chunk's doubling and a grown tail more).
     #[test]
     fn estimated_bytes_follow_the_allocation() {
-        assert_eq!(std::mem::size_of::<Slot>(), 12);
-        assert_eq!(std::mem::size_of::<Item<crate::Entry>>(), 96);
+        assert_eq!(std::mem::size_of::<Slot>(), 8);
+        assert_eq!(std::mem::size_of::<Item<crate::Entry>>(), 88);
         for len in [1usize, 6, 7, 100, 511, 512, 1000, 5000, 20_000] {
             let mut table = Table::new(6, 5);
             for i in 0..len as u64 {
@@ -753,7 +782,9 @@ mod tests {
             let allocated = table.slots.capacity() * std::mem::size_of::<Slot>()
                 + table.entries.capacity_bytes();
             let estimated = estimated_bytes::<u32>(len) as usize;
-            let slack = (len / 2).min(crate::chunked::CHUNK_LEN) * std::mem::size_of::<Item<u32>>()
+            // The first chunk doubles from 4 entries: at most `len` spare.
+            let spare_entries = len.clamp(4, crate::chunked::CHUNK_LEN);
+            let slack = spare_entries * std::mem::size_of::<Item<u32>>()
                 + (table.slots.len() / 8).max(TAIL_SLOTS) * std::mem::size_of::<Slot>();
             assert!(
                 estimated <= allocated && allocated <= estimated + slack,

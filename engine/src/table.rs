@@ -127,10 +127,11 @@ pub(crate) fn estimated_bytes<V>(len: usize) -> u64 {
     if len == 0 {
         return 0;
     }
-    let mut home = 1usize << HOME_BITS_MIN;
-    while len * LOAD_MAX_DENOMINATOR > home * LOAD_MAX_NUMERATOR {
-        home *= 2;
-    }
+    // The fewest home slots, a power of two, that keep the load limit.
+    let home = (len * LOAD_MAX_DENOMINATOR)
+        .div_ceil(LOAD_MAX_NUMERATOR)
+        .next_power_of_two()
+        .max(1 << HOME_BITS_MIN);
     let slots = (home + TAIL_SLOTS) * std::mem::size_of::<Slot>();
     (len * std::mem::size_of::<Item<V>>() + slots) as u64
 }

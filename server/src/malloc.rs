@@ -14,9 +14,9 @@
 //!   Fixing it also stops glibc from raising its trim threshold with it,
 //!   and at the default 128 KiB, `free` shrinks a heap whenever its top is
 //!   that much free and faults the pages back in on the next burst (under
-//!   `SET -P 16`: 53 `madvise` calls in 5 s and 65% more page faults than
-//!   without). So `configure` sets the trim threshold to `SLACK_BYTES_MIN`
-//!   and leaves the rest to the trimmer.
+//!   `SET -P 16`: 53 `madvise` calls in 5 s and two thirds more page
+//!   faults than without). So `configure` sets the trim threshold to
+//!   `SLACK_BYTES_MIN` and leaves the rest to the trimmer.
 //! - `free` returns memory to the system only from the top of a heap. What
 //!   a burst frees below that (a bulk load's backlog; the frozen heads a
 //!   snapshot drops once its run is adopted; deleted keys) stays resident

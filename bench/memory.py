@@ -21,10 +21,17 @@ Each workload runs on fresh servers, so one's memory does not blur the
 other's. The machine is shared: RSS includes allocator slack and moves a
 little between runs; the ratio is what to read.
 
+`--settle-s` waits that long after the load before the second `INFO`, for
+both servers alike. Right after a load both still hold memory that they
+give back on their own soon after (redraft trims its heap once a second;
+Redis shrinks idle query buffers in its cron and jemalloc purges freed
+pages after a delay): 0, the default, measures the peak a load leaves, a
+few seconds the steady state an operator pays for.
+
 Usage
 -----
     bench/memory.py [--redraft-bin PATH] [--keys 1000000]
-        [--workloads hashes,zsets]
+        [--workloads hashes,zsets] [--settle-s 0]
 """
 
 from __future__ import annotations
@@ -136,6 +143,7 @@ def measure(name: str, workload: str, args: argparse.Namespace, tmp: Path) -> di
     try:
         before = info_memory(port)
         load(port, workload, args.keys, tmp)
+        time.sleep(args.settle_s)
         after = info_memory(port)
     finally:
         stop(proc)
@@ -148,10 +156,13 @@ def main() -> None:
                         default=WORKSPACE / "target" / "release" / "redraft-server")
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--workloads", default="hashes,zsets")
+    parser.add_argument("--settle-s", type=float, default=0.0,
+                        help="seconds to wait after the load before measuring")
     args = parser.parse_args()
     version = subprocess.run(["redis-server", "--version"], capture_output=True,
                              text=True).stdout.strip()
-    print(f"{args.keys} keys of {FIELDS} elements; {version}; {os.cpu_count()} CPUs")
+    print(f"{args.keys} keys of {FIELDS} elements; {version}; {os.cpu_count()} CPUs; "
+          f"measured {args.settle_s:g} s after the load")
     print()
     print("| workload | redis used_memory B/key | redraft used_memory B/key | ratio "
           "| redis RSS B/key | redraft RSS B/key | ratio |")

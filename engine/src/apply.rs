@@ -68,10 +68,7 @@ fn live_string(shard: &mut Shard, key: KeyRef<'_>, now_ms: u64) -> Result<Place,
 
 /// A new string entry without expiry.
 fn string_entry(value: SmallBytes) -> Entry {
-    Entry {
-        value: Value::Str(value),
-        expires_at_ms: None,
-    }
+    Entry::new(Value::Str(value), None)
 }
 
 /// The bytes of a string entry.
@@ -199,14 +196,11 @@ impl Engine {
             return Ok(if get { old_reply } else { Reply::Nil });
         }
         let expires_at_ms = match expiry {
-            NewExpiry::Keep => old.and_then(|entry| entry.expires_at_ms),
+            NewExpiry::Keep => old.and_then(|entry| entry.expires_at_ms()),
             NewExpiry::Clear => None,
             NewExpiry::At(at) => Some(at),
         };
-        let entry = Entry {
-            value: Value::Str(value.into()),
-            expires_at_ms,
-        };
+        let entry = Entry::new(Value::Str(value.into()), expires_at_ms);
         let replaced = shard.put(place, key, entry);
         drop(shard);
         drop(replaced);

@@ -67,10 +67,7 @@ pub(crate) fn remove_if_empty(shard: &mut Shard, found: Found) -> bool {
 
 /// A new entry holding `value`, without expiry.
 pub(crate) fn new_entry(value: Value) -> Entry {
-    Entry {
-        value,
-        expires_at_ms: None,
-    }
+    Entry::new(value, None)
 }
 
 impl Engine {

@@ -85,7 +85,7 @@ impl Engine {
                     db,
                     key: Bytes::copy_from_slice(key),
                     value: DumpValue::from_value(&entry.value),
-                    expires_at_ms: entry.expires_at_ms,
+                    expires_at_ms: entry.expires_at_ms(),
                 }
             }));
         }
@@ -97,10 +97,7 @@ impl Engine {
     pub fn restore(&self, records: impl IntoIterator<Item = DumpRecord>) {
         self.apply_flush(None);
         for record in records {
-            let entry = Entry {
-                value: record.value.into_value(),
-                expires_at_ms: record.expires_at_ms,
-            };
+            let entry = Entry::new(record.value.into_value(), record.expires_at_ms);
             self.restore_entry(usize::from(record.db), record.key, entry);
         }
     }
@@ -131,13 +128,13 @@ mod tests {
         }
         set(&engine, 3, "ttl", "x", TtlChange::InMs(5_000));
         set(&engine, 3, "gone", "x", TtlChange::AtMs(10));
-        let list = Entry {
-            value: Value::List(Box::new(List::from_items([
+        let list = Entry::new(
+            Value::List(Box::new(List::from_items([
                 Bytes::from_static(b"a"),
                 Bytes::from_static(b"b"),
             ]))),
-            expires_at_ms: Some(9_999),
-        };
+            Some(9_999),
+        );
         engine.restore_entry(15, Bytes::from_static(b"list"), list);
         let dump = engine.dump();
         assert_eq!(dump.len(), 203, "every key, expired or not, is dumped");

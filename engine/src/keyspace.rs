@@ -88,7 +88,7 @@ impl Engine {
         let Ok(found) = shard.find_for_write(key, now_ms) else {
             return Ok(Reply::Int(0));
         };
-        if !expire_allowed(condition, shard.entry(found).expires_at_ms, when_ms) {
+        if !expire_allowed(condition, shard.entry(found).expires_at_ms(), when_ms) {
             return Ok(Reply::Int(0));
         }
         if when_ms <= now_ms as i64 {
@@ -105,7 +105,7 @@ impl Engine {
         let Ok(found) = shard.find_for_write(key, now_ms) else {
             return Reply::Int(0);
         };
-        let had_expiry = shard.entry(found).expires_at_ms.is_some();
+        let had_expiry = shard.entry(found).expires_at_ms().is_some();
         if had_expiry {
             shard.set_expiry_at(found, None);
         }

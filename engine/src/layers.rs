@@ -76,7 +76,7 @@ pub(crate) enum EntryView<'a> {
 impl<'a> EntryView<'a> {
     pub(crate) fn expires_at_ms(&self) -> Option<u64> {
         match self {
-            EntryView::Table(entry) => entry.expires_at_ms,
+            EntryView::Table(entry) => entry.expires_at_ms(),
             EntryView::Run(record, _) => record.expires_at_ms.as_ref().map(|at| at.to_native()),
         }
     }

@@ -22,6 +22,7 @@
 
 mod apply;
 mod bignum;
+mod chunked;
 mod collection;
 mod dump;
 mod engine;

@@ -121,7 +121,7 @@ impl Engine {
         let Some(entry) = entry else {
             return -2;
         };
-        let Some(at_ms) = entry.expires_at_ms else {
+        let Some(at_ms) = entry.expires_at_ms() else {
             return -1;
         };
         let ms = if absolute {

@@ -67,10 +67,10 @@ impl Engine {
             }
             return Ok(Reply::Ok);
         }
-        let entry = Entry {
-            value: payload::into_value(value.clone()),
-            expires_at_ms: expires_at_ms.map(|at| at as u64),
-        };
+        let entry = Entry::new(
+            payload::into_value(value.clone()),
+            expires_at_ms.map(|at| at as u64),
+        );
         let replaced = shard.put(place, key, entry);
         drop(shard);
         drop(replaced);

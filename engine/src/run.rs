@@ -105,7 +105,7 @@ impl Record {
         Record {
             key: Bytes::copy_from_slice(key),
             value,
-            expires_at_ms: entry.expires_at_ms,
+            expires_at_ms: entry.expires_at_ms(),
         }
     }
 }
@@ -419,10 +419,10 @@ impl RunShard {
             ArchivedRecordValue::Set(set) => Value::Set(Box::new(Set::from_archived(set, bytes))),
             ArchivedRecordValue::ZSet(zset) => Value::ZSet(ZSet::from_archived(zset, bytes)),
         };
-        Entry {
+        Entry::new(
             value,
-            expires_at_ms: record.expires_at_ms.as_ref().map(|at| at.to_native()),
-        }
+            record.expires_at_ms.as_ref().map(|at| at.to_native()),
+        )
     }
 }
 

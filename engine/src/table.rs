@@ -18,42 +18,61 @@
 //! the last home slot; the tail grows on demand. Removal is backward-shift
 //! deletion, so there are no tombstones.
 //!
-//! Hashes live in their own `Vec<u64>`, so a probe reads 8 hashes per cache
-//! line; keys and values live in a parallel vector of [`Slot`]s and are
-//! touched only on a hash match. A short key is held inline in its slot
-//! (see [`SmallBytes`]), so comparing it reads the slot and nothing else.
-//! An empty slot holds `EMPTY_HASH`, which is `>=` every hash and so ends
-//! a probe; since a real hash may also equal it, a slot whose hash is
-//! `EMPTY_HASH` is empty exactly when its entry is `None`.
+//! A slot is small: the 32 bits of its entry's hash below the prefix (its
+//! "fragment") and the position of the entry in a dense array of entries
+//! ([`Chunked`]), 8 bytes. The slot array is sized for its load (1.2 to
+//! 2.4 slots an entry, as it doubles), but that slack costs 8 bytes a
+//! slot, not the 88 of a key with its value; the entries themselves, with
+//! their full hashes, are stored once, without gaps, and growing the table
+//! rebuilds only the slots: an entry never moves when the table grows. A
+//! probe reads 8 fragments per cache line; a fragment match then reads the
+//! entry (its full hash, then its key, held inline if short: see
+//! [`SmallBytes`]), so a lookup touches one or two cache lines of slots
+//! and the entry. Hashes of one table share their prefix, so fragment
+//! order is hash order, and the home slot is the fragment's top bits.
+//!
+//! An empty slot holds the largest fragment, which is `>=` every fragment
+//! and so ends a probe; since a real fragment may also equal it, a slot is
+//! empty exactly when its entry position is `NO_ENTRY`.
 //!
 //! The keys of one shard share the top bits of their hashes (they pick the
 //! shard), so the home slot is taken from the bits below that shared
 //! prefix; otherwise all keys would crowd into a fraction of the slots.
 //!
 //! Invariants (checked by [`Table::check_invariants`]):
-//! - Sorted: the occupied slots, in index order, are strictly increasing in
-//!   (hash, key bytes).
-//! - Home: an entry sits at or after its home slot (there is no wrap).
-//! - No gaps: every slot from an entry's home slot up to the entry is
+//! - Sorted: the occupied slots' entries, in slot order, are strictly
+//!   increasing in (hash, key bytes).
+//! - Home: an entry's slot is at or after its home slot (there is no wrap).
+//! - No gaps: every slot from an entry's home slot up to its slot is
 //!   occupied, which is why a probe may stop at the first empty slot.
-//! - An empty slot has `EMPTY_HASH` in `hashes` and `None` in `entries`;
-//!   `len` is the number of occupied slots.
+//! - An empty slot is `EMPTY_SLOT`; an occupied slot names an entry, no
+//!   two slots the same one, every entry is named, and the slot's fragment
+//!   is its entry's hash's. So the number of entries is the number of
+//!   occupied slots.
 //! - Every hash has the table's `prefix` in its top `prefix_bits` bits.
 //! - A [`Found`] or [`Vacant`] handle is used only before the next insert,
 //!   removal or resize; a generation counter asserts it.
 
 use std::cmp::Ordering;
 
+use crate::chunked::Chunked;
 use crate::SmallBytes;
 
-/// The hash an empty slot holds. Being the largest `u64`, it ends every
-/// probe without a separate occupancy check.
-const EMPTY_HASH: u64 = u64::MAX;
+/// The fragment an empty slot holds. Being the largest `u32`, it ends
+/// every probe without a separate occupancy check.
+const EMPTY_FRAGMENT: u32 = u32::MAX;
+/// The entry position of an empty slot.
+const NO_ENTRY: u32 = u32::MAX;
+/// An empty slot.
+const EMPTY_SLOT: Slot = Slot {
+    fragment: EMPTY_FRAGMENT,
+    entry: NO_ENTRY,
+};
 /// log2 of the fewest home slots an allocated table has.
 const HOME_BITS_MIN: u32 = 3;
-/// The most home-slot bits: a home slot index must fit in the hash bits
-/// below the shard prefix.
-const HOME_BITS_MAX: u32 = 56;
+/// The most home-slot bits: a home slot is the top bits of a fragment.
+/// (Entry positions are `u32`s too: a table holds fewer than 2^32.)
+const HOME_BITS_MAX: u32 = 32;
 /// Extra slots past the last home slot when a table is (re)built, for the
 /// probe runs that start near the end. More are added if one runs over.
 const TAIL_SLOTS: usize = 16;
@@ -64,21 +83,57 @@ const LOAD_MAX_DENOMINATOR: usize = 20;
 /// It shrinks when fewer than one home slot in this many is used, so mass
 /// deletes give memory back.
 const SHRINK_BELOW_ONE_IN: usize = 8;
+/// Slots per entry averaged over a growth cycle, in thousandths: the load
+/// runs from 0.425 (just doubled) to 0.85, and a key count picked at random
+/// on a log scale sees `(1/0.425 - 1/0.85) / ln 2 = 1.698` slots an entry.
+const AVERAGE_SLOTS_PER_ENTRY_MILLI: u64 = 1698;
 
-/// An occupied slot: a key and its value. `repr(C)` keeps the key first,
-/// so the key compare of a lookup reads the slot's first bytes and a short
-/// string value follows right after it.
+/// A slot of the ordered index: its entry's hash fragment and where the
+/// entry is; 8 bytes, so a cache line holds eight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    /// The 32 bits of the entry's hash below the table's prefix.
+    fragment: u32,
+    /// Position in `Table::entries`, or `NO_ENTRY`.
+    entry: u32,
+}
+
+/// A stored entry: its hash (the order's first key, beyond a slot's
+/// fragment; and how the slot naming it is found when a removal moves it),
+/// its key and its value. `repr(C)` keeps the key
+/// near the front, so the key compare of a lookup reads the entry's first
+/// bytes and a short string value follows right after it.
 #[derive(Debug)]
 #[repr(C)]
-struct Slot<V> {
+struct Item<V> {
+    hash: u64,
     key: SmallBytes,
     value: V,
 }
 
-/// Bytes per slot of a `Table<V>`: its hash and its entry.
-#[cfg(test)]
-pub(crate) const fn slot_bytes<V>() -> usize {
-    std::mem::size_of::<u64>() + std::mem::size_of::<Option<Slot<V>>>()
+/// Bytes one entry of a `Table<V>` costs on average: the entry itself and
+/// its share of the slot array over a growth cycle. A function of the type
+/// alone, for O(1) memory estimates that are the same on every node.
+pub(crate) const fn entry_bytes<V>() -> u64 {
+    let slots = std::mem::size_of::<Slot>() as u64 * AVERAGE_SLOTS_PER_ENTRY_MILLI / 1000;
+    std::mem::size_of::<Item<V>>() as u64 + slots
+}
+
+/// Bytes a table of `len` entries of `V` holds when it was filled one by
+/// one: the entries, and the slot array it grew to. A function of `len`
+/// alone, for O(1) memory estimates of collections that are the same on
+/// every node (a table that shrank after deletes holds a little more).
+pub(crate) fn estimated_bytes<V>(len: usize) -> u64 {
+    if len == 0 {
+        return 0;
+    }
+    // The fewest home slots, a power of two, that keep the load limit.
+    let home = (len * LOAD_MAX_DENOMINATOR)
+        .div_ceil(LOAD_MAX_NUMERATOR)
+        .next_power_of_two()
+        .max(1 << HOME_BITS_MIN);
+    let slots = (home + TAIL_SLOTS) * std::mem::size_of::<Slot>();
+    (len * std::mem::size_of::<Item<V>>() + slots) as u64
 }
 
 /// Where a key is stored; from [`Table::find`]. Valid until the table next
@@ -114,14 +169,12 @@ impl Vacant {
 /// A map from (hash, key bytes) to `V`, ordered by (hash, key bytes).
 #[derive(Debug)]
 pub(crate) struct Table<V> {
-    /// Each slot's hash, or `EMPTY_HASH`; contiguous so probes are cheap.
-    hashes: Vec<u64>,
-    /// Each slot's key and value, or `None` when the slot is empty.
-    entries: Vec<Option<Slot<V>>>,
-    /// Occupied slots.
-    len: usize,
-    /// log2 of the number of home slots; the slot arrays are longer by the
-    /// tail. Meaningful only once `hashes` is allocated.
+    /// The ordered index: each slot's hash and entry, or `EMPTY_SLOT`.
+    slots: Vec<Slot>,
+    /// The entries, dense, in no particular order; the slots give the order.
+    entries: Chunked<Item<V>>,
+    /// log2 of the number of home slots; the slot array is longer by the
+    /// tail. Meaningful only once `slots` is allocated.
     home_bits: u32,
     /// How many top bits every hash shares (the shard index bits).
     prefix_bits: u32,
@@ -138,9 +191,8 @@ impl<V> Table<V> {
         assert!(prefix_bits < 64 - HOME_BITS_MAX, "prefix too long");
         assert!(prefix >> prefix_bits == 0, "prefix wider than its bits");
         Table {
-            hashes: Vec::new(),
-            entries: Vec::new(),
-            len: 0,
+            slots: Vec::new(),
+            entries: Chunked::default(),
             home_bits: HOME_BITS_MIN,
             prefix_bits,
             prefix,
@@ -150,7 +202,7 @@ impl<V> Table<V> {
 
     /// Entries stored.
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.entries.len()
     }
 
     /// Empties the table, returning its old contents (to be dropped outside
@@ -167,36 +219,61 @@ impl<V> Table<V> {
         hash.checked_shr(64 - self.prefix_bits).unwrap_or(0)
     }
 
+    /// The 32 bits of `hash` below the prefix.
+    #[inline]
+    fn fragment(&self, hash: u64) -> u32 {
+        ((hash << self.prefix_bits) >> 32) as u32
+    }
+
     /// The home slot of `hash`: the `home_bits` bits below the prefix.
     #[inline]
     fn home(&self, hash: u64) -> usize {
-        ((hash << self.prefix_bits) >> (64 - self.home_bits)) as usize
+        self.home_of(self.fragment(hash))
+    }
+
+    /// The home slot of an entry whose fragment is `fragment`.
+    #[inline]
+    fn home_of(&self, fragment: u32) -> usize {
+        (fragment >> (32 - self.home_bits)) as usize
     }
 
     #[inline]
     fn is_occupied(&self, index: usize) -> bool {
-        self.hashes[index] != EMPTY_HASH || self.entries[index].is_some()
+        self.slots[index].entry != NO_ENTRY
+    }
+
+    /// The entry an occupied slot names.
+    #[inline]
+    fn item(&self, slot: Slot) -> &Item<V> {
+        debug_assert!(slot.entry != NO_ENTRY, "empty slot read");
+        self.entries.get(slot.entry as usize)
     }
 
     /// Looks up (`hash`, `key`): where it is, or where it would go.
     #[inline]
     pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Result<Found, Vacant> {
-        let mut index = self.home(hash);
-        while let Some(&slot_hash) = self.hashes.get(index) {
-            match slot_hash.cmp(&hash) {
+        let fragment = self.fragment(hash);
+        let mut index = self.home_of(fragment);
+        while let Some(&slot) = self.slots.get(index) {
+            match slot.fragment.cmp(&fragment) {
                 Ordering::Less => index += 1,
                 Ordering::Greater => break,
-                Ordering::Equal => match &self.entries[index] {
-                    None => break,
-                    Some(slot) => match compare_key(&slot.key, key) {
+                Ordering::Equal if slot.entry == NO_ENTRY => break,
+                Ordering::Equal => {
+                    let item = self.item(slot);
+                    match item
+                        .hash
+                        .cmp(&hash)
+                        .then_with(|| compare_key(&item.key, key))
+                    {
                         Ordering::Less => index += 1,
                         Ordering::Greater => break,
                         Ordering::Equal => {
                             let generation = self.generation;
                             return Ok(Found { index, generation });
                         }
-                    },
-                },
+                    }
+                }
             }
         }
         let generation = self.generation;
@@ -218,14 +295,20 @@ impl<V> Table<V> {
         assert_eq!(generation, self.generation, "stale table handle");
     }
 
+    /// The slot a live handle points at.
+    #[inline]
+    fn found_slot(&self, found: Found) -> Slot {
+        self.check_handle(found.generation);
+        let slot = self.slots[found.index];
+        assert!(slot.entry != NO_ENTRY, "found slot is occupied");
+        slot
+    }
+
     /// The hash, key and value at `found`.
     #[inline]
     pub(crate) fn slot(&self, found: Found) -> (u64, &SmallBytes, &V) {
-        self.check_handle(found.generation);
-        let slot = self.entries[found.index]
-            .as_ref()
-            .expect("found slot is occupied");
-        (self.hashes[found.index], &slot.key, &slot.value)
+        let item = self.item(self.found_slot(found));
+        (item.hash, &item.key, &item.value)
     }
 
     /// The value at `found`.
@@ -238,11 +321,8 @@ impl<V> Table<V> {
     /// the handle stays valid.
     #[inline]
     pub(crate) fn value_mut(&mut self, found: Found) -> &mut V {
-        self.check_handle(found.generation);
-        let slot = self.entries[found.index]
-            .as_mut()
-            .expect("found slot is occupied");
-        &mut slot.value
+        let entry = self.found_slot(found).entry;
+        &mut self.entries.get_mut(entry as usize).value
     }
 
     /// Stores `key` (whose hash `vacant` carries) at `vacant`, shifting the
@@ -257,8 +337,9 @@ impl<V> Table<V> {
         let key = key.into();
         let hash = vacant.hash;
         assert_eq!(self.prefix_of(hash), self.prefix, "hash outside prefix");
+        assert!(self.len() < NO_ENTRY as usize, "table too large");
         let mut index = vacant.index;
-        if self.hashes.is_empty() || (self.len + 1) * LOAD_MAX_DENOMINATOR > self.load_max() {
+        if self.slots.is_empty() || (self.len() + 1) * LOAD_MAX_DENOMINATOR > self.load_max() {
             self.rebuild(self.grown_bits());
             index = match self.find(hash, &key) {
                 Err(vacant) => vacant.index,
@@ -267,13 +348,13 @@ impl<V> Table<V> {
         }
         self.debug_check_position(index, hash, &key);
         let empty = self.first_empty_from(index);
-        // The `None` at `empty` rotates down to `index`; the run between
-        // moves one slot further from home, staying gap-free and in order.
-        self.entries[index..=empty].rotate_right(1);
-        self.hashes.copy_within(index..empty, index + 1);
-        self.hashes[index] = hash;
-        self.entries[index] = Some(Slot { key, value });
-        self.len += 1;
+        // The empty slot at `empty` rotates down to `index`; the run
+        // between moves one slot further from home, staying gap-free and
+        // in order.
+        self.slots.copy_within(index..empty, index + 1);
+        let entry = self.entries.push(Item { hash, key, value }) as u32;
+        let fragment = self.fragment(hash);
+        self.slots[index] = Slot { fragment, entry };
         self.generation += 1;
         Found {
             index,
@@ -284,26 +365,33 @@ impl<V> Table<V> {
     /// Removes the entry at `found`, returning its key and value and where
     /// the key would go if inserted again.
     pub(crate) fn remove_at(&mut self, found: Found) -> ((SmallBytes, V), Vacant) {
-        self.check_handle(found.generation);
+        let entry = self.found_slot(found).entry;
+        let hash = self.entries.get(entry as usize).hash;
         let index = found.index;
-        let hash = self.hashes[index];
-        let Slot { key, value } = self.entries[index].take().expect("found slot is occupied");
-        let removed = (key, value);
         // Backward shift: the entries after `index` that sit past their
         // home move one slot back, up to an empty slot or an entry at home.
         let mut end = index + 1;
-        while end < self.hashes.len() && self.is_occupied(end) && self.home(self.hashes[end]) < end
+        while end < self.slots.len()
+            && self.is_occupied(end)
+            && self.home_of(self.slots[end].fragment) < end
         {
             end += 1;
         }
-        self.entries[index..end].rotate_left(1);
-        self.hashes.copy_within(index + 1..end, index);
-        self.hashes[end - 1] = EMPTY_HASH;
-        self.len -= 1;
+        self.slots.copy_within(index + 1..end, index);
+        self.slots[end - 1] = EMPTY_SLOT;
+        let Item { key, value, .. } = self.entries.swap_remove(entry as usize);
+        if (entry as usize) < self.len() {
+            // The last entry moved into the hole: repoint its slot.
+            let moved_from = self.len() as u32;
+            let moved = self.slot_of_entry(self.entries.get(entry as usize).hash, moved_from);
+            self.slots[moved].entry = entry;
+        }
+        let removed = (key, value);
         self.generation += 1;
-        let sparse = self.len * SHRINK_BELOW_ONE_IN < self.home_slots();
+        let sparse = self.len() * SHRINK_BELOW_ONE_IN < self.home_slots();
         if sparse && self.home_bits > HOME_BITS_MIN {
-            self.rebuild(Self::bits_for(self.len));
+            self.rebuild(Self::bits_for(self.len()));
+            self.entries.shrink();
             let vacant = self.find(hash, &removed.0);
             return (removed, vacant.expect_err("removed key still present"));
         }
@@ -318,29 +406,53 @@ impl<V> Table<V> {
         (removed, vacant)
     }
 
+    /// The slot naming `entry`, whose hash is `hash`: in the probe run
+    /// from its home, among the slots of that hash.
+    fn slot_of_entry(&self, hash: u64, entry: u32) -> usize {
+        let fragment = self.fragment(hash);
+        let mut index = self.home_of(fragment);
+        loop {
+            let slot = self.slots[index];
+            if slot.entry == entry {
+                return index;
+            }
+            assert!(
+                slot.fragment <= fragment,
+                "entry missing from its probe run"
+            );
+            index += 1;
+        }
+    }
+
     /// Entries whose hash is `>= from_hash`, in (hash, key) order.
-    pub(crate) fn iter_from(&self, from_hash: u64) -> impl Iterator<Item = (u64, &SmallBytes, &V)> {
+    pub(crate) fn iter_from(
+        &self,
+        from_hash: u64,
+    ) -> impl Iterator<Item = (u64, &SmallBytes, &V)> + '_ {
         let start = match self.prefix_of(from_hash).cmp(&self.prefix) {
             Ordering::Less => 0,
-            Ordering::Equal => self.home(from_hash).min(self.hashes.len()),
-            Ordering::Greater => self.hashes.len(),
+            Ordering::Equal => self.home(from_hash).min(self.slots.len()),
+            Ordering::Greater => self.slots.len(),
         };
         // Entries before `start` have an earlier home, so a smaller hash;
         // entries displaced to `start` or later may still be smaller.
-        self.hashes[start..]
+        self.slots[start..]
             .iter()
-            .zip(&self.entries[start..])
-            .filter_map(|(&hash, slot)| slot.as_ref().map(|slot| (hash, &slot.key, &slot.value)))
+            .filter(|slot| slot.entry != NO_ENTRY)
+            .map(|&slot| {
+                let item = self.item(slot);
+                (item.hash, &item.key, &item.value)
+            })
             .skip_while(move |&(hash, _, _)| hash < from_hash)
     }
 
     /// Every entry in (hash, key) order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &SmallBytes, &V)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &SmallBytes, &V)> + '_ {
         self.iter_from(0)
     }
 
     fn home_slots(&self) -> usize {
-        if self.hashes.is_empty() {
+        if self.slots.is_empty() {
             0
         } else {
             1 << self.home_bits
@@ -354,7 +466,7 @@ impl<V> Table<V> {
     }
 
     fn grown_bits(&self) -> u32 {
-        let bits = if self.hashes.is_empty() {
+        let bits = if self.slots.is_empty() {
             HOME_BITS_MIN
         } else {
             self.home_bits + 1
@@ -374,10 +486,10 @@ impl<V> Table<V> {
     /// if the run reaches the end.
     fn first_empty_from(&mut self, index: usize) -> usize {
         let mut empty = index;
-        while empty < self.hashes.len() && self.is_occupied(empty) {
+        while empty < self.slots.len() && self.is_occupied(empty) {
             empty += 1;
         }
-        if empty == self.hashes.len() {
+        if empty == self.slots.len() {
             self.push_empty_slot();
         }
         empty
@@ -386,34 +498,28 @@ impl<V> Table<V> {
     /// Appends one empty slot, reserving in steps of an eighth of the table
     /// so a long tail costs amortized O(1) without doubling the memory.
     fn push_empty_slot(&mut self) {
-        if self.hashes.len() == self.hashes.capacity() {
-            let step = (self.hashes.len() / 8).max(TAIL_SLOTS);
-            self.hashes.reserve_exact(step);
-            self.entries.reserve_exact(step);
+        if self.slots.len() == self.slots.capacity() {
+            let step = (self.slots.len() / 8).max(TAIL_SLOTS);
+            self.slots.reserve_exact(step);
         }
-        self.hashes.push(EMPTY_HASH);
-        self.entries.push(None);
+        self.slots.push(EMPTY_SLOT);
     }
 
-    /// Rebuilds the slot arrays with `2^home_bits` home slots. The entries
-    /// are already in order, so each goes to the later of its home and the
-    /// slot after the previous one: a sequential fill.
+    /// Rebuilds the slot array with `2^home_bits` home slots. The slots are
+    /// already in order, so each goes to the later of its home and the slot
+    /// after the previous one: a sequential fill. The entries stay put.
     fn rebuild(&mut self, home_bits: u32) {
         let slots = (1 << home_bits) + TAIL_SLOTS;
-        let old_hashes = std::mem::replace(&mut self.hashes, vec![EMPTY_HASH; slots]);
-        let old_entries = std::mem::take(&mut self.entries);
-        self.entries.resize_with(slots, || None);
+        let old_slots = std::mem::replace(&mut self.slots, vec![EMPTY_SLOT; slots]);
         self.home_bits = home_bits;
         self.generation += 1;
         let mut next = 0;
-        for (hash, entry) in old_hashes.into_iter().zip(old_entries) {
-            let Some(entry) = entry else { continue };
-            let index = self.home(hash).max(next);
-            if index == self.hashes.len() {
+        for slot in old_slots.into_iter().filter(|slot| slot.entry != NO_ENTRY) {
+            let index = self.home_of(slot.fragment).max(next);
+            if index == self.slots.len() {
                 self.push_empty_slot();
             }
-            self.hashes[index] = hash;
-            self.entries[index] = Some(entry);
+            self.slots[index] = slot;
             next = index + 1;
         }
     }
@@ -425,13 +531,13 @@ impl<V> Table<V> {
             let before = (self.home(hash)..index).all(|i| self.is_occupied(i));
             assert!(before, "insert after a gap");
             if index > 0 && self.is_occupied(index - 1) {
-                let before = self.entries[index - 1].as_ref().expect("occupied");
-                let order = (self.hashes[index - 1], &before.key[..]).cmp(&(hash, key));
+                let before = self.item(self.slots[index - 1]);
+                let order = (before.hash, &before.key[..]).cmp(&(hash, key));
                 assert_eq!(order, Ordering::Less, "insert out of order");
             }
-            if index < self.hashes.len() && self.is_occupied(index) {
-                let after = self.entries[index].as_ref().expect("occupied");
-                let order = (self.hashes[index], &after.key[..]).cmp(&(hash, key));
+            if index < self.slots.len() && self.is_occupied(index) {
+                let after = self.item(self.slots[index]);
+                let order = (after.hash, &after.key[..]).cmp(&(hash, key));
                 assert_eq!(order, Ordering::Greater, "insert out of order");
             }
         }
@@ -440,19 +546,26 @@ impl<V> Table<V> {
     /// Panics unless every invariant in the module comment holds. O(slots):
     /// for tests.
     pub(crate) fn check_invariants(&self) {
-        assert_eq!(self.hashes.len(), self.entries.len(), "slot arrays differ");
-        let tail_ok = self.hashes.is_empty() || self.hashes.len() > self.home_slots();
-        assert!(tail_ok, "slot arrays shorter than the home slots");
+        self.entries.check_invariants();
+        let tail_ok = self.slots.is_empty() || self.slots.len() > self.home_slots();
+        assert!(tail_ok, "slot array shorter than the home slots");
+        let mut named = vec![false; self.len()];
         let mut previous: Option<(u64, &[u8])> = None;
         let mut run_start = 0;
-        let mut len = 0;
-        for (index, (&hash, slot)) in self.hashes.iter().zip(&self.entries).enumerate() {
-            let Some(Slot { key, .. }) = slot else {
-                assert_eq!(hash, EMPTY_HASH, "empty slot {index} has a hash");
+        for (index, &slot) in self.slots.iter().enumerate() {
+            if slot.entry == NO_ENTRY {
+                assert_eq!(slot, EMPTY_SLOT, "empty slot {index} has a fragment");
                 run_start = index + 1;
                 continue;
-            };
-            len += 1;
+            }
+            let entry = slot.entry as usize;
+            assert!(entry < named.len(), "slot {index} names no entry");
+            assert!(!named[entry], "two slots name entry {entry}");
+            named[entry] = true;
+            let Item { hash, key, .. } = self.item(slot);
+            let hash = *hash;
+            let fragment = self.fragment(hash);
+            assert_eq!(fragment, slot.fragment, "slot {index} and its entry differ");
             assert_eq!(self.prefix_of(hash), self.prefix, "hash outside prefix");
             let home = self.home(hash);
             assert!(home <= index, "slot {index} is before its home {home}");
@@ -462,7 +575,7 @@ impl<V> Table<V> {
             }
             previous = Some((hash, &key[..]));
         }
-        assert_eq!(len, self.len, "entry count drifted");
+        assert!(named.iter().all(|&n| n), "an entry has no slot");
     }
 }
 
@@ -625,7 +738,7 @@ mod tests {
     #[test]
     fn grows_at_the_load_limit_and_shrinks_when_sparse() {
         let mut table = Table::new(6, 5);
-        assert_eq!((table.home_slots(), table.hashes.len()), (0, 0));
+        assert_eq!((table.home_slots(), table.slots.len()), (0, 0));
         let mut slots_seen = Vec::new();
         for i in 0..1000u64 {
             let hash = spread_hash(i, 6, 5);
@@ -653,6 +766,32 @@ mod tests {
         }
         assert_eq!(table.home_slots(), 1 << HOME_BITS_MIN);
         assert_eq!(table.len(), 0);
+    }
+
+    /// The layout the memory estimates assume, and `estimated_bytes`
+    /// against what a table filled one by one really allocates (at most
+    /// the first chunk's doubling and a grown tail more).
+    #[test]
+    fn estimated_bytes_follow_the_allocation() {
+        assert_eq!(std::mem::size_of::<Slot>(), 8);
+        assert_eq!(std::mem::size_of::<Item<crate::Entry>>(), 88);
+        for len in [1usize, 6, 7, 100, 511, 512, 1000, 5000, 20_000] {
+            let mut table = Table::new(6, 5);
+            for i in 0..len as u64 {
+                put(&mut table, spread_hash(i, 6, 5), &i.to_le_bytes(), i as u32);
+            }
+            let allocated = table.slots.capacity() * std::mem::size_of::<Slot>()
+                + table.entries.capacity_bytes();
+            let estimated = estimated_bytes::<u32>(len) as usize;
+            // The first chunk doubles from 4 entries: at most `len` spare.
+            let spare_entries = len.clamp(4, crate::chunked::CHUNK_LEN);
+            let slack = spare_entries * std::mem::size_of::<Item<u32>>()
+                + (table.slots.len() / 8).max(TAIL_SLOTS) * std::mem::size_of::<Slot>();
+            assert!(
+                estimated <= allocated && allocated <= estimated + slack,
+                "{len} entries: estimated {estimated}, allocated {allocated}"
+            );
+        }
     }
 
     #[test]

@@ -15,9 +15,9 @@ use crate::SmallBytes;
 pub enum Value {
     /// A string; short ones are held inline, in the key's table slot.
     Str(SmallBytes),
-    /// Boxed, like `Set`, so that `Value` stays 32 bytes: every key's
-    /// table slot holds one, and a string key must not pay for the larger
-    /// collection headers.
+    /// Boxed, like `Set`, so that `Value` stays 40 bytes (a `SmallBytes`
+    /// and a tag): every key's table entry holds one, and a string key
+    /// must not pay for the larger collection headers.
     List(Box<List>),
     Hash(Hash),
     Set(Box<Set>),
@@ -61,18 +61,55 @@ impl Value {
     }
 }
 
+/// The stored expiry of a key that never expires. No command can set it:
+/// an expiry is at most `i64::MAX` milliseconds, as in Redis.
+const NEVER_MS: u64 = u64::MAX;
+
 /// A key's value with its optional expiry.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Entry {
     pub value: Value,
-    /// Unix time in milliseconds at which the key expires; `None` if never.
-    pub expires_at_ms: Option<u64>,
+    /// Unix time in milliseconds at which the key expires, `NEVER_MS` if
+    /// never: a plain `u64` where an `Option<u64>` would take 16 bytes, in
+    /// the table entry every key has.
+    expires_at: u64,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("value", &self.value)
+            .field("expires_at_ms", &self.expires_at_ms())
+            .finish()
+    }
 }
 
 impl Entry {
+    /// An entry of `value` expiring at `expires_at_ms` (Unix time in
+    /// milliseconds), or never.
+    pub fn new(value: Value, expires_at_ms: Option<u64>) -> Entry {
+        let mut entry = Entry {
+            value,
+            expires_at: NEVER_MS,
+        };
+        entry.set_expires_at_ms(expires_at_ms);
+        entry
+    }
+
+    /// Unix time in milliseconds at which the key expires; `None` if never.
+    pub fn expires_at_ms(&self) -> Option<u64> {
+        (self.expires_at != NEVER_MS).then_some(self.expires_at)
+    }
+
+    /// Sets or clears the expiry.
+    pub fn set_expires_at_ms(&mut self, expires_at_ms: Option<u64>) {
+        assert_ne!(expires_at_ms, Some(NEVER_MS), "expiry past i64::MAX ms");
+        self.expires_at = expires_at_ms.unwrap_or(NEVER_MS);
+    }
+
     /// Whether the key is expired at `now_ms` (a key whose expiry equals now
     /// is expired, as in Redis).
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expires_at_ms.is_some_and(|at| at <= now_ms)
+        self.expires_at_ms().is_some_and(|at| at <= now_ms)
     }
 }

@@ -74,7 +74,7 @@ impl Engine {
         let key_ref = KeyRef::new(key);
         let shard = self.slot_of(db, key_ref).shard.lock();
         let entry = shard.get_live(key_ref, now_ms);
-        entry.map_or(0, |entry| stamp(&entry.value, entry.expires_at_ms))
+        entry.map_or(0, |entry| stamp(&entry.value, entry.expires_at_ms()))
     }
 }
 

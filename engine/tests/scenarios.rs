@@ -303,10 +303,7 @@ impl Driver {
             }
             "rpush-raw" => {
                 let items = args[1..].iter().map(|item| b(item));
-                let entry = Entry {
-                    value: Value::List(Box::new(List::from_items(items))),
-                    expires_at_ms: None,
-                };
+                let entry = Entry::new(Value::List(Box::new(List::from_items(items))), None);
                 engine.restore_entry(db, b(&args[0]), entry);
                 return None;
             }

@@ -51,6 +51,12 @@ use crate::{Callback, Entry, Purged};
 /// Bytes of zeros per write when wiping truncated records.
 const ZERO_CHUNK_BYTES: usize = 1 << 20;
 
+/// Capacity the encode buffer keeps between group commits. It grows as a
+/// group needs (up to `batch_bytes_max`, which the server sets to tens of
+/// MiB); after one large group it gives the rest back, so a burst does not
+/// leave that much memory resident for the life of the process.
+const BUF_KEEP_BYTES: usize = 4 << 20;
+
 /// Groups with at most this many callbacks complete on the flusher thread
 /// itself when the completer has nothing pending.
 const INLINE_CALLBACKS_MAX: usize = 4;
@@ -125,7 +131,8 @@ pub struct Flusher {
     ring: Ring,
     phase: Phase,
     active: Option<Active>,
-    /// Encoded records for `active`, to be written at `active.end`.
+    /// Encoded records for `active`, to be written at `active.end`; holds
+    /// at most `BUF_KEEP_BYTES` of capacity between groups.
     buf: Vec<u8>,
     /// File offsets of the records in `buf`.
     unpublished: Vec<u32>,
@@ -161,13 +168,12 @@ impl Flusher {
             });
             (active, st.purged.as_ref().map(|p| p.index))
         };
-        let buf = Vec::with_capacity(shared.config.batch_bytes_max + END_MARKER_BYTES);
         Flusher {
             shared,
             ring,
             phase: Phase::Idle,
             active,
-            buf,
+            buf: Vec::new(),
             unpublished: Vec::new(),
             done: Vec::new(),
             current: None,
@@ -355,6 +361,7 @@ impl Flusher {
                 started.map(Sync::Running)
             };
             self.buf.clear();
+            self.buf.shrink_to(BUF_KEEP_BYTES);
             self.phase = Phase::Idle;
             // On error the group still carries its callbacks, for `fail`.
             group.path = active.path.clone();

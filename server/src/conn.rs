@@ -61,6 +61,8 @@ const OUTPUT_BYTES_KEEP_MAX: usize = 64 * 1024;
 /// client can pin in the proposer's queue.
 const WRITES_PENDING_MAX: u64 = 64 * 1024;
 const WRITES_PENDING_BYTES_MAX: usize = 64 << 20;
+/// Reply slots kept allocated once the queue drains.
+const SLOTS_KEEP_MAX: usize = 1024;
 
 /// What the event loop should do with the connection after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,8 +318,14 @@ impl Conn {
         while let Some(outcome) = self.early.remove(&self.reply_seq_next) {
             self.settle(outcome, shared);
         }
-        if self.held == Some(Hold::Writes) && self.slots.is_empty() {
-            self.held = None;
+        if self.slots.is_empty() {
+            if self.held == Some(Hold::Writes) {
+                self.held = None;
+            }
+            // A long pipeline of writes grew the queue: give the room back.
+            if self.slots.capacity() > SLOTS_KEEP_MAX {
+                self.slots = VecDeque::new();
+            }
         }
     }
 

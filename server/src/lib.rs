@@ -9,6 +9,7 @@ pub mod config;
 pub mod conn;
 pub mod event_loop;
 pub mod info;
+pub mod malloc;
 pub mod pubsub;
 pub mod raft;
 pub mod resp;

@@ -44,6 +44,7 @@ fn main() {
                 .with_ansi(std::io::stderr().is_terminal()),
         )
         .init();
+    redraft_server::malloc::configure();
     let set_log_level = Box::new(move |level: LogLevel| {
         let _ = handle.modify(|filter| *filter = level_filter(level));
     });

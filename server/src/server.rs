@@ -1,7 +1,7 @@
 //! Starts the node: the Raft thread (raft/node.rs), then one network thread
 //! per configured thread, each with its own SO_REUSEPORT listener on the
 //! client port (event_loop.rs), plus the cron thread (active expiry, ops/s
-//! sampling).
+//! sampling, returning free memory to the system).
 //!
 //! Invariants:
 //! - Clients are accepted only once the Raft node has replayed what was
@@ -67,10 +67,12 @@ pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), Str
     Ok(())
 }
 
-/// Periodic housekeeping, like Redis's serverCron: samples ops/s and
-/// proposes the deletion of expired keys through the write path.
+/// Periodic housekeeping, like Redis's serverCron: samples ops/s,
+/// proposes the deletion of expired keys through the write path and gives
+/// free memory back to the system (`malloc.rs`).
 fn cron(shared: &Shared) {
     let mut last_commands = shared.total(|stats| &stats.commands);
+    let mut trimmer = crate::malloc::Trimmer::default();
     loop {
         std::thread::sleep(Duration::from_millis(CRON_INTERVAL_MS));
         let commands = shared.total(|stats| &stats.commands);
@@ -78,6 +80,7 @@ fn cron(shared: &Shared) {
         shared.ops_per_sec.store(per_sec, Ordering::Relaxed);
         last_commands = commands;
         expire_cycle(shared);
+        trimmer.tick();
     }
 }
 

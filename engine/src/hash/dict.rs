@@ -11,7 +11,7 @@
 //! - The table's own invariants hold (`table.rs`); its prefix is empty.
 
 use crate::key_hash;
-use crate::table::Table;
+use crate::table::{estimated_bytes, Table};
 use crate::{SmallBytes, INLINE_BYTES_MAX};
 
 /// What a malloc'ed block of `len` bytes costs with glibc's allocator: the
@@ -65,16 +65,11 @@ impl Dict {
         self.table.len()
     }
 
-    /// An estimate of the heap bytes: the slot arrays at the size the table
-    /// grows to for this many entries, plus the long strings. A function of
-    /// the contents, so O(1) and the same on every node.
+    /// An estimate of the heap bytes: the table at the size it grows to
+    /// for this many entries, plus the long strings. A function of the
+    /// contents, so O(1) and the same on every node.
     pub(crate) fn memory_bytes(&self) -> u64 {
-        let slot_bytes =
-            std::mem::size_of::<u64>() + std::mem::size_of::<Option<(SmallBytes, SmallBytes)>>();
-        // The table keeps at most 17 entries per 20 home slots, plus a tail
-        // of 16 slots.
-        let home = (self.len() * 20).div_ceil(17).next_power_of_two().max(8);
-        ((home + 16) * slot_bytes) as u64 + self.heap_bytes
+        estimated_bytes::<SmallBytes>(self.len()) + self.heap_bytes
     }
 
     /// Every (hash, field, value) whose hash is `>= from_hash`, in order.

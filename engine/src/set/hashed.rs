@@ -11,12 +11,8 @@
 //! - `heap_bytes` is the sum of the lengths of the members too long to be
 //!   held inline in their slot.
 
-use crate::table::Table;
+use crate::table::{estimated_bytes, Table};
 use crate::{key_hash, SmallBytes, INLINE_BYTES_MAX};
-
-/// Bytes a member costs in the table beyond its heap bytes: a 40-byte slot
-/// (hash and inline member) at the table's average load of about 0.64.
-const MEMBER_OVERHEAD_BYTES: u64 = 64;
 
 /// Members in an ordered hash table.
 #[derive(Debug)]
@@ -67,7 +63,7 @@ impl Hashed {
     }
 
     pub(super) fn memory_bytes(&self) -> u64 {
-        self.table.len() as u64 * MEMBER_OVERHEAD_BYTES + self.heap_bytes
+        estimated_bytes::<()>(self.table.len()) + self.heap_bytes
     }
 
     /// Every member, in (hash, member) order.

@@ -132,10 +132,7 @@ impl Engine {
             return Ok(Reply::Int(0));
         }
         let list = List::from_items(rows.into_iter().map(Option::unwrap_or_default));
-        let entry = Entry {
-            value: Value::List(Box::new(list)),
-            expires_at_ms: None,
-        };
+        let entry = Entry::new(Value::List(Box::new(list)), None);
         let replaced = shard.put(place, dst, entry);
         drop(shards);
         drop(replaced);

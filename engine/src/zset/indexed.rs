@@ -17,11 +17,8 @@ use std::cmp::Ordering;
 
 use super::compare;
 use super::tree::{Element, Iter, Tree};
-use crate::table::Table;
+use crate::table::{estimated_bytes, Table};
 use crate::{key_hash, SmallBytes, INLINE_BYTES_MAX};
-
-/// Bytes per index slot: its hash, and its key and score.
-const INDEX_SLOT_BYTES: usize = 8 + size_of::<Option<(SmallBytes, f64)>>();
 
 /// A large sorted set: see the module comment.
 #[derive(Debug)]
@@ -76,10 +73,7 @@ impl Indexed {
     /// Heap bytes: tree, index (estimated from its length, since its
     /// slot count is private to it) and out-of-line members.
     pub(super) fn memory_bytes(&self) -> u64 {
-        // The index keeps its load between about 0.42 and 0.85 entries
-        // per home slot, plus a tail of 16 slots; assume the middle.
-        let slots = (self.len() * 8 / 5).max(8) + 16;
-        self.tree.memory_bytes() + (slots * INDEX_SLOT_BYTES) as u64 + self.heap_member_bytes
+        self.tree.memory_bytes() + estimated_bytes::<f64>(self.len()) + self.heap_member_bytes
     }
 
     pub(super) fn score(&self, member: &[u8]) -> Option<f64> {

@@ -310,8 +310,13 @@ where
             if purged_index.is_some_and(|purged| index <= purged) {
                 continue;
             }
-            let payload = encode(&entry)
+            let mut payload = encode(&entry)
                 .map_err(|e| StorageIOError::write_log_entry(entry.get_log_id().clone(), &e))?;
+            // raftlog keeps recent payloads in its read cache, which it
+            // bounds by their length; the encoder's doubling growth leaves
+            // up to as much again unused behind each one. Shrinking is a
+            // realloc in place, not a copy.
+            payload.shrink_to_fit();
             records.push(redraft_raftlog::Entry {
                 index,
                 term,

@@ -138,12 +138,23 @@ fn openraft_config(config: &Config) -> Result<openraft::Config, String> {
     .map_err(|error| format!("raft: {error}"))
 }
 
+/// Payload bytes of recent entries the Raft log keeps in memory. Its
+/// readers want only the newest entries: apply reads an entry just after
+/// its commit, and replication the entries just appended, at most
+/// `REPLICATION_ENTRIES_MAX` of about `ENTRY_BYTES_TARGET` each; older
+/// ones are read back from the log file. The cache is a fixed cost every
+/// node pays whatever its dataset (raftlog's default of 64 MiB came to 64
+/// bytes a key at a million keys), so it holds one full replication batch
+/// (about 10 MiB) plus the entries in flight, and no more.
+const LOG_CACHE_BYTES: usize = 16 << 20;
+
 /// The raftlog configuration for `segment_bytes` segments.
 pub fn log_config(segment_bytes: u64) -> redraft_raftlog::Config {
     redraft_raftlog::Config {
         segment_bytes,
         entry_bytes_max: 8 << 20,
         batch_bytes_max: (segment_bytes as usize * 3 / 4).max(9 << 20),
+        cache_bytes_max: LOG_CACHE_BYTES,
         ..redraft_raftlog::Config::default()
     }
 }

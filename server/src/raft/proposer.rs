@@ -56,6 +56,8 @@ pub const ENTRIES_IN_FLIGHT_MAX: usize = 2;
 pub const ENTRY_COMMANDS_MAX: usize = 16 * 1024;
 /// Bytes (as the commands were sent) after which an entry takes no more.
 pub const ENTRY_BYTES_TARGET: usize = 1 << 20;
+/// Queued writes the proposer keeps room for once its queue is empty.
+const WRITES_IDLE_CAPACITY_MAX: usize = 4096;
 /// How long a proposed write may wait for its commit before its client is
 /// told that the outcome is unknown.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -219,6 +221,9 @@ impl Proposer {
                 self.check_reads(std::mem::take(&mut reads), checking.clone());
             }
             if writes.is_empty() {
+                // A burst (a bulk load) can queue hundreds of thousands of
+                // writes; keep no more than a small queue's room while idle.
+                writes.shrink_to(WRITES_IDLE_CAPACITY_MAX);
                 self.notify.notified().await;
                 continue;
             }

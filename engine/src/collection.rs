@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use crate::key::KeyRef;
 use crate::shard::{Place, Shard};
 use crate::table::Found;
-use crate::{Engine, Entry, Error, Value};
+use crate::{Engine, Entry, Error, ReplySink, Value};
 
 /// A value type, for type checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +66,16 @@ pub(crate) fn remove_if_empty(shard: &mut Shard, found: Found) -> bool {
 }
 
 /// A new entry holding `value`, without expiry.
+/// Writes the head of an `HSCAN`, `SSCAN` or `ZSCAN` reply: the next
+/// cursor (0 when the scan is done; a missing key is an empty, finished
+/// scan), then the header of an array of `len` items, which the caller
+/// writes.
+pub(crate) fn scan_reply_head(sink: &mut impl ReplySink, next_cursor: u64, len: usize) {
+    sink.array(2);
+    sink.bulk(itoa::Buffer::new().format(next_cursor).as_bytes());
+    sink.array(len);
+}
+
 pub(crate) fn new_entry(value: Value) -> Entry {
     Entry::new(value, None)
 }

@@ -54,6 +54,21 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// An array whose last element is an array, with that element's items
+    /// spliced in its place (`[a, [b, c]]` becomes `[a, b, c]`); any other
+    /// reply as it is.
+    pub(crate) fn flatten_last(self) -> Reply {
+        let Reply::Array(mut items) = self else {
+            return self;
+        };
+        match items.pop() {
+            Some(Reply::Array(last)) => items.extend(last),
+            Some(other) => items.push(other),
+            None => {}
+        }
+        Reply::Array(items)
+    }
+
     /// Writes this reply into `sink`.
     pub fn emit(&self, sink: &mut impl ReplySink) {
         match self {
@@ -78,5 +93,37 @@ impl Reply {
 impl From<Error> for Reply {
     fn from(error: Error) -> Reply {
         Reply::Error(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reply;
+
+    fn bulk(text: &str) -> Reply {
+        Reply::Bulk(bytes::Bytes::copy_from_slice(text.as_bytes()))
+    }
+
+    #[test]
+    fn flatten_last_splices_a_trailing_array() {
+        let cases = [
+            (
+                Reply::Array(vec![bulk("k"), Reply::Array(vec![bulk("a")])]),
+                Reply::Array(vec![bulk("k"), bulk("a")]),
+            ),
+            (
+                Reply::Array(vec![bulk("k"), Reply::Array(vec![])]),
+                Reply::Array(vec![bulk("k")]),
+            ),
+            (
+                Reply::Array(vec![bulk("k"), bulk("a")]),
+                Reply::Array(vec![bulk("k"), bulk("a")]),
+            ),
+            (Reply::Array(vec![]), Reply::Array(vec![])),
+            (Reply::NilArray, Reply::NilArray),
+        ];
+        for (reply, want) in cases {
+            assert_eq!(reply.clone().flatten_last(), want, "{reply:?}");
+        }
     }
 }

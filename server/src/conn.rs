@@ -360,6 +360,18 @@ impl Conn {
         }
     }
 
+    /// Where the reply of this connection's write `seq`, on hash slot
+    /// `slot`, goes.
+    fn route(&self, slot: u16, seq: u64) -> Route {
+        Route {
+            executor: self.executor,
+            slot,
+            conn: self.index,
+            client_id: self.client.info.id,
+            seq,
+        }
+    }
+
     /// This connection as the blocking registry and pub/sub name it.
     fn subscriber(&self) -> crate::pubsub::Subscriber {
         crate::pubsub::Subscriber {
@@ -438,17 +450,16 @@ impl Conn {
         };
         blocked.retry = false;
         blocked.in_flight = true;
-        tick.proposals.push(Proposal {
-            route: Some(Route {
-                executor: tick.executor,
-                slot: blocked.slot,
-                conn: self.index,
-                client_id: self.client.info.id,
-                seq: blocked.seq,
-            }),
+        let (slot, seq) = (blocked.slot, blocked.seq);
+        let proposal = Proposal {
+            route: None,
             db: blocked.db,
             op: Op::Write(blocked.op.clone()),
             bytes: blocked.bytes,
+        };
+        tick.proposals.push(Proposal {
+            route: Some(self.route(slot, seq)),
+            ..proposal
         });
     }
 
@@ -712,11 +723,7 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
         .info
         .last_command_ms
         .store(now_ms, Ordering::Relaxed);
-    let subscriber = crate::pubsub::Subscriber {
-        executor: tick.executor,
-        conn: conn.index,
-        client_id: conn.client.info.id,
-    };
+    let subscriber = conn.subscriber();
     let mut ctx = Ctx {
         shared,
         now_ms,
@@ -901,13 +908,7 @@ fn propose(conn: &mut Conn, tick: &mut Tick<'_>, op: Op, bytes: usize, write_slo
     conn.slots.push_back(Slot::Write(seq, bytes as u32));
     conn.pending_bytes += bytes;
     tick.proposals.push(Proposal {
-        route: Some(Route {
-            executor: tick.executor,
-            slot: write_slot,
-            conn: conn.index,
-            client_id: conn.client.info.id,
-            seq,
-        }),
+        route: Some(conn.route(write_slot, seq)),
         db: conn.client.db as u8,
         op,
         bytes: bytes as u32,

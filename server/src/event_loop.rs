@@ -138,35 +138,28 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
             for delivery in deliveries.drain(..) {
                 match delivery {
                     Delivery::Write { route, outcome } => {
-                        let index = route.conn as usize;
-                        if let Some(conn) = conns.get_mut(index) {
-                            if conn.client.info.id == route.client_id {
-                                conn.on_outcome(route.seq, outcome, &shared);
-                                touched.push(index);
-                            }
+                        if let Some(conn) = conn_of(&mut conns, route.conn, route.client_id) {
+                            conn.on_outcome(route.seq, outcome, &shared);
+                            touched.push(route.conn as usize);
                         }
                     }
                     Delivery::Message { to, message } => {
-                        let index = to.conn as usize;
-                        if let Some(conn) = conns.get_mut(index) {
+                        if let Some(conn) = conn_of(&mut conns, to.conn, to.client_id) {
                             let client = &conn.client;
                             let listening = match &message.pattern {
                                 Some(pattern) => client.patterns.contains(pattern),
                                 None => client.channels.contains(&message.channel),
                             };
-                            if client.info.id == to.client_id && listening {
+                            if listening {
                                 conn.on_message(&message);
-                                touched.push(index);
+                                touched.push(to.conn as usize);
                             }
                         }
                     }
                     Delivery::Wake { to } => {
-                        let index = to.conn as usize;
-                        if let Some(conn) = conns.get_mut(index) {
-                            if conn.client.info.id == to.client_id {
-                                conn.on_wake();
-                                touched.push(index);
-                            }
+                        if let Some(conn) = conn_of(&mut conns, to.conn, to.client_id) {
+                            conn.on_wake();
+                            touched.push(to.conn as usize);
                         }
                     }
                     Delivery::ReadIndex { ticket, leader } => {
@@ -174,11 +167,9 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
                             if waits_for > ticket {
                                 return true;
                             }
-                            if let Some(conn) = conns.get_mut(index as usize) {
-                                if conn.client.info.id == client_id {
-                                    conn.on_read_checked(leader);
-                                    touched.push(index as usize);
-                                }
+                            if let Some(conn) = conn_of(&mut conns, index, client_id) {
+                                conn.on_read_checked(leader);
+                                touched.push(index as usize);
                             }
                             false
                         });
@@ -197,14 +188,12 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
                 break;
             }
             tick.deadlines.pop();
-            if let Some(conn) = conns.get_mut(index as usize) {
-                if conn.client.info.id == client_id {
-                    if let Some(next_ms) = conn.on_deadline(seq, &shared, now_ms) {
-                        tick.deadlines
-                            .push(Reverse((next_ms, index, client_id, seq)));
-                    }
-                    touched.push(index as usize);
+            if let Some(conn) = conn_of(&mut conns, index, client_id) {
+                if let Some(next_ms) = conn.on_deadline(seq, &shared, now_ms) {
+                    tick.deadlines
+                        .push(Reverse((next_ms, index, client_id, seq)));
                 }
+                touched.push(index as usize);
             }
         }
         if !touched.is_empty() {
@@ -230,6 +219,14 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
             shared.write_path.propose(std::mem::take(&mut proposals));
         }
     }
+}
+
+/// The connection in slab slot `index`, if it is still client
+/// `client_id` (a closed connection's slot may have been reused).
+fn conn_of(conns: &mut Slab<Conn>, index: u32, client_id: u64) -> Option<&mut Conn> {
+    conns
+        .get_mut(index as usize)
+        .filter(|conn| conn.client.info.id == client_id)
 }
 
 /// Acts on what a connection asked for after an event: close it, or watch

@@ -62,7 +62,7 @@ pub struct Shared {
     /// Keeps transactions isolated from network-thread ticks.
     pub tx_gate: crate::transaction::TxGate,
     /// Connections blocked on keys (BLPOP and the like).
-    pub blocking: crate::blocking::Blocking,
+    pub blocking: Arc<crate::blocking::Blocking>,
     pub executors: Box<[ExecutorStats]>,
     pub started_at: Instant,
     /// 40 hex characters identifying this run (`run_id` in INFO).
@@ -103,7 +103,7 @@ impl Shared {
             clients: Registry::default(),
             pubsub: crate::pubsub::PubSub::default(),
             tx_gate: crate::transaction::TxGate::default(),
-            blocking: crate::blocking::Blocking::default(),
+            blocking: Arc::default(),
             executors,
             started_at: Instant::now(),
             run_id: make_run_id(),

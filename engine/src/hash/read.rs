@@ -6,7 +6,7 @@
 //! cursor that is a hash position, so it stays valid across writes.
 
 use super::Hash;
-use crate::collection::Kind;
+use crate::collection::{scan_reply_head, Kind};
 use crate::{glob_match, Engine, Error, Random, ReplySink, Value};
 
 /// The most elements `HRANDFIELD` with a negative count returns. Redis has
@@ -260,9 +260,7 @@ impl Engine {
     ) {
         self.with_hash(db, key, now_ms, sink, |hash, sink| {
             let Some(hash) = hash else {
-                sink.array(2);
-                sink.bulk(b"0");
-                sink.array(0);
+                scan_reply_head(sink, 0, 0);
                 return;
             };
             let (pattern, count) = match options {
@@ -292,9 +290,7 @@ impl Engine {
             } else {
                 found.extend(hash.iter().filter(|(field, _)| wanted(field)));
             }
-            sink.array(2);
-            sink.bulk(itoa::Buffer::new().format(next).as_bytes());
-            sink.array(2 * found.len());
+            scan_reply_head(sink, next, 2 * found.len());
             for (field, value) in found {
                 sink.bulk(field);
                 sink.bulk(value);

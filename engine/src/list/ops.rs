@@ -140,18 +140,10 @@ impl Engine {
                 to_left,
             } => self.lmove(db, from, to, *from_left, *to_left, now_ms),
             ListOp::MPop { keys, left, count } => self.lmpop(db, keys, *left, *count, now_ms),
-            ListOp::PopFirst { keys, left } => {
-                // LMPOP's `[key, [element]]`, flattened.
-                let reply = self.lmpop(db, keys, *left, 1, now_ms)?;
-                let Reply::Array(mut parts) = reply else {
-                    return Ok(reply);
-                };
-                let Some(Reply::Array(popped)) = parts.pop() else {
-                    unreachable!("LMPOP replies [key, elements]");
-                };
-                parts.extend(popped);
-                Ok(Reply::Array(parts))
-            }
+            // LMPOP's `[key, [element]]`, flattened.
+            ListOp::PopFirst { keys, left } => self
+                .lmpop(db, keys, *left, 1, now_ms)
+                .map(Reply::flatten_last),
         }
     }
 

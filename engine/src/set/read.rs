@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use super::algebra::{self, Algebra, ReadSources};
 use super::{Member, Set};
-use crate::collection::Kind;
+use crate::collection::{scan_reply_head, Kind};
 use crate::{glob_match, key_hash, Engine, Error, Random, ReplySink, SmallBytes, Value};
 
 /// The set in `value` (which `read_kind` checked).
@@ -151,9 +151,7 @@ impl Engine {
     ) {
         self.read_set(db, key, now_ms, sink, |set, sink| {
             let Some(set) = set else {
-                sink.array(2);
-                sink.bulk(b"0");
-                sink.array(0);
+                scan_reply_head(sink, 0, 0);
                 return;
             };
             let (pattern, count) = match options {
@@ -167,9 +165,7 @@ impl Engine {
                     found.push(SmallBytes::from(member));
                 }
             });
-            sink.array(2);
-            sink.bulk(itoa::Buffer::new().format(next).as_bytes());
-            sink.array(found.len());
+            scan_reply_head(sink, next, found.len());
             for member in &found {
                 sink.bulk(member);
             }

@@ -275,21 +275,10 @@ impl Engine {
                 resp3,
             } => self.zpop(db, key, *max, *count, *resp3, now_ms),
             ZSetOp::MPop { keys, max, count } => self.zmpop(db, keys, *max, *count, now_ms),
-            ZSetOp::PopFirst { keys, max } => {
-                // ZMPOP's `[key, [[member, score]]]`, flattened.
-                let reply = self.zmpop(db, keys, *max, 1, now_ms)?;
-                let Reply::Array(mut parts) = reply else {
-                    return Ok(reply);
-                };
-                let Some(Reply::Array(mut popped)) = parts.pop() else {
-                    unreachable!("ZMPOP replies [key, elements]");
-                };
-                let Some(Reply::Array(pair)) = popped.pop() else {
-                    unreachable!("a non-empty sorted set pops a member");
-                };
-                parts.extend(pair);
-                Ok(Reply::Array(parts))
-            }
+            // ZMPOP's `[key, [[member, score]]]`, flattened twice.
+            ZSetOp::PopFirst { keys, max } => self
+                .zmpop(db, keys, *max, 1, now_ms)
+                .map(|reply| reply.flatten_last().flatten_last()),
             ZSetOp::Store { dst, args } => self.zstore(db, dst, args, now_ms),
         }
     }

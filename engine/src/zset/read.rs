@@ -18,7 +18,7 @@ use bytes::Bytes;
 use super::algebra::compute;
 use super::parse::{Algebra, AlgebraArgs, RandArgs, RangeArgs, RangeBy, ScanArgs};
 use super::{compare, ZSet};
-use crate::collection::Kind;
+use crate::collection::{scan_reply_head, Kind};
 use crate::key::KeyRef;
 use crate::{format_double, glob_match, Engine, Error, Random, ReplySink, Value};
 
@@ -251,9 +251,7 @@ impl Engine {
     ) {
         let read = self.read_kind(db, key, now_ms, Kind::ZSet, |value| {
             let Some(zset) = value.map(zset_of) else {
-                sink.array(2);
-                sink.bulk(b"0");
-                sink.array(0);
+                scan_reply_head(sink, 0, 0);
                 return;
             };
             match &args {
@@ -396,9 +394,7 @@ fn scan_page(zset: &ZSet, cursor: u64, args: &ScanArgs, sink: &mut impl ReplySin
                 .is_none_or(|pattern| glob_match(pattern, member, false))
         })
         .collect();
-    sink.array(2);
-    sink.bulk(next.to_string().as_bytes());
-    sink.array(matching.len() * 2);
+    scan_reply_head(sink, next, matching.len() * 2);
     for (score, member) in matching {
         sink.bulk(member);
         sink.bulk(format_double(score).as_bytes());

@@ -192,11 +192,9 @@ async fn boot(
         observer_router.applied(request, replies);
     }));
     let weak = Arc::downgrade(shared);
-    let waker = Arc::downgrade(shared);
+    let (blocking, inboxes) = (shared.blocking.clone(), shared.inboxes.clone());
     state_machine.set_write_hook(Arc::new(move |db, op| {
-        if let Some(shared) = waker.upgrade() {
-            shared.blocking.applied(db, op, &shared.inboxes);
-        }
+        blocking.applied(db, op, &inboxes);
     }));
     state_machine.set_transaction_runner(Arc::new(move |transaction, now_ms, index, on_write| {
         let shared = weak.upgrade().expect("the shared state outlives apply");

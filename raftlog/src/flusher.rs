@@ -413,6 +413,7 @@ impl Flusher {
                 st.stats.fsyncs += 1;
                 st.stats.bytes_written += group.records_bytes as u64;
                 st.stats.sync_nanos_total += nanos;
+                st.sync_latency_ns.saturating_record(nanos.max(1));
             }
             debug_assert!(
                 st.durable_seq <= group.handled_seq,

@@ -24,6 +24,7 @@ use std::sync::{mpsc, Arc, OnceLock};
 use std::thread::{JoinHandle, ThreadId};
 
 use bytes::Bytes;
+use hdrhistogram::Histogram;
 use parking_lot::{Condvar, Mutex};
 
 use crate::config::Config;
@@ -39,6 +40,9 @@ use crate::{Callback, Entry, Purged, Stats};
 /// How many times a disk read retries when a concurrent purge or
 /// truncation moved the bytes under it.
 const READ_ATTEMPTS_MAX: usize = 3;
+/// Longest group commit the latency histogram tells apart (60 s); a
+/// longer one counts as this.
+const SYNC_LATENCY_NS_MAX: u64 = 60_000_000_000;
 
 /// Where the log is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +131,8 @@ pub struct State {
     /// a reader that raced with it knows to retry.
     pub layout_epoch: u64,
     pub stats: Stats,
+    /// Duration of each group commit's write + fdatasync, in nanoseconds.
+    pub sync_latency_ns: Histogram<u64>,
 }
 
 impl State {
@@ -465,6 +471,12 @@ impl RaftLog {
         self.shared.state.lock().stats
     }
 
+    /// The distribution of group-commit durations (write + fdatasync of
+    /// appends) since open, in nanoseconds (two significant figures).
+    pub fn sync_latency_ns(&self) -> Histogram<u64> {
+        self.shared.state.lock().sync_latency_ns.clone()
+    }
+
     /// The log's directory.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
@@ -550,6 +562,8 @@ fn initial_state(recovered: Recovered) -> State {
         segments,
         layout_epoch: 0,
         stats: Stats::default(),
+        sync_latency_ns: Histogram::new_with_bounds(1, SYNC_LATENCY_NS_MAX, 2)
+            .expect("the sync latency bounds are valid"),
     }
 }
 

@@ -32,6 +32,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use mio::net::TcpStream;
@@ -41,6 +42,7 @@ use redraft_engine::{Reply, ReplySink, WriteOp};
 use crate::client::Client;
 use crate::cmd::{self, flags, Action, CommandSpec, Ctx};
 use crate::config::ReadConsistency;
+use crate::metrics::commands::{self as command_metrics, Verdict};
 use crate::raft::node::{too_large_error, COMMAND_BYTES_MAX};
 use crate::raft::status::Role;
 use crate::resp::{CommandDecoder, ReplyWriter};
@@ -115,11 +117,52 @@ struct Blocked {
     timed_out: bool,
 }
 
+/// What a command's latency is recorded against, and since when.
+#[derive(Clone, Copy)]
+struct Timing {
+    spec: &'static CommandSpec,
+    /// When it first tried to run; `None` if latency tracking is off.
+    started: Option<Instant>,
+}
+
+impl Timing {
+    /// Records the command's end, with `reply` its reply's first bytes
+    /// (an error starts with `-`).
+    fn finish(self, shared: &Shared, reply: &[u8]) {
+        let stats = &shared.command_stats;
+        let latency_ns = self
+            .started
+            .map(|started| started.elapsed().as_nanos() as u64);
+        let verdict = if reply.first() == Some(&b'-') {
+            command_metrics::record_error(stats, reply);
+            Verdict::Failed
+        } else {
+            Verdict::Ok
+        };
+        command_metrics::record(stats, self.spec, verdict, latency_ns);
+    }
+}
+
+/// How far a command got, for its counters.
+#[derive(Clone, Copy)]
+enum Ran {
+    /// Not a known command.
+    Unknown,
+    /// Refused before running (arity, authentication, a redirect).
+    Rejected(&'static CommandSpec),
+    /// Queued inside MULTI (or refused there).
+    Queued,
+    /// Its handler ran.
+    Ran(&'static CommandSpec),
+    /// It is counted when it is answered (`WAIT`).
+    Deferred,
+}
+
 /// One item of the ordered reply queue.
 enum Slot {
-    /// The reply of the write with this sequence number, and its size as
-    /// sent (counted in `pending_bytes` until answered).
-    Write(u64, u32),
+    /// The reply of the write with this sequence number, its size as
+    /// sent (counted in `pending_bytes` until answered), and its timing.
+    Write(u64, u32, Timing),
     /// Replies already made, to send after the slots before them.
     Ready(BytesMut),
 }
@@ -177,6 +220,9 @@ pub struct Conn {
     /// The `WAIT` this connection waits on; nothing after it runs until
     /// it is answered.
     replica_wait: Option<ReplicaWait>,
+    /// When the command in `args` first tried to run (it may have been
+    /// held since), if latency tracking is on.
+    started: Option<Instant>,
     /// The poller watches for writability (replies are waiting).
     pub writing: bool,
 }
@@ -188,6 +234,7 @@ struct ReplicaWait {
     wanted: i64,
     /// When to answer anyway; `None`: never.
     deadline_ms: Option<u64>,
+    timing: Timing,
 }
 
 /// The sequence number that marks a `WAIT` check in `Tick::deadlines`.
@@ -218,6 +265,7 @@ impl Conn {
             covered_bytes: None,
             blocked: None,
             replica_wait: None,
+            started: None,
             writing: false,
         }
     }
@@ -334,7 +382,7 @@ impl Conn {
     fn settle(&mut self, outcome: Outcome, shared: &Shared) {
         let next = self.reply_seq_next;
         let Some(blocked) = self.blocked.as_mut().filter(|blocked| blocked.seq == next) else {
-            self.emit_outcome(outcome);
+            self.emit_outcome(outcome, shared);
             return;
         };
         blocked.in_flight = false;
@@ -344,11 +392,14 @@ impl Conn {
             return;
         }
         self.unblock(shared);
-        self.emit_outcome(if empty {
-            Outcome::Applied(Reply::NilArray)
-        } else {
-            outcome
-        });
+        self.emit_outcome(
+            if empty {
+                Outcome::Applied(Reply::NilArray)
+            } else {
+                outcome
+            },
+            shared,
+        );
     }
 
     /// Drops the blocked command's registrations.
@@ -412,6 +463,7 @@ impl Conn {
             .deadline_ms
             .is_some_and(|deadline_ms| now_ms >= deadline_ms);
         if holding as i64 >= wait.wanted || expired {
+            wait.timing.finish(shared, b":");
             self.replica_wait = None;
             let resp3 = self.client.resp3;
             ReplyWriter::new(reply_buffer(&mut self.output, &mut self.slots), resp3)
@@ -435,7 +487,7 @@ impl Conn {
             return;
         }
         self.unblock(shared);
-        self.emit_outcome(Outcome::Applied(Reply::NilArray));
+        self.emit_outcome(Outcome::Applied(Reply::NilArray), shared);
     }
 
     /// Closes the connection's part in the blocking registry.
@@ -485,22 +537,22 @@ impl Conn {
 
     /// Writes the outcome of the oldest pending write, then every ready
     /// reply up to the next pending write.
-    fn emit_outcome(&mut self, outcome: Outcome) {
+    fn emit_outcome(&mut self, outcome: Outcome, shared: &Shared) {
         let front = self.slots.pop_front();
-        assert!(
-            matches!(front, Some(Slot::Write(seq, _)) if seq == self.reply_seq_next),
-            "the oldest slot is the write being answered"
-        );
-        if let Some(Slot::Write(_, bytes)) = front {
-            self.pending_bytes -= bytes as usize;
-        }
+        let Some(Slot::Write(seq, bytes, timing)) = front else {
+            panic!("the oldest slot is the write being answered");
+        };
+        assert_eq!(seq, self.reply_seq_next, "writes are answered in order");
+        self.pending_bytes -= bytes as usize;
         self.reply_seq_next += 1;
+        let at = self.output.len();
         let mut out = ReplyWriter::new(&mut self.output, self.client.resp3);
         match outcome {
             Outcome::Applied(reply) => reply.emit(&mut out),
             Outcome::Encoded(replies) => out.encoded(&replies),
             Outcome::Failed(text) => out.error_text(&text),
         }
+        timing.finish(shared, reply_head(&self.output[at..]));
         while let Some(Slot::Ready(_)) = self.slots.front() {
             if let Some(Slot::Ready(bytes)) = self.slots.pop_front() {
                 self.output.extend_from_slice(&bytes);
@@ -546,6 +598,7 @@ impl Conn {
                     let resp3 = self.client.resp3;
                     ReplyWriter::new(reply_buffer(&mut self.output, &mut self.slots), resp3)
                         .protocol_error(&error);
+                    command_metrics::record_error(&tick.shared.command_stats, b"ERR");
                     self.closing = true;
                 }
             }
@@ -559,7 +612,21 @@ impl Conn {
     /// arguments stay in `args`).
     fn run_command(&mut self, tick: &mut Tick<'_>, now_ms: u64) -> bool {
         let read_checked = self.read_checked.take();
-        match execute(self, tick, now_ms, read_checked) {
+        if self.started.is_none() && tick.shared.command_stats.tracking() {
+            self.started = Some(Instant::now());
+        }
+        let mark = self.reply_mark();
+        let seq = self.write_seq_next;
+        let mut ran = Ran::Unknown;
+        let step = execute(self, tick, now_ms, read_checked, &mut ran);
+        if self.write_seq_next != seq {
+            // Proposed: counted when answered (its timing is in its slot).
+            ran = Ran::Deferred;
+        }
+        if !matches!(step, Step::Hold(_)) {
+            self.count(tick.shared, ran, mark);
+        }
+        match step {
             Step::Done => {}
             Step::Close => self.closing = true,
             Step::Hold(hold) => {
@@ -573,6 +640,43 @@ impl Conn {
             }
         }
         true
+    }
+
+    /// Where the next immediate reply will start: (in a ready slot, at).
+    fn reply_mark(&self) -> (bool, usize) {
+        match self.slots.back() {
+            None => (false, self.output.len()),
+            Some(Slot::Ready(bytes)) => (true, bytes.len()),
+            Some(Slot::Write(..)) => (true, 0),
+        }
+    }
+
+    /// Counts the command that just ran (or was refused) in the node's
+    /// command figures; `at` is where its reply starts.
+    fn count(&mut self, shared: &Shared, ran: Ran, (in_slot, at): (bool, usize)) {
+        let started = self.started.take();
+        let reply = if in_slot {
+            match self.slots.back() {
+                Some(Slot::Ready(bytes)) => reply_head(bytes.get(at..).unwrap_or_default()),
+                _ => &[],
+            }
+        } else {
+            reply_head(self.output.get(at..).unwrap_or_default())
+        };
+        let stats = &shared.command_stats;
+        match ran {
+            Ran::Deferred => {}
+            Ran::Unknown | Ran::Queued => {
+                if reply.first() == Some(&b'-') {
+                    command_metrics::record_error(stats, reply);
+                }
+            }
+            Ran::Rejected(spec) => {
+                command_metrics::record_error(stats, reply);
+                command_metrics::record(stats, spec, Verdict::Rejected, None);
+            }
+            Ran::Ran(spec) => Timing { spec, started }.finish(shared, reply),
+        }
     }
 
     /// Sends as much of the pending output as the socket takes.
@@ -613,6 +717,11 @@ fn reply_buffer<'a>(output: &'a mut BytesMut, slots: &'a mut VecDeque<Slot>) -> 
         Some(Slot::Ready(bytes)) => bytes,
         _ => unreachable!("a ready slot was just pushed"),
     }
+}
+
+/// The first bytes of a reply: enough to tell an error and name it.
+fn reply_head(reply: &[u8]) -> &[u8] {
+    &reply[..reply.len().min(64)]
 }
 
 /// Reads once into the spare capacity of `input`, returning the bytes read.
@@ -691,7 +800,13 @@ fn first_key_slot(spec: &CommandSpec, args: &[Bytes]) -> u16 {
 /// Runs the command in `conn.args`: replies at once, proposes a write, or
 /// holds it. `read_checked` is the result of the read check the command
 /// was held for, if it was.
-fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Option<bool>) -> Step {
+fn execute(
+    conn: &mut Conn,
+    tick: &mut Tick<'_>,
+    now_ms: u64,
+    read_checked: Option<bool>,
+    ran: &mut Ran,
+) -> Step {
     let shared = tick.shared;
     let args = &conn.args;
     let resp3 = conn.client.resp3;
@@ -714,6 +829,7 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
         return Step::Hold(Hold::Writes);
     }
     let effective = cmd::effective_spec(spec, args);
+    *ran = Ran::Rejected(effective);
     let address = cmd::spec_address(effective);
     conn.client
         .info
@@ -752,6 +868,7 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
         return Step::Done;
     }
     if queueing {
+        *ran = Ran::Queued;
         queue(&mut ctx, effective, args);
         return Step::Done;
     }
@@ -788,6 +905,7 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
             },
         }
     }
+    *ran = Ran::Ran(effective);
     match (spec.handler)(&mut ctx, &args[1..]) {
         Action::Replied => Step::Done,
         Action::Close => Step::Close,
@@ -798,7 +916,7 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
         }
         Action::Write(op) => {
             let bytes: usize = args.iter().map(|arg| arg.len() + 16).sum();
-            propose(conn, tick, Op::Write(op), bytes, write_slot)
+            propose(conn, tick, Op::Write(op), bytes, write_slot, effective)
         }
         Action::Block {
             op,
@@ -808,7 +926,14 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
             let bytes: usize = args.iter().map(|arg| arg.len() + 16).sum();
             let seq = conn.write_seq_next;
             let db = conn.client.db as u8;
-            let step = propose(conn, tick, Op::Write(op.clone()), bytes, write_slot);
+            let step = propose(
+                conn,
+                tick,
+                Op::Write(op.clone()),
+                bytes,
+                write_slot,
+                effective,
+            );
             if conn.write_seq_next == seq {
                 return step; // refused: too large
             }
@@ -840,10 +965,15 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
                 ctx.out.error_text(&error);
                 return Step::Done;
             }
+            *ran = Ran::Deferred;
             conn.replica_wait = Some(ReplicaWait {
                 index: shared.raft.applied_index(),
                 wanted,
                 deadline_ms: timeout_ms.map(|timeout_ms| now_ms.saturating_add(timeout_ms)),
+                timing: Timing {
+                    spec: effective,
+                    started: conn.started.take(),
+                },
             });
             if let Some(next_ms) = conn.check_replicas(shared, now_ms) {
                 let client_id = conn.client.info.id;
@@ -860,7 +990,7 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
                 return Step::Done;
             }
             let bytes = transaction.bytes();
-            propose(conn, tick, Op::Exec(transaction), bytes, 0)
+            propose(conn, tick, Op::Exec(transaction), bytes, 0, effective)
         }
     }
 }
@@ -896,7 +1026,14 @@ fn queue(ctx: &mut Ctx<'_>, effective: &CommandSpec, args: &[Bytes]) {
 
 /// Queues `op` for the proposer and a reply slot for its outcome, or
 /// refuses it if it is too large for an entry.
-fn propose(conn: &mut Conn, tick: &mut Tick<'_>, op: Op, bytes: usize, write_slot: u16) -> Step {
+fn propose(
+    conn: &mut Conn,
+    tick: &mut Tick<'_>,
+    op: Op,
+    bytes: usize,
+    write_slot: u16,
+    spec: &'static CommandSpec,
+) -> Step {
     if bytes > COMMAND_BYTES_MAX {
         let resp3 = conn.client.resp3;
         ReplyWriter::new(reply_buffer(&mut conn.output, &mut conn.slots), resp3)
@@ -905,7 +1042,11 @@ fn propose(conn: &mut Conn, tick: &mut Tick<'_>, op: Op, bytes: usize, write_slo
     }
     let seq = conn.write_seq_next;
     conn.write_seq_next += 1;
-    conn.slots.push_back(Slot::Write(seq, bytes as u32));
+    let timing = Timing {
+        spec,
+        started: conn.started.take(),
+    };
+    conn.slots.push_back(Slot::Write(seq, bytes as u32, timing));
     conn.pending_bytes += bytes;
     tick.proposals.push(Proposal {
         route: Some(conn.route(write_slot, seq)),

@@ -27,13 +27,14 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::conn::{Conn, Next, Tick};
+use crate::metrics::commands::{self as command_metrics, FLUSH_INTERVAL};
 use crate::route::Delivery;
 use crate::shared::{unix_ms, Shared};
 
@@ -88,10 +89,15 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
     let mut read_waiters = Vec::new();
     let mut read_ticket = 1;
     let mut deadlines: BinaryHeap<Reverse<(u64, u32, u64, u64)>> = BinaryHeap::new();
+    // Command figures not yet handed to the node: wake up to hand them.
+    let mut unflushed = false;
     loop {
-        let timeout = deadlines.peek().map(|Reverse((deadline_ms, ..))| {
+        let mut timeout = deadlines.peek().map(|Reverse((deadline_ms, ..))| {
             Duration::from_millis(deadline_ms.saturating_sub(unix_ms()))
         });
+        if unflushed {
+            timeout = Some(timeout.map_or(FLUSH_INTERVAL, |t| t.min(FLUSH_INTERVAL)));
+        }
         if let Err(error) = poll.poll(&mut events, timeout) {
             if error.kind() == io::ErrorKind::Interrupted {
                 continue;
@@ -218,6 +224,7 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
         if !proposals.is_empty() {
             shared.write_path.propose(std::mem::take(&mut proposals));
         }
+        unflushed = command_metrics::flush_if_due(&shared.command_stats, Instant::now());
     }
 }
 

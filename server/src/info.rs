@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use redraft_engine::DB_COUNT;
 
+use crate::metrics::command_info;
 use crate::shared::{unix_ms, Shared};
 
 /// The Redis version whose behaviour redraft follows; clients read it to
@@ -16,32 +17,33 @@ pub const REDIS_VERSION: &str = "7.0.15";
 /// Appends one section's text.
 type Section = fn(&Shared, &mut String);
 
-/// The sections INFO knows, in output order.
-const SECTIONS: &[(&str, Section)] = &[
-    ("server", server),
-    ("clients", clients),
-    ("memory", memory),
-    ("stats", stats),
-    ("keyspace", keyspace),
-    ("raft", raft),
+/// The sections INFO knows, in output order, and whether each is in the
+/// default set (as in Redis, the per-command sections are not).
+const SECTIONS: &[(&str, Section, bool)] = &[
+    ("server", server, true),
+    ("clients", clients, true),
+    ("memory", memory, true),
+    ("stats", stats, true),
+    ("commandstats", command_info::commandstats, false),
+    ("errorstats", command_info::errorstats, true),
+    ("latencystats", command_info::latencystats, false),
+    ("keyspace", keyspace, true),
+    ("raft", raft, true),
 ];
 
-/// Renders the sections `args` asks for (none, `default`, `all` and
-/// `everything` mean every section; names are case-insensitive).
+/// Renders the sections `args` asks for: none or `default` mean the
+/// default sections, `all` and `everything` every section; names are
+/// case-insensitive.
 pub fn render(shared: &Shared, args: &[Bytes]) -> String {
-    let everything = args.is_empty()
-        || args.iter().any(|arg| {
-            ["default", "all", "everything"]
-                .iter()
-                .any(|name| arg.eq_ignore_ascii_case(name.as_bytes()))
-        });
+    let asked = |name: &str| {
+        args.iter()
+            .any(|arg| arg.eq_ignore_ascii_case(name.as_bytes()))
+    };
+    let all = asked("all") || asked("everything");
+    let default = args.is_empty() || asked("default");
     let mut text = String::with_capacity(2048);
-    for (name, section) in SECTIONS {
-        if everything
-            || args
-                .iter()
-                .any(|arg| arg.eq_ignore_ascii_case(name.as_bytes()))
-        {
+    for (name, section, in_default) in SECTIONS {
+        if all || (default && *in_default) || asked(name) {
             if !text.is_empty() {
                 text.push_str("\r\n");
             }
@@ -59,7 +61,7 @@ fn server(shared: &Shared, out: &mut String) {
     let _ = write!(
         out,
         "# Server\r\nredis_version:{REDIS_VERSION}\r\nredraft_version:{}\r\nredis_mode:standalone\r\n\
-         os:{} {}\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\nprocess_id:{}\r\nrun_id:{}\r\n\
+         os:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{}\r\n\
          tcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime_s}\r\nuptime_in_days:{}\r\n\
          hz:10\r\nexecutor_threads:{}\r\nexecutable:{executable}\r\n",
         env!("CARGO_PKG_VERSION"),
@@ -100,7 +102,7 @@ fn human_bytes(bytes: u64) -> String {
 }
 
 /// Resident set size from /proc/self/statm (0 where unavailable).
-fn rss_bytes() -> u64 {
+pub fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm
         .split_whitespace()

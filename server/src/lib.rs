@@ -10,6 +10,7 @@ pub mod conn;
 pub mod event_loop;
 pub mod info;
 pub mod malloc;
+pub mod metrics;
 pub mod pubsub;
 pub mod raft;
 pub mod resp;

@@ -64,6 +64,8 @@ pub struct Shared {
     /// Connections blocked on keys (BLPOP and the like).
     pub blocking: Arc<crate::blocking::Blocking>,
     pub executors: Box<[ExecutorStats]>,
+    /// Per-command calls, errors and latencies.
+    pub command_stats: crate::metrics::commands::CommandStats,
     pub started_at: Instant,
     /// 40 hex characters identifying this run (`run_id` in INFO).
     pub run_id: String,
@@ -105,6 +107,7 @@ impl Shared {
             tx_gate: crate::transaction::TxGate::default(),
             blocking: Arc::default(),
             executors,
+            command_stats: Default::default(),
             started_at: Instant::now(),
             run_id: make_run_id(),
             ops_per_sec: AtomicU64::new(0),
@@ -123,6 +126,7 @@ impl Shared {
         }
         self.clients.accepted_total.store(0, Ordering::Relaxed);
         self.engine.reset_stats();
+        self.command_stats.reset();
     }
 
     /// Sum of a per-executor counter.

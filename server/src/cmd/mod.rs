@@ -22,6 +22,7 @@ mod hashes;
 mod inspect;
 mod introspection;
 mod keys;
+mod latency_histogram;
 mod lists;
 mod pubsub;
 mod replication;
@@ -303,6 +304,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
             replication::COMMANDS,
             sort::COMMANDS,
             dump::COMMANDS,
+            latency_histogram::COMMANDS,
         ] {
             all.extend(group.iter());
         }
@@ -336,6 +338,30 @@ fn all_specs() -> &'static [&'static CommandSpec] {
 /// back into a name ([`name_by_address`]) is for the cold CLIENT LIST path.
 pub fn spec_address(spec: &'static CommandSpec) -> usize {
     spec as *const CommandSpec as usize
+}
+
+/// Every command and subcommand has a dense index, for per-command
+/// counters kept in arrays: its position in the table.
+pub fn spec_count() -> usize {
+    all_specs().len()
+}
+
+/// The index of `spec` (see [`spec_count`]).
+pub fn spec_index(spec: &'static CommandSpec) -> usize {
+    static INDEX: OnceLock<FxHashMap<usize, usize>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        all_specs()
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| (spec_address(spec), i))
+            .collect()
+    });
+    index[&spec_address(spec)]
+}
+
+/// The spec with index `index`.
+pub fn spec_at(index: usize) -> &'static CommandSpec {
+    all_specs()[index]
 }
 
 /// The name (`client|list`) of the spec at `address`, if any.

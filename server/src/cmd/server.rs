@@ -8,6 +8,7 @@ use super::args::is;
 use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, RANDOM, READONLY, STALE, WRITE};
 use super::{Action, CommandSpec, Ctx};
 use crate::config::LogLevel;
+use crate::metrics::command_info::{format_percentile, parse_percentiles};
 
 const fn spec(
     name: &'static str,
@@ -204,6 +205,14 @@ const PARAMS: &[Param] = &[
         name: "timeout",
         mutable: false,
     },
+    Param {
+        name: "latency-tracking",
+        mutable: true,
+    },
+    Param {
+        name: "latency-tracking-info-percentiles",
+        mutable: true,
+    },
 ];
 
 fn param_value(ctx: &Ctx<'_>, name: &str) -> String {
@@ -228,6 +237,15 @@ fn param_value(ctx: &Ctx<'_>, name: &str) -> String {
         "appendonly" => "no".to_string(),
         "proto-max-bulk-len" => (512 * 1024 * 1024).to_string(),
         "timeout" => "0".to_string(),
+        "latency-tracking" => yes_no(ctx.shared.command_stats.tracking()).to_string(),
+        "latency-tracking-info-percentiles" => ctx
+            .shared
+            .command_stats
+            .info_percentiles()
+            .into_iter()
+            .map(format_percentile)
+            .collect::<Vec<_>>()
+            .join(" "),
         _ => unreachable!("{name} is in PARAMS"),
     }
 }
@@ -287,8 +305,10 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             ));
             return Action::Replied;
         }
-        if name == "loglevel" && LogLevel::parse(&value).is_none() {
-            ctx.out.error_text("ERR CONFIG SET failed (possibly related to argument 'loglevel') - argument(s) must be one of the following: debug, verbose, notice, warning");
+        if let Err(reason) = validate(param.name, &value) {
+            ctx.out.error_text(&format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+            ));
             return Action::Replied;
         }
         changes.push((param.name, value));
@@ -303,11 +323,52 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
                 runtime.log_level_name = value.to_ascii_lowercase();
                 (ctx.shared.set_log_level)(level);
             }
+            "latency-tracking" => ctx
+                .shared
+                .command_stats
+                .set_tracking(parse_yes_no(&value) == Some(true)),
+            "latency-tracking-info-percentiles" => ctx
+                .shared
+                .command_stats
+                .set_info_percentiles(parse_percentiles(&value).expect("validated above")),
             _ => unreachable!("only mutable parameters reach here"),
         }
     }
     ctx.out.ok();
     Action::Replied
+}
+
+/// Checks a new value for a mutable parameter; the error is Redis's text.
+fn validate(name: &str, value: &str) -> Result<(), &'static str> {
+    match name {
+        "loglevel" if LogLevel::parse(value).is_none() => {
+            Err("argument(s) must be one of the following: debug, verbose, notice, warning")
+        }
+        "latency-tracking" if parse_yes_no(value).is_none() => {
+            Err("argument must be 'yes' or 'no'")
+        }
+        "latency-tracking-info-percentiles" => parse_percentiles(value).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+fn yes_no(on: bool) -> &'static str {
+    if on {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// A boolean parameter's value (`yes` or `no`, any case).
+fn parse_yes_no(value: &str) -> Option<bool> {
+    if value.eq_ignore_ascii_case("yes") {
+        Some(true)
+    } else if value.eq_ignore_ascii_case("no") {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 fn config_resetstat(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {

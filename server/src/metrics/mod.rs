@@ -1,0 +1,12 @@
+//! What the node measures about itself, for `INFO`, `LATENCY` and the
+//! admin port's `/metrics`.
+//!
+//! - [`commands`]: per-command calls, errors and latency histograms,
+//!   recorded by each network thread without locks.
+//! - [`prometheus`]: the `/metrics` page in Prometheus's text format.
+//! - [`dashboard`]: the human page at `/` and the JSON it polls.
+
+pub mod command_info;
+pub mod commands;
+pub mod dashboard;
+pub mod prometheus;

@@ -161,6 +161,8 @@ class Target:
     # A redraft target: the node clients use answers INFO raft, and the
     # report shows its batching figures.
     raft: bool = False
+    # Commands sent (each must answer +OK) once the target is ready.
+    setup: tuple[tuple[str, ...], ...] = ()
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -261,6 +263,18 @@ def read_reply(sock: socket.socket) -> bytes:
             raise OSError("connection closed inside a reply")
         buf += chunk
     return buf[:size]
+
+
+def send_ok(port: int, args: tuple[str, ...]) -> None:
+    """Send one command and insist on +OK (a target's setup)."""
+    request = f"*{len(args)}\r\n".encode()
+    for arg in args:
+        request += f"${len(arg.encode())}\r\n".encode() + arg.encode() + b"\r\n"
+    with socket.create_connection((LOOPBACK, port), timeout=2.0) as sock:
+        sock.sendall(request)
+        reply = sock.recv(4096)
+    if not reply.startswith(b"+OK"):
+        raise RuntimeError(f"{' '.join(args)} answered {reply[:200]!r}")
 
 
 def info_raft(port: int) -> dict[str, str] | None:
@@ -418,6 +432,10 @@ TARGETS: dict[str, Target] = {
     for t in [
         Target("redraft", start_redraft, baseline=False, raft=True,
                help="redraft single node (durable Raft log)"),
+        Target("redraft-nometrics", start_redraft, baseline=False, raft=True,
+               setup=(("CONFIG", "SET", "latency-tracking", "no"),),
+               help="redraft single node with latency tracking off "
+                    "(CONFIG SET latency-tracking no): the cost of metrics"),
         Target("redraft-3node", start_redraft_cluster, baseline=False,
                raft=True,
                help=f"redraft {CLUSTER_SIZE}-node cluster on loopback, "
@@ -709,7 +727,31 @@ def render_table(samples: Samples, raft_samples: RaftSamples,
         cells += table_cells(samples, test, pipeline, target_names, ratio_cols)
         lines.append("| " + " | ".join(cells) + " |")
     lines += render_comparison(samples, raft_samples, target_names)
+    lines += render_metrics_cost(samples, target_names)
     return "\n".join(lines) + "\n"
+
+
+def render_metrics_cost(samples: Samples, target_names: list[str]) -> list[str]:
+    """redraft (latency tracking on) against redraft-nometrics (off), when
+    both ran: what recording the metrics costs."""
+    if not {"redraft", "redraft-nometrics"} <= set(target_names):
+        return []
+    head = ["test", "pipeline", "tracking on req/s", "tracking off req/s",
+            "on/off req/s", "on p99 ms", "off p99 ms"]
+    lines = ["", "Cost of metrics: redraft with latency tracking on (the "
+             "default) against the same server with `CONFIG SET "
+             "latency-tracking no`, same run.",
+             "", "| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    for test, pipeline in dict.fromkeys((t, p) for t, p, _ in samples):
+        keys = [(test, pipeline, n) for n in ("redraft", "redraft-nometrics")]
+        if not all(k in samples for k in keys):
+            continue
+        on, off = (median_result(samples[k]) for k in keys)
+        ratio = f"{on.rps / off.rps:.3f}" if off.rps > 0 else "n/a"
+        lines.append(f"| {test} | {pipeline} | {on.rps:,.0f} | {off.rps:,.0f} "
+                     f"| {ratio} | {on.p99_ms:.3f} | {off.p99_ms:.3f} |")
+    return lines
 
 
 # Tests that only read: compared with plain redis, since neither server
@@ -883,6 +925,8 @@ def run(args: argparse.Namespace) -> str:
             for name in args.targets:
                 servers.append(TARGETS[name].start(ctx))
                 wait_ready(servers[-1], args.start_timeout)
+                for command in TARGETS[name].setup:
+                    send_ok(servers[-1].port, command)
                 log(f"{name} ready on {LOOPBACK}:{servers[-1].port}")
             for running in servers:
                 populate(running, args)

@@ -153,7 +153,7 @@ enum Ran {
     /// Queued inside MULTI (or refused there).
     Queued,
     /// Its handler ran.
-    Ran(&'static CommandSpec),
+    Handled(&'static CommandSpec),
     /// It is counted when it is answered (`WAIT`).
     Deferred,
 }
@@ -675,7 +675,7 @@ impl Conn {
                 command_metrics::record_error(stats, reply);
                 command_metrics::record(stats, spec, Verdict::Rejected, None);
             }
-            Ran::Ran(spec) => Timing { spec, started }.finish(shared, reply),
+            Ran::Handled(spec) => Timing { spec, started }.finish(shared, reply),
         }
     }
 
@@ -850,8 +850,10 @@ fn execute(
         random: None,
         read_checked,
     };
-    if !spec.arity_ok(args.len()) {
-        cmd::arity_error(&mut ctx, spec.name);
+    // A subcommand's arity counts the container's name too, and is checked
+    // before it runs, as Redis does (so the call is rejected, not failed).
+    if !spec.arity_ok(args.len()) || !effective.arity_ok(args.len()) {
+        cmd::arity_error(&mut ctx, effective.name);
         fail_transaction(ctx.client);
         return Step::Done;
     }
@@ -905,7 +907,7 @@ fn execute(
             },
         }
     }
-    *ran = Ran::Ran(effective);
+    *ran = Ran::Handled(effective);
     match (spec.handler)(&mut ctx, &args[1..]) {
         Action::Replied => Step::Done,
         Action::Close => Step::Close,

@@ -47,6 +47,9 @@ pub fn cumulative_buckets(histogram: &Histogram<u64>) -> Vec<(u64, u64)> {
     buckets
 }
 
+/// One command's report: name, calls, cumulative buckets.
+type Reported = (&'static str, u64, Vec<(u64, u64)>);
+
 /// The commands (spec addresses) a name stands for.
 fn named(name: &[u8]) -> Vec<&'static CommandSpec> {
     if let Some(spec) = super::lookup(name) {
@@ -67,7 +70,7 @@ fn named(name: &[u8]) -> Vec<&'static CommandSpec> {
 
 fn latency_histogram(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let stats = &ctx.shared.command_stats;
-    let mut reported: Vec<(&'static str, u64, Vec<(u64, u64)>)> = stats.read(|totals| {
+    let mut reported: Vec<Reported> = stats.read(|totals| {
         let addresses: Vec<usize> = if args.is_empty() {
             let mut all: Vec<usize> = totals.commands.keys().copied().collect();
             all.sort_unstable_by_key(|address| Totals::name(*address));
@@ -78,7 +81,7 @@ fn latency_histogram(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
                 .map(super::spec_address)
                 .collect()
         };
-        let mut reported: Vec<(&str, u64, Vec<(u64, u64)>)> = Vec::new();
+        let mut reported: Vec<Reported> = Vec::new();
         for address in addresses {
             let Some(figures) = totals.commands.get(&address) else {
                 continue;
@@ -114,6 +117,26 @@ fn latency_histogram(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     Action::Replied
 }
 
+// Until the latency monitor's LATENCY container lands: HISTOGRAM alone.
+const SUBCOMMANDS: &[CommandSpec] = &[HISTOGRAM];
+
+pub const COMMANDS: &[CommandSpec] = &[CommandSpec::new(
+    "latency",
+    -2,
+    0,
+    (0, 0, 0),
+    latency,
+    "server",
+    "A container for latency diagnostics commands.",
+)
+.since("2.8.13")
+.with_subcommands(SUBCOMMANDS)];
+
+fn latency(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let container = super::lookup(b"latency").expect("latency is in the table");
+    super::dispatch_sub(ctx, container, args)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,24 +157,4 @@ mod tests {
         );
         assert!(cumulative_buckets(&new_histogram()).is_empty());
     }
-}
-
-// Until the latency monitor's LATENCY container lands: HISTOGRAM alone.
-const SUBCOMMANDS: &[CommandSpec] = &[HISTOGRAM];
-
-pub const COMMANDS: &[CommandSpec] = &[CommandSpec::new(
-    "latency",
-    -2,
-    0,
-    (0, 0, 0),
-    latency,
-    "server",
-    "A container for latency diagnostics commands.",
-)
-.since("2.8.13")
-.with_subcommands(SUBCOMMANDS)];
-
-fn latency(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let container = super::lookup(b"latency").expect("latency is in the table");
-    super::dispatch_sub(ctx, container, args)
 }

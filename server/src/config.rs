@@ -53,6 +53,10 @@ pub struct Flags {
     /// Size of each Raft log segment file in MiB (default 64, at least 16).
     #[arg(long)]
     pub raft_log_segment_mb: Option<u64>,
+    /// Start with a fresh data directory without forming a group: wait to
+    /// be added to a running one with `POST /cluster/join` (docs/operations.md).
+    #[arg(long)]
+    pub join: bool,
 }
 
 /// The `[server]` section as written in the file; every field optional.
@@ -94,6 +98,7 @@ struct RaftSection {
     snapshot_logs_since_last: Option<u64>,
     read_consistency: Option<String>,
     log_segment_mb: Option<u64>,
+    join: Option<bool>,
 }
 
 /// The file's layout.
@@ -161,13 +166,16 @@ pub struct RaftConfig {
     pub read_consistency: ReadConsistency,
     /// Size of each Raft log segment file, preallocated.
     pub log_segment_bytes: u64,
+    /// A fresh node never initializes a group: it waits until a member
+    /// adds it (`POST /cluster/join`). `members` is then only this node.
+    pub join: bool,
 }
 
 impl RaftConfig {
     /// Whether this node is the one that initializes a fresh cluster: the
-    /// member with the lowest id.
+    /// member with the lowest id, unless it was told to join a group.
     pub fn is_initializer(&self) -> bool {
-        self.members.iter().map(|member| member.id).min() == Some(self.node_id)
+        !self.join && self.members.iter().map(|member| member.id).min() == Some(self.node_id)
     }
 }
 
@@ -251,7 +259,9 @@ fn raft_config(
             "raft.log_segment_mb: must be between {LOG_SEGMENT_MB_MIN} and 4095"
         ));
     }
+    let join = flags.join || section.join.unwrap_or(false);
     Ok(RaftConfig {
+        join,
         log_segment_bytes: log_segment_mb << 20,
         node_id,
         raft_port,
@@ -502,6 +512,19 @@ mod tests {
         )
         .unwrap();
         assert!(config.raft.is_initializer());
+    }
+
+    #[test]
+    fn a_joining_node_never_initializes() {
+        let config = load_text("[raft]\njoin = true\n", Flags::default()).unwrap();
+        assert!(config.raft.join);
+        assert!(!config.raft.is_initializer());
+        let config = Config::load(&Flags {
+            join: true,
+            ..Flags::default()
+        })
+        .unwrap();
+        assert!(config.raft.join && !config.raft.is_initializer());
     }
 
     #[test]

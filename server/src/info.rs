@@ -194,10 +194,22 @@ fn raft(shared: &Shared, out: &mut String) {
         per(log.sync_nanos_total, log.fsyncs) / 1000.0,
         view.members.len(),
     );
+    let dash = || "-".to_string();
     for member in &view.members {
+        // This node always reaches itself; others as the health monitor says.
+        let health = if member.id == view.node_id {
+            crate::raft::health::PeerReport {
+                reachable: Some(true),
+                last_contact_ms: Some(0),
+                failures: 0,
+            }
+        } else {
+            status.health.report(&member.id)
+        };
         let _ = write!(
             out,
-            "raft_member_{}:host={},port={},raft_port={},voter={},matched={}\r\n",
+            "raft_member_{}:host={},port={},raft_port={},voter={},matched={},reachable={},\
+             last_contact_ms={},failures={}\r\n",
             member.id,
             member.node.host,
             member.node.port,
@@ -205,7 +217,14 @@ fn raft(shared: &Shared, out: &mut String) {
             u8::from(member.voter),
             member
                 .matched_index
-                .map_or_else(|| "-".to_string(), |index| index.to_string()),
+                .map_or_else(dash, |index| index.to_string()),
+            health
+                .reachable
+                .map_or_else(dash, |up| u8::from(up).to_string()),
+            health
+                .last_contact_ms
+                .map_or_else(dash, |ms| ms.to_string()),
+            health.failures,
         );
     }
 }

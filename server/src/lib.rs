@@ -2,6 +2,7 @@
 //! write path of redraft, a Redis-compatible server whose writes go through
 //! Raft. `main.rs` only parses flags and calls [`server::run`].
 
+pub mod admin;
 pub mod blocking;
 pub mod client;
 pub mod cmd;

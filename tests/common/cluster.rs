@@ -7,6 +7,10 @@
 //! leader. Nodes can then be SIGKILLed and restarted with the same file and
 //! data directory.
 //!
+//! [`Cluster::start_joiner`] adds a node started with `join = true` and no
+//! members of its own: it waits for `POST /cluster/join` (the membership
+//! tests grow and shrink a cluster that way).
+//!
 //! Invariants:
 //! - Node ids are 1..=n; node `id` is `members[id - 1]`.
 //! - A restart reuses the node's config file, so its ports, data directory
@@ -55,6 +59,9 @@ struct Member {
     id: u64,
     /// Client (RESP) port; also what `-MOVED` must point at.
     port: u16,
+    raft_port: u16,
+    /// Admin HTTP port (`/health`, `/cluster/...`).
+    admin_port: u16,
     /// The node's TOML file, passed with `--config` at every start.
     config: PathBuf,
     /// The node's log file, appended to across restarts.
@@ -68,6 +75,7 @@ pub struct Cluster {
     /// Holds every node's config, data directory and log.
     dir: PathBuf,
     members: Vec<Member>,
+    options: ClusterOptions,
 }
 
 impl Cluster {
@@ -93,17 +101,63 @@ impl Cluster {
             members.push(Member {
                 id,
                 port: ports.port,
+                raft_port: ports.raft_port,
+                admin_port: ports.admin_port,
                 config,
                 log: dir.join(format!("node-{id}.log")),
                 child: None,
             });
         }
-        let mut cluster = Cluster { dir, members };
+        let mut cluster = Cluster {
+            dir,
+            members,
+            options,
+        };
         for id in cluster.ids() {
             cluster.restart(id);
         }
         cluster.leader();
         cluster
+    }
+
+    /// Starts a new node with the next id, fresh and with `join = true`:
+    /// it is in no group until a member adds it. Returns its id.
+    pub fn start_joiner(&mut self) -> u64 {
+        let id = self.members.len() as u64 + 1;
+        let [port, raft_port, admin_port]: [u16; 3] = free_ports(3).try_into().unwrap();
+        let ports = NodePorts {
+            port,
+            raft_port,
+            admin_port,
+        };
+        let config = self.dir.join(format!("node-{id}.toml"));
+        let text = node_toml(id, &ports, &self.dir, &self.options) + "join = true\n";
+        std::fs::write(&config, text).expect("write node config");
+        self.members.push(Member {
+            id,
+            port,
+            raft_port,
+            admin_port,
+            config,
+            log: self.dir.join(format!("node-{id}.log")),
+            child: None,
+        });
+        self.restart(id);
+        id
+    }
+
+    /// Node `id`'s admin API base URL, `http://127.0.0.1:<admin_port>`.
+    pub fn admin_url(&self, id: u64) -> String {
+        format!("http://127.0.0.1:{}", self.member(id).admin_port)
+    }
+
+    /// The body of a `POST /cluster/join` for node `id`.
+    pub fn join_body(&self, id: u64) -> String {
+        let member = self.member(id);
+        format!(
+            r#"{{"id":{id},"host":"127.0.0.1","port":{},"raft_port":{}}}"#,
+            member.port, member.raft_port
+        )
     }
 
     /// Every node's id, running or not.
@@ -192,18 +246,24 @@ impl Cluster {
     /// Waits until some running node reports `raft_role:leader` and every
     /// running node reports it as `raft_leader_id`; returns its id.
     pub fn leader(&self) -> u64 {
+        self.leader_among(&self.running())
+    }
+
+    /// [`Cluster::leader`], asking only the nodes `ids` (the members, when
+    /// removed nodes still run).
+    pub fn leader_among(&self, ids: &[u64]) -> u64 {
         until(
             LEADER_TIMEOUT,
-            "the running nodes to agree on a leader",
-            || self.agreed_leader(),
+            format!("nodes {ids:?} to agree on a leader"),
+            || self.agreed_leader(ids),
         )
     }
 
-    /// The leader every running node agrees on, or what they report.
-    fn agreed_leader(&self) -> Result<u64, String> {
+    /// The leader every node of `ids` agrees on, or what they report.
+    fn agreed_leader(&self, ids: &[u64]) -> Result<u64, String> {
         let mut leader = None;
         let mut seen = Vec::new();
-        for id in self.running() {
+        for &id in ids {
             let info = self.try_info_raft(id)?;
             let role = info.get("raft_role").cloned().unwrap_or_default();
             let leader_id = number(&info, "raft_leader_id")?;
@@ -218,7 +278,7 @@ impl Cluster {
         let Some(leader) = leader else {
             return Err(seen.join("; "));
         };
-        for id in self.running() {
+        for &id in ids {
             if number(&self.try_info_raft(id)?, "raft_leader_id")? != leader {
                 return Err(seen.join("; "));
             }

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod cluster;
 pub mod diff;
 pub mod node;

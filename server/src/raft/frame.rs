@@ -22,6 +22,10 @@
 //!    [`ClientFrame::Request`] with a fresh request id, the server answers
 //!    [`ServerFrame::Response`] with the same id and the `Raft` call's
 //!    result, errors included (openraft's error types are serde types).
+//!    Besides openraft's RPCs, [`Rpc::Ping`] probes liveness (the health
+//!    monitor) and [`Rpc::Admin`] carries an admin API request forwarded to
+//!    the leader (`/cluster/join`, `/cluster/leave`), answered with the
+//!    HTTP status and JSON body the leader's API gave.
 //!
 //! Invariants:
 //! - `len` never exceeds the reader's `frame_bytes_max`; a longer frame is
@@ -48,7 +52,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// Version of this format, exchanged in the hello. Bump it on any change
 /// to the messages below: postcard is not self-describing, so two versions
 /// must never read each other's frames.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Default largest frame body, both directions. Append-entries batches and
 /// snapshot chunks (openraft's `snapshot_max_chunk_size`, 3 MiB by default)
@@ -91,6 +95,29 @@ pub enum Rpc<C: RaftTypeConfig> {
     AppendEntries(AppendEntriesRequest<C>),
     Vote(VoteRequest<C::NodeId>),
     InstallSnapshot(InstallSnapshotRequest<C>),
+    /// A liveness probe; answered with [`Reply::Pong`].
+    Ping,
+    /// An admin API request forwarded to the leader.
+    Admin(AdminCall),
+}
+
+/// An admin API request as forwarded: the path and the JSON body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminCall {
+    /// The API path, e.g. `/cluster/join`.
+    pub path: String,
+    /// The request's JSON body, as the client sent it.
+    pub body: Vec<u8>,
+}
+
+/// The leader's answer to an [`AdminCall`]: what its API would have
+/// answered over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminAnswer {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The JSON body.
+    pub body: Vec<u8>,
 }
 
 /// A message from the node that serves RPCs.
@@ -113,6 +140,8 @@ pub enum Reply<C: RaftTypeConfig> {
     InstallSnapshot(
         Result<InstallSnapshotResponse<C::NodeId>, RaftError<C::NodeId, InstallSnapshotError>>,
     ),
+    Pong,
+    Admin(AdminAnswer),
 }
 
 /// Why a frame could not be written or read.
@@ -308,6 +337,40 @@ mod tests {
         }
         let end: Option<ClientFrame<TestConfig>> = read_frame(&mut reader, 1024).await.unwrap();
         assert!(end.is_none(), "a clean end of stream is not an error");
+    }
+
+    #[tokio::test]
+    async fn admin_calls_and_pings_round_trip() {
+        let call = ClientFrame::<TestConfig>::Request {
+            id: 9,
+            rpc: Rpc::Admin(AdminCall {
+                path: "/cluster/join".into(),
+                body: br#"{"id":4}"#.to_vec(),
+            }),
+        };
+        let bytes = encode(&call, 1024).unwrap();
+        match read_frame::<_, ClientFrame<TestConfig>>(&mut &bytes[..], 1024)
+            .await
+            .unwrap()
+        {
+            Some(ClientFrame::Request {
+                id: 9,
+                rpc: Rpc::Admin(got),
+            }) => assert_eq!(got.body, br#"{"id":4}"#),
+            _ => panic!("decoded the wrong message"),
+        }
+        let pong = ServerFrame::<TestConfig>::Response {
+            id: 3,
+            reply: Reply::Pong,
+        };
+        let bytes = encode(&pong, 1024).unwrap();
+        assert!(matches!(
+            read_frame::<_, ServerFrame<TestConfig>>(&mut &bytes[..], 1024).await,
+            Ok(Some(ServerFrame::Response {
+                id: 3,
+                reply: Reply::Pong
+            }))
+        ));
     }
 
     #[tokio::test]

@@ -11,9 +11,15 @@
 //! - [`snapshot_data`]: the buffer a snapshot travels in.
 //! - [`proposer`]: merges queued writes into entries and routes replies.
 //! - [`status`]: the group as the network threads see it (role, leader).
+//! - [`counters`]: counts of Raft events (elections, snapshots) for metrics.
+//! - [`events`]: structured events from openraft's metrics reports.
+//! - [`health`]: each peer's reachability, and the prober.
 //! - [`node`]: the Raft thread, wiring the parts together.
 
+pub mod counters;
+pub mod events;
 pub mod frame;
+pub mod health;
 pub mod log_store;
 pub mod network;
 pub mod node;

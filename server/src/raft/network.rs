@@ -6,9 +6,10 @@
 //! every replication stream, so connections cannot live in the client: the
 //! factory keeps one `Peer` per target node id, shared by every client for
 //! that target. A peer has one lane per RPC kind (append-entries, vote,
-//! install-snapshot), each with one lazily opened, reused connection.
-//! Separate lanes keep a vote or a heartbeat from queueing behind a
-//! multi-megabyte snapshot chunk. Within a lane a tokio mutex serializes
+//! install-snapshot, and our own ping and forwarded admin request), each
+//! with one lazily opened, reused connection. Separate lanes keep a vote or
+//! a heartbeat from queueing behind a multi-megabyte snapshot chunk, and a
+//! probe from queueing behind a forwarded join that waits for a catch-up. Within a lane a tokio mutex serializes
 //! the rare concurrent callers (a new election round while the previous
 //! round's vote is still out; a read-index heartbeat beside replication),
 //! because a connection carries one exchange at a time.
@@ -31,6 +32,10 @@
 //! errors: `RPCError::Network`. An append-entries request over the frame
 //! limit: `RPCError::PayloadTooLarge` with a hint, so openraft splits it.
 //! The remote `Raft` call's own error: `RPCError::RemoteError`.
+//!
+//! Health. Every attempted call reports to the [`PeerHealth`] given with
+//! [`Network::with_health`]: a reply (even the remote `Raft`'s error) is a
+//! contact, anything else but "backing off" (no attempt made) a failure.
 //!
 //! Invariants:
 //! - A connection stored in a lane is idle and in step with the server. It
@@ -67,7 +72,11 @@ use tokio::io::BufReader;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::frame::{self, ClientFrame, FrameError, Reply, Rpc, ServerFrame, PROTOCOL_VERSION};
+use super::frame::{
+    self, AdminAnswer, AdminCall, ClientFrame, FrameError, Reply, Rpc, ServerFrame,
+    PROTOCOL_VERSION,
+};
+use super::health::PeerHealth;
 
 /// A cluster member as openraft stores it in the membership config: where
 /// its peer transport listens, and its client port (for `-MOVED` redirects
@@ -124,6 +133,8 @@ pub struct Network<C: RaftTypeConfig> {
     config: Arc<NetworkConfig>,
     /// Every target ever asked for; replaced when its address changes.
     peers: Arc<Mutex<PeerMap<C>>>,
+    /// Where calls report contacts and failures, if anywhere.
+    health: Option<Arc<PeerHealth<C::NodeId>>>,
 }
 
 impl<C: RaftTypeConfig> Clone for Network<C> {
@@ -132,6 +143,7 @@ impl<C: RaftTypeConfig> Clone for Network<C> {
             local_id: self.local_id.clone(),
             config: self.config.clone(),
             peers: self.peers.clone(),
+            health: self.health.clone(),
         }
     }
 }
@@ -147,6 +159,77 @@ impl<C: RaftTypeConfig> Network<C> {
             local_id,
             config: Arc::new(config),
             peers: Arc::default(),
+            health: None,
+        }
+    }
+
+    /// Reports every call's outcome to `health`.
+    pub fn with_health(mut self, health: Arc<PeerHealth<C::NodeId>>) -> Network<C> {
+        self.health = Some(health);
+        self
+    }
+
+    /// The shared connections to `target` at `node`, made (or remade, if
+    /// the member moved) as needed. In-flight calls on a replaced peer
+    /// finish on it; it is dropped with its last user.
+    fn peer(&self, target: C::NodeId, node: &PeerNode) -> Arc<Peer<C>>
+    where
+        C: RaftTypeConfig<Node = PeerNode>,
+    {
+        let mut peers = self.peers.lock();
+        let make = || {
+            Arc::new(Peer::new(
+                self.local_id.clone(),
+                target.clone(),
+                node.clone(),
+                self.config.clone(),
+                self.health.clone(),
+            ))
+        };
+        let peer = peers.entry(target.clone()).or_insert_with(make);
+        if peer.node != *node {
+            *peer = make();
+        }
+        peer.clone()
+    }
+
+    /// Probes `target`: `Ok` if it answered within `timeout`.
+    pub async fn ping(
+        &self,
+        target: C::NodeId,
+        node: &PeerNode,
+        timeout: Duration,
+    ) -> Result<(), String>
+    where
+        C: RaftTypeConfig<Node = PeerNode>,
+    {
+        match self.peer(target, node).call(Rpc::Ping, timeout).await {
+            Ok(Reply::Pong) => Ok(()),
+            Ok(_) => Err(CallError::WrongReply.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Sends an admin API request to `target` (the leader) and returns its
+    /// answer, or why none came within `timeout`.
+    pub async fn admin(
+        &self,
+        target: C::NodeId,
+        node: &PeerNode,
+        call: AdminCall,
+        timeout: Duration,
+    ) -> Result<AdminAnswer, String>
+    where
+        C: RaftTypeConfig<Node = PeerNode>,
+    {
+        match self
+            .peer(target, node)
+            .call(Rpc::Admin(call), timeout)
+            .await
+        {
+            Ok(Reply::Admin(answer)) => Ok(answer),
+            Ok(_) => Err(CallError::WrongReply.to_string()),
+            Err(e) => Err(e.to_string()),
         }
     }
 }
@@ -158,26 +241,9 @@ where
     type Network = PeerClient<C>;
 
     async fn new_client(&mut self, target: C::NodeId, node: &PeerNode) -> PeerClient<C> {
-        let mut peers = self.peers.lock();
-        let peer = peers.entry(target.clone()).or_insert_with(|| {
-            Arc::new(Peer::new(
-                self.local_id.clone(),
-                target.clone(),
-                node.clone(),
-                self.config.clone(),
-            ))
-        });
-        if peer.node != *node {
-            // The member moved: new connections; in-flight calls finish on
-            // the old peer, which is dropped with its last client.
-            *peer = Arc::new(Peer::new(
-                self.local_id.clone(),
-                target,
-                node.clone(),
-                self.config.clone(),
-            ));
+        PeerClient {
+            peer: self.peer(target, node),
         }
-        PeerClient { peer: peer.clone() }
     }
 }
 
@@ -198,7 +264,11 @@ where
     ) -> Result<AppendEntriesResponse<C::NodeId>, RPCError<C::NodeId, PeerNode, RaftError<C::NodeId>>>
     {
         let entries = rpc.entries.len() as u64;
-        match self.peer.call(Rpc::AppendEntries(rpc), &option).await {
+        match self
+            .peer
+            .call(Rpc::AppendEntries(rpc), self.peer.timeout(&option))
+            .await
+        {
             Ok(Reply::AppendEntries(result)) => result.map_err(|e| self.peer.remote_error(e)),
             Ok(_) => Err(self
                 .peer
@@ -222,7 +292,11 @@ where
         InstallSnapshotResponse<C::NodeId>,
         RPCError<C::NodeId, PeerNode, RaftError<C::NodeId, InstallSnapshotError>>,
     > {
-        match self.peer.call(Rpc::InstallSnapshot(rpc), &option).await {
+        match self
+            .peer
+            .call(Rpc::InstallSnapshot(rpc), self.peer.timeout(&option))
+            .await
+        {
             Ok(Reply::InstallSnapshot(result)) => result.map_err(|e| self.peer.remote_error(e)),
             Ok(_) => Err(self
                 .peer
@@ -236,7 +310,11 @@ where
         rpc: VoteRequest<C::NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<C::NodeId>, RPCError<C::NodeId, PeerNode, RaftError<C::NodeId>>> {
-        match self.peer.call(Rpc::Vote(rpc), &option).await {
+        match self
+            .peer
+            .call(Rpc::Vote(rpc), self.peer.timeout(&option))
+            .await
+        {
             Ok(Reply::Vote(result)) => result.map_err(|e| self.peer.remote_error(e)),
             Ok(_) => Err(self.peer.rpc_error(RPCTypes::Vote, CallError::WrongReply)),
             Err(e) => Err(self.peer.rpc_error(RPCTypes::Vote, e)),
@@ -267,7 +345,9 @@ struct Peer<C: RaftTypeConfig> {
     node: PeerNode,
     config: Arc<NetworkConfig>,
     /// One lane per RPC kind, indexed by [`lane_index`].
-    lanes: [tokio::sync::Mutex<Lane>; 3],
+    lanes: [tokio::sync::Mutex<Lane>; LANES],
+    /// Where call outcomes are reported.
+    health: Option<Arc<PeerHealth<C::NodeId>>>,
     /// Request ids, unique per peer (ids only need to differ between
     /// consecutive exchanges on one connection).
     next_request_id: AtomicU64,
@@ -324,19 +404,16 @@ impl Lane {
     }
 }
 
-fn lane_index(kind: RPCTypes) -> usize {
-    match kind {
-        RPCTypes::AppendEntries => 0,
-        RPCTypes::Vote => 1,
-        RPCTypes::InstallSnapshot => 2,
-    }
-}
+/// Lanes per peer: one per [`Rpc`] kind.
+const LANES: usize = 5;
 
-fn rpc_kind<C: RaftTypeConfig>(rpc: &Rpc<C>) -> RPCTypes {
+fn lane_index<C: RaftTypeConfig>(rpc: &Rpc<C>) -> usize {
     match rpc {
-        Rpc::AppendEntries(_) => RPCTypes::AppendEntries,
-        Rpc::Vote(_) => RPCTypes::Vote,
-        Rpc::InstallSnapshot(_) => RPCTypes::InstallSnapshot,
+        Rpc::AppendEntries(_) => 0,
+        Rpc::Vote(_) => 1,
+        Rpc::InstallSnapshot(_) => 2,
+        Rpc::Ping => 3,
+        Rpc::Admin(_) => 4,
     }
 }
 
@@ -346,21 +423,44 @@ impl<C: RaftTypeConfig> Peer<C> {
         target: C::NodeId,
         node: PeerNode,
         config: Arc<NetworkConfig>,
+        health: Option<Arc<PeerHealth<C::NodeId>>>,
     ) -> Peer<C> {
         Peer {
             local_id,
             target,
             node,
             config,
+            health,
             lanes: Default::default(),
             next_request_id: AtomicU64::new(1),
         }
     }
 
-    /// Sends one RPC on its lane and waits for the reply, all under the
-    /// call's deadline.
-    async fn call(&self, rpc: Rpc<C>, option: &RPCOption) -> Result<Reply<C>, CallError> {
-        let kind = rpc_kind(&rpc);
+    /// The deadline of an openraft call: its soft TTL, or our default.
+    fn timeout(&self, option: &RPCOption) -> Duration {
+        match option.soft_ttl() {
+            ttl if ttl.is_zero() => self.config.rpc_timeout_default,
+            ttl => ttl,
+        }
+    }
+
+    /// Sends one RPC on its lane and waits for the reply within `timeout`,
+    /// and reports the outcome to the health monitor.
+    async fn call(&self, rpc: Rpc<C>, timeout: Duration) -> Result<Reply<C>, CallError> {
+        let result = self.attempt(rpc, timeout).await;
+        if let Some(health) = &self.health {
+            match &result {
+                Ok(_) => health.contacted(&self.target),
+                Err(CallError::BackingOff { .. } | CallError::RequestTooLarge { .. }) => {}
+                Err(e) => health.failed(&self.target, e),
+            }
+        }
+        result
+    }
+
+    /// [`Peer::call`] without the report.
+    async fn attempt(&self, rpc: Rpc<C>, timeout: Duration) -> Result<Reply<C>, CallError> {
+        let lane = &self.lanes[lane_index(&rpc)];
         let id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
         let request = frame::encode(
             &ClientFrame::Request { id, rpc },
@@ -370,12 +470,7 @@ impl<C: RaftTypeConfig> Peer<C> {
             FrameError::TooLarge { len, max } => CallError::RequestTooLarge { len, max },
             e => CallError::Frame(e),
         })?;
-        let timeout = match option.soft_ttl() {
-            ttl if ttl.is_zero() => self.config.rpc_timeout_default,
-            ttl => ttl,
-        };
         let deadline = Instant::now() + timeout;
-        let lane = &self.lanes[lane_index(kind)];
         match tokio::time::timeout_at(deadline, self.call_on_lane(lane, &request, id, deadline))
             .await
         {

@@ -4,13 +4,22 @@
 //! Start-up, in order:
 //! 1. Open the log (`<data_dir>/raft`) and the state machine, which loads
 //!    the newest snapshot (`<data_dir>/snapshot`).
-//! 2. Start openraft and the peer listener on `raft_port`.
+//! 2. Start openraft, the admin HTTP API on `admin_port` and the peer
+//!    listener on `raft_port`.
 //! 3. If this node has never been part of a group and is the member with
-//!    the lowest id, initialize the group with the configured members.
-//!    A node that has a vote, a log or a snapshot never initializes again.
+//!    the lowest id (and was not started with `join`), initialize the group
+//!    with the configured members. A node that has a vote, a log or a
+//!    snapshot never initializes again; a fresh `join` node waits to be
+//!    added by a member (`POST /cluster/join`).
 //! 4. Wait until the entries known to be committed at the last run are
-//!    applied (and, for a single-node group, until it leads), so the first
-//!    client sees everything acknowledged before a restart.
+//!    applied (and, when this node is the group's only voter, until it
+//!    leads), so the first client sees everything acknowledged before a
+//!    restart. Whether it is alone is read from the membership stored in
+//!    its log and snapshot (it may have grown or shrunk since the
+//!    configuration file was written); a fresh node goes by the file.
+//!
+//! Beside the proposer, the Raft thread runs the status watcher (role for
+//! the network threads, structured events) and the health prober.
 //!
 //! Invariants:
 //! - A fatal Raft error (a failed write or fsync of the log) stops the
@@ -26,10 +35,13 @@ use crossbeam_channel::Receiver;
 use openraft::{Raft, ServerState, SnapshotPolicy};
 use tokio::sync::Notify;
 
+use crate::admin::{self, AdminState};
 use crate::config::Config;
+use crate::raft::events::EventWatcher;
+use crate::raft::health::probe_members;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{Network, NetworkConfig, PeerNode};
-use crate::raft::peer_server::{PeerServer, PeerServerConfig};
+use crate::raft::peer_server::{PeerHooks, PeerServer, PeerServerConfig};
 use crate::raft::proposer::{FlushSignal, Proposer, Router};
 use crate::raft::state_machine::StateMachine;
 use crate::raft::status::RaftStatus;
@@ -43,6 +55,8 @@ use crate::shared::{unix_ms, Shared};
 const REPLICATION_ENTRIES_MAX: u64 = 10;
 /// Longest wait at start-up for the log replay and, alone, for leadership.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest wait at start-up for openraft to report the stored membership.
+const MEMBERSHIP_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Largest write command (in bytes as sent) that can be replicated; a
 /// bigger one is refused before it is proposed.
@@ -97,6 +111,10 @@ pub fn start(
 /// A started node.
 struct Node {
     raft: Raft<TypeConfig>,
+    /// The transport's client side, for the health prober.
+    network: Network<TypeConfig>,
+    /// How often members not heard from are pinged.
+    probe_interval: Duration,
     status: Arc<RaftStatus>,
     notify: Arc<Notify>,
     /// Kept alive for the life of the node.
@@ -113,6 +131,12 @@ impl Node {
             self.raft.clone(),
             self.status.clone(),
             self.notify.clone(),
+        ));
+        tokio::spawn(probe_members(
+            self.raft.clone(),
+            self.network.clone(),
+            self.status.health.clone(),
+            self.probe_interval,
         ));
         self.proposer.run().await;
     }
@@ -186,6 +210,7 @@ async fn boot(
     .with_flush_hook(Arc::new(move || flush_signal.raise()));
     let state_machine =
         StateMachine::open(shared.engine.clone(), &config.data_dir.join("snapshot"))?;
+    state_machine.set_counters(shared.raft.counters.clone());
     let router = Arc::new(Router::new(make_origin(node_id), shared.inboxes.clone()));
     let observer_router = router.clone();
     state_machine.set_observer(Box::new(move |_index, request, replies| {
@@ -204,20 +229,29 @@ async fn boot(
     let fresh = log.last_index().is_none()
         && log.read_vote().map_err(|e| e.to_string())?.is_none()
         && state_machine.last_applied().is_none();
-    let network = Network::new(node_id, NetworkConfig::default());
+    let network =
+        Network::new(node_id, NetworkConfig::default()).with_health(shared.raft.health.clone());
+    let admin_listener = admin::bind(SocketAddr::new(config.bind, config.admin_port)).await?;
     let raft = Raft::new(
         node_id,
         Arc::new(openraft_config(config)?),
-        network,
+        network.clone(),
         log_store,
         state_machine,
     )
     .await
     .map_err(|error| format!("cannot start Raft: {error}"))?;
+    let admin_state = AdminState::new(shared.clone(), raft.clone(), network.clone());
+    let hooks = PeerHooks {
+        health: Some(shared.raft.health.clone()),
+        admin: Some(admin::forward_handler(admin_state.clone())),
+    };
     let peer_addr = SocketAddr::new(config.bind, config.raft.raft_port);
-    let peer_server = PeerServer::bind(peer_addr, raft.clone(), PeerServerConfig::default())
-        .await
-        .map_err(|error| format!("cannot listen on {peer_addr} (raft_port): {error}"))?;
+    let peer_server =
+        PeerServer::bind_with(peer_addr, raft.clone(), PeerServerConfig::default(), hooks)
+            .await
+            .map_err(|error| format!("cannot listen on {peer_addr} (raft_port): {error}"))?;
+    admin::serve(admin_listener, admin::router(admin_state));
     if fresh && config.raft.is_initializer() {
         let members: BTreeMap<u64, PeerNode> = config
             .raft
@@ -241,11 +275,12 @@ async fn boot(
             .await
             .map_err(|error| format!("cannot initialize the Raft group: {error}"))?;
     }
+    let alone = is_alone(&raft, config, fresh).await;
     // Alone, every entry in the log was committed by this node (or will be
     // the moment it leads again): wait for all of them, not only for the
     // saved commit index, which a power loss may have left behind.
     let mut committed = shared.raft.committed_index();
-    if config.raft.members.len() == 1 {
+    if alone {
         committed = committed.max(last_index_at_boot);
     }
     if committed > 0 {
@@ -254,7 +289,7 @@ async fn boot(
             .await
             .map_err(|error| format!("replaying the log up to {committed}: {error}"))?;
     }
-    if config.raft.members.len() == 1 {
+    if alone {
         raft.wait(Some(BOOT_TIMEOUT))
             .state(ServerState::Leader, "lead the single-node group")
             .await
@@ -275,6 +310,10 @@ async fn boot(
     );
     Ok(Node {
         raft: raft.clone(),
+        network,
+        // Well inside the election timeout, so a silent member is probed
+        // before anyone would call it gone.
+        probe_interval: Duration::from_millis(config.raft.election_timeout_min_ms / 2),
         status: shared.raft.clone(),
         notify: notify.clone(),
         _peer_server: peer_server,
@@ -290,12 +329,38 @@ async fn boot(
     })
 }
 
+/// Whether this node is its group's only voter (and so must lead before
+/// serving). A fresh node goes by its configuration; any other by the
+/// membership openraft loaded from its log and snapshot.
+async fn is_alone(raft: &Raft<TypeConfig>, config: &Config, fresh: bool) -> bool {
+    let node_id = config.raft.node_id;
+    if fresh && !config.raft.is_initializer() {
+        return false;
+    }
+    let loaded = raft
+        .wait(Some(MEMBERSHIP_LOAD_TIMEOUT))
+        .metrics(
+            |metrics| metrics.membership_config.log_id().is_some(),
+            "load the membership",
+        )
+        .await;
+    match loaded {
+        Ok(metrics) => {
+            let mut voters = metrics.membership_config.membership().voter_ids();
+            voters.next() == Some(node_id) && voters.next().is_none()
+        }
+        // A vote but no membership entry: not alone in any group.
+        Err(_) => false,
+    }
+}
+
 /// Keeps the shared status in step with openraft's metrics; wakes the
-/// proposer when the role changes; stops the process on a fatal error.
+/// proposer when the role changes; stops the process on a fatal error;
+/// logs and counts Raft events.
 async fn watch_status(raft: Raft<TypeConfig>, status: Arc<RaftStatus>, notify: Arc<Notify>) {
     let mut metrics = raft.metrics();
     let mut last_role = status.role();
-    let mut last_leader = None;
+    let mut events = EventWatcher::new(status.counters.clone());
     loop {
         {
             let current = metrics.borrow_and_update();
@@ -304,15 +369,7 @@ async fn watch_status(raft: Raft<TypeConfig>, status: Arc<RaftStatus>, notify: A
                 std::process::exit(1);
             }
             status.update(&current, unix_ms());
-            if current.current_leader != last_leader {
-                tracing::info!(
-                    node_id = current.id,
-                    term = current.current_term,
-                    leader = ?current.current_leader,
-                    "leader changed"
-                );
-                last_leader = current.current_leader;
-            }
+            events.observe(&current);
         }
         let role = status.role();
         if role != last_role {

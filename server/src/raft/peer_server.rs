@@ -18,9 +18,17 @@
 //! `write_timeout` closes the connection. A malformed frame, a frame of the
 //! wrong kind, or a refused hello closes the connection too: the stream
 //! cannot be trusted after it.
+//!
+//! Hooks ([`PeerHooks`]): every request a peer sends counts as a contact
+//! with it in the health monitor, and a forwarded admin API request
+//! ([`Rpc::Admin`]) goes to the admin API's handler. Pings are answered
+//! here.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::{Raft, RaftTypeConfig};
@@ -29,7 +37,41 @@ use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::frame::{self, ClientFrame, FrameError, Reply, Rpc, ServerFrame, PROTOCOL_VERSION};
+use super::frame::{
+    self, AdminAnswer, AdminCall, ClientFrame, FrameError, Reply, Rpc, ServerFrame,
+    PROTOCOL_VERSION,
+};
+use super::health::PeerHealth;
+
+/// Serves an admin API request a peer forwarded to this node.
+pub type AdminHandler =
+    Arc<dyn Fn(AdminCall) -> Pin<Box<dyn Future<Output = AdminAnswer> + Send>> + Send + Sync>;
+
+/// What the server tells besides the local `Raft`.
+pub struct PeerHooks<NID> {
+    /// Told of every request received, as a contact with its sender.
+    pub health: Option<Arc<PeerHealth<NID>>>,
+    /// Serves forwarded admin requests; without one they get a 501.
+    pub admin: Option<AdminHandler>,
+}
+
+impl<NID> Default for PeerHooks<NID> {
+    fn default() -> Self {
+        PeerHooks {
+            health: None,
+            admin: None,
+        }
+    }
+}
+
+impl<NID> Clone for PeerHooks<NID> {
+    fn clone(&self) -> Self {
+        PeerHooks {
+            health: self.health.clone(),
+            admin: self.admin.clone(),
+        }
+    }
+}
 
 /// Tunables of the server side.
 #[derive(Debug, Clone)]
@@ -37,7 +79,7 @@ pub struct PeerServerConfig {
     /// Largest frame body accepted or sent; must match the peers'
     /// [`super::network::NetworkConfig::frame_bytes_max`].
     pub frame_bytes_max: usize,
-    /// Connections served at once; a cluster needs three per peer.
+    /// Connections served at once; a cluster needs five per peer.
     pub connections_max: usize,
     /// A connection with no request for this long is closed.
     pub idle_timeout: Duration,
@@ -80,11 +122,25 @@ impl PeerServer {
         C: RaftTypeConfig,
         A: ToSocketAddrs,
     {
+        Self::bind_with(addr, raft, config, PeerHooks::default()).await
+    }
+
+    /// [`PeerServer::bind`], with `hooks` told of requests.
+    pub async fn bind_with<C, A>(
+        addr: A,
+        raft: Raft<C>,
+        config: PeerServerConfig,
+        hooks: PeerHooks<C::NodeId>,
+    ) -> io::Result<PeerServer>
+    where
+        C: RaftTypeConfig,
+        A: ToSocketAddrs,
+    {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let node_id = raft.metrics().borrow().id.clone();
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(accept_loop(listener, raft, node_id, config, stopped));
+        let task = tokio::spawn(accept_loop(listener, raft, node_id, config, hooks, stopped));
         tracing::info!(addr = %local_addr, "raft peer server listening");
         Ok(PeerServer {
             local_addr,
@@ -125,6 +181,7 @@ async fn accept_loop<C: RaftTypeConfig>(
     raft: Raft<C>,
     node_id: C::NodeId,
     config: PeerServerConfig,
+    hooks: PeerHooks<C::NodeId>,
     mut stopped: oneshot::Receiver<()>,
 ) {
     let mut conns = JoinSet::new();
@@ -139,8 +196,9 @@ async fn accept_loop<C: RaftTypeConfig>(
                         continue;
                     }
                     let (raft, node_id, config) = (raft.clone(), node_id.clone(), config.clone());
+                    let hooks = hooks.clone();
                     conns.spawn(async move {
-                        if let Err(e) = serve_connection(stream, raft, node_id, config).await {
+                        if let Err(e) = serve_connection(stream, raft, node_id, config, hooks).await {
                             tracing::warn!(%peer_addr, error = %e, "raft peer connection closed");
                         }
                     });
@@ -191,6 +249,7 @@ async fn serve_connection<C: RaftTypeConfig>(
     raft: Raft<C>,
     node_id: C::NodeId,
     config: PeerServerConfig,
+    hooks: PeerHooks<C::NodeId>,
 ) -> Result<(), ConnError> {
     stream.set_nodelay(true).map_err(FrameError::Io)?;
     let mut conn = BufReader::new(stream);
@@ -207,11 +266,11 @@ async fn serve_connection<C: RaftTypeConfig>(
     let verdict = check_hello::<C>(hello, &node_id);
     send(
         &mut conn,
-        &ServerFrame::<C>::Hello(verdict.clone()),
+        &ServerFrame::<C>::Hello(verdict.clone().map(|_| ())),
         &config,
     )
     .await?;
-    verdict.map_err(ConnError::Refused)?;
+    let from = verdict.map_err(ConnError::Refused)?;
     loop {
         let (id, rpc) = match tokio::time::timeout(
             config.idle_timeout,
@@ -226,15 +285,19 @@ async fn serve_connection<C: RaftTypeConfig>(
             Ok(Ok(None)) | Err(_) => return Ok(()),
             Ok(Err(e)) => return Err(e),
         };
-        let reply = dispatch(&raft, rpc).await;
+        if let Some(health) = &hooks.health {
+            health.contacted(&from);
+        }
+        let reply = dispatch(&raft, rpc, &hooks).await;
         send(&mut conn, &ServerFrame::Response { id, reply }, &config).await?;
     }
 }
 
+/// The sender's id if the hello is acceptable, else why not.
 fn check_hello<C: RaftTypeConfig>(
     hello: ClientFrame<C>,
     node_id: &C::NodeId,
-) -> Result<(), String> {
+) -> Result<C::NodeId, String> {
     match hello {
         ClientFrame::Hello {
             version, target, ..
@@ -244,7 +307,7 @@ fn check_hello<C: RaftTypeConfig>(
         )),
         ClientFrame::Hello { from, .. } => {
             tracing::debug!(%from, "raft peer connected");
-            Ok(())
+            Ok(from)
         }
         ClientFrame::Request { .. } => Err("expected a hello first".to_string()),
     }
@@ -270,10 +333,22 @@ async fn send<C: RaftTypeConfig>(
 }
 
 /// Hands the request to the local Raft; its error, if any, is the reply.
-async fn dispatch<C: RaftTypeConfig>(raft: &Raft<C>, rpc: Rpc<C>) -> Reply<C> {
+async fn dispatch<C: RaftTypeConfig>(
+    raft: &Raft<C>,
+    rpc: Rpc<C>,
+    hooks: &PeerHooks<C::NodeId>,
+) -> Reply<C> {
     match rpc {
         Rpc::AppendEntries(req) => Reply::AppendEntries(raft.append_entries(req).await),
         Rpc::Vote(req) => Reply::Vote(raft.vote(req).await),
         Rpc::InstallSnapshot(req) => Reply::InstallSnapshot(raft.install_snapshot(req).await),
+        Rpc::Ping => Reply::Pong,
+        Rpc::Admin(call) => Reply::Admin(match &hooks.admin {
+            Some(handler) => handler(call).await,
+            None => AdminAnswer {
+                status: 501,
+                body: br#"{"error":"this node serves no admin requests"}"#.to_vec(),
+            },
+        }),
     }
 }

@@ -63,6 +63,7 @@ use parking_lot::Mutex;
 use redraft_engine::{Engine, Run, RunError, WriteOp};
 use serde::{Deserialize, Serialize};
 
+use crate::raft::counters::RaftCounters;
 use crate::raft::network::PeerNode;
 use crate::raft::snapshot_data::SnapshotData;
 use crate::raft::types::{Applied, NodeId, Request, TypeConfig};
@@ -124,6 +125,8 @@ struct Inner {
     transactions: Option<transaction::Runner>,
     /// Told of every write applied (blocked clients wait on it).
     on_write: Option<WriteHook>,
+    /// Counts snapshots and gives their events a node id and term.
+    counters: Option<Arc<RaftCounters>>,
 }
 
 impl StateMachine {
@@ -143,6 +146,7 @@ impl StateMachine {
             observer: None,
             transactions: None,
             on_write: None,
+            counters: None,
         };
         let mut files = SnapshotFiles {
             dir: dir.to_path_buf(),
@@ -192,6 +196,11 @@ impl StateMachine {
     }
 
     /// Sets the hook told of every write applied.
+    /// Counts snapshots built and installed in `counters`.
+    pub fn set_counters(&self, counters: Arc<RaftCounters>) {
+        self.inner.lock().counters = Some(counters);
+    }
+
     pub fn set_write_hook(&self, hook: WriteHook) {
         self.inner.lock().on_write = Some(hook);
     }
@@ -271,8 +280,9 @@ impl StateMachine {
 
     /// Builds, persists and adopts a snapshot; runs on a blocking thread.
     fn build_blocking(&self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let started = std::time::Instant::now();
         // The cut: under the apply lock, only the freeze.
-        let (frozen, meta, clock_ms) = {
+        let (frozen, meta, clock_ms, counters) = {
             let mut inner = self.inner.lock();
             inner.snapshots_built += 1;
             let meta = SnapshotMeta {
@@ -280,7 +290,8 @@ impl StateMachine {
                 last_membership: inner.membership.clone(),
                 snapshot_id: snapshot_id(inner.last_applied, inner.snapshots_built),
             };
-            (self.engine.freeze(), meta, inner.clock_ms)
+            let counters = inner.counters.clone();
+            (self.engine.freeze(), meta, inner.clock_ms, counters)
         };
         let failed = |e: &dyn std::error::Error| {
             StorageError::from(StorageIOError::write_snapshot(
@@ -301,7 +312,15 @@ impl StateMachine {
             .map_err(|e| failed(&e))?;
         let adopted = self.engine.adopt_run(&frozen, &run);
         drop(frozen);
+        let build_ms = started.elapsed().as_millis() as u64;
+        let (node_id, term) = counters.as_ref().map_or((0, 0), |c| (c.node_id, c.term()));
+        if let Some(counters) = &counters {
+            counters.snapshot_built(run.bytes().len() as u64, build_ms);
+        }
         tracing::info!(
+            node_id,
+            term,
+            build_ms,
             snapshot = %meta.snapshot_id,
             keys = summary.keys,
             bytes = summary.bytes,
@@ -351,7 +370,20 @@ impl StateMachine {
             .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         let mut inner = self.inner.lock();
         self.engine.install_run(&run);
-        tracing::info!(snapshot = %meta.snapshot_id, bytes = data.len(), "snapshot installed");
+        let (node_id, term) = inner
+            .counters
+            .as_ref()
+            .map_or((0, 0), |c| (c.node_id, c.term()));
+        if let Some(counters) = &inner.counters {
+            counters.snapshot_installed(data.len() as u64);
+        }
+        tracing::info!(
+            node_id,
+            term,
+            snapshot = %meta.snapshot_id,
+            bytes = data.len(),
+            "snapshot installed"
+        );
         inner.last_applied = meta.last_log_id;
         inner.membership = meta.last_membership.clone();
         inner.clock_ms = clock_ms;

@@ -23,6 +23,8 @@ use redraft_raftlog::RaftLog;
 use tokio::sync::watch;
 
 use crate::config::ReadConsistency;
+use crate::raft::counters::RaftCounters;
+use crate::raft::health::PeerHealth;
 use crate::raft::network::PeerNode;
 use crate::raft::types::NodeId;
 
@@ -109,11 +111,18 @@ pub struct RaftStatus {
     pub commands_proposed: AtomicU64,
     /// The Raft log, for its counters; set once at start-up.
     pub log: OnceLock<Arc<RaftLog>>,
+    /// Counts of Raft events (elections, snapshots...), for `/metrics`.
+    pub counters: Arc<RaftCounters>,
+    /// Each peer's reachability, kept by the peer transport.
+    pub health: Arc<PeerHealth<NodeId>>,
 }
 
 impl RaftStatus {
     pub fn new(node_id: NodeId, lease_ms: u64, consistency: ReadConsistency) -> RaftStatus {
+        let counters = Arc::new(RaftCounters::new(node_id));
         RaftStatus {
+            health: Arc::new(PeerHealth::new(counters.clone())),
+            counters,
             role: AtomicU8::new(Role::NoLeader as u8),
             replicated: AtomicBool::new(false),
             lease_until_ms: AtomicU64::new(0),

@@ -1,0 +1,215 @@
+//! The health monitor: what this node knows of each peer's reachability.
+//!
+//! Every exchange on the peer transport reports here: an RPC this node sent
+//! that got a reply (even a refusal from the remote `Raft`: the peer is up)
+//! or failed, and every request a peer sent to this node. On top of
+//! openraft's own traffic (the leader's heartbeats to every member, votes)
+//! [`probe_members`] pings each member this node has not heard from within
+//! a probe interval, so followers know about each other too and a dead
+//! member is noticed when nothing else talks to it.
+//!
+//! A peer starts unknown, becomes up at its first contact and down after
+//! [`DOWN_AFTER_FAILURES`] consecutive failed attempts; each transition is
+//! logged once (`peer up` / `peer down`), never once per failed RPC.
+//!
+//! Invariants:
+//! - `failures` counts consecutive failed attempts since the last contact;
+//!   any contact resets it. A call that was not attempted (the lane was
+//!   backing off) is not a failure.
+//! - A transition is logged exactly when the state changes.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::Raft;
+use parking_lot::Mutex;
+
+use crate::raft::counters::RaftCounters;
+use crate::raft::network::{Network, PeerNode};
+use crate::raft::types::{NodeId, TypeConfig};
+
+/// Consecutive failed attempts after which a peer is down.
+pub const DOWN_AFTER_FAILURES: u64 = 3;
+
+/// A peer's state as reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerReport {
+    /// `None` until the first contact or enough failures to tell.
+    pub reachable: Option<bool>,
+    /// Milliseconds since the last successful exchange, either way.
+    pub last_contact_ms: Option<u64>,
+    /// Consecutive failed attempts since the last contact.
+    pub failures: u64,
+}
+
+#[derive(Debug, Default)]
+struct PeerState {
+    last_contact: Option<Instant>,
+    failures: u64,
+    up: Option<bool>,
+}
+
+/// Reachability of every peer this node has exchanged RPCs with, keyed by
+/// node id. Shared by the transport's client and server sides, the prober
+/// and the admin API.
+pub struct PeerHealth<NID> {
+    peers: Mutex<HashMap<NID, PeerState>>,
+    /// This node's id and current term, for the events.
+    counters: Arc<RaftCounters>,
+}
+
+impl<NID: Clone + Eq + Hash + Display> PeerHealth<NID> {
+    pub fn new(counters: Arc<RaftCounters>) -> PeerHealth<NID> {
+        PeerHealth {
+            peers: Mutex::default(),
+            counters,
+        }
+    }
+
+    /// A successful exchange with `peer`, in either direction.
+    pub fn contacted(&self, peer: &NID) {
+        let mut peers = self.peers.lock();
+        let state = peers.entry(peer.clone()).or_default();
+        state.last_contact = Some(Instant::now());
+        state.failures = 0;
+        if state.up != Some(true) {
+            state.up = Some(true);
+            tracing::info!(
+                node_id = self.counters.node_id,
+                term = self.counters.term(),
+                peer = %peer,
+                "peer up"
+            );
+        }
+    }
+
+    /// A failed attempt to reach `peer`.
+    pub fn failed(&self, peer: &NID, error: &dyn Display) {
+        let mut peers = self.peers.lock();
+        let state = peers.entry(peer.clone()).or_default();
+        state.failures += 1;
+        if state.failures >= DOWN_AFTER_FAILURES && state.up != Some(false) {
+            state.up = Some(false);
+            tracing::warn!(
+                node_id = self.counters.node_id,
+                term = self.counters.term(),
+                peer = %peer,
+                failures = state.failures,
+                last_contact_ms = ?state.last_contact.map(|at| at.elapsed().as_millis() as u64),
+                error = %error,
+                "peer down"
+            );
+        }
+    }
+
+    /// What is known of `peer`.
+    pub fn report(&self, peer: &NID) -> PeerReport {
+        let peers = self.peers.lock();
+        match peers.get(peer) {
+            Some(state) => PeerReport {
+                reachable: state.up,
+                last_contact_ms: state.last_contact.map(|at| at.elapsed().as_millis() as u64),
+                failures: state.failures,
+            },
+            None => PeerReport {
+                reachable: None,
+                last_contact_ms: None,
+                failures: 0,
+            },
+        }
+    }
+
+    /// Forgets every peer `keep` rejects (members that left).
+    pub fn retain(&self, mut keep: impl FnMut(&NID) -> bool) {
+        self.peers.lock().retain(|id, _| keep(id));
+    }
+
+    /// Whether `peer` was heard from within `window`.
+    pub fn heard_within(&self, peer: &NID, window: Duration) -> bool {
+        self.peers
+            .lock()
+            .get(peer)
+            .and_then(|state| state.last_contact)
+            .is_some_and(|at| at.elapsed() < window)
+    }
+}
+
+/// Pings, every `interval`, each member not heard from within it; forgets
+/// peers that left the membership. Runs for the life of the node.
+pub async fn probe_members(
+    raft: Raft<TypeConfig>,
+    network: Network<TypeConfig>,
+    health: Arc<PeerHealth<NodeId>>,
+    interval: Duration,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let (me, members): (NodeId, Vec<(NodeId, PeerNode)>) = {
+            let metrics = raft.metrics();
+            let metrics = metrics.borrow();
+            let nodes = metrics.membership_config.membership().nodes();
+            (
+                metrics.id,
+                nodes.map(|(&id, node)| (id, node.clone())).collect(),
+            )
+        };
+        // A node not yet added knows no members; the leader adding it
+        // talks to it all the same, so forget nobody then.
+        if !members.is_empty() {
+            health.retain(|id| members.iter().any(|(member, _)| member == id));
+        }
+        let mut probes = tokio::task::JoinSet::new();
+        for (id, node) in members {
+            if id == me || health.heard_within(&id, interval) {
+                continue;
+            }
+            let network = network.clone();
+            // The outcome is recorded by the transport itself.
+            probes.spawn(async move { network.ping(id, &node, interval).await });
+        }
+        while probes.join_next().await.is_some() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_goes_up_at_first_contact_and_down_after_consecutive_failures() {
+        let health = PeerHealth::<u64>::new(Arc::new(RaftCounters::new(1)));
+        assert_eq!(health.report(&2).reachable, None);
+        health.failed(&2, &"refused");
+        assert_eq!(
+            health.report(&2).reachable,
+            None,
+            "one failure tells nothing"
+        );
+        health.contacted(&2);
+        let report = health.report(&2);
+        assert_eq!(report.reachable, Some(true));
+        assert!(report.last_contact_ms.is_some());
+        for n in 1..DOWN_AFTER_FAILURES {
+            health.failed(&2, &"refused");
+            assert_eq!(
+                health.report(&2).reachable,
+                Some(true),
+                "after {n} failures"
+            );
+        }
+        health.failed(&2, &"refused");
+        let report = health.report(&2);
+        assert_eq!(report.reachable, Some(false));
+        assert_eq!(report.failures, DOWN_AFTER_FAILURES);
+        health.contacted(&2);
+        assert_eq!(health.report(&2).failures, 0);
+        assert!(health.heard_within(&2, Duration::from_secs(5)));
+        health.retain(|&id| id != 2);
+        assert_eq!(health.report(&2).reachable, None);
+    }
+}

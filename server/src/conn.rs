@@ -483,6 +483,26 @@ impl Conn {
         out.bulk(&message.payload);
     }
 
+    /// Writes a MONITOR line. Like a push it goes straight to the output
+    /// (a monitor cannot write, so no reply of its own is pending). A
+    /// monitor that lets [`crate::diag::monitor::OUTPUT_BYTES_MAX`] pile
+    /// up is closed, as Redis closes a replica past its output limit.
+    pub fn on_monitor(&mut self, line: &[u8]) {
+        if self.closing {
+            return;
+        }
+        if self.output.len() + line.len() > crate::diag::monitor::OUTPUT_BYTES_MAX {
+            tracing::warn!(
+                client = self.client.info.id,
+                "closing a MONITOR client that does not read its output"
+            );
+            self.output.clear();
+            self.closing = true;
+            return;
+        }
+        self.output.extend_from_slice(line);
+    }
+
     /// Writes the outcome of the oldest pending write, then every ready
     /// reply up to the next pending write.
     fn emit_outcome(&mut self, outcome: Outcome) {
@@ -646,20 +666,16 @@ pub(crate) enum ReadGate {
 }
 
 /// Whether a read command may run here now, given the node's role and the
-/// connection's consistency.
+/// connection's consistency (`None`: the node's).
 /// The key slot (for a redirect) is computed only when redirecting.
 pub(crate) fn read_gate(
     shared: &Shared,
-    readonly: bool,
+    consistency: Option<ReadConsistency>,
     slot: impl FnOnce() -> u16,
     now_ms: u64,
 ) -> ReadGate {
     let status = &shared.raft;
-    let consistency = if readonly {
-        ReadConsistency::Stale
-    } else {
-        status.consistency
-    };
+    let consistency = consistency.unwrap_or(status.consistency);
     if consistency == ReadConsistency::Stale {
         return ReadGate::Run;
     }
@@ -744,6 +760,10 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
         fail_transaction(ctx.client);
         return Step::Done;
     }
+    if let Some(error) = crate::diag::refusal(ctx.client, effective) {
+        ctx.out.error_text(error);
+        return Step::Done;
+    }
     if !resp3 && ctx.client.subscriptions() > 0 && !cmd::allowed_when_subscribed(spec) {
         ctx.out.error_text(&format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -778,7 +798,7 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
                 ctx.out.error_text(&shared.raft.refusal(slot()));
                 return Step::Done;
             }
-            None => match read_gate(shared, ctx.client.readonly, slot, now_ms) {
+            None => match read_gate(shared, ctx.client.consistency, slot, now_ms) {
                 ReadGate::Run => {}
                 ReadGate::Check => return Step::Hold(Hold::ReadCheck(tick.read_ticket)),
                 ReadGate::Redirect(error) => {
@@ -788,7 +808,10 @@ fn execute(conn: &mut Conn, tick: &mut Tick<'_>, now_ms: u64, read_checked: Opti
             },
         }
     }
-    match (spec.handler)(&mut ctx, &args[1..]) {
+    let started = std::time::Instant::now();
+    let action = (spec.handler)(&mut ctx, &args[1..]);
+    crate::diag::after_call(shared, ctx.client, spec, effective, args, &action, started);
+    match action {
         Action::Replied => Step::Done,
         Action::Close => Step::Close,
         Action::CheckThenRetry => Step::Hold(Hold::ReadCheck(tick.read_ticket)),

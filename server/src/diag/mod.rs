@@ -57,8 +57,7 @@ pub fn after_call(
     }
     let diag = &shared.diag;
     let duration_us = started.elapsed().as_micros() as u64;
-    // EXEC is not logged itself (Redis's `skip_slowlog`).
-    let slow = effective.name != "exec" && diag.slowlog.is_slow(duration_us);
+    let slow = diag.slowlog.is_slow(duration_us);
     let spike = diag.latency.is_spike(duration_us / 1000);
     let monitored = diag.monitors.active() && effective.flags & flags::ADMIN == 0;
     if (slow || spike || monitored) && ran(spec, effective, args) {
@@ -108,13 +107,23 @@ fn observe(
     }
     if slow {
         let name = client.info.name.lock().clone();
-        diag.slowlog.push(
-            &args,
-            duration_us,
-            now.as_secs(),
-            client.info.addr,
-            name.as_deref(),
-        );
+        let log = |args: &[Bytes]| {
+            let (now_s, addr) = (now.as_secs(), client.info.addr);
+            diag.slowlog
+                .push(args, duration_us, now_s, addr, name.as_deref());
+        };
+        match action {
+            // EXEC itself is not logged (Redis's `skip_slowlog`) but its
+            // commands are, in order. They are proposed together, so each
+            // is logged with EXEC's time: their run at apply is not timed.
+            Action::Exec(transaction) => {
+                for queued in &transaction.commands {
+                    log(&queued_redacted(queued));
+                }
+            }
+            _ if effective.name != "exec" => log(&args),
+            _ => {}
+        }
     }
     if monitored {
         let unix_us = now.as_micros() as u64;

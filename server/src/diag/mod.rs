@@ -21,6 +21,7 @@ pub mod monitor;
 pub mod slowlog;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -33,8 +34,25 @@ use crate::shared::Shared;
 #[derive(Default)]
 pub struct Diag {
     pub slowlog: slowlog::SlowLog,
-    pub latency: latency::LatencyMonitor,
+    /// Shared with the Raft log's flusher thread (`raft-log-fsync`).
+    pub latency: Arc<latency::LatencyMonitor>,
     pub monitors: monitor::Monitors,
+}
+
+impl Diag {
+    /// Records the Raft log's slow group commits as `raft-log-fsync`
+    /// latency spikes. The check runs on the log's flusher thread after
+    /// each group commit: one relaxed load while the monitor is off.
+    pub fn watch_raft_log(&self, log: &redraft_raftlog::RaftLog) {
+        let monitor = self.latency.clone();
+        log.observe_syncs(Box::new(move |took| {
+            let ms = took.as_millis() as u64;
+            if monitor.is_spike(ms) {
+                let now_s = crate::shared::unix_ms() / 1000;
+                monitor.add(latency::RAFT_LOG_FSYNC, ms, now_s);
+            }
+        }));
+    }
 }
 
 /// What a redacted argument shows.

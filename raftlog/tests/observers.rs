@@ -19,12 +19,11 @@ fn every_group_commit_is_reported_before_its_callbacks() {
     .expect("open");
     let syncs = Arc::new(AtomicU64::new(0));
     let nanos = Arc::new(AtomicU64::new(0));
-    for (counter, total) in [(syncs.clone(), nanos.clone())] {
-        log.observe_syncs(Box::new(move |took| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            total.fetch_add(took.as_nanos() as u64, Ordering::SeqCst);
-        }));
-    }
+    let (counter, total) = (syncs.clone(), nanos.clone());
+    log.observe_syncs(Box::new(move |took| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        total.fetch_add(took.as_nanos() as u64, Ordering::SeqCst);
+    }));
     let mut reported = 0;
     for round in 0..5u64 {
         append_durable(&log, round * 10 + 1..=round * 10 + 10, 1).expect("append");

@@ -329,6 +329,8 @@ fn pattern_holes_match_as_documented() {
 }
 
 scenarios!(
+    slowlog,
+    latency_monitor,
     keys_object_move,
     transactions,
     replication_wait,

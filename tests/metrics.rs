@@ -194,3 +194,246 @@ fn latency_histograms_and_percentiles_have_redis_shape() {
     );
     assert!(info_section(&redraft, "latencystats").is_empty());
 }
+
+/// `GET http://127.0.0.1:<admin_port><path>`: status and body.
+fn admin_get(server: &Process, path: &str) -> (u16, String) {
+    let url = format!("http://127.0.0.1:{}{path}", server.admin_port);
+    let mut response = ureq::get(&url)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap_or_else(|error| panic!("GET {url}: {error}"));
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().expect("a text body"),
+    )
+}
+
+/// The samples of a /metrics page, parsed as Prometheus parses it.
+fn scrape(server: &Process) -> prometheus_parse::Scrape {
+    let (status, body) = admin_get(server, "/metrics");
+    assert_eq!(status, 200, "{body}");
+    let lines = body.lines().map(|line| Ok(line.to_string()));
+    prometheus_parse::Scrape::parse(lines).expect("/metrics is valid Prometheus text")
+}
+
+/// The value of sample `name` whose labels include `labels` (a summary's
+/// `quantile` label picks one of its quantiles).
+fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    use prometheus_parse::Value;
+    scrape
+        .samples
+        .iter()
+        .find(|sample| {
+            sample.metric == name
+                && labels
+                    .iter()
+                    .filter(|(label, _)| *label != "quantile")
+                    .all(|(label, text)| sample.labels.get(label) == Some(*text))
+        })
+        .map(|sample| match &sample.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+            Value::Summary(quantiles) => {
+                let wanted: f64 = labels
+                    .iter()
+                    .find(|(label, _)| *label == "quantile")
+                    .map_or(0.5, |(_, q)| q.parse().unwrap());
+                quantiles
+                    .iter()
+                    .find(|q| (q.quantile - wanted).abs() < 1e-9)
+                    .map_or(f64::NAN, |q| q.count)
+            }
+            Value::Histogram(_) => f64::NAN,
+        })
+}
+
+#[test]
+fn metrics_page_parses_and_moves_with_a_known_workload() {
+    let redraft = redraft(&[]);
+    let before = scrape(&redraft);
+    let sets_before = value(
+        &before,
+        "redraft_command_calls_total",
+        &[("command", "set")],
+    );
+    assert_eq!(sets_before, None, "no SET yet");
+    let mut raw = redraft.raw();
+    let mut slowest_ms = 0.0f64;
+    let started = Instant::now();
+    for i in 0..300 {
+        let sent = Instant::now();
+        raw.command(&[b"SET", format!("key{i}").as_bytes(), b"value"]);
+        raw.command(&[b"GET", format!("key{i}").as_bytes()]);
+        slowest_ms = slowest_ms.max(sent.elapsed().as_secs_f64() * 1000.0);
+    }
+    raw.command(&[b"INCR", b"key0"]); // failed: not an integer
+    raw.command(&[b"GET"]); // rejected: arity
+    let run_s = started.elapsed().as_secs_f64();
+    // Counters are exact at once; histograms may trail by one flush.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let after = loop {
+        let page = scrape(&redraft);
+        let timed = value(
+            &page,
+            "redraft_command_latency_seconds_count",
+            &[("command", "get")],
+        );
+        if timed == Some(300.0) || Instant::now() > deadline {
+            break page;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let calls = |command| {
+        value(
+            &after,
+            "redraft_command_calls_total",
+            &[("command", command)],
+        )
+    };
+    assert_eq!(calls("set"), Some(300.0));
+    assert_eq!(calls("get"), Some(300.0));
+    assert_eq!(calls("incr"), Some(1.0));
+    let failed = value(
+        &after,
+        "redraft_command_failed_total",
+        &[("command", "incr")],
+    );
+    assert_eq!(failed, Some(1.0));
+    let rejected = value(
+        &after,
+        "redraft_command_rejected_total",
+        &[("command", "get")],
+    );
+    assert_eq!(rejected, Some(1.0));
+    assert_eq!(
+        value(&after, "redraft_errors_total", &[("error", "ERR")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &after,
+            "redraft_command_latency_seconds_count",
+            &[("command", "set")]
+        ),
+        Some(300.0)
+    );
+    // Percentiles in order, above zero, and no longer than the slowest
+    // round trip the client saw (the server's part of it).
+    for command in ["set", "get"] {
+        let quantile = |q| {
+            value(
+                &after,
+                "redraft_command_latency_seconds",
+                &[("command", command), ("quantile", q)],
+            )
+            .unwrap_or_else(|| panic!("{command} has no {q} quantile"))
+        };
+        let quantiles = [
+            quantile("0.5"),
+            quantile("0.9"),
+            quantile("0.99"),
+            quantile("0.999"),
+        ];
+        let max = value(
+            &after,
+            "redraft_command_latency_max_seconds",
+            &[("command", command)],
+        )
+        .expect("a max");
+        assert!(quantiles[0] > 0.0, "{command}: {quantiles:?}");
+        assert!(
+            quantiles.windows(2).all(|pair| pair[0] <= pair[1]),
+            "{quantiles:?}"
+        );
+        // Two significant figures: a quantile may read 1% above the value.
+        assert!(
+            quantiles[3] <= max * 1.01 && max <= slowest_ms / 1000.0 * 1.01,
+            "{command}: {quantiles:?} max {max} slowest {slowest_ms} ms"
+        );
+        let sum = value(
+            &after,
+            "redraft_command_latency_seconds_sum",
+            &[("command", command)],
+        )
+        .expect("a sum");
+        assert!(
+            sum > 0.0 && sum <= run_s,
+            "{command}: sum {sum} s over a {run_s} s run"
+        );
+    }
+    // The Raft figures moved: every SET went through the log.
+    let entries = value(&after, "redraft_raft_commands_proposed_total", &[]).expect("proposed");
+    assert!(entries >= 301.0, "{entries}");
+    let syncs = value(&after, "redraft_raft_log_sync_seconds_count", &[]).expect("syncs");
+    assert!(syncs >= 1.0, "{syncs}");
+    assert_eq!(
+        value(&after, "redraft_raft_role", &[("role", "leader")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&after, "redraft_db_keys", &[("db", "0")]),
+        Some(300.0)
+    );
+}
+
+#[test]
+fn dashboard_series_exist_and_the_page_serves() {
+    let redraft = redraft(&[]);
+    redraft.raw().command(&[b"SET", b"k", b"v"]);
+    let (_, body) = admin_get(&redraft, "/metrics");
+    let families: std::collections::BTreeSet<&str> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|line| line.split(' ').next())
+        .collect();
+    // Every series the Grafana dashboard queries is on the page.
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/grafana/redraft-dashboard.json"
+    ))
+    .expect("the Grafana dashboard");
+    let json: serde_json::Value = serde_json::from_str(&dashboard).expect("valid JSON");
+    let mut used = Vec::new();
+    for panel in json["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("an expr");
+            for (at, _) in expr.match_indices("redraft_") {
+                let name: String = expr[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                used.push(name);
+            }
+        }
+    }
+    assert!(used.len() > 10, "{used:?}");
+    for name in used {
+        let family = name
+            .strip_suffix("_sum")
+            .or_else(|| name.strip_suffix("_count"))
+            .unwrap_or(&name);
+        assert!(
+            families.contains(family),
+            "the dashboard queries {name}, which /metrics lacks"
+        );
+    }
+    let (status, page) = admin_get(&redraft, "/");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("dashboard.json"),
+        "the page polls dashboard.json"
+    );
+    let (status, report) = admin_get(&redraft, "/dashboard.json");
+    assert_eq!(status, 200);
+    let report: serde_json::Value = serde_json::from_str(&report).expect("JSON");
+    assert_eq!(report["state"], "leader");
+    let commands = report["commands"].as_array().expect("commands");
+    assert!(
+        commands
+            .iter()
+            .any(|c| c["name"] == "set" && c["calls"] == 1),
+        "{commands:?}"
+    );
+}

@@ -422,6 +422,12 @@ impl Flusher {
             st.durable_seq = group.handled_seq;
             st.evict(self.shared.config.cache_bytes_max);
         }
+        if group.sync != Sync::Nothing {
+            let took = std::time::Duration::from_nanos(nanos);
+            for observer in self.shared.sync_observers.lock().iter() {
+                observer(took);
+            }
+        }
         if !group.done.is_empty() {
             self.complete(group.done, Ok(()));
         }

@@ -87,6 +87,11 @@ pub struct Purged {
 /// for those threads). Appending from it is fine.
 pub type Callback = Box<dyn FnOnce(Result<(), Error>) + Send>;
 
+/// Told how long each group commit took, from the start of its write to
+/// the end of its fdatasync ([`RaftLog::observe_syncs`]). It runs on the
+/// flusher thread after every group commit, so it must be quick.
+pub type SyncObserver = Box<dyn Fn(std::time::Duration) + Send + Sync>;
+
 /// Counters since the log was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {

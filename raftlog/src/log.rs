@@ -35,7 +35,7 @@ use crate::meta::META_PAYLOAD_BYTES_MAX;
 use crate::recovery::{self, Recovered};
 use crate::segment::{Segment, SparePool};
 use crate::uring::Ring;
-use crate::{Callback, Entry, Purged, Stats};
+use crate::{Callback, Entry, Purged, Stats, SyncObserver};
 
 /// How many times a disk read retries when a concurrent purge or
 /// truncation moved the bytes under it.
@@ -181,6 +181,8 @@ pub struct Shared {
     pub spares: Arc<SparePool>,
     /// Holds the directory's `LOCK` flock until the log is closed.
     lock: Mutex<Option<File>>,
+    /// Told each group commit's duration (`RaftLog::observe_syncs`).
+    pub sync_observers: Mutex<Vec<SyncObserver>>,
 }
 
 /// The Raft log. `Send + Sync`: share it behind an `Arc`. Dropping it (or
@@ -212,6 +214,7 @@ impl RaftLog {
             flusher_thread: OnceLock::new(),
             spares: spares.clone(),
             lock: Mutex::new(Some(lock)),
+            sync_observers: Mutex::new(Vec::new()),
         });
         let flusher = Flusher::new(shared.clone(), ring);
         let flusher = std::thread::Builder::new()
@@ -464,6 +467,12 @@ impl RaftLog {
     /// `Ok` while the log accepts requests; the fatal error once it failed.
     pub fn check(&self) -> Result<(), Error> {
         self.shared.state.lock().status.check()
+    }
+
+    /// Calls `observer` with the duration of every later group commit
+    /// (write and fdatasync of appended entries), on the flusher thread.
+    pub fn observe_syncs(&self, observer: SyncObserver) {
+        self.shared.sync_observers.lock().push(observer);
     }
 
     /// Counters since open.

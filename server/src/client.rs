@@ -16,6 +16,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
+use crate::config::ReadConsistency;
+
 /// What other connections may see of a client.
 pub struct ClientInfo {
     pub id: u64,
@@ -81,9 +83,12 @@ pub struct Client {
     pub resp3: bool,
     /// Whether the client has authenticated (always true without requirepass).
     pub authenticated: bool,
-    /// `READONLY` was sent: reads are served from this node's own state
-    /// (stale reads), even on a follower.
-    pub readonly: bool,
+    /// This connection's read consistency (`CONSISTENCY`, or `READONLY`
+    /// for stale); `None`: the node's `read_consistency`.
+    pub consistency: Option<ReadConsistency>,
+    /// `MONITOR` was sent: this connection receives every command the
+    /// node runs (listed in `Diag::monitors`).
+    pub monitoring: bool,
     /// Channels this connection subscribes to, in subscription order.
     pub channels: Vec<Bytes>,
     /// Patterns this connection subscribes to, in subscription order.
@@ -122,7 +127,8 @@ impl Client {
             db,
             resp3,
             authenticated,
-            readonly: false,
+            consistency: None,
+            monitoring: false,
             channels: Vec::new(),
             patterns: Vec::new(),
             multi: None,

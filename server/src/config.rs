@@ -44,6 +44,9 @@ pub struct Flags {
     /// Log level: error, warn, info, debug or trace (default info).
     #[arg(long)]
     pub log_level: Option<String>,
+    /// Log format: text (default) or json (one JSON object per line).
+    #[arg(long)]
+    pub log_format: Option<String>,
     /// This node's Raft id (default 1).
     #[arg(long)]
     pub node_id: Option<u64>,
@@ -70,6 +73,7 @@ struct ServerSection {
     data_dir: Option<PathBuf>,
     requirepass: Option<String>,
     log_level: Option<String>,
+    log_format: Option<String>,
 }
 
 /// One initial voter, as written in `[[raft.members]]`.
@@ -306,7 +310,28 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub requirepass: Option<String>,
     pub log_level: LogLevel,
+    pub log_format: LogFormat,
     pub raft: RaftConfig,
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// tracing's human-readable lines.
+    Text,
+    /// One JSON object per line (tracing-subscriber's JSON format), for
+    /// log collectors.
+    Json,
+}
+
+impl LogFormat {
+    pub fn parse(text: &str) -> Option<LogFormat> {
+        match text.to_ascii_lowercase().as_str() {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
 }
 
 /// The log levels `--log-level` and `CONFIG SET loglevel` accept.
@@ -417,6 +442,14 @@ impl Config {
                 "server.log_level: '{level_text}' is not one of error, warn, info, debug, trace"
             )
         })?;
+        let format_text = flags
+            .log_format
+            .clone()
+            .or(server.log_format)
+            .unwrap_or_else(|| "text".into());
+        let log_format = LogFormat::parse(&format_text).ok_or_else(|| {
+            format!("server.log_format: '{format_text}' is not one of text, json")
+        })?;
         let raft = raft_config(file.raft, flags, bind, port)?;
         Ok(Config {
             bind,
@@ -426,6 +459,7 @@ impl Config {
             data_dir,
             requirepass,
             log_level,
+            log_format,
             raft,
         })
     }
@@ -462,19 +496,23 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("./data"));
         assert_eq!(config.requirepass, None);
         assert_eq!(config.log_level, LogLevel::Info);
+        assert_eq!(config.log_format, LogFormat::Text);
     }
 
     #[test]
     fn flags_override_the_file() {
-        let text = "[server]\nport = 7000\nthreads = 3\nrequirepass = \"x\"\n";
+        let text =
+            "[server]\nport = 7000\nthreads = 3\nrequirepass = \"x\"\nlog_format = \"text\"\n";
         let config = load_text(
             text,
             Flags {
                 port: Some(7001),
+                log_format: Some("JSON".into()),
                 ..Flags::default()
             },
         )
         .unwrap();
+        assert_eq!(config.log_format, LogFormat::Json);
         assert_eq!(config.port, 7001);
         assert_eq!(config.threads, 3);
         assert_eq!(config.requirepass.as_deref(), Some("x"));
@@ -546,6 +584,7 @@ mod tests {
             ("[server]\nthreads = 0\n", "server.threads"),
             ("[server]\nbind = \"nowhere\"\n", "server.bind"),
             ("[server]\nlog_level = \"loud\"\n", "server.log_level"),
+            ("[server]\nlog_format = \"xml\"\n", "server.log_format"),
             ("[server]\nadmin_port = 6379\n", "server.admin_port"),
             ("[server]\nprot = 1\n", "unknown field `prot`"),
             ("[server]\nport = \"x\"\n", "invalid type"),

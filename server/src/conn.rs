@@ -126,13 +126,14 @@ struct Timing {
 }
 
 impl Timing {
-    /// Records the command's end, with `reply` its reply's first bytes
-    /// (an error starts with `-`).
-    fn finish(self, shared: &Shared, reply: &[u8]) {
+    /// Records the command's end (at `ended`, or now), with `reply` its
+    /// reply's first bytes (an error starts with `-`).
+    fn finish(self, shared: &Shared, reply: &[u8], ended: Option<Instant>) {
         let stats = &shared.command_stats;
-        let latency_ns = self
-            .started
-            .map(|started| started.elapsed().as_nanos() as u64);
+        let latency_ns = self.started.map(|started| {
+            let ended = ended.unwrap_or_else(Instant::now);
+            ended.saturating_duration_since(started).as_nanos() as u64
+        });
         let verdict = if reply.first() == Some(&b'-') {
             command_metrics::record_error(stats, reply);
             Verdict::Failed
@@ -223,6 +224,8 @@ pub struct Conn {
     /// When the command in `args` first tried to run (it may have been
     /// held since), if latency tracking is on.
     started: Option<Instant>,
+    /// When its handler returned: the end of an immediate reply.
+    handler_ended: Option<Instant>,
     /// The poller watches for writability (replies are waiting).
     pub writing: bool,
 }
@@ -266,6 +269,7 @@ impl Conn {
             blocked: None,
             replica_wait: None,
             started: None,
+            handler_ended: None,
             writing: false,
         }
     }
@@ -463,7 +467,7 @@ impl Conn {
             .deadline_ms
             .is_some_and(|deadline_ms| now_ms >= deadline_ms);
         if holding as i64 >= wait.wanted || expired {
-            wait.timing.finish(shared, b":");
+            wait.timing.finish(shared, b":", None);
             self.replica_wait = None;
             let resp3 = self.client.resp3;
             ReplyWriter::new(reply_buffer(&mut self.output, &mut self.slots), resp3)
@@ -535,6 +539,26 @@ impl Conn {
         out.bulk(&message.payload);
     }
 
+    /// Writes a MONITOR line. Like a push it goes straight to the output
+    /// (a monitor cannot write, so no reply of its own is pending). A
+    /// monitor that lets [`crate::diag::monitor::OUTPUT_BYTES_MAX`] pile
+    /// up is closed, as Redis closes a replica past its output limit.
+    pub fn on_monitor(&mut self, line: &[u8]) {
+        if self.closing {
+            return;
+        }
+        if self.output.len() + line.len() > crate::diag::monitor::OUTPUT_BYTES_MAX {
+            tracing::warn!(
+                client = self.client.info.id,
+                "closing a MONITOR client that does not read its output"
+            );
+            self.output.clear();
+            self.closing = true;
+            return;
+        }
+        self.output.extend_from_slice(line);
+    }
+
     /// Writes the outcome of the oldest pending write, then every ready
     /// reply up to the next pending write.
     fn emit_outcome(&mut self, outcome: Outcome, shared: &Shared) {
@@ -552,7 +576,7 @@ impl Conn {
             Outcome::Encoded(replies) => out.encoded(&replies),
             Outcome::Failed(text) => out.error_text(&text),
         }
-        timing.finish(shared, reply_head(&self.output[at..]));
+        timing.finish(shared, reply_head(&self.output[at..]), None);
         while let Some(Slot::Ready(_)) = self.slots.front() {
             if let Some(Slot::Ready(bytes)) = self.slots.pop_front() {
                 self.output.extend_from_slice(&bytes);
@@ -612,9 +636,6 @@ impl Conn {
     /// arguments stay in `args`).
     fn run_command(&mut self, tick: &mut Tick<'_>, now_ms: u64) -> bool {
         let read_checked = self.read_checked.take();
-        if self.started.is_none() && tick.shared.command_stats.tracking() {
-            self.started = Some(Instant::now());
-        }
         let mark = self.reply_mark();
         let seq = self.write_seq_next;
         let mut ran = Ran::Unknown;
@@ -625,6 +646,9 @@ impl Conn {
         }
         if !matches!(step, Step::Hold(_)) {
             self.count(tick.shared, ran, mark);
+        } else if self.started.is_none() && tick.shared.command_stats.tracking() {
+            // Held before its handler ran: its wait counts.
+            self.started = Some(Instant::now());
         }
         match step {
             Step::Done => {}
@@ -675,7 +699,10 @@ impl Conn {
                 command_metrics::record_error(stats, reply);
                 command_metrics::record(stats, spec, Verdict::Rejected, None);
             }
-            Ran::Handled(spec) => Timing { spec, started }.finish(shared, reply),
+            Ran::Handled(spec) => {
+                let ended = self.handler_ended.take();
+                Timing { spec, started }.finish(shared, reply, ended);
+            }
         }
     }
 
@@ -755,20 +782,16 @@ pub(crate) enum ReadGate {
 }
 
 /// Whether a read command may run here now, given the node's role and the
-/// connection's consistency.
+/// connection's consistency (`None`: the node's).
 /// The key slot (for a redirect) is computed only when redirecting.
 pub(crate) fn read_gate(
     shared: &Shared,
-    readonly: bool,
+    consistency: Option<ReadConsistency>,
     slot: impl FnOnce() -> u16,
     now_ms: u64,
 ) -> ReadGate {
     let status = &shared.raft;
-    let consistency = if readonly {
-        ReadConsistency::Stale
-    } else {
-        status.consistency
-    };
+    let consistency = consistency.unwrap_or(status.consistency);
     if consistency == ReadConsistency::Stale {
         return ReadGate::Run;
     }
@@ -862,6 +885,10 @@ fn execute(
         fail_transaction(ctx.client);
         return Step::Done;
     }
+    if let Some(error) = crate::diag::refusal(ctx.client, effective) {
+        ctx.out.error_text(error);
+        return Step::Done;
+    }
     if !resp3 && ctx.client.subscriptions() > 0 && !cmd::allowed_when_subscribed(spec) {
         ctx.out.error_text(&format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -897,7 +924,7 @@ fn execute(
                 ctx.out.error_text(&shared.raft.refusal(slot()));
                 return Step::Done;
             }
-            None => match read_gate(shared, ctx.client.readonly, slot, now_ms) {
+            None => match read_gate(shared, ctx.client.consistency, slot, now_ms) {
                 ReadGate::Run => {}
                 ReadGate::Check => return Step::Hold(Hold::ReadCheck(tick.read_ticket)),
                 ReadGate::Redirect(error) => {
@@ -908,7 +935,18 @@ fn execute(
         }
     }
     *ran = Ran::Handled(effective);
-    match (spec.handler)(&mut ctx, &args[1..]) {
+    // One pair of clock reads serves the slow log, the latency monitor
+    // and the command's latency (which starts earlier if it was held).
+    let handler_started = Instant::now();
+    let action = (spec.handler)(&mut ctx, &args[1..]);
+    let handler_ended = Instant::now();
+    let duration = handler_ended.saturating_duration_since(handler_started);
+    crate::diag::after_call(shared, ctx.client, spec, effective, args, &action, duration);
+    if shared.command_stats.tracking() {
+        conn.started.get_or_insert(handler_started);
+        conn.handler_ended = Some(handler_ended);
+    }
+    match action {
         Action::Replied => Step::Done,
         Action::Close => Step::Close,
         Action::CheckThenRetry => Step::Hold(Hold::ReadCheck(tick.read_ticket)),

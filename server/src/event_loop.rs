@@ -162,6 +162,12 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
                             }
                         }
                     }
+                    Delivery::Monitor { to, line } => {
+                        if let Some(conn) = conn_of(&mut conns, to.conn, to.client_id) {
+                            conn.on_monitor(&line);
+                            touched.push(to.conn as usize);
+                        }
+                    }
                     Delivery::Wake { to } => {
                         if let Some(conn) = conn_of(&mut conns, to.conn, to.client_id) {
                             conn.on_wake();
@@ -317,5 +323,8 @@ fn close(shared: &Shared, poll: &Poll, conns: &mut Slab<Conn>, index: usize) {
     shared
         .pubsub
         .forget(client.info.id, &client.channels, &client.patterns);
+    if client.monitoring {
+        shared.diag.monitors.remove(client.info.id);
+    }
     shared.clients.disconnect(conn.client.info.id);
 }

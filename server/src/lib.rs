@@ -8,6 +8,7 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod conn;
+pub mod diag;
 pub mod event_loop;
 pub mod info;
 pub mod malloc;

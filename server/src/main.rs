@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use clap::Parser;
-use redraft_server::config::{Config, Flags, LogLevel};
+use redraft_server::config::{Config, Flags, LogFormat, LogLevel};
 use redraft_server::shared::Shared;
 use tracing_subscriber::{filter::LevelFilter, prelude::*, reload};
 
@@ -34,15 +34,26 @@ fn main() {
     let quiet_openraft = tracing_subscriber::filter::Targets::new()
         .with_target("openraft", LevelFilter::WARN)
         .with_default(LevelFilter::TRACE);
+    // One of the two layers is present: `Option<Layer>` is a layer that
+    // does nothing when `None`.
+    let json = config.log_format == LogFormat::Json;
+    let text_layer = (!json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            // Colour codes only for a terminal, not for log files.
+            .with_ansi(std::io::stderr().is_terminal())
+    });
+    let json_layer = json.then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_current_span(false)
+    });
     tracing_subscriber::registry()
         .with(filter)
         .with(quiet_openraft)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                // Colour codes only for a terminal, not for log files.
-                .with_ansi(std::io::stderr().is_terminal()),
-        )
+        .with(text_layer)
+        .with(json_layer)
         .init();
     redraft_server::malloc::configure();
     let set_log_level = Box::new(move |level: LogLevel| {

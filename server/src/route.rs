@@ -99,6 +99,11 @@ pub enum Delivery {
         to: crate::pubsub::Subscriber,
         message: crate::pubsub::Message,
     },
+    /// A MONITOR line for a monitoring connection (`diag::monitor`).
+    Monitor {
+        to: crate::pubsub::Subscriber,
+        line: Bytes,
+    },
 }
 
 /// A network thread's mailbox: a queue and the waker of its poller.

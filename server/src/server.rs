@@ -36,6 +36,9 @@ pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), Str
     event_loop::ensure_port_free(addr)
         .map_err(|error| format!("cannot listen on {addr}: {error}"))?;
     crate::raft::node::start(shared.clone(), proposer_input.queue, proposer_input.notify)?;
+    if let Some(log) = shared.raft.log.get() {
+        shared.diag.watch_raft_log(log);
+    }
     let mut listeners = Vec::with_capacity(shared.config.threads);
     for _ in 0..shared.config.threads {
         listeners.push(

@@ -72,6 +72,8 @@ pub struct Shared {
     /// Operations per second, sampled by the cron task (`instantaneous_ops_per_sec`).
     pub ops_per_sec: AtomicU64,
     pub set_log_level: SetLogLevel,
+    /// The slow log, the latency monitor and the MONITOR connections.
+    pub diag: crate::diag::Diag,
 }
 
 impl Shared {
@@ -112,6 +114,7 @@ impl Shared {
             run_id: make_run_id(),
             ops_per_sec: AtomicU64::new(0),
             set_log_level,
+            diag: crate::diag::Diag::default(),
             config,
         };
         (shared, proposer_input)

@@ -50,6 +50,8 @@ pub struct Process {
     pub child: Child,
     pub port: u16,
     pub dir: PathBuf,
+    /// redraft's admin HTTP port (0 for redis-server).
+    pub admin_port: u16,
 }
 
 impl Process {
@@ -147,7 +149,12 @@ pub fn redraft(extra: &[&str]) -> Process {
         .spawn()
         .expect("start redraft-server");
     wait_ready(&mut child, port);
-    Process { child, port, dir }
+    Process {
+        child,
+        port,
+        dir,
+        admin_port: ports[1],
+    }
 }
 
 /// Starts a real redis-server (no persistence) on a free port, for
@@ -183,7 +190,12 @@ pub fn redis(extra: &[&str]) -> Process {
             "redis-server must be installed (apt-get install redis-server); .ci/run installs it",
         );
     wait_ready(&mut child, port);
-    Process { child, port, dir }
+    Process {
+        child,
+        port,
+        dir,
+        admin_port: 0,
+    }
 }
 
 /// A raw RESP connection: send bytes, read whole reply frames.

@@ -150,7 +150,12 @@ impl Node {
         }
         let child = spawn_server(&args, &log, port);
         Node {
-            process: Process { child, port, dir },
+            process: Process {
+                child,
+                port,
+                dir,
+                admin_port: ports[1],
+            },
             args,
             log,
         }

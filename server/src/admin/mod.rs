@@ -10,7 +10,10 @@
 //!   membership changes, run by the leader; any other member forwards them
 //!   to the leader over the peer transport.
 //!
-//! Every answer is JSON; an error is `{"error": "..."}` (and, where it
+//! - `GET /metrics`, `GET /`, `GET /dashboard.json` ([`observe`]): the
+//!   Prometheus page, the human page and the JSON it polls.
+//!
+//! Every answer of the cluster routes is JSON; an error is `{"error": "..."}` (and, where it
 //! helps, the leader's address) with a status code that says what kind.
 //! [`router`] returns the routes so more (`/metrics`, `/`) can be added
 //! before [`serve`] runs them.
@@ -25,6 +28,7 @@
 pub mod cluster;
 pub mod health;
 pub mod membership;
+pub mod observe;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,6 +78,9 @@ pub fn router(state: AdminState) -> Router {
         .route("/cluster/members", get(cluster::members))
         .route("/cluster/join", post(membership::join))
         .route("/cluster/leave", post(membership::leave))
+        .route("/metrics", get(observe::metrics))
+        .route("/", get(observe::page))
+        .route("/dashboard.json", get(observe::report))
         .with_state(state)
 }
 

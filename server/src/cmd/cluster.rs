@@ -1,5 +1,5 @@
 //! Cluster commands: CLUSTER INFO / MYID / NODES / SLOTS / SHARDS /
-//! KEYSLOT / HELP, READONLY and READWRITE.
+//! KEYSLOT / HELP, READONLY and READWRITE, and redraft's CONSISTENCY.
 //!
 //! The Raft group is presented as one Redis Cluster shard that owns all
 //! 16384 slots: the leader is its master, the other members its replicas.
@@ -20,6 +20,7 @@ use redraft_engine::ReplySink;
 
 use super::flags::{FAST, LOADING, STALE};
 use super::{Action, CommandSpec, Ctx};
+use crate::config::ReadConsistency;
 use crate::raft::status::{MemberView, StatusView};
 use crate::resp::ReplyWriter;
 use crate::route::key_slot;
@@ -108,6 +109,15 @@ pub const COMMANDS: &[CommandSpec] = &[
         readwrite,
         "Disables read queries for a connection to a cluster replica node",
     ),
+    CommandSpec::new(
+        "consistency",
+        -1,
+        FAST | LOADING | STALE,
+        (0, 0, 0),
+        consistency,
+        "connection",
+        "Sets or returns the read consistency of the connection (redraft).",
+    ),
 ];
 
 fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
@@ -115,15 +125,50 @@ fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     super::dispatch_sub(ctx, container, args)
 }
 
+/// `READONLY`: this connection's reads are served from this node's own
+/// state (`CONSISTENCY stale`), even on a follower.
 fn readonly(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
-    ctx.client.readonly = true;
+    ctx.client.consistency = Some(ReadConsistency::Stale);
     ctx.out.ok();
     Action::Replied
 }
 
+/// `READWRITE`: back to the node's `read_consistency`.
 fn readwrite(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
-    ctx.client.readonly = false;
+    ctx.client.consistency = None;
     ctx.out.ok();
+    Action::Replied
+}
+
+/// `CONSISTENCY [linearizable|lease|stale]`: sets this connection's read
+/// consistency, or replies the one in force (docs/raft.md, "Reads and
+/// consistency").
+fn consistency(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    match args {
+        [] => {
+            let level = ctx
+                .client
+                .consistency
+                .unwrap_or(ctx.shared.raft.consistency);
+            ctx.out.bulk(level.name().as_bytes());
+        }
+        [level] => match std::str::from_utf8(level)
+            .ok()
+            .and_then(ReadConsistency::parse)
+        {
+            Some(level) => {
+                ctx.client.consistency = Some(level);
+                ctx.out.ok();
+            }
+            None => {
+                let shown = String::from_utf8_lossy(&level[..level.len().min(128)]);
+                ctx.out.error_text(&format!(
+                    "ERR unknown consistency level '{shown}', expected linearizable, lease or stale"
+                ));
+            }
+        },
+        _ => return ctx.fail(redraft_engine::Error::Syntax),
+    }
     Action::Replied
 }
 

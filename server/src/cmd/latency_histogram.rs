@@ -11,7 +11,7 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use redraft_engine::ReplySink;
 
-use super::flags::{LOADING, STALE};
+use super::flags::{ADMIN, LOADING, NOSCRIPT, STALE};
 use super::{Action, CommandSpec, Ctx};
 use crate::metrics::commands::Totals;
 
@@ -19,7 +19,7 @@ use crate::metrics::commands::Totals;
 pub const HISTOGRAM: CommandSpec = CommandSpec::new(
     "latency|histogram",
     -2,
-    LOADING | STALE,
+    ADMIN | NOSCRIPT | LOADING | STALE,
     (0, 0, 0),
     latency_histogram,
     "server",
@@ -115,26 +115,6 @@ fn latency_histogram(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         }
     }
     Action::Replied
-}
-
-// Until the latency monitor's LATENCY container lands: HISTOGRAM alone.
-const SUBCOMMANDS: &[CommandSpec] = &[HISTOGRAM];
-
-pub const COMMANDS: &[CommandSpec] = &[CommandSpec::new(
-    "latency",
-    -2,
-    0,
-    (0, 0, 0),
-    latency,
-    "server",
-    "A container for latency diagnostics commands.",
-)
-.since("2.8.13")
-.with_subcommands(SUBCOMMANDS)];
-
-fn latency(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let container = super::lookup(b"latency").expect("latency is in the table");
-    super::dispatch_sub(ctx, container, args)
 }
 
 #[cfg(test)]

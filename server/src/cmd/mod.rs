@@ -17,6 +17,7 @@ pub mod args;
 mod blocking;
 mod cluster;
 mod connection;
+mod diag;
 mod dump;
 mod hashes;
 mod inspect;
@@ -42,6 +43,7 @@ use redraft_engine::{Error, Random, Reply, ReplySink, WriteOp};
 use rustc_hash::FxHashMap;
 
 use crate::client::Client;
+use crate::config::ReadConsistency;
 use crate::resp::ReplyWriter;
 use crate::shared::Shared;
 
@@ -163,9 +165,15 @@ impl Ctx<'_> {
         {
             return None;
         }
+        // A pop answers for the leader's state: never from a stale one,
+        // whatever the connection's or the node's read consistency.
+        let level = match self.shared.raft.consistency {
+            ReadConsistency::Stale => ReadConsistency::Linearizable,
+            level => level,
+        };
         let may_read = match self.read_checked {
             Some(checked) => checked,
-            None => match crate::conn::read_gate(self.shared, false, || 0, self.now_ms) {
+            None => match crate::conn::read_gate(self.shared, Some(level), || 0, self.now_ms) {
                 crate::conn::ReadGate::Run => true,
                 crate::conn::ReadGate::Check => return Some(Action::CheckThenRetry),
                 crate::conn::ReadGate::Redirect(_) => false,
@@ -304,7 +312,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
             replication::COMMANDS,
             sort::COMMANDS,
             dump::COMMANDS,
-            latency_histogram::COMMANDS,
+            diag::COMMANDS,
         ] {
             all.extend(group.iter());
         }

@@ -206,6 +206,18 @@ const PARAMS: &[Param] = &[
         mutable: false,
     },
     Param {
+        name: "slowlog-log-slower-than",
+        mutable: true,
+    },
+    Param {
+        name: "slowlog-max-len",
+        mutable: true,
+    },
+    Param {
+        name: "latency-monitor-threshold",
+        mutable: true,
+    },
+    Param {
         name: "latency-tracking",
         mutable: true,
     },
@@ -214,6 +226,27 @@ const PARAMS: &[Param] = &[
         mutable: true,
     },
 ];
+
+/// The range of an integer parameter `CONFIG SET` may change.
+fn integer_range(name: &str) -> Option<(i64, i64)> {
+    match name {
+        "slowlog-log-slower-than" => Some((-1, i64::MAX)),
+        "slowlog-max-len" | "latency-monitor-threshold" => Some((0, i64::MAX)),
+        _ => None,
+    }
+}
+
+/// Checks an integer parameter's new value; `Err` is Redis's reason.
+fn parse_integer(value: &str, (min, max): (i64, i64)) -> Result<i64, String> {
+    let number = super::args::parse_i64(value.as_bytes())
+        .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
+    if !(min..=max).contains(&number) {
+        return Err(format!(
+            "argument must be between {min} and {max} inclusive"
+        ));
+    }
+    Ok(number)
+}
 
 fn param_value(ctx: &Ctx<'_>, name: &str) -> String {
     let config = &ctx.shared.config;
@@ -246,6 +279,9 @@ fn param_value(ctx: &Ctx<'_>, name: &str) -> String {
             .map(format_percentile)
             .collect::<Vec<_>>()
             .join(" "),
+        "slowlog-log-slower-than" => ctx.shared.diag.slowlog.slower_than_us().to_string(),
+        "slowlog-max-len" => ctx.shared.diag.slowlog.max_len().to_string(),
+        "latency-monitor-threshold" => ctx.shared.diag.latency.threshold_ms().to_string(),
         _ => unreachable!("{name} is in PARAMS"),
     }
 }
@@ -311,14 +347,29 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             ));
             return Action::Replied;
         }
+        if let Some(range) = integer_range(param.name) {
+            if let Err(reason) = parse_integer(&value, range) {
+                ctx.out.error_text(&format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+                ));
+                return Action::Replied;
+            }
+        }
         changes.push((param.name, value));
     }
     for (name, value) in changes {
-        let mut runtime = ctx.shared.runtime.write();
+        let integer = || {
+            let range = integer_range(name).expect("an integer parameter");
+            parse_integer(&value, range).expect("validated above")
+        };
+        let diag = &ctx.shared.diag;
         match name {
-            "requirepass" => runtime.requirepass = Some(value).filter(|v| !v.is_empty()),
+            "requirepass" => {
+                ctx.shared.runtime.write().requirepass = Some(value).filter(|v| !v.is_empty());
+            }
             "loglevel" => {
                 let level = LogLevel::parse(&value).expect("validated above");
+                let mut runtime = ctx.shared.runtime.write();
                 runtime.log_level = level;
                 runtime.log_level_name = value.to_ascii_lowercase();
                 (ctx.shared.set_log_level)(level);
@@ -331,6 +382,9 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
                 .shared
                 .command_stats
                 .set_info_percentiles(parse_percentiles(&value).expect("validated above")),
+            "slowlog-log-slower-than" => diag.slowlog.set_slower_than_us(integer()),
+            "slowlog-max-len" => diag.slowlog.set_max_len(integer()),
+            "latency-monitor-threshold" => diag.latency.set_threshold_ms(integer()),
             _ => unreachable!("only mutable parameters reach here"),
         }
     }

@@ -18,6 +18,7 @@ use hdrhistogram::Histogram;
 use redraft_engine::DB_COUNT;
 
 use super::commands::Totals;
+use crate::raft::counters::RaftCounters;
 use crate::shared::Shared;
 
 /// The quantiles every summary reports.
@@ -394,6 +395,51 @@ fn raft(shared: &Shared, page: &mut Page) {
             lag,
         );
     }
+    page.family(
+        "redraft_raft_peer_reachable",
+        "gauge",
+        "1 if this node's last RPC with the member succeeded, 0 if it failed, absent if none yet.",
+    );
+    let mut contacts = Vec::new();
+    for member in view
+        .members
+        .iter()
+        .filter(|member| member.id != view.node_id)
+    {
+        let report = status.health.report(&member.id);
+        let id = member.id.to_string();
+        if let Some(reachable) = report.reachable {
+            page.sample(
+                "redraft_raft_peer_reachable",
+                &[("peer", &id)],
+                u8::from(reachable),
+            );
+        }
+        contacts.push((id, report.last_contact_ms, report.failures));
+    }
+    page.family(
+        "redraft_raft_peer_last_contact_seconds",
+        "gauge",
+        "Seconds since the last successful RPC with each member.",
+    );
+    for (id, last_contact_ms, _) in &contacts {
+        if let Some(ms) = last_contact_ms {
+            page.sample(
+                "redraft_raft_peer_last_contact_seconds",
+                &[("peer", id)],
+                *ms as f64 / 1000.0,
+            );
+        }
+    }
+    page.family(
+        "redraft_raft_peer_failures",
+        "gauge",
+        "Consecutive failed RPCs with each member.",
+    );
+    for (id, _, failures) in &contacts {
+        page.sample("redraft_raft_peer_failures", &[("peer", id)], failures);
+    }
+    raft_counters(&status.counters, page);
     let entries = status.entries_proposed.load(Ordering::Relaxed);
     let commands = status.commands_proposed.load(Ordering::Relaxed);
     page.single(
@@ -452,6 +498,69 @@ fn raft(shared: &Shared, page: &mut Page) {
         &[],
         &log.sync_latency_ns(),
         stats.sync_nanos_total,
+    );
+}
+
+/// The Raft event counters.
+fn raft_counters(counters: &RaftCounters, page: &mut Page) {
+    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    for (name, kind, help, value) in [
+        (
+            "redraft_raft_elections_started_total",
+            "counter",
+            "Elections this node started (terms it stood as candidate in).",
+            load(&counters.elections_started),
+        ),
+        (
+            "redraft_raft_elections_won_total",
+            "counter",
+            "Elections this node won.",
+            load(&counters.elections_won),
+        ),
+        (
+            "redraft_raft_leader_changes_total",
+            "counter",
+            "Changes of the leader this node knows (to another node, to none, to itself).",
+            load(&counters.leader_changes),
+        ),
+        (
+            "redraft_raft_membership_changes_total",
+            "counter",
+            "Membership configurations this node has seen take effect.",
+            load(&counters.membership_changes),
+        ),
+        (
+            "redraft_raft_snapshots_built_total",
+            "counter",
+            "Snapshots this node built from its own state.",
+            load(&counters.snapshots_built),
+        ),
+        (
+            "redraft_raft_snapshots_installed_total",
+            "counter",
+            "Snapshots received from a leader and installed.",
+            load(&counters.snapshots_installed),
+        ),
+        (
+            "redraft_raft_snapshot_last_bytes",
+            "gauge",
+            "Size of the last snapshot built or installed.",
+            load(&counters.snapshot_last_bytes),
+        ),
+        (
+            "redraft_raft_log_purges_total",
+            "counter",
+            "Times the log was purged behind a snapshot.",
+            load(&counters.log_purges),
+        ),
+    ] {
+        page.single(name, kind, help, value);
+    }
+    page.single(
+        "redraft_raft_snapshot_last_build_seconds",
+        "gauge",
+        "How long the last snapshot build took (freeze, merge, write, fsync, rename).",
+        load(&counters.snapshot_last_build_ms) as f64 / 1000.0,
     );
 }
 

@@ -15,7 +15,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use openraft::{RaftMetrics, ServerState};
+use openraft::RaftMetrics;
+
+use crate::raft::status::state_name;
 use serde::{Deserialize, Serialize};
 
 use super::{AdminState, Answer};
@@ -101,7 +103,7 @@ pub struct MemberStatus {
 pub fn status_of(metrics: &RaftMetrics<NodeId, PeerNode>, commit_index: u64) -> ClusterStatus {
     ClusterStatus {
         node_id: metrics.id,
-        role: role_name(metrics.state).to_string(),
+        role: state_name(metrics.state).to_string(),
         term: metrics.current_term,
         leader_id: metrics.current_leader,
         commit_index,
@@ -187,17 +189,6 @@ pub fn members_of(
     members
 }
 
-/// openraft's server state as the API names it.
-pub fn role_name(state: ServerState) -> &'static str {
-    match state {
-        ServerState::Leader => "leader",
-        ServerState::Follower => "follower",
-        ServerState::Candidate => "candidate",
-        ServerState::Learner => "learner",
-        ServerState::Shutdown => "shutdown",
-    }
-}
-
 /// `GET /cluster/status`.
 pub async fn status(State(state): State<AdminState>) -> Answer {
     let metrics = state.raft.metrics().borrow().clone();
@@ -219,7 +210,7 @@ mod tests {
     use std::collections::{BTreeMap, BTreeSet};
     use std::sync::Arc;
 
-    use openraft::{CommittedLeaderId, LogId, Membership, StoredMembership};
+    use openraft::{CommittedLeaderId, LogId, Membership, ServerState, StoredMembership};
     use serde_json::json;
 
     use super::*;

@@ -168,7 +168,7 @@ pub async fn get(State(state): State<AdminState>) -> Answer {
         status: if result.is_ok() { "ok" } else { "unavailable" }.into(),
         reason: result.err(),
         node_id: metrics.id,
-        role: super::cluster::role_name(metrics.state).into(),
+        role: crate::raft::status::state_name(metrics.state).into(),
         term: metrics.current_term,
         leader_id: metrics.current_leader,
         applied_index,

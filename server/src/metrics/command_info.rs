@@ -10,24 +10,12 @@
 
 use std::fmt::Write as _;
 
-use super::commands::{Figures, Totals};
 use crate::shared::Shared;
-
-/// The commands with figures, sorted by name.
-fn by_name(totals: &Totals) -> Vec<(&'static str, &Figures)> {
-    let mut commands: Vec<_> = totals
-        .commands
-        .iter()
-        .map(|(address, figures)| (Totals::name(*address), figures))
-        .collect();
-    commands.sort_unstable_by_key(|(name, _)| *name);
-    commands
-}
 
 pub fn commandstats(shared: &Shared, out: &mut String) {
     out.push_str("# Commandstats\r\n");
     shared.command_stats.read(|totals| {
-        for (name, figures) in by_name(totals) {
+        for (name, figures) in totals.by_name() {
             let usec = figures.total_ns / 1000;
             let per_call = if figures.calls == 0 {
                 0.0
@@ -62,7 +50,7 @@ pub fn latencystats(shared: &Shared, out: &mut String) {
     }
     let percentiles = shared.command_stats.info_percentiles();
     shared.command_stats.read(|totals| {
-        for (name, figures) in by_name(totals) {
+        for (name, figures) in totals.by_name() {
             if figures.latency_ns.is_empty() {
                 continue;
             }

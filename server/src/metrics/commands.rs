@@ -121,6 +121,18 @@ impl Totals {
         self.current_started = Some(now);
     }
 
+    /// The commands with figures, sorted by name (a stable order for
+    /// every report).
+    pub fn by_name(&self) -> Vec<(&'static str, &Figures)> {
+        let mut commands: Vec<_> = self
+            .commands
+            .iter()
+            .map(|(address, figures)| (Totals::name(*address), figures))
+            .collect();
+        commands.sort_unstable_by_key(|(name, _)| *name);
+        commands
+    }
+
     /// The name of a command spec address.
     pub fn name(address: usize) -> &'static str {
         cmd::name_by_address(address).unwrap_or("unknown")

@@ -17,7 +17,6 @@ use std::sync::atomic::Ordering;
 use hdrhistogram::Histogram;
 use redraft_engine::DB_COUNT;
 
-use super::commands::Totals;
 use crate::raft::counters::RaftCounters;
 use crate::shared::Shared;
 
@@ -235,12 +234,7 @@ fn server(shared: &Shared, page: &mut Page) {
 
 fn commands(shared: &Shared, page: &mut Page) {
     shared.command_stats.read(|totals| {
-        let mut commands: Vec<_> = totals
-            .commands
-            .iter()
-            .map(|(address, figures)| (Totals::name(*address), figures))
-            .collect();
-        commands.sort_unstable_by_key(|(name, _)| *name);
+        let commands = totals.by_name();
         page.family(
             "redraft_command_calls_total",
             "counter",

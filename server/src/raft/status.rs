@@ -343,7 +343,8 @@ fn view_of(metrics: &RaftMetrics<NodeId, PeerNode>) -> StatusView {
 /// The error a node with no leader gives for writes and strong reads.
 pub const CLUSTER_DOWN: &str = "CLUSTERDOWN The cluster is down";
 
-fn state_name(state: ServerState) -> &'static str {
+/// openraft's server state as INFO, /metrics and the admin API name it.
+pub fn state_name(state: ServerState) -> &'static str {
     match state {
         ServerState::Leader => "leader",
         ServerState::Follower => "follower",

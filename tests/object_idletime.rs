@@ -3,11 +3,14 @@
 //! tolerance (the scenario files need exact replies; see
 //! `tests/scenarios/keys_object_move.txt` for the exact ones). Each server
 //! restores its own `DUMP` payload, since redraft's payloads are its own.
+//! In a cluster, a write sets the access time on every node as it applies,
+//! and a read on one node touches only that node's.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use common::cluster::{Cluster, ClusterOptions};
 use common::Process;
 use redis::Connection;
 
@@ -158,4 +161,44 @@ fn idle_time_follows_accesses_on_redraft() {
 #[test]
 fn idle_time_follows_accesses_on_redis() {
     idle_time_follows_accesses(&common::redis(&[]));
+}
+
+/// Writes set the access time on every node at apply (with the entry's
+/// timestamp, RESTORE's IDLETIME included); a read touches only the node
+/// it runs on, since access times are local.
+#[test]
+fn writes_set_the_idle_time_on_every_node_and_reads_only_locally() {
+    let cluster = Cluster::start(3, ClusterOptions::default());
+    let leader = cluster.leader();
+    let mut con = cluster.connect(leader);
+    restore_idle(&mut con, "old", 1000);
+    let _: () = redis::cmd("SET")
+        .arg("new")
+        .arg("v")
+        .query(&mut con)
+        .unwrap();
+    cluster.wait_all_applied();
+    let follower = cluster.followers()[0];
+    let mut on_follower = cluster.connect_readonly(follower);
+    for id in cluster.ids() {
+        let mut node = cluster.connect_readonly(id);
+        let old = idle(&mut node, "old").expect("replicated");
+        assert!((1000..=1003).contains(&old), "node {id}: {old}");
+        let new = idle(&mut node, "new").expect("replicated");
+        assert!(new <= 3, "node {id}: {new}");
+    }
+    let _: Option<String> = redis::cmd("GET")
+        .arg("old")
+        .query(&mut on_follower)
+        .unwrap();
+    assert_eq!(
+        idle(&mut on_follower, "old"),
+        Some(0),
+        "read on the follower"
+    );
+    let on_leader = idle(&mut con, "old").unwrap();
+    assert!(
+        on_leader >= 1000,
+        "the follower's read touched the leader: {on_leader}"
+    );
 }

@@ -26,6 +26,10 @@
 //! - The tables' own invariants hold (see `table.rs`): entries are in
 //!   (hash, key bytes) order, which `SCAN` walks.
 //! - The head never points into a run: what it copies up is copied.
+//! - Every live key has an access time (`lru.rs`): in its entry, or for a
+//!   key in the run in the run's side array. Reads set it through `&self`
+//!   ([`Shard::get_live`]); a write sets it on the key it finds and on
+//!   every entry it stores. Nothing else here reads it.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;

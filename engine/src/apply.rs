@@ -155,7 +155,15 @@ impl Engine {
                 ttl_ms,
                 absolute,
                 replace,
-            } => self.apply_restore(db, key, value, (*ttl_ms, *absolute), *replace, now_ms),
+                idle_s,
+            } => self.apply_restore(
+                db,
+                key,
+                value,
+                (*ttl_ms, *absolute),
+                (*replace, *idle_s),
+                now_ms,
+            ),
         };
         result.unwrap_or_else(Reply::Error)
     }

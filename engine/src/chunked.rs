@@ -1,7 +1,7 @@
 //! [`Chunked`]: a vector stored in fixed-size chunks, so that it grows
 //! without copying and without doubling.
 //!
-//! A `Vec` of a million 88-byte table entries doubles its capacity as it
+//! A `Vec` of a million 96-byte table entries doubles its capacity as it
 //! grows: just after a doubling half of it is unused, and while it copies
 //! itself the old and the new buffer are both alive, the old one then
 //! left to the allocator as a hole the size of the whole keyspace. A
@@ -24,7 +24,7 @@
 /// log2 of [`CHUNK_LEN`].
 const CHUNK_BITS: u32 = 9;
 /// Elements per chunk: a power of two, so an index splits with a shift.
-/// 512 entries of 88 bytes is 44 KiB: small against a large table, and
+/// 512 entries of 96 bytes is 48 KiB: small against a large table, and
 /// under glibc's mmap threshold, so a chunk comes from the heap.
 pub(crate) const CHUNK_LEN: usize = 1 << CHUNK_BITS;
 

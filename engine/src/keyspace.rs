@@ -14,6 +14,7 @@ use bytes::Bytes;
 
 use crate::engine::SHARDS_PER_DB;
 use crate::key::KeyRef;
+use crate::lru::local_lru_clock;
 use crate::shard::Shard;
 use crate::{Engine, Entry, Error, ExpireCommand, ExpireCondition, Reply, DB_COUNT};
 
@@ -237,9 +238,11 @@ impl Engine {
     /// Stores `entry` under `key` as is, replacing any old entry: for
     /// loading a snapshot, and for tests that need values of the types no
     /// write creates yet. Not a command: it bypasses every check.
+    /// The key counts as accessed now, by the local clock.
     pub fn restore_entry(&self, db: usize, key: Bytes, entry: Entry) {
         let key_ref = KeyRef::new(&key);
         let mut shard = self.slot_of(db, key_ref).shard.lock();
+        shard.set_write_lru(local_lru_clock());
         let replaced = shard.insert(key_ref, &key, entry);
         drop(shard);
         drop(replaced);

@@ -17,12 +17,14 @@
 //! - Every layer's walk is in strictly increasing (hash, key bytes) order,
 //!   so the merge is a k-way merge with the newest layer winning ties.
 //! - A frozen layer is never changed again; it is shared (`Arc`) with the
-//!   snapshot writer until its run replaces it.
+//!   snapshot writer until its run replaces it. Only its keys' access times
+//!   (atomics, local metadata: `lru.rs`) still move, as reads find them.
 
 use std::borrow::Cow;
 use std::iter::Peekable;
 use std::sync::Arc;
 
+use crate::lru::Lru;
 use crate::run::{record_type_name, ArchivedRecord, Materialize, RunShard};
 use crate::table::Table;
 use crate::Entry;
@@ -69,15 +71,15 @@ pub(crate) struct Layers<'a> {
 pub(crate) enum EntryView<'a> {
     /// In a head or frozen table.
     Table(&'a Entry),
-    /// In the run.
-    Run(&'a ArchivedRecord, &'a RunShard),
+    /// In the run, at this position.
+    Run(&'a ArchivedRecord, &'a RunShard, usize),
 }
 
 impl<'a> EntryView<'a> {
     pub(crate) fn expires_at_ms(&self) -> Option<u64> {
         match self {
             EntryView::Table(entry) => entry.expires_at_ms(),
-            EntryView::Run(record, _) => record.expires_at_ms.as_ref().map(|at| at.to_native()),
+            EntryView::Run(record, ..) => record.expires_at_ms.as_ref().map(|at| at.to_native()),
         }
     }
 
@@ -90,7 +92,15 @@ impl<'a> EntryView<'a> {
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
             EntryView::Table(entry) => entry.value.type_name(),
-            EntryView::Run(record, _) => record_type_name(record),
+            EntryView::Run(record, ..) => record_type_name(record),
+        }
+    }
+
+    /// The key's access time, wherever it is kept.
+    pub(crate) fn lru(&self) -> &'a Lru {
+        match self {
+            EntryView::Table(entry) => &entry.lru,
+            EntryView::Run(_, run, position) => run.lru(*position),
         }
     }
 
@@ -99,7 +109,7 @@ impl<'a> EntryView<'a> {
     pub(crate) fn to_entry(self) -> Cow<'a, Entry> {
         match self {
             EntryView::Table(entry) => Cow::Borrowed(entry),
-            EntryView::Run(record, run) => Cow::Owned(run.entry(record, Materialize::Share)),
+            EntryView::Run(record, run, _) => Cow::Owned(run.entry(record, Materialize::Share)),
         }
     }
 }
@@ -108,7 +118,7 @@ impl<'a> EntryView<'a> {
 enum Held<'a> {
     Entry(&'a Entry),
     Tombstone,
-    Record(&'a ArchivedRecord),
+    Record(&'a ArchivedRecord, usize),
 }
 
 type LayerWalk<'a> = Peekable<Box<dyn Iterator<Item = (u64, &'a [u8], Held<'a>)> + 'a>>;
@@ -146,7 +156,7 @@ impl<'a> Merged<'a> {
         if let Some(base) = layers.base {
             let records = base
                 .iter_from(from_hash)
-                .map(|(hash, key, record)| (hash, key, Held::Record(record)));
+                .map(|(at, hash, key, record)| (hash, key, Held::Record(record, at)));
             walks.push((Box::new(records) as Box<dyn Iterator<Item = _>>).peekable());
         }
         Merged {
@@ -180,8 +190,8 @@ impl<'a> Iterator for Merged<'a> {
             let view = match held {
                 Held::Tombstone => continue,
                 Held::Entry(entry) => EntryView::Table(entry),
-                Held::Record(record) => {
-                    EntryView::Run(record, self.base.expect("a record comes from the run"))
+                Held::Record(record, at) => {
+                    EntryView::Run(record, self.base.expect("a record comes from the run"), at)
                 }
             };
             return Some((hash, key, view));

@@ -17,6 +17,11 @@
 //!   pure function of the keys, so it survives snapshot and restore, and it
 //!   is what `SCAN` cursors walk.
 //! - `apply` never reads the clock, the environment or a random source.
+//! - A key's access time (`lru.rs`, for `OBJECT IDLETIME`) is local
+//!   metadata: reads set it by the local clock, writes by the apply
+//!   timestamp, and no replicated outcome (a reply of apply, a `WATCH`
+//!   stamp, a `DUMP` payload, a run file, an entry's equality) depends on
+//!   it.
 //! - Every command failure is a deterministic [`Error`] reply value.
 //! - Each shard's expiry index lists exactly its keys that have an expiry.
 
@@ -34,6 +39,7 @@ mod keyspace;
 mod layers;
 mod ldouble;
 mod list;
+mod lru;
 mod number;
 mod object;
 mod payload;

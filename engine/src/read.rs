@@ -4,10 +4,14 @@
 //! held, so no value is copied.
 //!
 //! Invariants:
-//! - Reads never mutate a shard; they take `&Shard` under the lock. A key
+//! - Reads never change a shard's contents; they take `&Shard` under the
+//!   lock. A key
 //!   read from a run is handed out as slices of the mapping, not copied.
 //! - Each looked-up key counts one keyspace hit or miss, as Redis's
 //!   `lookupKeyRead` does (a WRONGTYPE reply still counts a hit).
+//! - A read of a key records an access (its access time, local metadata
+//!   the reads may set through `&Shard`: `lru.rs`), except where Redis
+//!   reads with `LOOKUP_NOTOUCH`: `EXISTS`, `TYPE`, the `TTL` family.
 
 use bytes::Bytes;
 
@@ -85,25 +89,41 @@ impl Engine {
         }
     }
 
-    /// `EXISTS` and `TOUCH`: how many of `keys` exist, counting repeats.
+    /// `EXISTS`: how many of `keys` exist, counting repeats. Not an access
+    /// (Redis looks them up with `LOOKUP_NOTOUCH`).
     pub fn exists(&self, db: usize, keys: &[Bytes], now_ms: u64) -> i64 {
+        self.count_live(db, keys, now_ms, false)
+    }
+
+    /// `TOUCH`: [`Engine::exists`], but an access of every key found.
+    pub fn touch(&self, db: usize, keys: &[Bytes], now_ms: u64) -> i64 {
+        self.count_live(db, keys, now_ms, true)
+    }
+
+    fn count_live(&self, db: usize, keys: &[Bytes], now_ms: u64, touch: bool) -> i64 {
         let mut shards = self.lock_keys(db, keys.iter());
         let mut count = 0;
         for key in keys {
             let key = KeyRef::new(key);
-            let hit = shards.shard(key).get_live(key, now_ms).is_some();
+            let shard = shards.shard(key);
+            let hit = if touch {
+                shard.get_live(key, now_ms).is_some()
+            } else {
+                shard.peek_live(key, now_ms).is_some()
+            };
             shards.slot(key).count(hit);
             count += i64::from(hit);
         }
         count
     }
 
-    /// `TYPE`: "none", "string", "list", "hash", "set" or "zset".
+    /// `TYPE`: "none", "string", "list", "hash", "set" or "zset". Not an
+    /// access (`LOOKUP_NOTOUCH`).
     pub fn key_type(&self, db: usize, key: &[u8], now_ms: u64) -> &'static str {
         let key = KeyRef::new(key);
         let slot = self.slot_of(db, key);
         let shard = slot.shard.lock();
-        let entry = shard.get_live(key, now_ms);
+        let entry = shard.peek_live(key, now_ms);
         slot.count(entry.is_some());
         entry.map_or("none", |entry| entry.value.type_name())
     }
@@ -111,12 +131,12 @@ impl Engine {
     /// `TTL`, `PTTL`, `EXPIRETIME`, `PEXPIRETIME`: -2 if the key is
     /// missing, -1 if it has no expiry, else the remaining time (`absolute`:
     /// the Unix expiry time) in milliseconds (`millis`) or seconds, which
-    /// Redis rounds to nearest.
+    /// Redis rounds to nearest. Not an access (`LOOKUP_NOTOUCH`).
     pub fn ttl(&self, db: usize, key: &[u8], now_ms: u64, millis: bool, absolute: bool) -> i64 {
         let key = KeyRef::new(key);
         let slot = self.slot_of(db, key);
         let shard = slot.shard.lock();
-        let entry = shard.get_live(key, now_ms);
+        let entry = shard.peek_live(key, now_ms);
         slot.count(entry.is_some());
         let Some(entry) = entry else {
             return -2;

@@ -8,7 +8,8 @@
 //!   whether the expiry is already past (then nothing is stored, an old key
 //!   replaced is deleted, and the reply is still `+OK`, as in Redis).
 //! - The restored value is built by [`payload::into_value`], the same on
-//!   every node.
+//!   every node. `IDLETIME` sets only the key's access time, local
+//!   metadata that no reply depends on.
 
 use bytes::Bytes;
 
@@ -37,14 +38,14 @@ impl Engine {
 
     /// `RESTORE`: stores `value` at `key` with the expiry `ttl_ms` gives
     /// (0: none; else milliseconds from `now_ms`, or with `absolute` a Unix
-    /// time in milliseconds).
+    /// time in milliseconds), `idle_s` seconds idle if given.
     pub(crate) fn apply_restore(
         &self,
         db: usize,
         key: &Bytes,
         value: &DumpValue,
         (ttl_ms, absolute): (i64, bool),
-        replace: bool,
+        (replace, idle_s): (bool, Option<i64>),
         now_ms: u64,
     ) -> Result<Reply, Error> {
         assert!(ttl_ms >= 0, "the server refuses a negative RESTORE ttl");
@@ -72,6 +73,9 @@ impl Engine {
             expires_at_ms.map(|at| at as u64),
         );
         let replaced = shard.put(place, key, entry);
+        if let Some(idle_s) = idle_s {
+            shard.set_idle(key_ref, idle_s, now_ms);
+        }
         drop(shard);
         drop(replaced);
         Ok(Reply::Ok)

@@ -7,7 +7,8 @@
 //! handed out as a slice of the mapping (no copy); a key a write touches is
 //! copied up into its shard's head (`shard.rs`), so the mutable layers
 //! never point into a run and an old run's memory goes away with its last
-//! reader.
+//! reader. The keys' access times (`OBJECT IDLETIME`) are not in the file:
+//! they are a side array of the [`RunShard`], set as reads happen.
 //!
 //! File format (all integers little-endian):
 //! - header, 24 bytes: `magic` (8 bytes, [`RUN_MAGIC`]), `version` (u32,
@@ -45,6 +46,7 @@ use rkyv::util::AlignedVec;
 use crate::engine::{shard_of, SHARDS_PER_DB};
 use crate::hash::{Hash, HashRecord};
 use crate::list::{List, ListRecord};
+use crate::lru::Lru;
 use crate::set::{Set, SetRecord};
 use crate::value::{Entry, Value};
 use crate::zset::{ZSet, ZSetRecord};
@@ -319,12 +321,17 @@ fn checked_range(start: u64, len: u64, end: usize, what: &str) -> Result<Range<u
     }
 }
 
-/// One shard of a run, as a shard's bottom layer. Cloning shares the run.
+/// One shard of a run, as a shard's bottom layer. Cloning shares the run
+/// and the access times.
 #[derive(Clone)]
 pub(crate) struct RunShard {
     run: Arc<Run>,
     /// The shard's (db, shard) index in the run.
     index: usize,
+    /// Record `i`'s access time (`lru.rs`), beside the read-only mapping:
+    /// local metadata, never written to a run file. Allocated when a shard
+    /// takes the run as its bottom layer, 4 bytes a key.
+    lrus: Arc<[Lru]>,
 }
 
 /// How a value read from a run is handed out.
@@ -338,9 +345,14 @@ pub(crate) enum Materialize {
 }
 
 impl RunShard {
-    pub(crate) fn new(run: Arc<Run>, index: usize) -> RunShard {
+    /// Shard `index` of `run`, every key's access time at LRU clock
+    /// `clock` (a shard adopting the run then sets them to its merged
+    /// layers' own: see `Shard::adopt`).
+    pub(crate) fn new(run: Arc<Run>, index: usize, clock: u32) -> RunShard {
         assert!(index < run.shards.len(), "run shard {index} out of range");
-        RunShard { run, index }
+        let len = run.shard(index).records.len();
+        let lrus = (0..len).map(|_| Lru::new(clock)).collect();
+        RunShard { run, index, lrus }
     }
 
     fn records(&self) -> &ArchivedShardRecords {
@@ -357,36 +369,59 @@ impl RunShard {
         self.records().records.len()
     }
 
-    /// The archive's size, this layer's share of the memory estimate.
-    pub(crate) fn archive_bytes(&self) -> u64 {
-        self.run.shards[self.index].len() as u64
+    /// This layer's share of the memory estimate: the archive's size and
+    /// 4 bytes a key of access times. A function of the run alone, the
+    /// same on every node.
+    pub(crate) fn cost_bytes(&self) -> u64 {
+        let lrus = self.lrus.len() * std::mem::size_of::<Lru>();
+        (self.run.shards[self.index].len() + lrus) as u64
     }
 
-    /// The record of (`hash`, `key`), if the run has it.
+    /// The position and record of (`hash`, `key`), if the run has it.
     #[inline]
-    pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<&ArchivedRecord> {
+    pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Option<(usize, &ArchivedRecord)> {
         let shard = self.records();
         let start = shard.hashes.partition_point(|h| h.to_native() < hash);
         shard.hashes[start..]
             .iter()
             .take_while(|h| h.to_native() == hash)
             .zip(&shard.records[start..])
-            .find(|(_, record)| record.key.as_slice() == key)
-            .map(|(_, record)| record)
+            .position(|(_, record)| record.key.as_slice() == key)
+            .map(|at| (start + at, &shard.records[start + at]))
     }
 
-    /// Records whose hash is `>= from_hash`, in order, as (hash, key,
-    /// record).
+    /// The record of (`hash`, `key`), if the run has it.
+    #[inline]
+    pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<&ArchivedRecord> {
+        self.find(hash, key).map(|(_, record)| record)
+    }
+
+    /// The access time of the record at `position`.
+    #[inline]
+    pub(crate) fn lru(&self, position: usize) -> &Lru {
+        &self.lrus[position]
+    }
+
+    /// Every record's access time, by position.
+    pub(crate) fn lrus(&self) -> &[Lru] {
+        &self.lrus
+    }
+
+    /// Records whose hash is `>= from_hash`, in order, as (position, hash,
+    /// key, record).
     pub(crate) fn iter_from(
         &self,
         from_hash: u64,
-    ) -> impl Iterator<Item = (u64, &[u8], &ArchivedRecord)> {
+    ) -> impl Iterator<Item = (usize, u64, &[u8], &ArchivedRecord)> {
         let shard = self.records();
         let start = shard.hashes.partition_point(|h| h.to_native() < from_hash);
         shard.hashes[start..]
             .iter()
             .zip(&shard.records[start..])
-            .map(|(hash, record)| (hash.to_native(), record.key.as_slice(), record))
+            .enumerate()
+            .map(move |(at, (hash, record))| {
+                (start + at, hash.to_native(), record.key.as_slice(), record)
+            })
     }
 
     /// (expires_at_ms, hash, key) of every record with an expiry.

@@ -26,6 +26,10 @@
 //! - The tables' own invariants hold (see `table.rs`): entries are in
 //!   (hash, key bytes) order, which `SCAN` walks.
 //! - The head never points into a run: what it copies up is copied.
+//! - Every live key has an access time (`lru.rs`): in its entry, or for a
+//!   key in the run in the run's side array. Reads set it through `&self`
+//!   ([`Shard::get_live`]); a write sets it on the key it finds and on
+//!   every entry it stores. Nothing else here reads it.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -36,13 +40,15 @@ use bytes::Bytes;
 
 use crate::key::{KeyRef, StoredKey};
 use crate::layers::{Frozen, Layers, Merged};
+use crate::lru::{idle_seconds, lru_clock, lru_for_idle, Lru};
 use crate::run::{Materialize, RunShard};
 use crate::table::{entry_bytes, Found, Table, Vacant};
 use crate::{Entry, SmallBytes, Value, INLINE_BYTES_MAX};
 
 /// The fixed cost charged per key; `INFO` reports the sum over keys as
-/// used memory. A key's table entry is 88 bytes (its hash, the key,
-/// `Entry` and a short string's bytes, all inline), and the table's slot
+/// used memory. A key's table entry is 96 bytes (its hash, the key,
+/// `Entry` and a short string's bytes, all inline, and the access time
+/// with its padding), and the table's slot
 /// array adds 8-byte slots at 1.2 to 2.4 a key as it doubles, 13 bytes a
 /// key on average over the growth cycle (`table::entry_bytes`). Keys and
 /// string values longer than `INLINE_BYTES_MAX` add their length (a heap
@@ -148,6 +154,12 @@ pub(crate) struct Shard {
     lower_bytes: u64,
     /// Where memory and expiry totals are published for `INFO`.
     counters: Arc<Counters>,
+    /// The LRU clock of the write in progress, which the entries it stores
+    /// get as their access time: set by `find_for_write`, since every write
+    /// looks its key up first. From the apply timestamp, not the local
+    /// clock (a local clock would do, since nothing replicated depends on
+    /// access times, but the timestamp keeps apply clock-free).
+    write_lru: u32,
 }
 
 impl Shard {
@@ -164,6 +176,7 @@ impl Shard {
             head_bytes: 0,
             lower_bytes: 0,
             counters,
+            write_lru: 0,
         }
     }
 
@@ -183,39 +196,85 @@ impl Shard {
         !self.frozen.is_empty() || self.base.is_some()
     }
 
-    /// The entry of `key`, even if it is expired. One in the run is
-    /// materialized sharing the mapping's bytes.
+    /// The entry of `key`, even if it is expired, with its access time.
+    /// One in the run is materialized sharing the mapping's bytes.
     #[inline]
-    pub(crate) fn get(&self, key: KeyRef<'_>) -> Option<Cow<'_, Entry>> {
+    fn lookup(&self, key: KeyRef<'_>) -> Option<(Cow<'_, Entry>, &Lru)> {
         if let Some(entry) = self.entries.get(key.hash, key.key) {
-            return Some(Cow::Borrowed(entry));
+            return Some((Cow::Borrowed(entry), &entry.lru));
         }
         if !self.has_lower() {
             return None;
         }
-        self.get_lower(key, Materialize::Share)
+        self.lookup_lower(key, Materialize::Share)
     }
 
-    /// The entry of `key` unless it is missing or expired at `now_ms`.
+    /// The entry of `key`, even if it is expired. One in the run is
+    /// materialized sharing the mapping's bytes.
+    #[inline]
+    pub(crate) fn get(&self, key: KeyRef<'_>) -> Option<Cow<'_, Entry>> {
+        self.lookup(key).map(|(entry, _)| entry)
+    }
+
+    /// The entry of `key` unless it is missing or expired at `now_ms`, for
+    /// a read: it records an access at `now_ms` (Redis's `lookupKeyRead`).
+    /// A key in a lower layer stays there; only its access time changes.
     #[inline]
     pub(crate) fn get_live(&self, key: KeyRef<'_>, now_ms: u64) -> Option<Cow<'_, Entry>> {
+        let (entry, lru) = self.lookup(key)?;
+        if entry.is_expired(now_ms) {
+            return None;
+        }
+        lru.touch(lru_clock(now_ms));
+        Some(entry)
+    }
+
+    /// [`Shard::get_live`] without recording an access (Redis's
+    /// `LOOKUP_NOTOUCH`: `TYPE`, `TTL`, `EXISTS`, `OBJECT`, `WATCH`).
+    #[inline]
+    pub(crate) fn peek_live(&self, key: KeyRef<'_>, now_ms: u64) -> Option<Cow<'_, Entry>> {
         self.get(key).filter(|entry| !entry.is_expired(now_ms))
     }
 
+    /// Seconds since `key` was last accessed, by the LRU clock of `now_ms`
+    /// (`OBJECT IDLETIME`); `None` if it is missing or expired. Not itself
+    /// an access.
+    pub(crate) fn idle_seconds(&self, key: KeyRef<'_>, now_ms: u64) -> Option<u64> {
+        let (entry, lru) = self.lookup(key)?;
+        if entry.is_expired(now_ms) {
+            return None;
+        }
+        Some(idle_seconds(lru_clock(now_ms), lru.get()))
+    }
+
+    /// Makes the live `key` `idle_s` seconds idle at `now_ms`, as `RESTORE
+    /// ... IDLETIME` does (see `lru::lru_for_idle`).
+    pub(crate) fn set_idle(&mut self, key: KeyRef<'_>, idle_s: i64, now_ms: u64) {
+        let (_, lru) = self.lookup(key).expect("the key was just stored");
+        lru.touch(lru_for_idle(lru_clock(now_ms), idle_s));
+    }
+
+    /// Sets the LRU clock that the entries stored next get as their access
+    /// time, for stores that do not go through `find_for_write` (a dump
+    /// loaded with [`crate::Engine::restore_entry`]).
+    pub(crate) fn set_write_lru(&mut self, clock: u32) {
+        self.write_lru = clock;
+    }
+
     /// The entry a layer under the head holds for `key`, unless the head
-    /// deleted it.
-    fn get_lower(&self, key: KeyRef<'_>, how: Materialize) -> Option<Cow<'_, Entry>> {
+    /// deleted it, with its access time.
+    fn lookup_lower(&self, key: KeyRef<'_>, how: Materialize) -> Option<(Cow<'_, Entry>, &Lru)> {
         if self.tombstones.len() > 0 && self.tombstones.get(key.hash, key.key).is_some() {
             return None;
         }
         for frozen in &self.frozen {
             if let Some(said) = frozen.lookup(key.hash, key.key) {
-                return said.map(Cow::Borrowed);
+                return said.map(|entry| (Cow::Borrowed(entry), &entry.lru));
             }
         }
         let base = self.base.as_ref()?;
-        let record = base.get(key.hash, key.key)?;
-        Some(Cow::Owned(base.entry(record, how)))
+        let (position, record) = base.find(key.hash, key.key)?;
+        Some((Cow::Owned(base.entry(record, how)), base.lru(position)))
     }
 
     /// Whether a layer under the head holds `key` (the head's own
@@ -235,10 +294,15 @@ impl Shard {
     /// it is stored but expired, it is removed first (as every write does
     /// before it looks at a key), and the result is where it would go. A
     /// key held only by a lower layer is first copied up into the head.
+    /// A key found is accessed at `now_ms` (Redis's `lookupKeyWrite`), and
+    /// so is whatever this write stores next.
     #[inline]
     pub(crate) fn find_for_write(&mut self, key: KeyRef<'_>, now_ms: u64) -> Place {
+        self.write_lru = lru_clock(now_ms);
         let found = self.find(key)?;
-        self.purge_found(found, now_ms)
+        let found = self.purge_found(found, now_ms)?;
+        self.entry(found).lru.touch(self.write_lru);
+        Ok(found)
     }
 
     /// Where `key` is in the head, copying it up from a lower layer if
@@ -250,9 +314,13 @@ impl Shard {
             Err(vacant) if !self.has_lower() => return Err(vacant),
             Err(vacant) => vacant,
         };
-        match self.get_lower(key, Materialize::Copy) {
+        match self.lookup_lower(key, Materialize::Copy) {
             None => Err(vacant),
-            Some(entry) => Ok(self.copy_up(vacant, key, entry.into_owned())),
+            Some((entry, lru)) => {
+                let mut entry = entry.into_owned();
+                entry.lru = lru.clone();
+                Ok(self.copy_up(vacant, key, entry))
+            }
         }
     }
 
@@ -313,9 +381,11 @@ impl Shard {
         }
     }
 
-    /// Inserts the missing `key` at `vacant`. A short key is copied into
-    /// the table slot; a long one shares the caller's buffer.
-    pub(crate) fn insert_at(&mut self, vacant: Vacant, key: &Bytes, entry: Entry) -> Found {
+    /// Inserts the missing `key` at `vacant`, accessed now (the write's
+    /// clock). A short key is copied into the table slot; a long one shares
+    /// the caller's buffer.
+    pub(crate) fn insert_at(&mut self, vacant: Vacant, key: &Bytes, mut entry: Entry) -> Found {
+        entry.lru = Lru::new(self.write_lru);
         debug_assert_eq!(vacant.hash(), crate::key_hash(key), "insert key mismatch");
         let key = SmallBytes::from_shared(key);
         self.add_head_cost(entry_cost_bytes(key.len(), &entry));
@@ -333,8 +403,10 @@ impl Shard {
         self.entries.insert_at(vacant, key, entry)
     }
 
-    /// Replaces the entry at `found`, returning the old one.
-    pub(crate) fn replace_at(&mut self, found: Found, entry: Entry) -> Entry {
+    /// Replaces the entry at `found`, returning the old one. The new entry
+    /// is accessed now (the write's clock).
+    pub(crate) fn replace_at(&mut self, found: Found, mut entry: Entry) -> Entry {
+        entry.lru = Lru::new(self.write_lru);
         let key_len = self.entries.slot(found).1.len();
         let new_cost = entry_cost_bytes(key_len, &entry);
         let new_expiry = entry.expires_at_ms();
@@ -506,11 +578,17 @@ impl Shard {
             Merged::new(merged.layers(), 0).count(),
             "a run holds exactly its layers' keys"
         );
+        // The run's keys keep the access times they had in the layers it
+        // merged, reads since the freeze included; the merge yields them
+        // in the run's order.
+        for (lru, (_, _, view)) in run.lrus().iter().zip(Merged::new(merged.layers(), 0)) {
+            lru.touch(view.lru().get());
+        }
         let replaced: Vec<_> = self.frozen.drain(kept..).collect();
         let old_bytes = replaced.iter().map(|frozen| frozen.cost_bytes).sum::<u64>()
-            + self.base.as_ref().map_or(0, RunShard::archive_bytes);
+            + self.base.as_ref().map_or(0, RunShard::cost_bytes);
         self.sub_lower_cost(old_bytes);
-        self.add_lower_cost(run.archive_bytes());
+        self.add_lower_cost(run.cost_bytes());
         let old_base = self.base.replace(run);
         Some(Contents {
             _entries: Table::new(0, 0),
@@ -521,8 +599,9 @@ impl Shard {
         })
     }
 
-    /// Replaces everything with `run` (an installed snapshot). Returns the
-    /// old contents, to be dropped after the lock.
+    /// Replaces everything with `run` (an installed snapshot; its keys'
+    /// access times are whatever `run` was made with). Returns the old
+    /// contents, to be dropped after the lock.
     pub(crate) fn install(&mut self, run: RunShard) -> Contents {
         let old = self.take_all();
         for (at, hash, key) in run.expiring() {
@@ -531,7 +610,7 @@ impl Shard {
             assert!(added, "a run listed a key twice");
         }
         self.len = run.len();
-        self.add_lower_cost(run.archive_bytes());
+        self.add_lower_cost(run.cost_bytes());
         self.base = Some(run);
         old
     }
@@ -593,7 +672,7 @@ impl Shard {
             .sum();
         assert_eq!(head_cost, self.head_bytes, "shard memory estimate drifted");
         let lower_cost = self.frozen.iter().map(|f| f.cost_bytes).sum::<u64>()
-            + self.base.as_ref().map_or(0, RunShard::archive_bytes);
+            + self.base.as_ref().map_or(0, RunShard::cost_bytes);
         assert_eq!(
             lower_cost, self.lower_bytes,
             "lower layers' estimate drifted"
@@ -636,10 +715,11 @@ impl Shard {
 mod tests {
     use super::*;
 
-    /// The per-key cost follows the table's layout: an 88-byte entry and
+    /// The per-key cost follows the table's layout: a 96-byte entry and
     /// 8-byte slots at 1.698 slots a key on average.
     #[test]
     fn entry_overhead_matches_the_table_layout() {
-        assert_eq!(ENTRY_OVERHEAD_BYTES, 88 + 13);
+        assert_eq!(std::mem::size_of::<Entry>(), 56);
+        assert_eq!(ENTRY_OVERHEAD_BYTES, 96 + 13);
     }
 }

@@ -24,12 +24,16 @@
 //! - A shard adopts a run only if its lower layers are still the ones that
 //!   were merged; otherwise (it was flushed, or a snapshot was installed)
 //!   it keeps what it has, which is newer.
+//! - Keys' access times are not written to a run: adopting one carries
+//!   them over from the layers it replaces; installing one starts them at
+//!   the local time.
 
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::layers::Merged;
+use crate::lru::local_lru_clock;
 use crate::run::{Record, Run, RunShard, RunWriter, ShardRecords, RUN_SHARDS};
 use crate::shard::FrozenShard;
 use crate::Engine;
@@ -71,20 +75,23 @@ impl Engine {
         );
         let mut adopted = 0;
         for (index, (slot, merged)) in self.slots().iter().zip(&frozen.shards).enumerate() {
-            let replaced = slot
-                .shard
-                .lock()
-                .adopt(merged, RunShard::new(run.clone(), index));
+            // The access times are set from the merged layers at adoption.
+            let shard_run = RunShard::new(run.clone(), index, 0);
+            let replaced = slot.shard.lock().adopt(merged, shard_run);
             adopted += usize::from(replaced.is_some());
             drop(replaced);
         }
         adopted
     }
 
-    /// Replaces the whole keyspace with `run`'s keys, read in place.
+    /// Replaces the whole keyspace with `run`'s keys, read in place. A run
+    /// holds no access times (they are local), so every key starts as
+    /// accessed now, by the local clock, as a restarted Redis's keys do.
     pub fn install_run(&self, run: &Arc<Run>) {
+        let clock = local_lru_clock();
         for (index, slot) in self.slots().iter().enumerate() {
-            let old = slot.shard.lock().install(RunShard::new(run.clone(), index));
+            let shard_run = RunShard::new(run.clone(), index, clock);
+            let old = slot.shard.lock().install(shard_run);
             drop(old);
         }
     }

@@ -22,7 +22,7 @@
 //! "fragment") and the position of the entry in a dense array of entries
 //! ([`Chunked`]), 8 bytes. The slot array is sized for its load (1.2 to
 //! 2.4 slots an entry, as it doubles), but that slack costs 8 bytes a
-//! slot, not the 88 of a key with its value; the entries themselves, with
+//! slot, not the 96 of a key with its value; the entries themselves, with
 //! their full hashes, are stored once, without gaps, and growing the table
 //! rebuilds only the slots: an entry never moves when the table grows. A
 //! probe reads 8 fragments per cache line; a fragment match then reads the
@@ -774,7 +774,7 @@ mod tests {
     #[test]
     fn estimated_bytes_follow_the_allocation() {
         assert_eq!(std::mem::size_of::<Slot>(), 8);
-        assert_eq!(std::mem::size_of::<Item<crate::Entry>>(), 88);
+        assert_eq!(std::mem::size_of::<Item<crate::Entry>>(), 96);
         for len in [1usize, 6, 7, 100, 511, 512, 1000, 5000, 20_000] {
             let mut table = Table::new(6, 5);
             for i in 0..len as u64 {

@@ -6,6 +6,7 @@
 
 use crate::hash::Hash;
 use crate::list::List;
+use crate::lru::Lru;
 use crate::set::Set;
 use crate::zset::ZSet;
 use crate::SmallBytes;
@@ -65,14 +66,27 @@ impl Value {
 /// an expiry is at most `i64::MAX` milliseconds, as in Redis.
 const NEVER_MS: u64 = u64::MAX;
 
-/// A key's value with its optional expiry.
-#[derive(Clone, PartialEq)]
+/// A key's value with its optional expiry, and when it was last accessed
+/// on this node.
+#[derive(Clone)]
 pub struct Entry {
     pub value: Value,
     /// Unix time in milliseconds at which the key expires, `NEVER_MS` if
     /// never: a plain `u64` where an `Option<u64>` would take 16 bytes, in
     /// the table entry every key has.
     expires_at: u64,
+    /// The last read or write of the key on this node (`lru.rs`): local
+    /// metadata, never part of the replicated state, so not part of an
+    /// entry's equality. 4 bytes, and 4 of padding after it (an entry is
+    /// 56 bytes).
+    pub(crate) lru: Lru,
+}
+
+/// Equal contents and expiry: the access time is not part of the state.
+impl PartialEq for Entry {
+    fn eq(&self, other: &Entry) -> bool {
+        self.value == other.value && self.expires_at == other.expires_at
+    }
 }
 
 impl std::fmt::Debug for Entry {
@@ -86,11 +100,13 @@ impl std::fmt::Debug for Entry {
 
 impl Entry {
     /// An entry of `value` expiring at `expires_at_ms` (Unix time in
-    /// milliseconds), or never.
+    /// milliseconds), or never. Its access time is set when a shard stores
+    /// it.
     pub fn new(value: Value, expires_at_ms: Option<u64>) -> Entry {
         let mut entry = Entry {
             value,
             expires_at: NEVER_MS,
+            lru: Lru::default(),
         };
         entry.set_expires_at_ms(expires_at_ms);
         entry

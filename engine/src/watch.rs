@@ -9,7 +9,8 @@
 //! Invariants:
 //! - The stamp is a pure function of the key's live contents (type,
 //!   elements in stored order, expiry) at `now_ms`: two nodes with the same
-//!   state compute the same stamp, so they agree on every abort.
+//!   state compute the same stamp, so they agree on every abort. The key's
+//!   access time, which is local to each node, is not part of it.
 //! - A missing or expired key stamps 0; a present one never does.
 //! - Any change of contents or expiry changes the stamp (up to a 64-bit
 //!   hash collision). A change undone before `EXEC` (a value set and then
@@ -69,11 +70,12 @@ fn stamp(value: &Value, expires_at_ms: Option<u64>) -> u64 {
 
 impl Engine {
     /// The stamp of `key` in `db` at `now_ms` (see the module docs); 0 if
-    /// the key is missing or expired. Not counted as a keyspace hit or miss.
+    /// the key is missing or expired. Not counted as a keyspace hit or
+    /// miss, and not an access of the key.
     pub fn watch_stamp(&self, db: usize, key: &[u8], now_ms: u64) -> u64 {
         let key_ref = KeyRef::new(key);
         let shard = self.slot_of(db, key_ref).shard.lock();
-        let entry = shard.get_live(key_ref, now_ms);
+        let entry = shard.peek_live(key_ref, now_ms);
         entry.map_or(0, |entry| stamp(&entry.value, entry.expires_at_ms()))
     }
 }

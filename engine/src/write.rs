@@ -182,12 +182,15 @@ pub enum WriteOp {
     /// expiry, else milliseconds from the apply timestamp, or with
     /// `absolute` a Unix time in milliseconds; never negative. An expiry
     /// already past stores nothing (deleting a key `replace` replaces) and
-    /// still replies `+OK`.
+    /// still replies `+OK`. `idle_s` (`IDLETIME`, never negative) sets how
+    /// long the key has been idle at the apply timestamp, as Redis does;
+    /// without it the key is accessed at the apply timestamp.
     Restore {
         key: Bytes,
         value: DumpValue,
         ttl_ms: i64,
         absolute: bool,
         replace: bool,
+        idle_s: Option<i64>,
     },
 }

@@ -224,6 +224,7 @@ fn restore(
         ttl_ms: ttl.0,
         absolute: ttl.1,
         replace,
+        idle_s: None,
     };
     render(&engine.apply(0, &op, now_ms))
 }

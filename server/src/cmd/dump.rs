@@ -7,9 +7,10 @@
 //! `REPLACE`), then the TTL, then the payload (version, checksum and the
 //! whole value). Only a command that passes all but the existence check
 //! becomes a [`WriteOp::Restore`], carrying the decoded value; apply then
-//! answers `BUSYKEY` itself. `IDLETIME` and `FREQ` are validated as Redis
-//! does and otherwise ignored: redraft tracks neither access times nor
-//! frequencies.
+//! answers `BUSYKEY` itself. `IDLETIME` sets the key's idle time at
+//! apply, as Redis does (`OBJECT IDLETIME`); `FREQ` is validated as Redis
+//! does and otherwise ignored, as Redis ignores it under an eviction
+//! policy that is not LFU (redraft never evicts).
 //!
 //! Invariants:
 //! - A RESTORE error that Redis would report only after its `BUSYKEY`
@@ -59,6 +60,8 @@ fn dump(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 struct Options {
     replace: bool,
     absolute: bool,
+    /// `IDLETIME`'s seconds.
+    idle_s: Option<i64>,
 }
 
 /// Parses the options after the payload as Redis's `restoreCommand` does:
@@ -67,8 +70,9 @@ fn parse_options(options: &[Bytes]) -> Result<Options, Error> {
     let mut parsed = Options {
         replace: false,
         absolute: false,
+        idle_s: None,
     };
-    let (mut idle, mut freq) = (false, false);
+    let mut freq = false;
     let mut i = 0;
     while i < options.len() {
         let (option, more) = (&options[i], options.len() - i - 1);
@@ -81,9 +85,9 @@ fn parse_options(options: &[Bytes]) -> Result<Options, Error> {
             if seconds < 0 {
                 return Err(Error::Other("ERR Invalid IDLETIME value, must be >= 0"));
             }
-            idle = true;
+            parsed.idle_s = Some(seconds);
             i += 1;
-        } else if is(option, "freq") && more >= 1 && !idle {
+        } else if is(option, "freq") && more >= 1 && parsed.idle_s.is_none() {
             let frequency = parse_i64(&options[i + 1]).ok_or(Error::NotInteger)?;
             if !(0..=255).contains(&frequency) {
                 return Err(Error::Other(
@@ -123,15 +127,18 @@ fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             ttl_ms,
             absolute: options.absolute,
             replace: options.replace,
+            idle_s: options.idle_s,
         }),
         Err(error) if options.replace => ctx.fail(error),
         // Redis answers BUSYKEY before looking at the TTL or the payload.
         Err(_) if ctx.writes_pending => Action::WaitForWrites,
         Err(error) => {
+            // Redis's `lookupKeyWrite`: an access of the key, as the
+            // BUSYKEY check at apply is.
             let exists = ctx
                 .shared
                 .engine
-                .exists(ctx.client.db, &args[..1], ctx.now_ms);
+                .touch(ctx.client.db, &args[..1], ctx.now_ms);
             ctx.fail(if exists > 0 { BUSY_KEY } else { error })
         }
     }

@@ -23,7 +23,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("del", -2, WRITE, (1, -1, 1), del, "Deletes one or more keys."),
     spec("unlink", -2, WRITE | FAST, (1, -1, 1), del, "Asynchronously deletes one or more keys."),
     spec("exists", -2, READONLY | FAST, (1, -1, 1), exists, "Determines whether one or more keys exist."),
-    spec("touch", -2, READONLY | FAST, (1, -1, 1), exists, "Returns the number of existing keys out of those specified after updating the time they were last accessed."),
+    spec("touch", -2, READONLY | FAST, (1, -1, 1), touch, "Returns the number of existing keys out of those specified after updating the time they were last accessed."),
     spec("type", 2, READONLY | FAST, (1, 1, 1), key_type, "Determines the type of value stored at a key."),
     spec("expire", -3, WRITE | FAST, (1, 1, 1), expire, "Sets the expiration time of a key in seconds."),
     spec("pexpire", -3, WRITE | FAST, (1, 1, 1), pexpire, "Sets the expiration time of a key in milliseconds."),
@@ -56,6 +56,13 @@ fn del(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 
 fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let count = ctx.shared.engine.exists(ctx.client.db, args, ctx.now_ms);
+    ctx.out.int(count);
+    Action::Replied
+}
+
+/// `TOUCH`: `EXISTS`, but each key found counts as accessed.
+fn touch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let count = ctx.shared.engine.touch(ctx.client.db, args, ctx.now_ms);
     ctx.out.int(count);
     Action::Replied
 }

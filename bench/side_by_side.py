@@ -312,7 +312,7 @@ def wait_ready(running: Running, timeout_s: float) -> None:
 # --------------------------------------------------------------------------
 
 
-def start_redraft(ctx: Context) -> Running:
+def start_redraft(ctx: Context, name: str = "redraft") -> Running:
     port, admin_port, raft_port = free_ports(3)
     data_dir = Path(tempfile.mkdtemp(prefix="redraft-data-", dir=ctx.tmp))
     argv = [
@@ -327,7 +327,7 @@ def start_redraft(ctx: Context) -> Running:
         "--data-dir", str(data_dir),
         "--log-level", "warn",
     ]
-    return spawn("redraft", argv, ctx.tmp / "redraft.log", port)
+    return spawn(name, argv, ctx.tmp / f"{name}.log", port)
 
 
 @dataclass
@@ -432,7 +432,9 @@ TARGETS: dict[str, Target] = {
     for t in [
         Target("redraft", start_redraft, baseline=False, raft=True,
                help="redraft single node (durable Raft log)"),
-        Target("redraft-nometrics", start_redraft, baseline=False, raft=True,
+        Target("redraft-nometrics",
+               lambda ctx: start_redraft(ctx, "redraft-nometrics"),
+               baseline=False, raft=True,
                setup=(("CONFIG", "SET", "latency-tracking", "no"),),
                help="redraft single node with latency tracking off "
                     "(CONFIG SET latency-tracking no): the cost of metrics"),

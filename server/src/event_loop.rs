@@ -230,7 +230,7 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
         if !proposals.is_empty() {
             shared.write_path.propose(std::mem::take(&mut proposals));
         }
-        unflushed = command_metrics::flush_if_due(&shared.command_stats, Instant::now());
+        unflushed = command_metrics::flush_if_due(&shared.command_stats, Instant::now);
     }
 }
 

@@ -432,9 +432,10 @@ pub fn error_prefix(text: &[u8]) -> &[u8] {
 }
 
 /// Hands this thread's histograms to the node if the last flush was at
-/// least [`FLUSH_INTERVAL`] ago. Returns whether something is left to
-/// flush (so the caller's poll should wake up within the interval).
-pub fn flush_if_due(stats: &CommandStats, now: Instant) -> bool {
+/// least [`FLUSH_INTERVAL`] ago (`now` is asked only if there is something
+/// to flush). Returns whether something is left to flush (so the caller's
+/// poll should wake up within the interval).
+pub fn flush_if_due(stats: &CommandStats, now: impl FnOnce() -> Instant) -> bool {
     RECORDER.with(|cell| {
         let mut slot = cell.borrow_mut();
         let Some(recorder) = slot.as_mut() else {
@@ -443,6 +444,7 @@ pub fn flush_if_due(stats: &CommandStats, now: Instant) -> bool {
         if recorder.dirty.is_empty() {
             return false;
         }
+        let now = now();
         if now.duration_since(recorder.last_flush) < FLUSH_INTERVAL {
             return true;
         }
@@ -528,9 +530,9 @@ mod tests {
         let start = Instant::now();
         record(&stats, spec("get"), Verdict::Ok, Some(10));
         // Too soon after the recorder was made: still pending.
-        assert!(flush_if_due(&stats, start));
-        assert!(!flush_if_due(&stats, start + FLUSH_INTERVAL * 2));
-        assert!(!flush_if_due(&stats, start + FLUSH_INTERVAL * 3));
+        assert!(flush_if_due(&stats, || start));
+        assert!(!flush_if_due(&stats, || start + FLUSH_INTERVAL * 2));
+        assert!(!flush_if_due(&stats, || start + FLUSH_INTERVAL * 3));
         stats.read(|totals| assert_eq!(totals.commands.len(), 1));
     }
 }

@@ -155,7 +155,8 @@ enum Ran {
     Queued,
     /// Its handler ran.
     Handled(&'static CommandSpec),
-    /// It is counted when it is answered (`WAIT`).
+    /// It is counted when it is answered (a proposed write, a blocking
+    /// command, `WAIT`).
     Deferred,
 }
 

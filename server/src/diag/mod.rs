@@ -221,8 +221,9 @@ fn hello_secrets(args: &[Bytes]) -> Vec<usize> {
 /// Redis treats a monitor as a replica, which may not touch the keyspace.
 pub fn refusal(client: &Client, effective: &CommandSpec) -> Option<&'static str> {
     let keyspace = flags::WRITE | flags::READONLY | flags::READS_KEYS;
-    let touches = effective.flags & keyspace != 0 || effective.name == "publish";
-    (client.monitoring && touches).then_some("ERR Replica can't interact with the keyspace")
+    // The monitoring flag first: this runs for every command.
+    let touches = || effective.flags & keyspace != 0 || effective.name == "publish";
+    (client.monitoring && touches()).then_some("ERR Replica can't interact with the keyspace")
 }
 
 #[cfg(test)]

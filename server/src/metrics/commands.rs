@@ -272,10 +272,11 @@ impl CommandStats {
         let Totals {
             commands, current, ..
         } = &mut *totals;
-        for address in recorder.dirty.drain(..) {
-            let Some(local) = recorder.histograms.get_mut(&address) else {
+        for index in recorder.dirty.drain(..) {
+            let Some(local) = recorder.histograms[index].as_mut() else {
                 continue;
             };
+            let address = cmd::spec_address(cmd::spec_at(index));
             commands
                 .entry(address)
                 .or_insert_with(Figures::new)
@@ -295,9 +296,10 @@ impl CommandStats {
 /// What one network thread records.
 pub struct Recorder {
     counters: Arc<ThreadCounters>,
-    /// Latencies not yet flushed, by spec address.
-    histograms: FxHashMap<usize, Histogram<u64>>,
-    /// Addresses whose histogram has something to flush.
+    /// Latencies not yet flushed, by spec index (`cmd::spec_index`),
+    /// made on a command's first timed call.
+    histograms: Box<[Option<Histogram<u64>>]>,
+    /// Spec indexes whose histogram has something to flush.
     dirty: Vec<usize>,
     /// The reset generation this recorder's figures belong to.
     generation: u64,
@@ -318,7 +320,7 @@ impl Recorder {
         stats.threads.lock().push(counters.clone());
         Recorder {
             counters,
-            histograms: FxHashMap::default(),
+            histograms: (0..cmd::spec_count()).map(|_| None).collect(),
             dirty: Vec::new(),
             generation,
             last_flush: Instant::now(),
@@ -350,8 +352,8 @@ impl Recorder {
     }
 
     fn clear_histograms(&mut self) {
-        for address in self.dirty.drain(..) {
-            if let Some(histogram) = self.histograms.get_mut(&address) {
+        for index in self.dirty.drain(..) {
+            if let Some(histogram) = self.histograms[index].as_mut() {
                 histogram.reset();
             }
         }
@@ -382,7 +384,9 @@ pub fn record(
     latency_ns: Option<u64>,
 ) {
     with_recorder(stats, |recorder| {
-        let counters = &recorder.counters.commands[cmd::spec_index(spec)];
+        // One lookup of the spec's index serves its counters and histogram.
+        let index = cmd::spec_index(spec);
+        let counters = &recorder.counters.commands[index];
         if verdict == Verdict::Rejected {
             bump(&counters.rejected, 1);
             return;
@@ -393,13 +397,9 @@ pub fn record(
         }
         if let Some(latency_ns) = latency_ns {
             bump(&counters.total_ns, latency_ns);
-            let address = cmd::spec_address(spec);
-            let histogram = recorder
-                .histograms
-                .entry(address)
-                .or_insert_with(new_histogram);
+            let histogram = recorder.histograms[index].get_or_insert_with(new_histogram);
             if histogram.is_empty() {
-                recorder.dirty.push(address);
+                recorder.dirty.push(index);
             }
             histogram.saturating_record(latency_ns.max(1));
         }

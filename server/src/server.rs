@@ -32,6 +32,8 @@ const EXPIRE_KEYS_PER_TICK_MAX: usize = 1000;
 /// Runs the server until the process is stopped. Returns an error if it
 /// cannot start.
 pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), String> {
+    // Before anything opens many files, as Redis does at start.
+    shared.admission.fit_open_files_limit()?;
     let addr = SocketAddr::new(shared.config.bind, shared.config.port);
     event_loop::ensure_port_free(addr)
         .map_err(|error| format!("cannot listen on {addr}: {error}"))?;

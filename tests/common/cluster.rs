@@ -192,6 +192,13 @@ impl Cluster {
         &mut self.members[id as usize - 1]
     }
 
+    /// Everything node `id` has logged so far (across restarts).
+    pub fn log(&self, id: u64) -> String {
+        let path = &self.member(id).log;
+        std::fs::read_to_string(path)
+            .unwrap_or_else(|err| panic!("read {}: {err}", path.display()))
+    }
+
     /// Node `id`'s client port.
     pub fn port(&self, id: u64) -> u16 {
         self.member(id).port

@@ -131,7 +131,9 @@ fn maxclients(port: u16) -> u64 {
         text.push_str(&String::from_utf8_lossy(&chunk[..n]));
     }
     let value = text.split("\r\n").nth(4).expect("the value");
-    value.parse().unwrap_or_else(|_| panic!("maxclients in {text:?}"))
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("maxclients in {text:?}"))
 }
 
 /// Floods `server` with [`FLOOD`] connections held open at once and
@@ -183,7 +185,9 @@ fn served_after_flood(port: u16) -> Result<Duration, String> {
     let mut served = 0;
     while served < AFTER {
         if start.elapsed() > AFTER_TIMEOUT {
-            return Err(format!("{served} of {AFTER} served within {AFTER_TIMEOUT:?}"));
+            return Err(format!(
+                "{served} of {AFTER} served within {AFTER_TIMEOUT:?}"
+            ));
         }
         let fate = match connect(port) {
             Ok(mut stream) => fate(&mut stream),
@@ -203,7 +207,12 @@ fn served_after_flood(port: u16) -> Result<Duration, String> {
 /// One Prometheus sample of redraft's `/metrics`.
 fn metric(server: &Process, name: &str) -> Result<u64, String> {
     let url = format!("http://127.0.0.1:{}/metrics", server.admin_port);
-    let text = ureq::get(&url)
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(ANSWER_TIMEOUT))
+        .build()
+        .into();
+    let text = agent
+        .get(&url)
         .call()
         .map_err(|error| error.to_string())?
         .body_mut()
@@ -219,9 +228,7 @@ fn metric(server: &Process, name: &str) -> Result<u64, String> {
 #[test]
 fn a_flood_under_a_descriptor_limit_is_refused_as_redis_does_and_recovers() {
     raise_own_open_files(2 * FLOOD as u64 + 256);
-    let redraft = redraft_with(&[], |command| {
-        limit_open_files(command, OPEN_FILES)
-    });
+    let redraft = redraft_with(&[], |command| limit_open_files(command, OPEN_FILES));
     let fates = flood(&redraft, || {
         let connected = metric(&redraft, "redraft_connected_clients")?;
         let rejected = metric(&redraft, "redraft_rejected_connections_total")?;
@@ -312,7 +319,10 @@ fn config_set_maxclients_refuses_the_next_connection_as_redis_does() {
     let redis = common::redis(&[]);
     let redraft = common::redraft(&[]);
     let want = lowered_maxclients(&redis);
-    assert_eq!(want[2], REFUSED, "redis-server refuses the third connection");
+    assert_eq!(
+        want[2], REFUSED,
+        "redis-server refuses the third connection"
+    );
     assert_eq!(want[3], b"rejected_connections:1");
     let got = lowered_maxclients(&redraft);
     let show = |steps: &[Vec<u8>]| -> Vec<String> {
@@ -368,9 +378,7 @@ fn clients_are_refused_while_descriptors_are_used_up_elsewhere_and_health_says_s
     /// Open files for the server: little beyond its own reserve.
     const LIMIT: u64 = 256;
     raise_own_open_files(4 * LIMIT);
-    let redraft = redraft_with(&[], |command| {
-        limit_open_files(command, LIMIT)
-    });
+    let redraft = redraft_with(&[], |command| limit_open_files(command, LIMIT));
     let mut health = Health::open(&redraft);
     assert_eq!(health.get().0, 200);
     // Idle admin connections take every descriptor the server has left.
@@ -378,13 +386,17 @@ fn clients_are_refused_while_descriptors_are_used_up_elsewhere_and_health_says_s
         .map(|_| TcpStream::connect(("127.0.0.1", redraft.admin_port)).expect("admin connect"))
         .collect();
     // A client is answered at once, with Redis's refusal.
-    until(ANSWER_TIMEOUT, "a client refused for want of descriptors", || {
-        let mut stream = connect(redraft.port).map_err(|error| error.to_string())?;
-        match fate(&mut stream) {
-            Fate::Refused => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    });
+    until(
+        ANSWER_TIMEOUT,
+        "a client refused for want of descriptors",
+        || {
+            let mut stream = connect(redraft.port).map_err(|error| error.to_string())?;
+            match fate(&mut stream) {
+                Fate::Refused => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    );
     let (status, body) = health.get();
     assert_eq!(status, 503, "{body}");
     assert!(

@@ -32,17 +32,21 @@ fn a_follower_down_is_logged_once_not_once_per_read() {
     cluster.kill(follower);
     let down = format!("peer down node_id={leader}");
     let peer = format!("peer={follower}");
-    until(NOTICE_TIMEOUT, "the leader to log the follower down", || {
-        let log = cluster.log(leader);
-        if log
-            .lines()
-            .any(|line| line.contains(&down) && line.contains(&peer))
-        {
-            Ok(())
-        } else {
-            Err("no 'peer down' line yet".into())
-        }
-    });
+    until(
+        NOTICE_TIMEOUT,
+        "the leader to log the follower down",
+        || {
+            let log = cluster.log(leader);
+            if log
+                .lines()
+                .any(|line| line.contains(&down) && line.contains(&peer))
+            {
+                Ok(())
+            } else {
+                Err("no 'peer down' line yet".into())
+            }
+        },
+    );
     let before = cluster.log(leader).lines().count();
     let start = Instant::now();
     for n in 0..READS {

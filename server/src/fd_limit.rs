@@ -176,7 +176,13 @@ pub fn fit(maxclients: u64, reserved: u64, os: &mut impl OpenFiles) -> (u64, Fit
                 to: best,
             },
         ),
-        Some(_) if best <= reserved => (0, Fit::TooLow { limit: best, wanted }),
+        Some(_) if best <= reserved => (
+            0,
+            Fit::TooLow {
+                limit: best,
+                wanted,
+            },
+        ),
         Some(error) => (
             best - reserved,
             Fit::Lowered {

@@ -202,9 +202,7 @@ pub fn is_peer_rpc_failure(event: &Event<'_>) -> bool {
     }
     let mut candidates = PEER_RPC_FAILURES
         .iter()
-        .filter(|failure| {
-            failure.target == metadata.target() && failure.level == *metadata.level()
-        })
+        .filter(|failure| failure.target == metadata.target() && failure.level == *metadata.level())
         .peekable();
     if candidates.peek().is_none() {
         return false;

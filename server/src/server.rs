@@ -1,4 +1,6 @@
-//! Starts the node: the Raft thread (raft/node.rs), then one network thread
+//! Starts the node: fits the open-files limit to `maxclients` (as Redis
+//! does first thing; `fd_limit.rs`), the Raft thread (raft/node.rs), then
+//! one network thread
 //! per configured thread, each with its own SO_REUSEPORT listener on the
 //! client port (event_loop.rs), plus the cron thread (active expiry, ops/s
 //! sampling, returning free memory to the system).

@@ -195,8 +195,7 @@ impl Cluster {
     /// Everything node `id` has logged so far (across restarts).
     pub fn log(&self, id: u64) -> String {
         let path = &self.member(id).log;
-        std::fs::read_to_string(path)
-            .unwrap_or_else(|err| panic!("read {}: {err}", path.display()))
+        std::fs::read_to_string(path).unwrap_or_else(|err| panic!("read {}: {err}", path.display()))
     }
 
     /// Node `id`'s client port.

@@ -134,9 +134,9 @@ impl<NID: Clone + Eq + Hash + Display> PeerHealth<NID> {
             );
             return Logged::Down;
         }
-        let due = state.down_logged_at.is_some_and(|at| {
-            now.saturating_duration_since(at) >= STILL_DOWN_LOG_INTERVAL
-        });
+        let due = state
+            .down_logged_at
+            .is_some_and(|at| now.saturating_duration_since(at) >= STILL_DOWN_LOG_INTERVAL);
         if state.up == Some(false) && due {
             state.down_logged_at = Some(now);
             tracing::warn!(

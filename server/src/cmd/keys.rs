@@ -273,7 +273,7 @@ fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
-    let seed = ctx.now_ms ^ ctx.client.info.id.rotate_left(32);
+    let seed = ctx.random_seed();
     ctx.shared
         .engine
         .random_key(ctx.client.db, ctx.now_ms, seed, &mut ctx.out);

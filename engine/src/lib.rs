@@ -34,6 +34,7 @@ mod engine;
 mod error;
 mod glob;
 mod hash;
+pub mod int_arg;
 mod key;
 mod keyspace;
 mod layers;

@@ -27,6 +27,7 @@
 
 mod apply;
 mod bignum;
+mod blocked;
 mod chunked;
 mod collection;
 mod dump;
@@ -62,6 +63,7 @@ mod write;
 mod zset;
 
 pub use apply::STRING_BYTES_MAX;
+pub use blocked::{Blocked, Ended, WaiterId, UNBLOCKED_ERROR};
 pub use dump::{DumpRecord, DumpValue};
 pub use engine::{Engine, EngineStats, SHARDS_PER_DB};
 pub use error::Error;

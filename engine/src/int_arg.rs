@@ -209,6 +209,8 @@ mod tests {
             "LPOS_MAXLEN" => LPOS_MAXLEN,
             "SLOWLOG_COUNT" => SLOWLOG_COUNT,
             "PROTOCOL_VERSION" => PROTOCOL_VERSION,
+            "TIMEOUT_MS" => TIMEOUT_MS,
+            "CLIENT_ID" => CLIENT_ID,
             other => panic!("unknown rule {other}"),
         }
     }

@@ -39,7 +39,7 @@ use crate::accept::Acceptor;
 use crate::client::Client;
 use crate::conn::{Conn, Next, Tick};
 use crate::metrics::commands::{self as command_metrics, FLUSH_INTERVAL};
-use crate::route::Delivery;
+use crate::route::{Delivery, Proposal};
 use crate::shared::{unix_ms, Shared};
 
 /// The listener's token; connections use their slab index + 1.
@@ -146,7 +146,7 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
             } else {
                 conn.on_readable(&mut tick)
             };
-            follow(&shared, &poll, &mut conns, index, next);
+            follow(&shared, &poll, &mut conns, index, next, tick.proposals);
         }
         if accept_ready || acceptor.due() {
             acceptor.accept_pending(&shared, |stream, client| {
@@ -179,12 +179,6 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
                     Delivery::Monitor { to, line } => {
                         if let Some(conn) = conn_of(&mut conns, to.conn, to.client_id) {
                             conn.on_monitor(&line);
-                            touched.push(to.conn as usize);
-                        }
-                    }
-                    Delivery::Wake { to } => {
-                        if let Some(conn) = conn_of(&mut conns, to.conn, to.client_id) {
-                            conn.on_wake();
                             touched.push(to.conn as usize);
                         }
                     }
@@ -230,7 +224,7 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
                     continue;
                 };
                 let next = conn.resume(&mut tick);
-                follow(&shared, &poll, &mut conns, index, next);
+                follow(&shared, &poll, &mut conns, index, next, tick.proposals);
             }
         }
         if tick
@@ -257,11 +251,19 @@ fn conn_of(conns: &mut Slab<Conn>, index: u32, client_id: u64) -> Option<&mut Co
 }
 
 /// Acts on what a connection asked for after an event: close it, or watch
-/// it for the readiness it now waits for.
-fn follow(shared: &Shared, poll: &Poll, conns: &mut Slab<Conn>, index: usize, next: Next) {
+/// it for the readiness it now waits for. A closing connection's last
+/// writes (an unblock) go into `proposals`.
+fn follow(
+    shared: &Shared,
+    poll: &Poll,
+    conns: &mut Slab<Conn>,
+    index: usize,
+    next: Next,
+    proposals: &mut Vec<Proposal>,
+) {
     let conn = &mut conns[index];
     match next {
-        Next::Close => close(shared, poll, conns, index),
+        Next::Close => close(shared, poll, conns, index, proposals),
         Next::Write if !conn.writing => {
             conn.writing = true;
             reregister(poll, conn, index, Interest::WRITABLE);
@@ -307,10 +309,16 @@ fn reregister(poll: &Poll, conn: &mut Conn, index: usize, interest: Interest) {
     }
 }
 
-fn close(shared: &Shared, poll: &Poll, conns: &mut Slab<Conn>, index: usize) {
+fn close(
+    shared: &Shared,
+    poll: &Poll,
+    conns: &mut Slab<Conn>,
+    index: usize,
+    proposals: &mut Vec<Proposal>,
+) {
     let mut conn = conns.remove(index);
     let _ = poll.registry().deregister(&mut conn.stream);
-    conn.on_close(shared);
+    conn.on_close(proposals);
     let client = &conn.client;
     shared
         .pubsub

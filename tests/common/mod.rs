@@ -142,9 +142,34 @@ pub fn redraft(extra: &[&str]) -> Process {
     redraft_with(extra, |_| {})
 }
 
-/// [`redraft`], with `prepare` applied to the command before it starts
-/// (to limit its open files, for example).
-pub fn redraft_with(extra: &[&str], prepare: impl FnOnce(&mut Command)) -> Process {
+/// Starts redraft as [`redraft`] does, with its address space limited to
+/// `bytes` (`RLIMIT_AS`): an allocation past it fails and the server
+/// aborts, instead of a runaway allocation taking the machine's memory.
+pub fn redraft_address_limited(extra: &[&str], bytes: u64) -> Process {
+    redraft_with(extra, |command| {
+        use std::os::unix::process::CommandExt;
+        let limit = libc::rlimit {
+            rlim_cur: bytes,
+            rlim_max: bytes,
+        };
+        // SAFETY: setrlimit is async-signal-safe and touches only the
+        // child, between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    })
+}
+
+/// Starts redraft on a free port with `extra` flags, letting `configure`
+/// adjust the command before it is spawned (to limit its address space or
+/// open files, for example).
+pub fn redraft_with(extra: &[&str], configure: impl FnOnce(&mut Command)) -> Process {
     let ports: [u16; 3] = node::free_ports(3).try_into().expect("3 ports");
     let port = ports[0];
     let dir = temp_dir("redraft");
@@ -153,7 +178,7 @@ pub fn redraft_with(extra: &[&str], prepare: impl FnOnce(&mut Command)) -> Proce
         .args(server_args(ports, &dir, "warn"))
         .args(extra)
         .stdin(Stdio::null());
-    prepare(&mut command);
+    configure(&mut command);
     let mut child = command.spawn().expect("start redraft-server");
     wait_ready(&mut child, port);
     Process {

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::Raft;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
@@ -189,6 +189,27 @@ impl Router {
     /// Sends the result of a read check to an executor.
     fn read_checked(&self, executor: u16, ticket: u64, leader: bool) {
         self.inboxes[usize::from(executor)].push([Delivery::ReadIndex { ticket, leader }]);
+    }
+}
+
+/// How long a read check waits before asking again when a round of
+/// heartbeats missed its quorum.
+const READ_CHECK_RETRY: Duration = Duration::from_millis(10);
+
+/// Confirms that this node still leads, against a quorum of heartbeat
+/// replies. A round whose replies missed their deadline (a follower slow on
+/// a loaded machine, or one down and another late) is not a lost
+/// leadership: it asks again, until the caller's deadline. `None` if
+/// another node leads.
+async fn confirm_leadership(raft: &Raft<TypeConfig>) -> Option<()> {
+    loop {
+        match raft.ensure_linearizable().await {
+            Ok(_) => return Some(()),
+            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
+                tokio::time::sleep(READ_CHECK_RETRY).await;
+            }
+            Err(_) => return None,
+        }
     }
 }
 
@@ -370,7 +391,7 @@ impl Proposer {
             // A leader cut off from its quorum may wait for heartbeat
             // replies that never come; its reads are refused instead.
             let check = async {
-                raft.ensure_linearizable().await.ok()?;
+                confirm_leadership(&raft).await?;
                 if !status.caught_up() {
                     // The commit index may be behind what was acknowledged
                     // before a power loss: read only once the whole

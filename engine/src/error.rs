@@ -36,6 +36,12 @@ pub enum Error {
     /// Any other fixed error text, written exactly as Redis writes it
     /// (including its prefix, e.g. `ERR ...`).
     Other(&'static str),
+    /// `ERR wrong number of arguments for '<command>' command`, for a count
+    /// that only the arguments' contents reveal (MSET's odd count).
+    Arity(&'static str),
+    /// An error text made at run time (one that echoes an argument), or
+    /// read back from an entry of the Raft log.
+    Text(Box<str>),
 }
 
 impl fmt::Display for Error {
@@ -61,8 +67,26 @@ impl fmt::Display for Error {
                 "ERR value is out of range, value must between {min} and {max}"
             ),
             Error::Other(text) => f.write_str(text),
+            Error::Arity(command) => {
+                write!(f, "ERR wrong number of arguments for '{command}' command")
+            }
+            Error::Text(text) => f.write_str(text),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+/// An error travels in the log as its text: that is all a reply needs.
+impl serde::Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Error {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(Error::Text(text.into_boxed_str()))
+    }
+}

@@ -194,3 +194,30 @@ pub enum WriteOp {
         idle_s: Option<i64>,
     },
 }
+
+impl WriteOp {
+    /// For a pop that changes nothing when its key is missing (`LPOP`,
+    /// `RPOP`, `SPOP`, `ZPOPMIN`, `ZPOPMAX`): the key, and the reply it
+    /// then gives. The server may answer such a pop as a read.
+    pub fn reply_if_missing(&self) -> Option<(&Bytes, crate::Reply)> {
+        use crate::Reply;
+        match self {
+            WriteOp::Lists(ListOp::Pop { key, count, .. }) => {
+                let nothing = match count {
+                    Some(_) => Reply::NilArray,
+                    None => Reply::Nil,
+                };
+                Some((key, nothing))
+            }
+            WriteOp::Sets(SetOp::Pop { key, count, .. }) => {
+                let nothing = match count {
+                    Some(_) => Reply::Set(Vec::new()),
+                    None => Reply::Nil,
+                };
+                Some((key, nothing))
+            }
+            WriteOp::ZSets(ZSetOp::Pop { key, .. }) => Some((key, Reply::Array(Vec::new()))),
+            _ => None,
+        }
+    }
+}

@@ -230,7 +230,7 @@ fn run_queued(
             .error_text(&cmd::unknown_command_error(&args[0], &args[1..]));
         return;
     };
-    match (spec.handler)(ctx, &args[1..]) {
+    match cmd::run(ctx, spec, &args[1..]) {
         Action::Replied => {}
         // A blocking command in a transaction runs once, as in Redis.
         Action::Write(op) | Action::Block { op, .. } => {
@@ -265,7 +265,7 @@ pub fn run_local(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             .error_text("ERR MONITOR isn't allowed for DENY BLOCKING client");
         return;
     }
-    match (spec.handler)(ctx, &args[1..]) {
+    match cmd::run(ctx, spec, &args[1..]) {
         Action::Replied => {}
         // As in Redis, WAIT inside a transaction does not wait: it counts
         // the followers that hold what this node has applied.

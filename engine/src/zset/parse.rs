@@ -87,7 +87,7 @@ impl RangeQuery {
 }
 
 /// A parsed `ZRANGE`-family command.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RangeArgs {
     pub query: RangeQuery,
     pub with_scores: bool,
@@ -433,7 +433,7 @@ pub(crate) fn parse_zmpop(args: &[Bytes]) -> Result<ZSetOp, Error> {
 }
 
 /// A parsed `ZRANDMEMBER key [count [WITHSCORES]]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RandArgs {
     /// `None`: one member as a bulk reply.
     pub count: Option<i64>,
@@ -463,8 +463,8 @@ pub(crate) fn parse_zrandmember(args: &[Bytes]) -> Result<RandArgs, Error> {
     })
 }
 
-/// A parsed `ZSCAN`'s options.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed `*SCAN`'s options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanArgs {
     pub pattern: Option<Bytes>,
     pub count: usize,

@@ -2,23 +2,26 @@
 
 use bytes::Bytes;
 use redraft_engine::int_arg::{scan_count, INT, LONG, SWAPDB_FIRST, SWAPDB_SECOND};
-use redraft_engine::{Error, ExpireCommand, ExpireCondition, ReplySink, WriteOp, DB_COUNT};
+use redraft_engine::{Error, ExpireCommand, ExpireCondition, Query, ScanArgs, WriteOp, DB_COUNT};
 
 use super::args::{is, parse_cursor, Args};
 use super::flags::{FAST, RANDOM, READONLY, WRITE};
 use super::strings::owned;
-use super::{Action, CommandSpec, Ctx};
+use super::{CommandSpec, KeyCommand, Parse};
 
 const fn spec(
     name: &'static str,
     arity: i32,
     flags: u32,
     keys: (i32, i32, i32),
-    handler: super::Handler,
+    parse: super::Parser,
     summary: &'static str,
 ) -> CommandSpec {
-    CommandSpec::new(name, arity, flags, keys, handler, "generic", summary)
+    CommandSpec::keyspace(name, arity, flags, keys, parse, "generic", summary)
 }
+
+/// The result of a parser.
+type Parsed = Result<KeyCommand, Error>;
 
 pub const COMMANDS: &[CommandSpec] = &[
     spec("del", -2, WRITE, (1, -1, 1), del, "Deletes one or more keys."),
@@ -42,43 +45,42 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("copy", -3, WRITE, (1, 2, 1), copy, "Copies the value of a key to a new key."),
     spec("randomkey", 1, READONLY | RANDOM, (0, 0, 0), randomkey, "Returns a random key name from the database."),
     spec("move", 3, WRITE | FAST, (1, 1, 1), move_key, "Moves a key to another database."),
-    CommandSpec::new("swapdb", 3, WRITE | FAST, (0, 0, 0), swapdb, "server", "Swaps two Redis databases.").since("4.0.0"),
+    CommandSpec::keyspace("swapdb", 3, WRITE | FAST, (0, 0, 0), swapdb, "server", "Swaps two Redis databases.").since("4.0.0"),
 ];
 
 fn owned_all(args: &[Bytes]) -> Vec<Bytes> {
     args.iter().map(owned).collect()
 }
 
-fn del(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::Del {
+fn del(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Write(WriteOp::Del {
         keys: owned_all(args),
-    })
+    }))
 }
 
-fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let count = ctx.shared.engine.exists(ctx.client.db, args, ctx.now_ms);
-    ctx.out.int(count);
-    Action::Replied
+fn exists(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Read(Query::Exists {
+        keys: args.to_vec(),
+        touch: false,
+    }))
 }
 
 /// `TOUCH`: `EXISTS`, but each key found counts as accessed.
-fn touch(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let count = ctx.shared.engine.touch(ctx.client.db, args, ctx.now_ms);
-    ctx.out.int(count);
-    Action::Replied
+fn touch(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Read(Query::Exists {
+        keys: args.to_vec(),
+        touch: true,
+    }))
 }
 
-fn key_type(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let name = ctx
-        .shared
-        .engine
-        .key_type(ctx.client.db, &args[0], ctx.now_ms);
-    ctx.out.simple(name);
-    Action::Replied
+fn key_type(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Read(Query::Type {
+        key: args[0].clone(),
+    }))
 }
 
 /// Parses EXPIRE's NX/XX/GT/LT flags with Redis 7's compatibility errors.
-fn parse_expire_condition(options: &[Bytes]) -> Result<ExpireCondition, String> {
+fn parse_expire_condition(options: &[Bytes]) -> Result<ExpireCondition, Error> {
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for opt in options {
         if is(opt, "nx") {
@@ -90,17 +92,19 @@ fn parse_expire_condition(options: &[Bytes]) -> Result<ExpireCondition, String> 
         } else if is(opt, "lt") {
             lt = true;
         } else {
-            return Err(format!(
-                "ERR Unsupported option {}",
-                String::from_utf8_lossy(opt)
-            ));
+            let text = format!("ERR Unsupported option {}", String::from_utf8_lossy(opt));
+            return Err(Error::Text(text.into()));
         }
     }
     if nx && (xx || gt || lt) {
-        return Err("ERR NX and XX, GT or LT options at the same time are not compatible".into());
+        return Err(Error::Other(
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ));
     }
     if gt && lt {
-        return Err("ERR GT and LT options at the same time are not compatible".into());
+        return Err(Error::Other(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
     }
     Ok(match (nx, xx, gt, lt) {
         (true, ..) => ExpireCondition::IfNoExpiry,
@@ -113,131 +117,112 @@ fn parse_expire_condition(options: &[Bytes]) -> Result<ExpireCondition, String> 
     })
 }
 
-fn expire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], command: ExpireCommand) -> Action {
+fn expire_generic(args: &[Bytes], command: ExpireCommand) -> Parsed {
     // Redis checks the flags before the time.
-    let condition = match parse_expire_condition(&args[2..]) {
-        Ok(condition) => condition,
-        Err(text) => {
-            ctx.out.error_text(&text);
-            return Action::Replied;
-        }
-    };
-    let amount = match LONG.parse(&args[1]) {
-        Ok(amount) => amount,
-        Err(error) => return ctx.fail(error),
-    };
-    Action::Write(WriteOp::Expire {
+    let condition = parse_expire_condition(&args[2..])?;
+    let amount = LONG.parse(&args[1])?;
+    Ok(KeyCommand::Write(WriteOp::Expire {
         key: owned(&args[0]),
         amount,
         command,
         condition,
-    })
+    }))
 }
 
-fn expire(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    expire_generic(ctx, args, ExpireCommand::Expire)
+fn expire(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    expire_generic(args, ExpireCommand::Expire)
 }
 
-fn pexpire(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    expire_generic(ctx, args, ExpireCommand::PExpire)
+fn pexpire(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    expire_generic(args, ExpireCommand::PExpire)
 }
 
-fn expireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    expire_generic(ctx, args, ExpireCommand::ExpireAt)
+fn expireat(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    expire_generic(args, ExpireCommand::ExpireAt)
 }
 
-fn pexpireat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    expire_generic(ctx, args, ExpireCommand::PExpireAt)
+fn pexpireat(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    expire_generic(args, ExpireCommand::PExpireAt)
 }
 
-fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], millis: bool, absolute: bool) -> Action {
-    let value = ctx
-        .shared
-        .engine
-        .ttl(ctx.client.db, key, ctx.now_ms, millis, absolute);
-    ctx.out.int(value);
-    Action::Replied
+fn ttl_generic(key: &Bytes, millis: bool, absolute: bool) -> Parsed {
+    Ok(KeyCommand::Read(Query::Ttl {
+        key: key.clone(),
+        millis,
+        absolute,
+    }))
 }
 
-fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    ttl_generic(ctx, &args[0], false, false)
+fn ttl(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    ttl_generic(&args[0], false, false)
 }
 
-fn pttl(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    ttl_generic(ctx, &args[0], true, false)
+fn pttl(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    ttl_generic(&args[0], true, false)
 }
 
-fn expiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    ttl_generic(ctx, &args[0], false, true)
+fn expiretime(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    ttl_generic(&args[0], false, true)
 }
 
-fn pexpiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    ttl_generic(ctx, &args[0], true, true)
+fn pexpiretime(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    ttl_generic(&args[0], true, true)
 }
 
-fn persist(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::Persist {
+fn persist(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Write(WriteOp::Persist {
         key: owned(&args[0]),
-    })
+    }))
 }
 
-fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    ctx.shared
-        .engine
-        .keys(ctx.client.db, &args[0], ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn keys(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Read(Query::Keys {
+        pattern: args[0].clone(),
+    }))
 }
 
-fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let Some(cursor) = parse_cursor(&args[0]) else {
-        return ctx.fail(Error::Other("ERR invalid cursor"));
-    };
+fn scan(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let cursor = parse_cursor(&args[0]).ok_or(Error::Other("ERR invalid cursor"))?;
     let mut options = Args::new(&args[1..]);
-    let (mut pattern, mut count, mut type_name) = (None, 10usize, None);
+    let mut scan = ScanArgs {
+        pattern: None,
+        count: 10,
+    };
+    let mut type_name = None;
     while let Some(opt) = options.next_opt() {
-        let Some(value) = options.next_opt() else {
-            return ctx.fail(Error::Syntax);
-        };
+        let value = options.next_opt().ok_or(Error::Syntax)?;
         if is(opt, "match") {
-            pattern = Some(&value[..]);
+            scan.pattern = Some(value.clone());
         } else if is(opt, "count") {
-            match scan_count(value) {
-                Ok(n) => count = n,
-                Err(error) => return ctx.fail(error),
-            }
+            scan.count = scan_count(value)?;
         } else if is(opt, "type") {
-            type_name = Some(&value[..]);
+            type_name = Some(value.clone());
         } else {
-            return ctx.fail(Error::Syntax);
+            return Err(Error::Syntax);
         }
     }
-    let pattern = pattern.filter(|p| *p != b"*");
-    ctx.shared.engine.scan(
-        ctx.client.db,
+    Ok(KeyCommand::Read(Query::Scan {
         cursor,
-        pattern,
-        count,
+        pattern: scan.pattern.filter(|pattern| &pattern[..] != b"*"),
+        count: scan.count,
         type_name,
-        ctx.now_ms,
-        &mut ctx.out,
-    );
-    Action::Replied
+    }))
 }
 
-fn rename(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::Rename {
+fn rename(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Write(WriteOp::Rename {
         from: owned(&args[0]),
         to: owned(&args[1]),
         only_if_absent: false,
-    })
+    }))
 }
 
-fn renamenx(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::Rename {
+fn renamenx(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Write(WriteOp::Rename {
         from: owned(&args[0]),
         to: owned(&args[1]),
         only_if_absent: true,
-    })
+    }))
 }
 
 /// Parses a database index argument (SELECT, COPY ... DB, MOVE): a C
@@ -254,63 +239,52 @@ fn db_index(index: i64) -> Result<usize, Error> {
         .ok_or(Error::DbIndexOutOfRange)
 }
 
-fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn copy(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
     let mut options = Args::new(&args[2..]);
-    let (mut to_db, mut replace) = (ctx.client.db, false);
+    let (mut to_db, mut replace) = (parse.db, false);
     while let Some(opt) = options.next_opt() {
         if is(opt, "replace") {
             replace = true;
         } else if is(opt, "db") {
-            let parsed = options.next_bytes().and_then(|text| parse_db(text));
-            match parsed {
-                Ok(db) => to_db = db,
-                Err(error) => return ctx.fail(error),
-            }
+            to_db = parse_db(options.next_bytes()?)?;
         } else {
-            return ctx.fail(Error::Syntax);
+            return Err(Error::Syntax);
         }
     }
-    Action::Write(WriteOp::Copy {
+    Ok(KeyCommand::Write(WriteOp::Copy {
         from: owned(&args[0]),
         to: owned(&args[1]),
         to_db,
         replace,
-    })
+    }))
 }
 
-fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
-    let seed = ctx.random_seed();
-    ctx.shared
-        .engine
-        .random_key(ctx.client.db, ctx.now_ms, seed, &mut ctx.out);
-    Action::Replied
+fn randomkey(parse: &mut Parse<'_>, _args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Read(Query::RandomKey {
+        seed: parse.random_seed(),
+    }))
 }
 
-fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let to_db = match parse_db(&args[1]) {
-        Ok(db) => db,
-        Err(error) => return ctx.fail(error),
-    };
-    if to_db == ctx.client.db {
-        return ctx.fail(Error::Other(
+fn move_key(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let to_db = parse_db(&args[1])?;
+    if to_db == parse.db {
+        return Err(Error::Other(
             "ERR source and destination objects are the same",
         ));
     }
-    Action::Write(WriteOp::Move {
+    Ok(KeyCommand::Write(WriteOp::Move {
         key: owned(&args[0]),
         to_db,
-    })
+    }))
 }
 
 /// `SWAPDB a b`, with Redis's errors: each index must be a C `int` (its
 /// own message per position), then both must be databases.
-fn swapdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let indexes = SWAPDB_FIRST.parse(&args[0]).and_then(|a| {
-        let b = SWAPDB_SECOND.parse(&args[1])?;
-        Ok((db_index(a)?, db_index(b)?))
-    });
-    match indexes {
-        Ok((a, b)) => Action::Write(WriteOp::SwapDb { a, b }),
-        Err(error) => ctx.fail(error),
-    }
+fn swapdb(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let a = SWAPDB_FIRST.parse(&args[0])?;
+    let b = SWAPDB_SECOND.parse(&args[1])?;
+    Ok(KeyCommand::Write(WriteOp::SwapDb {
+        a: db_index(a)?,
+        b: db_index(b)?,
+    }))
 }

@@ -25,6 +25,7 @@ mod introspection;
 mod keys;
 mod latency_histogram;
 mod lists;
+pub mod parse;
 mod pubsub;
 mod replication;
 mod server;
@@ -35,6 +36,7 @@ mod transactions;
 mod zsets;
 
 pub use keys::parse_db;
+pub use parse::{KeyCommand, KeyOp, Parse, Parser};
 
 use std::sync::OnceLock;
 
@@ -222,7 +224,11 @@ pub struct CommandSpec {
     /// First key's position (1-based, 0 if no keys), last key (negative
     /// counts from the end) and the step between keys.
     pub keys: (i32, i32, i32),
+    /// Runs a command on this node or connection; for a keyspace command
+    /// (`parse` set) it is never called.
     pub handler: Handler,
+    /// Parses a keyspace command into the op every node runs.
+    pub parse: Option<Parser>,
     /// `COMMAND DOCS` summary and group.
     pub summary: &'static str,
     pub group: &'static str,
@@ -248,10 +254,27 @@ impl CommandSpec {
             flags,
             keys,
             handler,
+            parse: None,
             summary,
             group,
             since: "1.0.0",
             subcommands: &[],
+        }
+    }
+
+    /// A keyspace command, run through `parse`.
+    pub const fn keyspace(
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: (i32, i32, i32),
+        parse: Parser,
+        group: &'static str,
+        summary: &'static str,
+    ) -> CommandSpec {
+        CommandSpec {
+            parse: Some(parse),
+            ..CommandSpec::new(name, arity, flags, keys, parsed_only, group, summary)
         }
     }
 
@@ -417,6 +440,60 @@ pub fn lookup_sub(container: &CommandSpec, sub: &[u8]) -> Option<&'static Comman
         .find(|spec| spec.name.as_bytes()[prefix_len..].eq_ignore_ascii_case(sub))
 }
 
+/// The handler of a keyspace command, which runs through its parser.
+fn parsed_only(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    unreachable!("a keyspace command runs through its parser, not a handler")
+}
+
+/// Runs `spec` on `args` (without the command name): through its parser
+/// for a keyspace command, else its handler.
+pub fn run(ctx: &mut Ctx<'_>, spec: &'static CommandSpec, args: &[Bytes]) -> Action {
+    match spec.parse {
+        Some(parse) => run_parsed(ctx, spec, parse, args),
+        None => (spec.handler)(ctx, args),
+    }
+}
+
+/// Runs a keyspace command on a connection: a read is answered from this
+/// node's state; a write or a blocking pop goes back to the connection to
+/// propose. A pop of a missing key is answered as a read when that is
+/// safe ([`Ctx::answer_if_missing`]).
+fn run_parsed(ctx: &mut Ctx<'_>, spec: &CommandSpec, parse: Parser, args: &[Bytes]) -> Action {
+    let (db, now_ms, resp3) = (ctx.client.db, ctx.now_ms, ctx.client.resp3);
+    let parsed = {
+        let mut seeds = || ctx.random_seed();
+        parse(&mut Parse::new(db, now_ms, resp3, &mut seeds), args)
+    };
+    match parsed {
+        Err(error) => ctx.fail(error),
+        // A write command that reads after all (SORT without STORE, an
+        // error that depends on the key) reads what its connection's own
+        // writes left: it runs again once they are applied.
+        Ok(KeyCommand::Read(_)) if spec.is_write() && ctx.writes_pending => Action::WaitForWrites,
+        Ok(KeyCommand::Read(query)) => {
+            ctx.shared.engine.query(db, &query, now_ms, &mut ctx.out);
+            Action::Replied
+        }
+        Ok(KeyCommand::Write(op)) => {
+            if let Some((key, nothing)) = op.reply_if_missing() {
+                if let Some(answered) = ctx.answer_if_missing(key, nothing) {
+                    return answered;
+                }
+            }
+            Action::Write(op)
+        }
+        Ok(KeyCommand::Block {
+            pop,
+            keys,
+            timeout_ms,
+        }) => Action::Block {
+            op: pop,
+            keys,
+            timeout_ms,
+        },
+    }
+}
+
 /// The reply for a wrong argument count.
 pub fn arity_error(ctx: &mut Ctx<'_>, name: &str) -> Action {
     ctx.out.error_text(&format!(
@@ -443,7 +520,7 @@ pub fn dispatch_sub(ctx: &mut Ctx<'_>, container: &'static CommandSpec, args: &[
     if !spec.arity_ok(args.len() + 1) {
         return arity_error(ctx, spec.name);
     }
-    (spec.handler)(ctx, &args[1..])
+    run(ctx, spec, &args[1..])
 }
 
 /// The reply for a command name that is not in the table, in Redis's words.

@@ -3,22 +3,26 @@
 
 use bytes::Bytes;
 use redraft_engine::int_arg::LONG;
-use redraft_engine::{Error, ReplySink, SetCondition, TtlChange, WriteOp};
+use redraft_engine::{Error, KeyKind, Query, SetCondition, TtlChange, WriteOp};
 
 use super::args::{is, Args};
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
-use super::{Action, CommandSpec, Ctx};
+use super::parse::arity;
+use super::{CommandSpec, KeyCommand, Parse};
 
 const fn spec(
     name: &'static str,
     arity: i32,
     flags: u32,
     keys: (i32, i32, i32),
-    handler: super::Handler,
+    parse: super::Parser,
     summary: &'static str,
 ) -> CommandSpec {
-    CommandSpec::new(name, arity, flags, keys, handler, "string", summary)
+    CommandSpec::keyspace(name, arity, flags, keys, parse, "string", summary)
 }
+
+/// The result of a parser.
+type Parsed = Result<KeyCommand, Error>;
 
 pub const COMMANDS: &[CommandSpec] = &[
     spec(
@@ -285,260 +289,200 @@ fn parse_extended(args: &[Bytes], for_set: bool) -> Result<ExtendedOptions, Erro
     Ok(opts)
 }
 
-fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let opts = match parse_extended(&args[2..], true) {
-        Ok(opts) => opts,
-        Err(error) => return ctx.fail(error),
-    };
+fn set(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let opts = parse_extended(&args[2..], true)?;
     let ttl = match &opts.expiry {
-        Some((kind, text)) => match parse_expiry(text, *kind, "set", ctx.now_ms) {
-            Ok(ttl) => ttl,
-            Err(error) => return ctx.fail(error),
-        },
+        Some((kind, text)) => parse_expiry(text, *kind, "set", parse.now_ms)?,
         None if opts.keep_ttl => TtlChange::Keep,
         None => TtlChange::Clear,
     };
-    Action::Write(WriteOp::Set {
+    Ok(KeyCommand::Write(WriteOp::Set {
         key: owned(&args[0]),
         value: owned(&args[1]),
         condition: opts.condition,
         ttl,
         get: opts.get,
-    })
+    }))
 }
 
-fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    ctx.shared
-        .engine
-        .get(ctx.client.db, &args[0], ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn get(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Read(Query::Get {
+        key: args[0].clone(),
+    }))
 }
 
-fn getset(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::Set {
+fn getset(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Write(WriteOp::Set {
         key: owned(&args[0]),
         value: owned(&args[1]),
         condition: SetCondition::Always,
         ttl: TtlChange::Clear,
         get: true,
-    })
+    }))
 }
 
-fn getdel(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::GetDel {
+fn getdel(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Write(WriteOp::GetDel {
         key: owned(&args[0]),
-    })
+    }))
 }
 
-fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let opts = match parse_extended(&args[1..], false) {
-        Ok(opts) => opts,
-        Err(error) => return ctx.fail(error),
-    };
+fn getex(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let opts = parse_extended(&args[1..], false)?;
     let ttl = match &opts.expiry {
-        Some((kind, text)) => match parse_expiry(text, *kind, "getex", ctx.now_ms) {
+        Some((kind, text)) => match parse_expiry(text, *kind, "getex", parse.now_ms) {
             Ok(ttl) => ttl,
-            Err(error) => return getex_invalid_expiry(ctx, &args[0], error),
+            // Redis checks GETEX's time only once it has found a string at
+            // the key: a missing key replies nil and another type
+            // WRONGTYPE, whatever the time. It never writes.
+            Err(error) => {
+                return Ok(KeyCommand::Read(Query::Refused {
+                    key: args[0].clone(),
+                    kind: KeyKind::String,
+                    missing: None,
+                    error,
+                }))
+            }
         },
         None if opts.persist => TtlChange::Clear,
         None => TtlChange::Keep,
     };
-    Action::Write(WriteOp::GetEx {
+    Ok(KeyCommand::Write(WriteOp::GetEx {
         key: owned(&args[0]),
         ttl,
-    })
+    }))
 }
 
-/// Redis checks GETEX's time only once it has found a string at the key:
-/// a missing key replies nil and another type WRONGTYPE, whatever the time.
-/// An invalid time never writes, so this is a read of local state, made
-/// once this connection's own earlier writes are applied.
-fn getex_invalid_expiry(ctx: &mut Ctx<'_>, key: &[u8], error: Error) -> Action {
-    if ctx.writes_pending {
-        return Action::WaitForWrites;
-    }
-    match ctx.shared.engine.key_type(ctx.client.db, key, ctx.now_ms) {
-        "none" => {
-            ctx.out.nil();
-            Action::Replied
-        }
-        "string" => ctx.fail(error),
-        _ => ctx.fail(Error::WrongType),
-    }
-}
-
-fn setnx(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::SetNx {
+fn setnx(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Write(WriteOp::SetNx {
         key: owned(&args[0]),
         value: owned(&args[1]),
-    })
+    }))
 }
 
 fn set_with_expiry(
-    ctx: &mut Ctx<'_>,
+    parse: &mut Parse<'_>,
     args: &[Bytes],
     kind: ExpiryKind,
     command: &'static str,
-) -> Action {
-    match parse_expiry(&args[1], kind, command, ctx.now_ms) {
-        Ok(ttl) => Action::Write(WriteOp::Set {
-            key: owned(&args[0]),
-            value: owned(&args[2]),
-            condition: SetCondition::Always,
-            ttl,
-            get: false,
-        }),
-        Err(error) => ctx.fail(error),
-    }
+) -> Parsed {
+    let ttl = parse_expiry(&args[1], kind, command, parse.now_ms)?;
+    Ok(KeyCommand::Write(WriteOp::Set {
+        key: owned(&args[0]),
+        value: owned(&args[2]),
+        condition: SetCondition::Always,
+        ttl,
+        get: false,
+    }))
 }
 
-fn setex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    set_with_expiry(ctx, args, ExpiryKind::Seconds, "setex")
+fn setex(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    set_with_expiry(parse, args, ExpiryKind::Seconds, "setex")
 }
 
-fn psetex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    set_with_expiry(ctx, args, ExpiryKind::Millis, "psetex")
+fn psetex(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    set_with_expiry(parse, args, ExpiryKind::Millis, "psetex")
 }
 
-/// Key/value pairs of MSET and MSETNX, or `None` if the count is odd.
-fn pairs(args: &[Bytes]) -> Option<Vec<(Bytes, Bytes)>> {
+/// Key/value pairs of MSET and MSETNX, or `command`'s arity error if the
+/// count is odd.
+fn pairs(args: &[Bytes], command: &'static str) -> Result<Vec<(Bytes, Bytes)>, Error> {
     if !args.len().is_multiple_of(2) {
-        return None;
+        return Err(arity(command));
     }
-    Some(
-        args.chunks_exact(2)
-            .map(|pair| (owned(&pair[0]), owned(&pair[1])))
-            .collect(),
-    )
+    Ok(args
+        .chunks_exact(2)
+        .map(|pair| (owned(&pair[0]), owned(&pair[1])))
+        .collect())
 }
 
-fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match pairs(args) {
-        Some(pairs) => Action::Write(WriteOp::MSet { pairs }),
-        None => super::arity_error(ctx, "mset"),
-    }
+fn mset(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let pairs = pairs(args, "mset")?;
+    Ok(KeyCommand::Write(WriteOp::MSet { pairs }))
 }
 
-fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match pairs(args) {
-        Some(pairs) => Action::Write(WriteOp::MSetNx { pairs }),
-        None => super::arity_error(ctx, "msetnx"),
-    }
+fn msetnx(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let pairs = pairs(args, "msetnx")?;
+    Ok(KeyCommand::Write(WriteOp::MSetNx { pairs }))
 }
 
-fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    ctx.shared
-        .engine
-        .mget(ctx.client.db, args, ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn mget(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Read(Query::MGet {
+        keys: args.to_vec(),
+    }))
 }
 
-fn append(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::Append {
+fn append(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Write(WriteOp::Append {
         key: owned(&args[0]),
         value: owned(&args[1]),
-    })
+    }))
 }
 
-fn strlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    ctx.shared
-        .engine
-        .strlen(ctx.client.db, &args[0], ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn strlen(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Read(Query::StrLen {
+        key: args[0].clone(),
+    }))
 }
 
-fn incr_by(key: &Bytes, delta: i64) -> Action {
-    Action::Write(WriteOp::IncrBy {
+fn incr_by(key: &Bytes, delta: i64) -> Parsed {
+    Ok(KeyCommand::Write(WriteOp::IncrBy {
         key: owned(key),
         delta,
-    })
+    }))
 }
 
-fn incr(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn incr(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
     incr_by(&args[0], 1)
 }
 
-fn decr(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn decr(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
     incr_by(&args[0], -1)
 }
 
-fn incrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match LONG.parse(&args[1]) {
-        Ok(delta) => incr_by(&args[0], delta),
-        Err(error) => ctx.fail(error),
+fn incrby(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    incr_by(&args[0], LONG.parse(&args[1])?)
+}
+
+fn decrby(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    match LONG.parse(&args[1])? {
+        i64::MIN => Err(Error::Other("ERR decrement would overflow")),
+        delta => incr_by(&args[0], -delta),
     }
 }
 
-fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match LONG.parse(&args[1]) {
-        Ok(i64::MIN) => ctx.fail(Error::Other("ERR decrement would overflow")),
-        Ok(delta) => incr_by(&args[0], -delta),
-        Err(error) => ctx.fail(error),
-    }
-}
-
-fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn incrbyfloat(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
     // Redis parses the increment as a long double: `1e400` is valid there
     // (and the result then fails as infinite), so only unparsable text is
     // rejected here.
-    match redraft_engine::parse_float(&args[1]) {
-        Some(_) => Action::Write(WriteOp::IncrByFloat {
-            key: owned(&args[0]),
-            delta: owned(&args[1]),
-        }),
-        None => ctx.fail(Error::NotFloat),
-    }
+    redraft_engine::parse_float(&args[1]).ok_or(Error::NotFloat)?;
+    Ok(KeyCommand::Write(WriteOp::IncrByFloat {
+        key: owned(&args[0]),
+        delta: owned(&args[1]),
+    }))
 }
 
-fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn getrange(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
     let mut rest = Args::new(&args[1..]);
-    let (start, end) = match rest
-        .next_i64()
-        .and_then(|start| Ok((start, rest.next_i64()?)))
-    {
-        Ok(range) => range,
-        Err(error) => return ctx.fail(error),
-    };
-    ctx.shared.engine.getrange(
-        ctx.client.db,
-        &args[0],
+    let start = rest.next_i64()?;
+    let end = rest.next_i64()?;
+    Ok(KeyCommand::Read(Query::GetRange {
+        key: args[0].clone(),
         start,
         end,
-        ctx.now_ms,
-        &mut ctx.out,
-    );
-    Action::Replied
+    }))
 }
 
-/// Largest string Redis allows (`proto-max-bulk-len`).
-const STRING_BYTES_MAX: u64 = 512 * 1024 * 1024;
-
-/// Redis refuses a SETRANGE past the largest string only once it has found
-/// the key missing or a string: another type answers WRONGTYPE. The write
-/// would fail either way, so it is answered here, from local state, once
-/// this connection's own earlier writes are applied (as LSET's bad index).
-fn setrange_too_long(ctx: &mut Ctx<'_>, key: &[u8]) -> Action {
-    if ctx.writes_pending {
-        return Action::WaitForWrites;
-    }
-    match ctx.shared.engine.key_type(ctx.client.db, key, ctx.now_ms) {
-        "none" | "string" => ctx.fail(Error::StringTooLong),
-        _ => ctx.fail(Error::WrongType),
-    }
-}
-
-fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let offset = match LONG.parse(&args[1]) {
-        Ok(offset) if offset < 0 => return ctx.fail(Error::OffsetOutOfRange),
-        Ok(offset) => offset as u64,
-        Err(error) => return ctx.fail(error),
+fn setrange(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let offset = match LONG.parse(&args[1])? {
+        offset if offset < 0 => return Err(Error::OffsetOutOfRange),
+        offset => offset as u64,
     };
-    if !args[2].is_empty() && offset + args[2].len() as u64 > STRING_BYTES_MAX {
-        return setrange_too_long(ctx, &args[0]);
-    }
-    Action::Write(WriteOp::SetRange {
+    // Past the largest string, apply refuses it once it has found the key
+    // missing or a string (another type answers WRONGTYPE), as Redis does.
+    Ok(KeyCommand::Write(WriteOp::SetRange {
         key: owned(&args[0]),
         offset,
         value: owned(&args[2]),
-    })
+    }))
 }

@@ -177,6 +177,11 @@ pub enum Query {
         missing: Option<Error>,
         error: Error,
     },
+    /// A `RESTORE` without `REPLACE` whose TTL or payload is invalid:
+    /// Redis looks the key up (an access, as its `lookupKeyWrite`) before
+    /// it checks them, so an existing key answers `BUSYKEY`, a missing one
+    /// `error`. It changes nothing.
+    RestoreRefused { key: Bytes, error: Error },
 }
 
 /// A type of value, as `Query::Refused` expects one.
@@ -338,6 +343,12 @@ impl Engine {
                 found if found == kind.type_name() => sink.error(error),
                 _ => sink.error(&Error::WrongType),
             },
+            Query::RestoreRefused { key, error } => {
+                match self.touch(db, std::slice::from_ref(key), now_ms) {
+                    0 => sink.error(error),
+                    _ => sink.error(&crate::BUSY_KEY),
+                }
+            }
         }
     }
 }

@@ -7,8 +7,8 @@ mod common;
 use bytes::Bytes;
 use common::{record, render};
 use redraft_engine::{
-    decode_payload, Engine, HashOp, ListOp, Reply, SetCondition, SetOp, SortArgs, TtlChange,
-    WriteOp,
+    decode_payload, Engine, Error, HashOp, ListOp, Query, Reply, SetCondition, SetOp, SortArgs,
+    TtlChange, WriteOp,
 };
 
 const NOW_MS: u64 = 1_700_000_000_000;
@@ -289,6 +289,41 @@ fn restore_applies_busykey_and_ttls_as_redis() {
     );
     assert_eq!(lrange(&engine, "e"), r#"["a", "b"]"#);
     engine.check_invariants();
+}
+
+/// A RESTORE refused for its TTL or payload (without REPLACE) answers
+/// BUSYKEY for a live key, whatever its type, and its own error for a
+/// missing or expired one; the lookup is an access, as Redis's.
+#[test]
+fn a_refused_restore_answers_busykey_for_a_live_key() {
+    let engine = Engine::new();
+    set_string(&engine, "s", "x", TtlChange::Clear);
+    rpush(&engine, "l", &["a"]);
+    set_string(&engine, "e", "x", TtlChange::InMs(1_000));
+    let invalid_ttl = Error::Other("ERR Invalid TTL value, must be >= 0");
+    let later_ms = NOW_MS + 10_000;
+    let cases = [
+        ("s", "(error) BUSYKEY Target key name already exists."),
+        ("l", "(error) BUSYKEY Target key name already exists."),
+        ("e", "(error) ERR Invalid TTL value, must be >= 0"),
+        ("missing", "(error) ERR Invalid TTL value, must be >= 0"),
+    ];
+    for (key, want) in cases {
+        let query = Query::RestoreRefused {
+            key: b(key),
+            error: invalid_ttl.clone(),
+        };
+        let reply = record(|sink| engine.query(0, &query, later_ms, sink));
+        assert_eq!(render(&reply), want, "{key}");
+    }
+    for key in ["s", "l"] {
+        assert_eq!(
+            engine.object_idletime(0, key.as_bytes(), later_ms),
+            Some(0),
+            "{key}"
+        );
+    }
+    assert_eq!(engine.key_type(0, b"missing", later_ms), "none");
 }
 
 #[test]

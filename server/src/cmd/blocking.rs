@@ -1,8 +1,8 @@
 //! The blocking pops: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN,
 //! BZPOPMAX and BZMPOP.
 //!
-//! Each parses like its non-blocking form plus a timeout, and returns
-//! [`Action::Block`]: the write to propose (which pops, or replies nil
+//! Each parses like its non-blocking form plus a timeout, into a
+//! [`KeyCommand::Block`]: the write to propose (which pops, or replies nil
 //! when every key is empty) and the keys to wait on. The connection does
 //! the waiting (see `crate::blocking`); inside a transaction the write
 //! simply runs once, as Redis runs a blocking command in MULTI.
@@ -11,20 +11,23 @@ use bytes::Bytes;
 use redraft_engine::{parse_float, Error, ListOp, WriteOp, ZSetOp};
 
 use super::flags::{BLOCKING, DENYOOM, FAST, MOVABLEKEYS, NOSCRIPT, WRITE};
-use super::lists::{lmpop_args, side};
+use super::lists::{lmpop_args, move_op, mpop_op, sides};
 use super::strings::owned;
-use super::{Action, CommandSpec, Ctx};
+use super::{CommandSpec, KeyCommand, Parse};
 
 const fn spec(
     name: &'static str,
     arity: i32,
     flags: u32,
     keys: (i32, i32, i32),
-    handler: super::Handler,
+    parse: super::Parser,
     (group, summary, since): (&'static str, &'static str, &'static str),
 ) -> CommandSpec {
-    CommandSpec::new(name, arity, flags, keys, handler, group, summary).since(since)
+    CommandSpec::keyspace(name, arity, flags, keys, parse, group, summary).since(since)
 }
+
+/// The result of a parser.
+type Parsed = Result<KeyCommand, Error>;
 
 pub const COMMANDS: &[CommandSpec] = &[
     spec("blpop", -3, WRITE | NOSCRIPT | BLOCKING, (1, -2, 1), blpop,
@@ -66,101 +69,76 @@ pub fn parse_timeout_ms(text: &[u8]) -> Result<Option<u64>, Error> {
     Ok((ms > 0.0).then_some(ms as u64))
 }
 
-fn block(ctx: &mut Ctx<'_>, timeout: &[u8], keys: &[Bytes], op: Result<WriteOp, Error>) -> Action {
-    let timeout_ms = match parse_timeout_ms(timeout) {
-        Ok(timeout_ms) => timeout_ms,
-        Err(error) => return ctx.fail(error),
-    };
-    match op {
-        Ok(op) => Action::Block {
-            op,
-            keys: keys.iter().map(owned).collect(),
-            timeout_ms,
-        },
-        Err(error) => ctx.fail(error),
-    }
+/// A blocking pop that waits on `keys` (the timeout is checked first).
+fn block(timeout: &[u8], keys: &[Bytes], pop: Result<WriteOp, Error>) -> Parsed {
+    let timeout_ms = parse_timeout_ms(timeout)?;
+    Ok(KeyCommand::Block {
+        pop: pop?,
+        keys: keys.iter().map(owned).collect(),
+        timeout_ms,
+    })
 }
 
 /// `B[LR]POP key [key ...] timeout` and `BZPOPMIN|BZPOPMAX` alike.
-fn pop_first(ctx: &mut Ctx<'_>, args: &[Bytes], op: impl FnOnce(Vec<Bytes>) -> WriteOp) -> Action {
+fn pop_first(args: &[Bytes], op: impl FnOnce(Vec<Bytes>) -> WriteOp) -> Parsed {
     let (timeout, keys) = args.split_last().expect("arity guarantees a timeout");
     let op = op(keys.iter().map(owned).collect());
-    block(ctx, timeout, keys, Ok(op))
+    block(timeout, keys, Ok(op))
 }
 
-fn blpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    pop_first(ctx, args, |keys| {
+fn blpop(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    pop_first(args, |keys| {
         WriteOp::Lists(ListOp::PopFirst { keys, left: true })
     })
 }
 
-fn brpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    pop_first(ctx, args, |keys| {
+fn brpop(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    pop_first(args, |keys| {
         WriteOp::Lists(ListOp::PopFirst { keys, left: false })
     })
 }
 
-fn bzpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    pop_first(ctx, args, |keys| {
+fn bzpopmin(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    pop_first(args, |keys| {
         WriteOp::ZSets(ZSetOp::PopFirst { keys, max: false })
     })
 }
 
-fn bzpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    pop_first(ctx, args, |keys| {
+fn bzpopmax(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    pop_first(args, |keys| {
         WriteOp::ZSets(ZSetOp::PopFirst { keys, max: true })
     })
 }
 
-fn move_op(from: &Bytes, to: &Bytes, from_left: bool, to_left: bool) -> WriteOp {
-    WriteOp::Lists(ListOp::Move {
-        from: owned(from),
-        to: owned(to),
-        from_left,
-        to_left,
-    })
-}
-
-fn blmove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let op = side(&args[2])
-        .and_then(|from_left| Ok((from_left, side(&args[3])?)))
+/// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`: the timeout
+/// is checked before the sides, as Redis does.
+fn blmove(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let op = sides(&args[2], &args[3])
         .map(|(from_left, to_left)| move_op(&args[0], &args[1], from_left, to_left));
-    block(ctx, &args[4], &args[..1], op)
+    block(&args[4], &args[..1], op)
 }
 
-fn brpoplpush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn brpoplpush(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
     let op = move_op(&args[0], &args[1], false, true);
-    block(ctx, &args[2], &args[..1], Ok(op))
+    block(&args[2], &args[..1], Ok(op))
 }
 
 /// `BLMPOP timeout numkeys key ... LEFT|RIGHT [COUNT n]`: the pop's
 /// arguments are checked before the timeout, as Redis does.
-fn blmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match lmpop_args(&args[1..]) {
-        Ok((keys, left, count)) => {
-            let op = WriteOp::Lists(ListOp::MPop {
-                keys: keys.iter().map(owned).collect(),
-                left,
-                count,
-            });
-            block(ctx, &args[0], keys, Ok(op))
-        }
-        Err(error) => ctx.fail(error),
-    }
+fn blmpop(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let (keys, left, count) = lmpop_args(&args[1..])?;
+    block(&args[0], keys, Ok(mpop_op(keys, left, count)))
 }
 
-/// `BZMPOP timeout numkeys key ... MIN|MAX [COUNT n]`.
-fn bzmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match ZSetOp::parse_zmpop(&args[1..]) {
-        Ok(op) => {
-            let keys = match &op {
-                ZSetOp::MPop { keys, .. } => keys.clone(),
-                _ => unreachable!("ZMPOP parses to MPop"),
-            };
-            block(ctx, &args[0], &keys, Ok(WriteOp::ZSets(op)))
-        }
-        Err(error) => ctx.fail(error),
-    }
+/// `BZMPOP timeout numkeys key ... MIN|MAX [COUNT n]`, checked in the same
+/// order as `BLMPOP`.
+fn bzmpop(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let op = ZSetOp::parse_zmpop(&args[1..])?;
+    let keys = match &op {
+        ZSetOp::MPop { keys, .. } => keys.clone(),
+        _ => unreachable!("ZMPOP parses to MPop"),
+    };
+    block(&args[0], &keys, Ok(WriteOp::ZSets(op)))
 }
 
 #[cfg(test)]

@@ -1,34 +1,41 @@
 //! List commands: pushes, pops, ranges, edits and moves.
 //!
-//! Every argument error Redis 7.0 reports before it looks at the key is
-//! reported here, so only well-formed writes are proposed. `LSET` and
-//! `LINDEX` are the exceptions: Redis looks the key up before it parses the
-//! index, so a bad index on a missing key or a key of another type gets
-//! that key's reply (`LINDEX` passes the parse result to the engine's read;
-//! `LSET` answers from local state once this connection's writes apply).
+//! Each command parses into a read ([`Query`]) or a write ([`ListOp`]);
+//! none reads the node. Every argument error Redis 7.0 reports before it
+//! looks at the key is reported here, so only well-formed writes are
+//! proposed. `LSET` and `LINDEX` are the exceptions: Redis looks the key up
+//! before it parses the index, so a bad index on a missing key or a key of
+//! another type gets that key's reply (`LINDEX` carries the parse result in
+//! its query; an `LSET` with a bad index becomes a [`Query::Refused`],
+//! which never writes).
 //!
-//! The blocking variants (`BLPOP`, `BLMOVE`, ...) are not here; their ops
-//! would be [`ListOp::Pop`], [`ListOp::Move`] and [`ListOp::MPop`].
+//! The blocking variants (`BLPOP`, `BLMOVE`, ...) are in `blocking.rs`;
+//! their ops are [`ListOp::PopFirst`], [`ListOp::Move`] and
+//! [`ListOp::MPop`].
 
 use bytes::Bytes;
 use redraft_engine::int_arg::{LONG, LPOS_COUNT, LPOS_MAXLEN, MPOP_COUNT, NUMKEYS, POP_COUNT};
-use redraft_engine::{Error, ListOp, Reply, WriteOp};
+use redraft_engine::{Error, KeyKind, ListOp, Query, WriteOp};
 
 use super::args::{is, Args};
 use super::flags::{DENYOOM, FAST, MOVABLEKEYS, READONLY, WRITE};
+use super::parse::arity;
 use super::strings::owned;
-use super::{arity_error, Action, CommandSpec, Ctx};
+use super::{CommandSpec, KeyCommand, Parse};
 
 const fn spec(
     name: &'static str,
     arity: i32,
     flags: u32,
     keys: (i32, i32, i32),
-    handler: super::Handler,
+    parse: super::Parser,
     summary: &'static str,
 ) -> CommandSpec {
-    CommandSpec::new(name, arity, flags, keys, handler, "list", summary)
+    CommandSpec::keyspace(name, arity, flags, keys, parse, "list", summary)
 }
+
+/// The result of a parser.
+type Parsed = Result<KeyCommand, Error>;
 
 pub const COMMANDS: &[CommandSpec] = &[
     spec(
@@ -181,72 +188,65 @@ const RANK_ZERO: Error = Error::Other(
     "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
 );
 
-fn push(args: &[Bytes], left: bool, only_if_exists: bool) -> Action {
-    Action::Write(WriteOp::Lists(ListOp::Push {
+fn write(op: ListOp) -> Parsed {
+    Ok(KeyCommand::Write(WriteOp::Lists(op)))
+}
+
+fn push(args: &[Bytes], left: bool, only_if_exists: bool) -> Parsed {
+    write(ListOp::Push {
         key: owned(&args[0]),
         items: args[1..].iter().map(owned).collect(),
         left,
         only_if_exists,
-    }))
+    })
 }
 
-fn lpush(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn lpush(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
     push(args, true, false)
 }
 
-fn rpush(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn rpush(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
     push(args, false, false)
 }
 
-fn lpushx(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn lpushx(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
     push(args, true, true)
 }
 
-fn rpushx(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn rpushx(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
     push(args, false, true)
 }
 
 /// `LPOP` / `RPOP key [count]`: Redis's table allows any number of
-/// arguments, and the command rejects more than one count itself.
-fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], left: bool) -> Action {
+/// arguments, and the command rejects more than one count itself. A pop
+/// of a missing key is answered as a read (`WriteOp::reply_if_missing`).
+fn pop(args: &[Bytes], left: bool) -> Parsed {
     if args.len() > 2 {
-        return arity_error(ctx, if left { "lpop" } else { "rpop" });
+        return Err(arity(if left { "lpop" } else { "rpop" }));
     }
-    let count = match args
+    let count = args
         .get(1)
         .map(|count| POP_COUNT.parse_u64(count))
-        .transpose()
-    {
-        Ok(count) => count,
-        Err(error) => return ctx.fail(error),
-    };
-    let nothing = if count.is_some() {
-        Reply::NilArray
-    } else {
-        Reply::Nil
-    };
-    if let Some(answered) = ctx.answer_if_missing(&args[0], nothing) {
-        return answered;
-    }
-    Action::Write(WriteOp::Lists(ListOp::Pop {
+        .transpose()?;
+    write(ListOp::Pop {
         key: owned(&args[0]),
         left,
         count,
+    })
+}
+
+fn lpop(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    pop(args, true)
+}
+
+fn rpop(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    pop(args, false)
+}
+
+fn llen(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Read(Query::LLen {
+        key: args[0].clone(),
     }))
-}
-
-fn lpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    pop(ctx, args, true)
-}
-
-fn rpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    pop(ctx, args, false)
-}
-
-fn llen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let engine = &ctx.shared.engine;
-    engine.llen(ctx.client.db, &args[0], ctx.now_ms, &mut ctx.out);
-    Action::Replied
 }
 
 /// Two integer arguments (`start stop`), or `ERR value is not an integer`.
@@ -255,88 +255,73 @@ fn two_i64(args: &[Bytes]) -> Result<(i64, i64), Error> {
     Ok((parsed.next_i64()?, parsed.next_i64()?))
 }
 
-fn lrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let (start, stop) = match two_i64(&args[1..]) {
-        Ok(range) => range,
-        Err(error) => return ctx.fail(error),
-    };
-    let (db, now_ms) = (ctx.client.db, ctx.now_ms);
-    let engine = &ctx.shared.engine;
-    engine.lrange(db, &args[0], start, stop, now_ms, &mut ctx.out);
-    Action::Replied
+fn lrange(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let (start, stop) = two_i64(&args[1..])?;
+    Ok(KeyCommand::Read(Query::LRange {
+        key: args[0].clone(),
+        start,
+        stop,
+    }))
 }
 
-fn lindex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let index = LONG.parse(&args[1]).ok();
-    let (db, now_ms) = (ctx.client.db, ctx.now_ms);
-    let engine = &ctx.shared.engine;
-    engine.lindex(db, &args[0], index, now_ms, &mut ctx.out);
-    Action::Replied
-}
-
-fn lset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let Ok(index) = LONG.parse(&args[1]) else {
-        return lset_invalid_index(ctx, &args[0]);
-    };
-    Action::Write(WriteOp::Lists(ListOp::Set {
-        key: owned(&args[0]),
-        index,
-        item: owned(&args[2]),
+fn lindex(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Read(Query::LIndex {
+        key: args[0].clone(),
+        index: LONG.parse(&args[1]).ok(),
     }))
 }
 
 /// Redis parses LSET's index only once it has found a list at the key: a
 /// missing key replies `ERR no such key` and another type WRONGTYPE,
-/// whatever the index. An invalid index never writes, so this is a read of
-/// local state, made once this connection's own earlier writes are applied.
-fn lset_invalid_index(ctx: &mut Ctx<'_>, key: &[u8]) -> Action {
-    if ctx.writes_pending {
-        return Action::WaitForWrites;
-    }
-    match ctx.shared.engine.key_type(ctx.client.db, key, ctx.now_ms) {
-        "none" => ctx.fail(Error::NoSuchKey),
-        "list" => ctx.fail(Error::NotInteger),
-        _ => ctx.fail(Error::WrongType),
+/// whatever the index. An invalid index never writes, so it is a read.
+fn lset(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    match LONG.parse(&args[1]) {
+        Ok(index) => write(ListOp::Set {
+            key: owned(&args[0]),
+            index,
+            item: owned(&args[2]),
+        }),
+        Err(error) => Ok(KeyCommand::Read(Query::Refused {
+            key: args[0].clone(),
+            kind: KeyKind::List,
+            missing: Some(Error::NoSuchKey),
+            error,
+        })),
     }
 }
 
-fn lrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let count = match LONG.parse(&args[1]) {
-        Ok(count) => count,
-        Err(error) => return ctx.fail(error),
-    };
-    Action::Write(WriteOp::Lists(ListOp::Rem {
+fn lrem(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let count = LONG.parse(&args[1])?;
+    write(ListOp::Rem {
         key: owned(&args[0]),
         count,
         item: owned(&args[2]),
-    }))
+    })
 }
 
-fn ltrim(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match two_i64(&args[1..]) {
-        Ok((start, stop)) => Action::Write(WriteOp::Lists(ListOp::Trim {
-            key: owned(&args[0]),
-            start,
-            stop,
-        })),
-        Err(error) => ctx.fail(error),
-    }
+fn ltrim(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let (start, stop) = two_i64(&args[1..])?;
+    write(ListOp::Trim {
+        key: owned(&args[0]),
+        start,
+        stop,
+    })
 }
 
-fn linsert(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn linsert(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
     let before = if is(&args[1], "after") {
         false
     } else if is(&args[1], "before") {
         true
     } else {
-        return ctx.fail(Error::Syntax);
+        return Err(Error::Syntax);
     };
-    Action::Write(WriteOp::Lists(ListOp::Insert {
+    write(ListOp::Insert {
         key: owned(&args[0]),
         before,
         pivot: owned(&args[2]),
         item: owned(&args[3]),
-    }))
+    })
 }
 
 /// LPOS's options as `(rank, count, maxlen)`: rank 1, no count and maxlen
@@ -365,15 +350,15 @@ fn lpos_options(args: &[Bytes]) -> Result<(i64, Option<u64>, u64), Error> {
     Ok((rank, count, maxlen))
 }
 
-fn lpos(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let options = match lpos_options(&args[2..]) {
-        Ok(options) => options,
-        Err(error) => return ctx.fail(error),
-    };
-    let (db, now_ms) = (ctx.client.db, ctx.now_ms);
-    let engine = &ctx.shared.engine;
-    engine.lpos(db, &args[0], &args[1], options, now_ms, &mut ctx.out);
-    Action::Replied
+fn lpos(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let (rank, count, maxlen) = lpos_options(&args[2..])?;
+    Ok(KeyCommand::Read(Query::LPos {
+        key: args[0].clone(),
+        element: args[1].clone(),
+        rank,
+        count,
+        maxlen,
+    }))
 }
 
 /// `LEFT` (true) or `RIGHT` (false), or `ERR syntax error`.
@@ -387,24 +372,30 @@ pub(super) fn side(arg: &[u8]) -> Result<bool, Error> {
     }
 }
 
-fn list_move(from: &Bytes, to: &Bytes, from_left: bool, to_left: bool) -> Action {
-    Action::Write(WriteOp::Lists(ListOp::Move {
+/// The write of `LMOVE` and `RPOPLPUSH` (and of their blocking forms).
+pub(super) fn move_op(from: &Bytes, to: &Bytes, from_left: bool, to_left: bool) -> WriteOp {
+    WriteOp::Lists(ListOp::Move {
         from: owned(from),
         to: owned(to),
         from_left,
         to_left,
-    }))
+    })
 }
 
-fn lmove(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match side(&args[2]).and_then(|from_left| Ok((from_left, side(&args[3])?))) {
-        Ok((from_left, to_left)) => list_move(&args[0], &args[1], from_left, to_left),
-        Err(error) => ctx.fail(error),
-    }
+/// `LMOVE`'s and `BLMOVE`'s two sides (`wherefrom`, `whereto`).
+pub(super) fn sides(from: &[u8], to: &[u8]) -> Result<(bool, bool), Error> {
+    Ok((side(from)?, side(to)?))
 }
 
-fn rpoplpush(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    list_move(&args[0], &args[1], false, true)
+fn lmove(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let (from_left, to_left) = sides(&args[2], &args[3])?;
+    Ok(KeyCommand::Write(move_op(
+        &args[0], &args[1], from_left, to_left,
+    )))
+}
+
+fn rpoplpush(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Write(move_op(&args[0], &args[1], false, true)))
 }
 
 /// `LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]`'s arguments
@@ -429,13 +420,16 @@ pub(super) fn lmpop_args(args: &[Bytes]) -> Result<(&[Bytes], bool, u64), Error>
     Ok((keys, left, count.unwrap_or(1)))
 }
 
-fn lmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match lmpop_args(args) {
-        Ok((keys, left, count)) => Action::Write(WriteOp::Lists(ListOp::MPop {
-            keys: keys.iter().map(owned).collect(),
-            left,
-            count,
-        })),
-        Err(error) => ctx.fail(error),
-    }
+/// The write of `LMPOP` (and of `BLMPOP`).
+pub(super) fn mpop_op(keys: &[Bytes], left: bool, count: u64) -> WriteOp {
+    WriteOp::Lists(ListOp::MPop {
+        keys: keys.iter().map(owned).collect(),
+        left,
+        count,
+    })
+}
+
+fn lmpop(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let (keys, left, count) = lmpop_args(args)?;
+    Ok(KeyCommand::Write(mpop_op(keys, left, count)))
 }

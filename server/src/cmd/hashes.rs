@@ -1,28 +1,35 @@
 //! Hash commands: HSET and its family, HGET and its family, HRANDFIELD and
 //! HSCAN.
 //!
-//! Writes are validated here (every error Redis reports before it looks at
-//! the key) and applied in `engine/src/hash/ops.rs`; reads stream from the
-//! engine. Arity and flags are those of Redis 7.0's `COMMAND INFO`.
+//! Each command parses into a read ([`Query`]) or a write ([`HashOp`]);
+//! none reads the node. Writes are validated here (every error Redis
+//! reports before it looks at the key) and applied in
+//! `engine/src/hash/ops.rs`. `HSCAN`'s options are the exception: Redis
+//! checks them only once it has found the hash, so the query carries their
+//! error. Arity and flags are those of Redis 7.0's `COMMAND INFO`.
 
 use bytes::Bytes;
 use redraft_engine::int_arg::{check_random_pairs, scan_count, LONG, RANDOM_COUNT};
-use redraft_engine::{Error, HashOp, WriteOp};
+use redraft_engine::{Error, HashOp, Query, ScanArgs, WriteOp};
 
 use super::args::{is, parse_cursor};
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
+use super::parse::arity;
 use super::strings::owned;
-use super::{Action, CommandSpec, Ctx};
+use super::{CommandSpec, KeyCommand, Parse};
 
 const fn spec(
     name: &'static str,
     arity: i32,
     flags: u32,
-    handler: super::Handler,
+    parse: super::Parser,
     summary: &'static str,
 ) -> CommandSpec {
-    CommandSpec::new(name, arity, flags, (1, 1, 1), handler, "hash", summary)
+    CommandSpec::keyspace(name, arity, flags, (1, 1, 1), parse, "hash", summary)
 }
+
+/// The result of a parser.
+type Parsed = Result<KeyCommand, Error>;
 
 /// Flags of the hash writes that may grow memory.
 const GROWS: u32 = WRITE | DENYOOM | FAST;
@@ -48,189 +55,178 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 /// The (field, value) pairs of HSET / HMSET, or the arity error Redis gives
 /// when they do not come in pairs.
-fn field_pairs(ctx: &mut Ctx<'_>, name: &str, args: &[Bytes]) -> Option<Vec<(Bytes, Bytes)>> {
+fn field_pairs(name: &'static str, args: &[Bytes]) -> Result<Vec<(Bytes, Bytes)>, Error> {
     if !args.len().is_multiple_of(2) {
-        super::arity_error(ctx, name);
-        return None;
+        return Err(arity(name));
     }
-    Some(
-        args.chunks_exact(2)
-            .map(|pair| (owned(&pair[0]), owned(&pair[1])))
-            .collect(),
-    )
+    Ok(args
+        .chunks_exact(2)
+        .map(|pair| (owned(&pair[0]), owned(&pair[1])))
+        .collect())
 }
 
-fn hset_like(ctx: &mut Ctx<'_>, args: &[Bytes], name: &str, ok: bool) -> Action {
-    let Some(pairs) = field_pairs(ctx, name, &args[1..]) else {
-        return Action::Replied;
-    };
-    Action::Write(WriteOp::Hashes(HashOp::Set {
+fn write(op: HashOp) -> Parsed {
+    Ok(KeyCommand::Write(WriteOp::Hashes(op)))
+}
+
+fn read(query: Query) -> Parsed {
+    Ok(KeyCommand::Read(query))
+}
+
+fn hset_like(args: &[Bytes], name: &'static str, ok: bool) -> Parsed {
+    write(HashOp::Set {
         key: owned(&args[0]),
-        pairs,
+        pairs: field_pairs(name, &args[1..])?,
         ok,
-    }))
+    })
 }
 
-fn hset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    hset_like(ctx, args, "hset", false)
+fn hset(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    hset_like(args, "hset", false)
 }
 
-fn hmset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    hset_like(ctx, args, "hmset", true)
+fn hmset(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    hset_like(args, "hmset", true)
 }
 
-fn hsetnx(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::Hashes(HashOp::SetNx {
+fn hsetnx(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(HashOp::SetNx {
         key: owned(&args[0]),
         field: owned(&args[1]),
         value: owned(&args[2]),
-    }))
+    })
 }
 
-fn hdel(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::Hashes(HashOp::Del {
+fn hdel(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(HashOp::Del {
         key: owned(&args[0]),
         fields: args[1..].iter().map(owned).collect(),
-    }))
+    })
 }
 
-fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let delta = match LONG.parse(&args[2]) {
-        Ok(delta) => delta,
-        Err(error) => return ctx.fail(error),
-    };
-    Action::Write(WriteOp::Hashes(HashOp::IncrBy {
+fn hincrby(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let delta = LONG.parse(&args[2])?;
+    write(HashOp::IncrBy {
         key: owned(&args[0]),
         field: owned(&args[1]),
         delta,
-    }))
+    })
 }
 
-fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match HashOp::incr_by_float(owned(&args[0]), owned(&args[1]), owned(&args[2])) {
-        Ok(op) => Action::Write(WriteOp::Hashes(op)),
-        Err(error) => ctx.fail(error),
-    }
+fn hincrbyfloat(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(HashOp::incr_by_float(
+        owned(&args[0]),
+        owned(&args[1]),
+        owned(&args[2]),
+    )?)
 }
 
-fn hget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let engine = &ctx.shared.engine;
-    engine.hget(ctx.client.db, &args[0], &args[1], ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn hget(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::HGet {
+        key: args[0].clone(),
+        field: args[1].clone(),
+    })
 }
 
-fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let engine = &ctx.shared.engine;
-    engine.hmget(
-        ctx.client.db,
-        &args[0],
-        &args[1..],
-        ctx.now_ms,
-        &mut ctx.out,
-    );
-    Action::Replied
+fn hmget(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::HMGet {
+        key: args[0].clone(),
+        fields: args[1..].to_vec(),
+    })
 }
 
-fn hexists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let engine = &ctx.shared.engine;
-    engine.hexists(ctx.client.db, &args[0], &args[1], ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn hexists(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::HExists {
+        key: args[0].clone(),
+        field: args[1].clone(),
+    })
 }
 
-fn hlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let engine = &ctx.shared.engine;
-    engine.hlen(ctx.client.db, &args[0], ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn hlen(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::HLen {
+        key: args[0].clone(),
+    })
 }
 
-fn hstrlen(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let engine = &ctx.shared.engine;
-    engine.hstrlen(ctx.client.db, &args[0], &args[1], ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn hstrlen(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::HStrLen {
+        key: args[0].clone(),
+        field: args[1].clone(),
+    })
 }
 
-fn hkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let engine = &ctx.shared.engine;
-    engine.hkeys_or_vals(ctx.client.db, &args[0], false, ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn hkeys(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::HKeys {
+        key: args[0].clone(),
+        values: false,
+    })
 }
 
-fn hvals(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let engine = &ctx.shared.engine;
-    engine.hkeys_or_vals(ctx.client.db, &args[0], true, ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn hvals(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::HKeys {
+        key: args[0].clone(),
+        values: true,
+    })
 }
 
-fn hgetall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let engine = &ctx.shared.engine;
-    engine.hgetall(ctx.client.db, &args[0], ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn hgetall(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::HGetAll {
+        key: args[0].clone(),
+    })
 }
 
 /// `HRANDFIELD key [count [WITHVALUES]]`, checked in Redis's order: the
 /// count, then the syntax, then the WITHVALUES range, then the key.
-fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let count = match args.get(1).map(|text| RANDOM_COUNT.parse(text)).transpose() {
-        Ok(count) => count,
-        Err(error) => return ctx.fail(error),
-    };
+fn hrandfield(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let count = args
+        .get(1)
+        .map(|text| RANDOM_COUNT.parse(text))
+        .transpose()?;
     let with_values = match args.get(2) {
         None => false,
         Some(arg) if args.len() == 3 && is(arg, "withvalues") => true,
-        Some(_) => return ctx.fail(Error::Syntax),
+        Some(_) => return Err(Error::Syntax),
     };
     if let (true, Some(count)) = (with_values, count) {
-        if let Err(error) = check_random_pairs(count) {
-            return ctx.fail(error);
-        }
+        check_random_pairs(count)?;
     }
-    let seed = ctx.random_seed();
-    let engine = &ctx.shared.engine;
-    engine.hrandfield(
-        ctx.client.db,
-        &args[0],
+    read(Query::HRandField {
+        key: args[0].clone(),
         count,
         with_values,
-        seed,
-        ctx.now_ms,
-        &mut ctx.out,
-    );
-    Action::Replied
+        seed: parse.random_seed(),
+    })
 }
 
-/// `HSCAN`'s options as (pattern, count), or the error Redis gives for
-/// them (which it reports only after finding the hash).
-fn scan_options(options: &[Bytes]) -> Result<(Option<&[u8]>, usize), Error> {
-    let (mut pattern, mut count) = (None, 10usize);
-    let mut pairs = options.chunks(2);
-    for pair in pairs.by_ref() {
+/// `HSCAN`'s options, or the error Redis gives for them (which it reports
+/// only after finding the hash). A `MATCH *` matches everything, so it is
+/// no pattern.
+fn scan_options(options: &[Bytes]) -> Result<ScanArgs, Error> {
+    let mut parsed = ScanArgs {
+        pattern: None,
+        count: 10,
+    };
+    for pair in options.chunks(2) {
         let [option, value] = pair else {
             return Err(Error::Syntax);
         };
         if is(option, "count") {
-            count = scan_count(value)?;
+            parsed.count = scan_count(value)?;
         } else if is(option, "match") {
-            pattern = Some(&value[..]);
+            parsed.pattern = Some(value.clone());
         } else {
             return Err(Error::Syntax);
         }
     }
-    Ok((pattern.filter(|pattern| *pattern != b"*"), count))
+    parsed.pattern = parsed.pattern.filter(|pattern| &pattern[..] != b"*");
+    Ok(parsed)
 }
 
-fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let Some(cursor) = parse_cursor(&args[1]) else {
-        return ctx.fail(Error::Other("ERR invalid cursor"));
-    };
-    let options = scan_options(&args[2..]);
-    let engine = &ctx.shared.engine;
-    engine.hscan(
-        ctx.client.db,
-        &args[0],
+fn hscan(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let cursor = parse_cursor(&args[1]).ok_or(Error::Other("ERR invalid cursor"))?;
+    read(Query::HScan {
+        key: args[0].clone(),
         cursor,
-        options,
-        ctx.now_ms,
-        &mut ctx.out,
-    );
-    Action::Replied
+        options: scan_options(&args[2..]),
+    })
 }

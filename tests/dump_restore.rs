@@ -3,7 +3,9 @@
 //! and encoding, with its TTL options), and in a 3-node cluster RESTORE and
 //! SORT ... STORE leave the same values on every node. redraft's payloads
 //! are its own, so these run redraft against redraft (the error texts are
-//! compared with Redis in `tests/scenarios/keys_dump_restore.txt`).
+//! compared with Redis in `tests/scenarios/keys_dump_restore.txt`, and the
+//! refusals that depend on the key, pipelined behind the writes that
+//! decide them, here against redis-server).
 
 mod common;
 
@@ -290,6 +292,45 @@ fn restore_and_sort_store_apply_the_same_on_every_node() {
                     "{key} keeps its TTL on node {follower}: {pttl}"
                 );
             }
+        }
+    }
+}
+
+/// A write command whose error depends on the key (RESTORE's BUSYKEY
+/// before a bad TTL or payload, LSET's bad index) answers for the key as
+/// the connection's own pipelined writes leave it, as redis-server does.
+#[test]
+fn refusals_that_depend_on_the_key_see_the_connections_writes() {
+    let (redis, redraft) = (common::redis(&[]), common::redraft(&[]));
+    let script: &[&[&str]] = &[
+        &["SET", "k", "v"],
+        &["RESTORE", "k", "0", "xxx"],
+        &["RESTORE", "k", "-1", "xxx"],
+        &["DEL", "k"],
+        &["RESTORE", "k", "0", "xxx"],
+        &["RESTORE", "k", "abc", "xxx"],
+        &["RPUSH", "l", "a"],
+        &["LSET", "l", "x", "b"],
+        &["DEL", "l"],
+        &["LSET", "l", "x", "b"],
+        &["SET", "l", "s"],
+        &["LSET", "l", "x", "b"],
+        &["DEL", "l"],
+    ];
+    let mut pipeline = Vec::new();
+    for _ in 0..20 {
+        for command in script {
+            let args: Vec<&[u8]> = command.iter().map(|arg| arg.as_bytes()).collect();
+            pipeline.extend(common::encode_command(&args));
+        }
+    }
+    let (mut want, mut got) = (redis.raw(), redraft.raw());
+    want.send(&pipeline);
+    got.send(&pipeline);
+    for round in 0..20 {
+        for command in script {
+            let (want, got) = (render(&want.read_frame()), render(&got.read_frame()));
+            assert_eq!(got, want, "round {round}: {command:?}");
         }
     }
 }

@@ -2,7 +2,7 @@
 //! `payload` module and `docs/datatypes.md`), so payloads move between
 //! redraft nodes and servers, not to or from Redis.
 //!
-//! `RESTORE` is checked here in Redis's order: its options (`REPLACE`,
+//! `RESTORE` is checked in Redis's order: its options (`REPLACE`,
 //! `ABSTTL`, `IDLETIME`, `FREQ`), then whether the key exists (without
 //! `REPLACE`), then the TTL, then the payload (version, checksum and the
 //! whole value). Only a command that passes all but the existence check
@@ -14,20 +14,22 @@
 //!
 //! Invariants:
 //! - A RESTORE error that Redis would report only after its `BUSYKEY`
-//!   check is reported as `BUSYKEY` when the key exists: the handler reads
-//!   the key once this connection's own writes are applied.
+//!   check is reported as `BUSYKEY` when the key exists: without `REPLACE`
+//!   the command becomes a [`Query::RestoreRefused`], a read that never
+//!   writes (and, as any read of a write command, runs once this
+//!   connection's own writes are applied).
 
 use bytes::Bytes;
 use redraft_engine::int_arg::LONG;
-use redraft_engine::{decode_payload, Error, WriteOp, BUSY_KEY};
+use redraft_engine::{decode_payload, Error, Query, WriteOp};
 
 use super::args::is;
 use super::flags::{DENYOOM, READONLY, WRITE};
 use super::strings::owned;
-use super::{Action, CommandSpec, Ctx};
+use super::{CommandSpec, KeyCommand, Parse};
 
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new(
+    CommandSpec::keyspace(
         "dump",
         2,
         READONLY,
@@ -37,7 +39,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns a serialized representation of the value stored at a key.",
     )
     .since("2.6.0"),
-    CommandSpec::new(
+    CommandSpec::keyspace(
         "restore",
         -4,
         WRITE | DENYOOM,
@@ -49,12 +51,13 @@ pub const COMMANDS: &[CommandSpec] = &[
     .since("2.6.0"),
 ];
 
-fn dump(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let (db, now_ms) = (ctx.client.db, ctx.now_ms);
-    ctx.shared
-        .engine
-        .dump_payload(db, &args[0], now_ms, &mut ctx.out);
-    Action::Replied
+/// The result of a parser.
+type Parsed = Result<KeyCommand, Error>;
+
+fn dump(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Read(Query::Dump {
+        key: args[0].clone(),
+    }))
 }
 
 /// What `RESTORE`'s options say.
@@ -106,11 +109,8 @@ fn parse_options(options: &[Bytes]) -> Result<Options, Error> {
 }
 
 /// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]`.
-fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let options = match parse_options(&args[3..]) {
-        Ok(options) => options,
-        Err(error) => return ctx.fail(error),
-    };
+fn restore(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let options = parse_options(&args[3..])?;
     let checked = LONG
         .parse(&args[1])
         .and_then(|ttl| {
@@ -122,25 +122,19 @@ fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         })
         .and_then(|ttl| Ok((ttl, decode_payload(&args[2])?)));
     match checked {
-        Ok((ttl_ms, value)) => Action::Write(WriteOp::Restore {
+        Ok((ttl_ms, value)) => Ok(KeyCommand::Write(WriteOp::Restore {
             key: owned(&args[0]),
             value,
             ttl_ms,
             absolute: options.absolute,
             replace: options.replace,
             idle_s: options.idle_s,
-        }),
-        Err(error) if options.replace => ctx.fail(error),
+        })),
+        Err(error) if options.replace => Err(error),
         // Redis answers BUSYKEY before looking at the TTL or the payload.
-        Err(_) if ctx.writes_pending => Action::WaitForWrites,
-        Err(error) => {
-            // Redis's `lookupKeyWrite`: an access of the key, as the
-            // BUSYKEY check at apply is.
-            let exists = ctx
-                .shared
-                .engine
-                .touch(ctx.client.db, &args[..1], ctx.now_ms);
-            ctx.fail(if exists > 0 { BUSY_KEY } else { error })
-        }
+        Err(error) => Ok(KeyCommand::Read(Query::RestoreRefused {
+            key: args[0].clone(),
+            error,
+        })),
     }
 }

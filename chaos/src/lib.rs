@@ -13,4 +13,14 @@
 //! - A checker never calls a history valid that it could not decide.
 
 pub mod checker;
+pub mod client;
+pub mod cluster;
 pub mod history;
+pub mod nemesis;
+pub mod proxy;
+pub mod report;
+pub mod resp;
+pub mod rng;
+pub mod run;
+pub mod svg;
+pub mod workload;

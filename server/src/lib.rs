@@ -4,6 +4,8 @@
 
 pub mod admin;
 pub mod blocking;
+#[cfg(feature = "chaos")]
+pub mod chaos;
 pub mod client;
 pub mod cmd;
 pub mod config;

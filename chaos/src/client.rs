@@ -77,6 +77,13 @@ impl Client {
         self
     }
 
+    /// Runs `setup` after each connect, following redirects as usual
+    /// (e.g. `CONSISTENCY lease`, which followers answer with `-MOVED`).
+    pub fn with_setup(mut self, setup: &[&[u8]]) -> Client {
+        self.setup = Some(setup.iter().map(|a| a.to_vec()).collect());
+        self
+    }
+
     /// The id of the node the client talks to now.
     pub fn node_id(&self) -> u64 {
         let directory = self.directory.read().expect("directory");

@@ -145,7 +145,8 @@ fn longest_gap(writes: &[u64], start: u64, end: u64, run_ns: u64) -> u64 {
     let limit = (end + RECOVERY_WINDOW).min(run_ns.max(end));
     let mut last = start;
     let mut longest = 0;
-    for &t in writes.iter().filter(|t| **t > start && **t <= limit) {
+    let from = writes.partition_point(|t| *t <= start);
+    for &t in writes[from..].iter().take_while(|t| **t <= limit) {
         longest = longest.max(t - last);
         last = t;
         if t > end {

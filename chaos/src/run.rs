@@ -97,10 +97,10 @@ pub fn run(options: &RunOptions) -> Result<RunResult, String> {
                 options.request_timeout,
                 worker_rng.fork(1),
             );
-            let client = if role == workload::Role::StaleReader {
-                client.pinned_with(&[b"CONSISTENCY", b"stale"])
-            } else {
-                client
+            let client = match role {
+                workload::Role::StaleReader => client.pinned_with(&[b"CONSISTENCY", b"stale"]),
+                workload::Role::LeaseRegister => client.with_setup(&[b"CONSISTENCY", b"lease"]),
+                _ => client,
             };
             let recorder = recorder.clone();
             std::thread::spawn(move || {
@@ -235,6 +235,7 @@ pub fn build_server(broken: bool) -> Result<PathBuf, String> {
         .current_dir(&root)
         .args([
             "build",
+            "--locked",
             "-p",
             "redraft-server",
             "--bin",

@@ -1,7 +1,8 @@
 //! The workloads: client threads that run operations until a deadline and
 //! record each one in the shared [`Recorder`].
 //!
-//! - registers: `SET r:<g>:<k> <unique>` and `GET`, the key generation `g`
+//! - registers: `SET r:<g>:<k> <unique>` and `GET` (some workers under
+//!   `CONSISTENCY lease`), the key generation `g`
 //!   moving on every [`REGISTER_OPS_PER_GENERATION`] operations so each
 //!   key's linearizability search stays small;
 //! - counter: `INCR c`, and stale readers (`CONSISTENCY stale`, pinned to
@@ -107,6 +108,9 @@ impl Recorder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Register,
+    /// A register reader under `CONSISTENCY lease`, which promises
+    /// linearizable reads while clocks run at about the same rate.
+    LeaseRegister,
     Counter,
     StaleReader,
     Set,
@@ -119,6 +123,7 @@ pub enum Role {
 pub fn roles(clients: usize) -> Vec<Role> {
     let base = [
         Role::Register,
+        Role::LeaseRegister,
         Role::Counter,
         Role::StaleReader,
         Role::Set,
@@ -144,7 +149,10 @@ pub fn run_worker(
     let mut process = recorder.process();
     while Instant::now() < deadline && !recorder.stop.load(Ordering::Relaxed) {
         let op = match role {
-            Role::Register => register_op(&mut client, recorder, &mut rng, process),
+            Role::Register => register_op(&mut client, recorder, &mut rng, process, 500),
+            // Only reads, so it stays on the node that answers them (the
+            // leader, or a leader cut off from the others).
+            Role::LeaseRegister => register_op(&mut client, recorder, &mut rng, process, 0),
             Role::Counter => counter_op(&mut client, recorder, process),
             Role::StaleReader => stale_op(&mut client, recorder, process),
             Role::Set | Role::List => collection_op(role, &mut client, recorder, &mut rng, process),
@@ -227,14 +235,21 @@ fn timed(
     }
 }
 
-fn register_op(client: &mut Client, recorder: &Recorder, rng: &mut Rng, process: u64) -> Op {
+/// A register write (with chance `write_per_mille`) or read.
+fn register_op(
+    client: &mut Client,
+    recorder: &Recorder,
+    rng: &mut Rng,
+    process: u64,
+    write_per_mille: u64,
+) -> Op {
     let n = recorder.register_ops.fetch_add(1, Ordering::Relaxed);
     let key = format!(
         "r:{}:{}",
         n / REGISTER_OPS_PER_GENERATION,
         rng.below(REGISTER_KEYS)
     );
-    if rng.chance(500) {
+    if rng.chance(write_per_mille) {
         let value = recorder.unique();
         let text = value.to_string();
         timed(

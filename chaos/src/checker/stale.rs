@@ -33,6 +33,9 @@ pub fn check(ops: &[Op]) -> Check {
             _ => {}
         }
     }
+    for times in incrs.values_mut() {
+        times.sort_unstable();
+    }
     let mut violations = Vec::new();
     let mut checked = 0;
     for ((key, process, connection), mut reads) in connections {
@@ -61,9 +64,9 @@ pub fn check(ops: &[Op]) -> Check {
             if highest.is_none_or(|(h, _)| value > h) {
                 highest = Some((value, read));
             }
-            let sent = incrs.get(key).map_or(0, |times| {
-                times.iter().filter(|t| **t < read.complete_ns).count()
-            });
+            let sent = incrs
+                .get(key)
+                .map_or(0, |times| times.partition_point(|t| *t < read.complete_ns));
             if value > sent as i64 {
                 violations.push(Violation {
                     kind: "stale-unexpected".into(),

@@ -252,18 +252,25 @@ fn add_realtime(txns: &[Txn], committed: &HashSet<usize>, graph: &mut Graph) {
         .filter(|t| committed.contains(t) && txns[*t].op.outcome == Outcome::Ok)
         .collect();
     acked.sort_by_key(|&t| txns[t].op.complete_ns);
+    let completes: Vec<u64> = acked.iter().map(|&t| txns[t].op.complete_ns).collect();
+    // prefix_invoke_max[i]: the latest send among the first i completed.
+    let mut prefix_invoke_max = vec![0u64; acked.len() + 1];
+    for (i, &t) in acked.iter().enumerate() {
+        prefix_invoke_max[i + 1] = prefix_invoke_max[i].max(txns[t].op.invoke_ns);
+    }
     for &b in &acked {
         let sent = txns[b].op.invoke_ns;
-        let before: Vec<usize> = acked
-            .iter()
-            .copied()
-            .take_while(|&a| txns[a].op.complete_ns < sent)
-            .collect();
-        let barrier = before.iter().map(|&c| txns[c].op.invoke_ns).max();
-        for a in before {
-            if barrier.is_none_or(|m| txns[a].op.complete_ns >= m) {
-                graph.add(a, b, RT);
-            }
+        // Those completed before b was sent are a prefix of `acked`; of
+        // them, only those completed after every other one's send are not
+        // implied by a chain through another.
+        let before = completes.partition_point(|&c| c < sent);
+        if before == 0 {
+            continue;
+        }
+        let barrier = prefix_invoke_max[before];
+        let first = completes[..before].partition_point(|&c| c < barrier);
+        for &a in &acked[first..before] {
+            graph.add(a, b, RT);
         }
     }
 }

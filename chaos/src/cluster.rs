@@ -36,7 +36,7 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Deadline of a status request (the leader is sampled often).
 const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 /// Deadline of a membership change (a join waits for the catch-up).
-const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(30);
+const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(90);
 /// Size of the tmpfs that holds the disk-full victim's data.
 const TMPFS_MB: u64 = 160;
 

@@ -389,17 +389,31 @@ fn apply(
             } else {
                 0
             };
+            // Each directed link is hit with even odds (at least one is).
+            let mut hit = Vec::new();
             for a in &linked {
                 for b in linked.iter().filter(|b| *b != a) {
-                    let mut flow = cluster.net.flow(*a, *b);
-                    flow.delay_ms = delay_ms;
-                    flow.loss_per_mille = loss;
-                    cluster.net.set(*a, *b, flow);
+                    if rng.chance(500) {
+                        hit.push((*a, *b));
+                    }
                 }
             }
+            if hit.is_empty() && linked.len() > 1 {
+                hit.push((linked[0], linked[1]));
+            }
+            for (a, b) in &hit {
+                let mut flow = cluster.net.flow(*a, *b);
+                flow.delay_ms = delay_ms;
+                flow.loss_per_mille = loss;
+                cluster.net.set(*a, *b, flow);
+            }
+            let links: Vec<String> = hit.iter().map(|(a, b)| format!("{a}->{b}")).collect();
             Ok((
                 linked.clone(),
-                format!("every link: delay {delay_ms} ms, loss {loss}/1000 chunks"),
+                format!(
+                    "links {}: delay {delay_ms} ms, loss {loss}/1000 chunks",
+                    links.join(" ")
+                ),
             ))
         }
         Fault::ClockSkew => {

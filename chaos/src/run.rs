@@ -54,6 +54,13 @@ const FINAL_READS_TIMEOUT: Duration = Duration::from_secs(60);
 pub fn run(options: &RunOptions) -> Result<RunResult, String> {
     std::fs::create_dir_all(&options.out).map_err(|e| format!("create {:?}: {e}", options.out))?;
     let data = options.out.join("cluster");
+    // A run that died may have left its tmpfs mounted.
+    for entry in std::fs::read_dir(&data).into_iter().flatten().flatten() {
+        let _ = Command::new("umount")
+            .arg(entry.path())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
     let _ = std::fs::remove_dir_all(&data);
     let mut rng = Rng::new(options.seed);
     let cluster = Cluster::start(&ClusterOptions {

@@ -1,6 +1,7 @@
 //! The run's timeline as one SVG picture, top to bottom on a shared time
 //! axis: one lane per fault kind (each fault a band, its detail in a
-//! tooltip), the leader over time (a colour per node), throughput
+//! tooltip), the leader over time (a colour per node, grey where it was
+//! not sampled), throughput
 //! (acknowledged operations per half second), and every operation's
 //! latency as a point (log scale; colour by workload, failed and
 //! indeterminate operations marked apart).
@@ -17,6 +18,8 @@ const RIGHT: f64 = 30.0;
 const LANE: f64 = 16.0;
 const THROUGHPUT_HEIGHT: f64 = 120.0;
 const LATENCY_HEIGHT: f64 = 260.0;
+/// Leader samples further apart than this leave a gap shown as unknown.
+const LEADER_GAP_NS: u64 = 1_000_000_000;
 /// Throughput bucket, in nanoseconds.
 const BUCKET_NS: u64 = 500_000_000;
 
@@ -132,6 +135,20 @@ pub fn timeline(
     );
     for pair in leaders.windows(2) {
         let ((t0, id), (t1, _)) = (pair[0], pair[1]);
+        // Samples are skipped while the nemesis holds the cluster (a
+        // restart, a membership change): show such gaps as unknown.
+        let t1 = if t1 - t0 > LEADER_GAP_NS {
+            let _ = writeln!(
+                svg,
+                r##"<rect x="{:.1}" y="{leader_top}" width="{:.2}" height="{:.1}" fill="#dddddd"><title>leader not sampled</title></rect>"##,
+                x(t0),
+                (x(t1) - x(t0)).max(0.5),
+                LANE - 2.0
+            );
+            t0 + LEADER_GAP_NS / 4
+        } else {
+            t1
+        };
         let fill = if id == 0 {
             "#ffffff"
         } else {

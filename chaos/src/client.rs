@@ -46,6 +46,9 @@ pub struct Client {
     node: usize,
     pub timeout: Duration,
     rng: Rng,
+    /// Sent first after every (re)connect: `AUTH <password>`; a server
+    /// that refuses it is not a node of this run.
+    auth: Option<Vec<u8>>,
     /// Sent after every (re)connect, e.g. `CONSISTENCY stale`.
     setup: Option<Vec<Vec<u8>>>,
     /// Stay on one node: never follow `-MOVED` (stale readers).
@@ -64,10 +67,17 @@ impl Client {
             node,
             timeout,
             rng,
+            auth: None,
             setup: None,
             pinned: false,
             connections: 0,
         }
+    }
+
+    /// Authenticates with `password` on each connect.
+    pub fn with_password(mut self, password: &str) -> Client {
+        self.auth = Some(password.as_bytes().to_vec());
+        self
     }
 
     /// Runs `setup` after each connect and never follows redirects.
@@ -104,6 +114,16 @@ impl Client {
                 directory[self.node % directory.len()].1
             };
             let mut conn = Conn::connect(addr, self.timeout)?;
+            if let Some(password) = &self.auth {
+                match conn.call(&[b"AUTH", password]) {
+                    Ok(Reply::Status(_)) => {}
+                    other => {
+                        return Err(ClientError::NotSent(format!(
+                            "{addr} is not a node of this run (AUTH: {other:?})"
+                        )))
+                    }
+                }
+            }
             if let Some(setup) = &self.setup {
                 let args: Vec<&[u8]> = setup.iter().map(Vec::as_slice).collect();
                 match conn.call(&args) {

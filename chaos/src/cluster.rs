@@ -86,6 +86,10 @@ pub struct ClusterOptions {
 
 pub struct Cluster {
     pub nodes: Vec<Node>,
+    /// Every node's `requirepass`, new for each run, so that a client
+    /// never takes another process that reused a dead node's port for a
+    /// node of this cluster (the machine is shared).
+    pub password: String,
     /// The client addresses the workloads use (joiners are added).
     pub directory: Directory,
     /// How many nodes it started with (the ones with proxied links).
@@ -118,6 +122,13 @@ impl Cluster {
             .map_err(|e| format!("create {:?}: {e}", options.dir))?;
         let ports = free_ports(3 * n);
         let net = Net::new(options.seed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let password = format!(
+            "chaos-{:016x}",
+            crate::rng::mix(options.seed ^ nanos ^ u64::from(std::process::id()))
+        );
         let mut proxies = Vec::new();
         let mut nodes = Vec::new();
         let raft_port = |id: u64| ports[(id as usize - 1) * 3 + 1];
@@ -143,7 +154,7 @@ impl Cluster {
             std::fs::create_dir_all(&data_dir).map_err(|e| format!("create {data_dir:?}: {e}"))?;
             let tmpfs = options.tmpfs_victim && id == n as u64 && mount_tmpfs(&data_dir);
             let config = options.dir.join(format!("node-{id}.toml"));
-            let text = node_toml(id, p[0], p[2], p[1], &data_dir) + &members;
+            let text = node_toml(id, p[0], p[2], p[1], &data_dir, &password) + &members;
             std::fs::write(&config, text).map_err(|e| format!("write {config:?}: {e}"))?;
             nodes.push(Node {
                 id,
@@ -170,6 +181,7 @@ impl Cluster {
         ));
         let mut cluster = Cluster {
             nodes,
+            password,
             directory,
             initial: n,
             net,
@@ -418,7 +430,8 @@ impl Cluster {
         let data_dir = self.dir.join(format!("node-{id}-data"));
         std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
         let config = self.dir.join(format!("node-{id}.toml"));
-        let text = node_toml(id, port, admin_port, raft_port, &data_dir) + "join = true\n";
+        let text =
+            node_toml(id, port, admin_port, raft_port, &data_dir, &self.password) + "join = true\n";
         std::fs::write(&config, text).map_err(|e| e.to_string())?;
         self.nodes.push(Node {
             id,
@@ -443,7 +456,14 @@ impl Cluster {
         match self.admin_post(via, "/cluster/join", &body, MEMBERSHIP_TIMEOUT) {
             Ok(_) => Ok(id),
             Err(e) => {
-                // Not a member: stop it so it is not left waiting.
+                // The change may have got as far as adding a learner: ask
+                // for its removal (best effort), and stop it.
+                let _ = self.admin_post(
+                    via,
+                    "/cluster/leave",
+                    &format!("{{\"id\":{id}}}"),
+                    ADMIN_TIMEOUT,
+                );
                 self.kill(id);
                 self.node_mut(id).removed = true;
                 Err(e)
@@ -485,6 +505,7 @@ impl Cluster {
             node.admin_port,
             node.raft_port,
             &node.data_dir,
+            &self.password,
         ) + "join = true\n";
         std::fs::write(&config, text).map_err(|e| e.to_string())?;
         let (port, raft_port) = (node.port, node.raft_port);
@@ -541,10 +562,18 @@ impl Drop for Cluster {
     }
 }
 
-fn node_toml(id: u64, port: u16, admin_port: u16, raft_port: u16, data_dir: &Path) -> String {
+/// A node's config; `password` is the run's `requirepass`.
+fn node_toml(
+    id: u64,
+    port: u16,
+    admin_port: u16,
+    raft_port: u16,
+    data_dir: &Path,
+    password: &str,
+) -> String {
     format!(
         "[server]\nbind = \"127.0.0.1\"\nport = {port}\nadmin_port = {admin_port}\nthreads = 1\n\
-         data_dir = {:?}\nlog_level = \"info\"\n\n\
+         data_dir = {:?}\nlog_level = \"info\"\nrequirepass = \"{password}\"\n\n\
          [raft]\nnode_id = {id}\nraft_port = {raft_port}\nlog_segment_mb = 16\n",
         data_dir.display().to_string(),
     )

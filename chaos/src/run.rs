@@ -71,6 +71,7 @@ pub fn run(options: &RunOptions) -> Result<RunResult, String> {
         seed: options.seed,
     })?;
     let directory = cluster.directory.clone();
+    let password = cluster.password.clone();
     let cluster = Arc::new(Mutex::new(cluster));
     let started = Instant::now();
     let recorder = Arc::new(Recorder::new(started));
@@ -103,7 +104,8 @@ pub fn run(options: &RunOptions) -> Result<RunResult, String> {
                 directory.clone(),
                 options.request_timeout,
                 worker_rng.fork(1),
-            );
+            )
+            .with_password(&password);
             let client = match role {
                 workload::Role::StaleReader => client.pinned_with(&[b"CONSISTENCY", b"stale"]),
                 workload::Role::LeaseRegister => client.with_setup(&[b"CONSISTENCY", b"lease"]),
@@ -140,7 +142,8 @@ pub fn run(options: &RunOptions) -> Result<RunResult, String> {
         directory,
         options.request_timeout.max(Duration::from_secs(2)),
         rng.fork(2),
-    );
+    )
+    .with_password(&password);
     workload::final_reads(
         &mut final_client,
         &recorder,

@@ -66,29 +66,153 @@ const SCRIPT: &[(usize, &[&str])] = &[
     (0, &["BZMPOP", "0", "1", "z", "MIDDLE"]),
 ];
 
+/// Redis serves blocked clients after the whole command or `EXEC`, against
+/// the keys' final state, keys in the order they became ready, and a
+/// served BLMOVE's push serves the next client before any other command
+/// runs.
+const SERVED_AFTER_THE_COMMAND: &[(usize, &[&str])] = &[
+    // A key pushed then deleted and made a string in one EXEC: still blocked.
+    (0, &["BLPOP", "k", "0"]),
+    (4, &["MULTI"]),
+    (4, &["LPUSH", "k", "a"]),
+    (4, &["DEL", "k"]),
+    (4, &["SET", "k", "foo"]),
+    (4, &["EXEC"]),
+    (4, &["DEL", "k"]),
+    (4, &["LPUSH", "k", "b"]),
+    // The same for the sorted-set pops and the counted pops.
+    (1, &["BZPOPMIN", "z", "0"]),
+    (2, &["BLMPOP", "0", "1", "l", "LEFT", "COUNT", "2"]),
+    (3, &["BZMPOP", "0", "1", "z2", "MAX", "COUNT", "2"]),
+    (4, &["MULTI"]),
+    (4, &["ZADD", "z", "1", "a"]),
+    (4, &["DEL", "z"]),
+    (4, &["RPUSH", "l", "x"]),
+    (4, &["SET", "l", "str"]),
+    (4, &["ZADD", "z2", "1", "a", "2", "b"]),
+    (4, &["ZREM", "z2", "a", "b"]),
+    (4, &["EXEC"]),
+    (4, &["DEL", "l"]),
+    (4, &["ZADD", "z", "5", "m"]),
+    (4, &["RPUSH", "l", "1", "2", "3"]),
+    (4, &["ZADD", "z2", "1", "a", "2", "b", "3", "c"]),
+    // A transaction's pushes serve the waiter with its final state.
+    (0, &["BLPOP", "list", "0"]),
+    (4, &["MULTI"]),
+    (4, &["LPUSH", "list", "a"]),
+    (4, &["LPUSH", "list", "b"]),
+    (4, &["LPUSH", "list", "c"]),
+    (4, &["EXEC"]),
+    (4, &["LRANGE", "list", "0", "-1"]),
+    // Keys in the order they became ready.
+    (
+        0,
+        &["BLMPOP", "0", "2", "blist", "blist2", "LEFT", "COUNT", "1"],
+    ),
+    (
+        1,
+        &[
+            "BLMPOP", "0", "2", "blist", "blist2", "RIGHT", "COUNT", "10",
+        ],
+    ),
+    (
+        2,
+        &["BLMPOP", "0", "2", "blist", "blist2", "LEFT", "COUNT", "10"],
+    ),
+    (
+        3,
+        &["BLMPOP", "0", "2", "blist", "blist2", "RIGHT", "COUNT", "1"],
+    ),
+    (4, &["MULTI"]),
+    (4, &["LPUSH", "blist", "a", "b", "c", "d", "e"]),
+    (4, &["LPUSH", "blist2", "1", "2", "3", "4", "5"]),
+    (4, &["EXEC"]),
+    (4, &["LPUSH", "blist2", "1", "2", "3"]),
+    // Linked LMOVEs complete before the pushing client's next command.
+    (0, &["BLMOVE", "list1", "list2", "RIGHT", "LEFT", "0"]),
+    (1, &["BLMOVE", "list2", "list3", "LEFT", "RIGHT", "0"]),
+    (4, &["RPUSH", "list1", "foo"]),
+    (4, &["LRANGE", "list1", "0", "-1"]),
+    (4, &["LRANGE", "list2", "0", "-1"]),
+    (4, &["LRANGE", "list3", "0", "-1"]),
+    // Circular and self-referential BRPOPLPUSH.
+    (0, &["BRPOPLPUSH", "c1", "c2", "0"]),
+    (1, &["BRPOPLPUSH", "c2", "c1", "0"]),
+    (4, &["RPUSH", "c1", "foo"]),
+    (4, &["LRANGE", "c1", "0", "-1"]),
+    (4, &["LRANGE", "c2", "0", "-1"]),
+    (0, &["BRPOPLPUSH", "self", "self", "0"]),
+    (4, &["RPUSH", "self", "bar"]),
+    (4, &["LRANGE", "self", "0", "-1"]),
+    // A served BLMOVE whose destination is not a list gets WRONGTYPE and
+    // pops nothing.
+    (0, &["BLMOVE", "src", "dst", "LEFT", "LEFT", "0"]),
+    (4, &["SET", "dst", "x"]),
+    (4, &["RPUSH", "src", "a"]),
+    (4, &["LRANGE", "src", "0", "-1"]),
+    // A sorted-set waiter stays blocked when its key becomes a list.
+    (1, &["BZPOPMIN", "kk", "0"]),
+    (4, &["LPUSH", "kk", "a"]),
+    (4, &["DEL", "kk"]),
+    (4, &["ZADD", "kk", "1", "m"]),
+    // A push made by a served BRPOPLPUSH changes a watched key; a waiter
+    // still blocked changes nothing.
+    (4, &["SET", "somekey", "v"]),
+    (0, &["BRPOPLPUSH", "srclist", "dstlist", "0"]),
+    (3, &["WATCH", "dstlist"]),
+    (3, &["MULTI"]),
+    (3, &["GET", "somekey"]),
+    (4, &["LPUSH", "srclist", "element"]),
+    (3, &["EXEC"]),
+    (0, &["BRPOPLPUSH", "srclist2", "dstlist2", "0"]),
+    (3, &["WATCH", "dstlist2"]),
+    (3, &["MULTI"]),
+    (3, &["GET", "somekey"]),
+    (3, &["EXEC"]),
+    (4, &["LPUSH", "srclist2", "element"]),
+];
+
 fn run(resp3: bool) {
+    run_script(SCRIPT, 3, resp3);
+    run_script(SERVED_AFTER_THE_COMMAND, 5, resp3);
+}
+
+/// Runs `script` on `conns` connections of each server (see the module
+/// docs).
+fn run_script(script: &[(usize, &[&str])], conns: usize, resp3: bool) {
     let redis = common::redis(&[]);
     let redraft = common::redraft(&[]);
-    let (mut redis_conns, mut redraft_conns) = common::paired_conns(&redis, &redraft, 3, resp3);
-    for (step, (who, command)) in SCRIPT.iter().enumerate() {
+    let (mut redis_conns, mut redraft_conns) = common::paired_conns(&redis, &redraft, conns, resp3);
+    for (step, (who, command)) in script.iter().enumerate() {
         let args: Vec<&[u8]> = command.iter().map(|arg| arg.as_bytes()).collect();
         redis_conns[*who].send_command(&args);
         redraft_conns[*who].send_command(&args);
-        for conn in 0..3 {
-            let expected = redis_conns[conn].drain(Duration::from_millis(100));
-            let got = redraft_conns[conn].read_n(expected.len());
+        // redis-server answers the sender after it has served any client
+        // the command woke, so once the sender's reply is in (or it has
+        // blocked, silent), every frame of the step has been sent.
+        let mut expected: Vec<Vec<Frame>> = vec![Vec::new(); conns];
+        redis_conns[*who].set_read_timeout(Duration::from_millis(100));
+        expected[*who].extend(redis_conns[*who].read_frame_or_eof());
+        for (conn, frames) in expected.iter_mut().enumerate() {
+            frames.extend(redis_conns[conn].drain(Duration::from_millis(5)));
+        }
+        for (conn, frames) in expected.iter().enumerate() {
+            let got = redraft_conns[conn].read_n(frames.len());
             let shown = |frames: &[Frame]| frames.iter().map(render).collect::<Vec<_>>();
             assert_eq!(
                 shown(&got),
-                shown(&expected),
+                shown(frames),
                 "step {step} ({}), connection {conn}, resp3 {resp3}",
                 command.join(" ")
             );
-            let extra = redraft_conns[conn].drain(Duration::from_millis(20));
+        }
+        for (conn, redraft_conn) in redraft_conns.iter_mut().enumerate() {
+            let extra = redraft_conn.drain(Duration::from_millis(10));
             assert!(
                 extra.is_empty(),
-                "step {step}: redraft sent more on connection {conn}: {:?}",
-                shown(&extra)
+                "step {step} ({}): redraft sent more on connection {conn}: {:?}",
+                command.join(" "),
+                extra.iter().map(render).collect::<Vec<_>>()
             );
         }
     }

@@ -377,4 +377,5 @@ scenarios!(
     zsets_algebra,
     zsets_random_scan,
     zsets_resp3,
+    count_arguments,
 );

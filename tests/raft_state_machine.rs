@@ -186,8 +186,10 @@ fn in_temp_dir(engine: Arc<Engine>) -> (tempfile::TempDir, StateMachine) {
 fn observed(machine: &StateMachine) -> Seen {
     let seen: Seen = Arc::default();
     let sink = seen.clone();
-    machine.set_observer(Box::new(move |index, _request, replies| {
-        let replies = replies
+    machine.set_observer(Box::new(move |entry| {
+        let index = entry.index;
+        let replies = entry
+            .replies
             .into_iter()
             .map(|outcome| match outcome {
                 Outcome::Applied(reply) => reply,

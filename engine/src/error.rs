@@ -30,6 +30,9 @@ pub enum Error {
     OffsetOutOfRange,
     /// `ERR DB index is out of range`
     DbIndexOutOfRange,
+    /// `ERR value is out of range, value must between MIN and MAX`: an
+    /// integer argument outside its range (see `int_arg`).
+    OutOfRange { min: i64, max: i64 },
     /// Any other fixed error text, written exactly as Redis writes it
     /// (including its prefix, e.g. `ERR ...`).
     Other(&'static str),
@@ -53,6 +56,10 @@ impl fmt::Display for Error {
             }
             Error::OffsetOutOfRange => f.write_str("ERR offset is out of range"),
             Error::DbIndexOutOfRange => f.write_str("ERR DB index is out of range"),
+            Error::OutOfRange { min, max } => write!(
+                f,
+                "ERR value is out of range, value must between {min} and {max}"
+            ),
             Error::Other(text) => f.write_str(text),
         }
     }

@@ -27,6 +27,7 @@
 
 mod apply;
 mod bignum;
+mod blocked;
 mod chunked;
 mod collection;
 mod dump;
@@ -34,6 +35,7 @@ mod engine;
 mod error;
 mod glob;
 mod hash;
+pub mod int_arg;
 mod key;
 mod keyspace;
 mod layers;
@@ -61,6 +63,7 @@ mod write;
 mod zset;
 
 pub use apply::STRING_BYTES_MAX;
+pub use blocked::{Blocked, Ended, WaiterId, UNBLOCKED_ERROR};
 pub use dump::{DumpRecord, DumpValue};
 pub use engine::{Engine, EngineStats, SHARDS_PER_DB};
 pub use error::Error;

@@ -49,6 +49,8 @@ pub enum Reply {
     Nil,
     NilArray,
     Array(Vec<Reply>),
+    /// A set (`~` in RESP3, an array in RESP2).
+    Set(Vec<Reply>),
     Double(f64),
     Error(Error),
 }
@@ -80,6 +82,12 @@ impl Reply {
             Reply::NilArray => sink.nil_array(),
             Reply::Array(items) => {
                 sink.array(items.len());
+                for item in items {
+                    item.emit(sink);
+                }
+            }
+            Reply::Set(items) => {
+                sink.set(items.len());
                 for item in items {
                     item.emit(sink);
                 }

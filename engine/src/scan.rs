@@ -13,17 +13,21 @@
 //! - A call never stops inside a run of keys with equal hashes, since the
 //!   cursor could not point into the middle of one.
 //! - Work per call is bounded: `COUNT` keys examined in `SCAN`,
-//!   `RANDOM_SKIP_MAX` expired keys skipped in `RANDOMKEY`, `max` keys in
+//!   `RANDOM_SKIP_MAX` expired keys skipped and `RANDOM_SAMPLE` keys
+//!   gathered in `RANDOMKEY`, `max` keys in
 //!   `expired_candidates`.
 
 use bytes::Bytes;
 
 use crate::engine::{shard_of, shard_start, SHARDS_PER_DB};
-use crate::{glob_match, Engine, ReplySink, SmallBytes, DB_COUNT};
+use crate::{glob_match, Engine, Random, ReplySink, SmallBytes, DB_COUNT};
 
 /// How many expired keys `RANDOMKEY` steps over before it gives up and
-/// replies nil (Redis similarly gives up after 100 tries on a replica).
+/// replies nil, or with what it has found (Redis similarly gives up after
+/// 100 tries on a replica).
 const RANDOM_SKIP_MAX: usize = 100;
+/// How many consecutive live keys `RANDOMKEY` draws its key from.
+const RANDOM_SAMPLE: usize = 16;
 
 impl Engine {
     /// `KEYS pattern`: every live key matching the glob `pattern`.
@@ -100,30 +104,48 @@ impl Engine {
         }
     }
 
-    /// `RANDOMKEY`: a live key chosen by `seed` (the first key at or after
-    /// hash position `seed`, wrapping around), or nil if there is none.
+    /// `RANDOMKEY`: a live key drawn with `seed`, or nil if there is none.
+    ///
+    /// Keys sit at their hash positions, so the first key at or after a
+    /// random position would be drawn in proportion to the gap before it
+    /// (some keys several times as often as others). Like Redis's
+    /// `dictGetFairRandomKey`, this gathers up to [`RANDOM_SAMPLE`] live
+    /// keys from a random position on (wrapping around) and picks one of
+    /// them at random, which evens the gaps out.
     pub fn random_key(&self, db: usize, now_ms: u64, seed: u64, sink: &mut impl ReplySink) {
-        let first = shard_of(seed);
+        let mut random = Random::new(seed);
+        let start = random.next_u64();
+        let mut sample: Vec<SmallBytes> = Vec::with_capacity(RANDOM_SAMPLE);
         let mut skipped = 0;
-        // The seed's shard twice: from the seed on, then (after wrapping)
-        // its keys before the seed.
-        for step in 0..=SHARDS_PER_DB {
+        let first = shard_of(start);
+        // The start's shard twice: from the start on, then (after
+        // wrapping) its keys before the start.
+        'shards: for step in 0..=SHARDS_PER_DB {
             let index = (first + step) % SHARDS_PER_DB;
-            let start = if step == 0 { seed } else { shard_start(index) };
+            let from = if step == 0 { start } else { shard_start(index) };
             let shard = self.slot(db, index).shard.lock();
-            for (_, key, entry) in shard.range_from(start) {
-                if !entry.is_expired(now_ms) {
-                    sink.bulk(key);
-                    return;
+            for (hash, key, entry) in shard.range_from(from) {
+                if step == SHARDS_PER_DB && hash >= start {
+                    break 'shards;
                 }
-                skipped += 1;
-                if skipped >= RANDOM_SKIP_MAX {
-                    sink.nil();
-                    return;
+                if entry.is_expired(now_ms) {
+                    skipped += 1;
+                    if skipped >= RANDOM_SKIP_MAX {
+                        break 'shards;
+                    }
+                    continue;
+                }
+                sample.push(SmallBytes::from(key));
+                if sample.len() == RANDOM_SAMPLE {
+                    break 'shards;
                 }
             }
         }
-        sink.nil();
+        if sample.is_empty() {
+            sink.nil();
+        } else {
+            sink.bulk(&sample[random.below(sample.len())]);
+        }
     }
 
     /// Up to `max` keys, across all databases, whose expiry is at or before

@@ -165,14 +165,23 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Registers a new connection and returns its state.
-    pub fn connect(
+    /// Registers a new connection and returns its state, unless
+    /// `maxclients` clients are connected already: then `None`, and the
+    /// caller refuses the connection, as Redis does. The check and the
+    /// registration are one step, so threads accepting at once never
+    /// admit more than `maxclients` between them.
+    pub fn connect_within(
         &self,
+        maxclients: u64,
         addr: SocketAddr,
         local_addr: SocketAddr,
         fd: i32,
         authenticated: bool,
-    ) -> Client {
+    ) -> Option<Client> {
+        let mut clients = self.clients.lock();
+        if clients.len() as u64 >= maxclients {
+            return None;
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let info = Arc::new(ClientInfo {
             id,
@@ -188,9 +197,9 @@ impl Registry {
             lib_name: Mutex::new(None),
             lib_ver: Mutex::new(None),
         });
-        self.clients.lock().insert(id, info.clone());
+        clients.insert(id, info.clone());
         self.accepted_total.fetch_add(1, Ordering::Relaxed);
-        Client::with_info(info, 0, false, authenticated)
+        Some(Client::with_info(info, 0, false, authenticated))
     }
 
     pub fn disconnect(&self, id: u64) {

@@ -41,6 +41,10 @@ pub struct Flags {
     /// Password clients must give with AUTH (default: none).
     #[arg(long)]
     pub requirepass: Option<String>,
+    /// Most clients connected at once, as Redis's `maxclients` (default
+    /// 10000; lowered at start to fit the open-files limit).
+    #[arg(long)]
+    pub maxclients: Option<u64>,
     /// Log level: error, warn, info, debug or trace (default info).
     #[arg(long)]
     pub log_level: Option<String>,
@@ -72,6 +76,7 @@ struct ServerSection {
     threads: Option<usize>,
     data_dir: Option<PathBuf>,
     requirepass: Option<String>,
+    maxclients: Option<u64>,
     log_level: Option<String>,
     log_format: Option<String>,
 }
@@ -309,6 +314,9 @@ pub struct Config {
     pub threads: usize,
     pub data_dir: PathBuf,
     pub requirepass: Option<String>,
+    /// Clients allowed at once, as asked for; the server may lower it at
+    /// start to fit its open-files limit (see `fd_limit`).
+    pub maxclients: u64,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     pub raft: RaftConfig,
@@ -380,6 +388,10 @@ impl LogLevel {
 
 /// Upper bound on `threads`: more executors than this only add contention.
 const THREADS_MAX: usize = 256;
+/// Redis's default `maxclients`.
+pub const MAXCLIENTS_DEFAULT: u64 = 10_000;
+/// Redis's range for `maxclients` (an unsigned int, at least 1).
+pub const MAXCLIENTS_RANGE: std::ops::RangeInclusive<u64> = 1..=u32::MAX as u64;
 
 impl Config {
     /// Reads the file named by `--config` (if any), applies the flags over
@@ -432,6 +444,17 @@ impl Config {
             .clone()
             .or(server.requirepass)
             .filter(|p| !p.is_empty());
+        let maxclients = flags
+            .maxclients
+            .or(server.maxclients)
+            .unwrap_or(MAXCLIENTS_DEFAULT);
+        if !MAXCLIENTS_RANGE.contains(&maxclients) {
+            return Err(format!(
+                "server.maxclients: must be between {} and {}, got {maxclients}",
+                MAXCLIENTS_RANGE.start(),
+                MAXCLIENTS_RANGE.end()
+            ));
+        }
         let level_text = flags
             .log_level
             .clone()
@@ -458,6 +481,7 @@ impl Config {
             threads,
             data_dir,
             requirepass,
+            maxclients,
             log_level,
             log_format,
             raft,
@@ -495,6 +519,7 @@ mod tests {
         assert!(config.threads >= 1);
         assert_eq!(config.data_dir, PathBuf::from("./data"));
         assert_eq!(config.requirepass, None);
+        assert_eq!(config.maxclients, 10_000);
         assert_eq!(config.log_level, LogLevel::Info);
         assert_eq!(config.log_format, LogFormat::Text);
     }
@@ -502,12 +527,13 @@ mod tests {
     #[test]
     fn flags_override_the_file() {
         let text =
-            "[server]\nport = 7000\nthreads = 3\nrequirepass = \"x\"\nlog_format = \"text\"\n";
+            "[server]\nport = 7000\nthreads = 3\nrequirepass = \"x\"\nlog_format = \"text\"\nmaxclients = 50\n";
         let config = load_text(
             text,
             Flags {
                 port: Some(7001),
                 log_format: Some("JSON".into()),
+                maxclients: Some(60),
                 ..Flags::default()
             },
         )
@@ -515,6 +541,7 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Json);
         assert_eq!(config.port, 7001);
         assert_eq!(config.threads, 3);
+        assert_eq!(config.maxclients, 60);
         assert_eq!(config.requirepass.as_deref(), Some("x"));
     }
 
@@ -586,6 +613,8 @@ mod tests {
             ("[server]\nlog_level = \"loud\"\n", "server.log_level"),
             ("[server]\nlog_format = \"xml\"\n", "server.log_format"),
             ("[server]\nadmin_port = 6379\n", "server.admin_port"),
+            ("[server]\nmaxclients = 0\n", "server.maxclients"),
+            ("[server]\nmaxclients = 4294967296\n", "server.maxclients"),
             ("[server]\nprot = 1\n", "unknown field `prot`"),
             ("[server]\nport = \"x\"\n", "invalid type"),
             ("[raft]\nnode_id = 0\n", "raft.node_id"),

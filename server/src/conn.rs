@@ -37,7 +37,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use mio::net::TcpStream;
 
-use redraft_engine::{Reply, ReplySink, WriteOp};
+use redraft_engine::{Reply, ReplySink};
 
 use crate::client::Client;
 use crate::cmd::{self, flags, Action, CommandSpec, Ctx};
@@ -48,7 +48,7 @@ use crate::raft::status::Role;
 use crate::resp::{CommandDecoder, ReplyWriter};
 use crate::route::{key_slot, Op, Outcome, Proposal, Route};
 use crate::shared::{unix_ms, ExecutorStats, Shared};
-use crate::transaction;
+use crate::transaction::{self, ExecReply};
 
 /// Bytes to make room for before each read (Redis's PROTO_IOBUF_LEN).
 const READ_BYTES_MIN: usize = 16 * 1024;
@@ -93,29 +93,20 @@ pub struct Tick<'a> {
     pub deadlines: &'a mut BinaryHeap<Reverse<(u64, u32, u64, u64)>>,
 }
 
-/// A blocking command (BLPOP and the like) whose keys were all empty: its
-/// reply slot stays pending while it waits (see `crate::blocking`).
+/// A blocking command (BLPOP and the like) in progress: its reply slot
+/// stays pending until apply answers it (see `crate::blocking`).
 struct Blocked {
-    /// The command's write sequence number: every attempt reuses it.
+    /// The command's write sequence number.
     seq: u64,
-    /// The pop to propose on each attempt, and where.
-    op: WriteOp,
-    db: u8,
-    slot: u16,
-    bytes: u32,
-    /// The keys registered in `Shared::blocking`.
-    keys: Vec<Bytes>,
-    /// An attempt is proposed and not yet answered.
-    in_flight: bool,
-    /// A wake came while an attempt was in flight: if it comes back
-    /// empty, try again at once.
-    woken: bool,
-    /// Propose another attempt at the next `resume`.
-    retry: bool,
-    /// The timeout passed while an attempt was in flight: unless it pops
-    /// something, answer a null array.
-    timed_out: bool,
+    /// Propose an unblock at the next `resume`: its timeout passed.
+    unblock: bool,
 }
+
+/// How long a connection whose timeout passed waits for its unblock to
+/// apply before proposing it again (the proposal may have been refused or
+/// lost, say while this node briefly did not lead; a repeated unblock is
+/// harmless).
+const UNBLOCK_RETRY_MS: u64 = 1000;
 
 /// What a command's latency is recorded against, and since when.
 #[derive(Clone, Copy)]
@@ -163,8 +154,10 @@ enum Ran {
 /// One item of the ordered reply queue.
 enum Slot {
     /// The reply of the write with this sequence number, its size as
-    /// sent (counted in `pending_bytes` until answered), and its timing.
-    Write(u64, u32, Timing),
+    /// sent (counted in `pending_bytes` until answered), its timing, and
+    /// (for an `EXEC`) the queued commands this node runs itself once it
+    /// has applied (`transaction::runs_locally`).
+    Write(u64, u32, Timing, Vec<Vec<Bytes>>),
     /// Replies already made, to send after the slots before them.
     Ready(BytesMut),
 }
@@ -219,6 +212,9 @@ pub struct Conn {
     /// The blocking command this connection waits on; nothing after it
     /// runs until it is answered.
     blocked: Option<Blocked>,
+    /// Blocked commands (by write sequence number) whose waiters to end
+    /// with an unblock at the next chance.
+    unblock_later: Vec<u64>,
     /// The `WAIT` this connection waits on; nothing after it runs until
     /// it is answered.
     replica_wait: Option<ReplicaWait>,
@@ -268,6 +264,7 @@ impl Conn {
             read_check_covers: 0,
             covered_bytes: None,
             blocked: None,
+            unblock_later: Vec::new(),
             replica_wait: None,
             started: None,
             handler_ended: None,
@@ -326,7 +323,7 @@ impl Conn {
     /// if it may now run, then whatever input is buffered behind it, and
     /// sends what is ready.
     pub fn resume(&mut self, tick: &mut Tick<'_>) -> Next {
-        self.retry_blocked(tick);
+        self.request_unblocks(tick);
         if self.writing {
             // The socket is full; the writable event drives us on.
             return Next::Write;
@@ -383,37 +380,33 @@ impl Conn {
     }
 
     /// Answers the oldest pending write with `outcome`, unless it is the
-    /// blocking command and found nothing: then it goes on waiting.
+    /// blocking command and apply made it wait: then it goes on waiting.
     fn settle(&mut self, outcome: Outcome, shared: &Shared) {
         let next = self.reply_seq_next;
-        let Some(blocked) = self.blocked.as_mut().filter(|blocked| blocked.seq == next) else {
+        if self
+            .blocked
+            .as_ref()
+            .is_none_or(|blocked| blocked.seq != next)
+        {
             self.emit_outcome(outcome, shared);
             return;
-        };
-        blocked.in_flight = false;
-        let empty = matches!(outcome, Outcome::Applied(Reply::Nil | Reply::NilArray));
-        if empty && !blocked.timed_out {
-            blocked.retry = std::mem::take(&mut blocked.woken);
+        }
+        if matches!(outcome, Outcome::Blocked) {
             return;
         }
-        self.unblock(shared);
-        self.emit_outcome(
-            if empty {
-                Outcome::Applied(Reply::NilArray)
-            } else {
-                outcome
-            },
-            shared,
-        );
-    }
-
-    /// Drops the blocked command's registrations.
-    fn unblock(&mut self, shared: &Shared) {
-        if let Some(blocked) = self.blocked.take() {
-            shared
-                .blocking
-                .unregister(self.subscriber(), blocked.db, &blocked.keys);
+        if let Outcome::Failed(_) = outcome {
+            // Its fate may be unknown: if apply did register it, its next
+            // entry ends it (a refused write never registered anything).
+            self.unblock_later.push(next);
         }
+        if let Outcome::Applied(Reply::Error(redraft_engine::Error::Other(text))) = &outcome {
+            // A new term ended every wait; Redis closes such a connection.
+            if *text == redraft_engine::UNBLOCKED_ERROR {
+                self.closing = true;
+            }
+        }
+        self.blocked = None;
+        self.emit_outcome(outcome, shared);
     }
 
     /// Where the reply of this connection's write `seq`, on hash slot
@@ -437,17 +430,6 @@ impl Conn {
         }
     }
 
-    /// A write may have filled a key the blocked command waits on.
-    pub fn on_wake(&mut self) {
-        if let Some(blocked) = self.blocked.as_mut() {
-            if blocked.in_flight {
-                blocked.woken = true;
-            } else {
-                blocked.retry = true;
-            }
-        }
-    }
-
     /// A timer of this connection is due at `now_ms`: blocking command
     /// `seq`'s timeout, or ([`REPLICA_CHECK`]) its `WAIT`'s next look at
     /// the followers. Returns when to look again, if the `WAIT` goes on.
@@ -455,8 +437,7 @@ impl Conn {
         if seq == REPLICA_CHECK {
             return self.check_replicas(shared, now_ms);
         }
-        self.on_timeout(seq, shared);
-        None
+        self.on_timeout(seq, now_ms)
     }
 
     /// Answers the `WAIT` if enough followers hold its index or its time
@@ -482,42 +463,42 @@ impl Conn {
         )
     }
 
-    /// The timeout of blocking command `seq` is due.
-    fn on_timeout(&mut self, seq: u64, shared: &Shared) {
-        let Some(blocked) = self.blocked.as_mut().filter(|blocked| blocked.seq == seq) else {
-            return;
-        };
-        if blocked.in_flight {
-            blocked.timed_out = true;
-            return;
+    /// The timeout of blocking command `seq` is due (or, once it was,
+    /// its unblock has not applied yet): asks for an unblock at the next
+    /// `resume`, and returns when to ask again.
+    fn on_timeout(&mut self, seq: u64, now_ms: u64) -> Option<u64> {
+        let blocked = self.blocked.as_mut().filter(|blocked| blocked.seq == seq)?;
+        blocked.unblock = true;
+        Some(now_ms + UNBLOCK_RETRY_MS)
+    }
+
+    /// The connection closes: a blocked command's waiter must end too.
+    pub fn on_close(&mut self, proposals: &mut Vec<Proposal>) {
+        if let Some(blocked) = self.blocked.take() {
+            self.unblock_later.push(blocked.seq);
         }
-        self.unblock(shared);
-        self.emit_outcome(Outcome::Applied(Reply::NilArray), shared);
+        self.propose_unblocks(proposals);
     }
 
-    /// Closes the connection's part in the blocking registry.
-    pub fn on_close(&mut self, shared: &Shared) {
-        self.unblock(shared);
+    /// Proposes the unblocks asked for: a timed-out blocked command's, and
+    /// those that clean up after a blocking command whose fate was unknown.
+    fn request_unblocks(&mut self, tick: &mut Tick<'_>) {
+        if let Some(blocked) = self.blocked.as_mut().filter(|blocked| blocked.unblock) {
+            blocked.unblock = false;
+            self.unblock_later.push(blocked.seq);
+        }
+        self.propose_unblocks(tick.proposals);
     }
 
-    /// Proposes the blocked command's pop again if a wake asked for it.
-    fn retry_blocked(&mut self, tick: &mut Tick<'_>) {
-        let Some(blocked) = self.blocked.as_mut().filter(|blocked| blocked.retry) else {
-            return;
-        };
-        blocked.retry = false;
-        blocked.in_flight = true;
-        let (slot, seq) = (blocked.slot, blocked.seq);
-        let proposal = Proposal {
+    fn propose_unblocks(&mut self, proposals: &mut Vec<Proposal>) {
+        let client_id = self.client.info.id;
+        let db = self.client.db as u8;
+        proposals.extend(self.unblock_later.drain(..).map(|seq| Proposal {
             route: None,
-            db: blocked.db,
-            op: Op::Write(blocked.op.clone()),
-            bytes: blocked.bytes,
-        };
-        tick.proposals.push(Proposal {
-            route: Some(self.route(slot, seq)),
-            ..proposal
-        });
+            db,
+            op: Op::Unblock { client_id, seq },
+            bytes: 64,
+        }));
     }
 
     /// Writes a published message as a push (RESP3) or an array (RESP2).
@@ -564,7 +545,7 @@ impl Conn {
     /// reply up to the next pending write.
     fn emit_outcome(&mut self, outcome: Outcome, shared: &Shared) {
         let front = self.slots.pop_front();
-        let Some(Slot::Write(seq, bytes, timing)) = front else {
+        let Some(Slot::Write(seq, bytes, timing, locals)) = front else {
             panic!("the oldest slot is the write being answered");
         };
         assert_eq!(seq, self.reply_seq_next, "writes are answered in order");
@@ -574,8 +555,15 @@ impl Conn {
         let mut out = ReplyWriter::new(&mut self.output, self.client.resp3);
         match outcome {
             Outcome::Applied(reply) => reply.emit(&mut out),
-            Outcome::Encoded(replies) => out.encoded(&replies),
+            Outcome::Exec(exec) => {
+                if exec.holes.is_empty() {
+                    out.encoded(&exec.encoded);
+                } else {
+                    self.splice_locals(shared, &exec, &locals);
+                }
+            }
             Outcome::Failed(text) => out.error_text(&text),
+            Outcome::Blocked => unreachable!("a blocked command keeps waiting"),
         }
         timing.finish(shared, reply_head(&self.output[at..]), None);
         while let Some(Slot::Ready(_)) = self.slots.front() {
@@ -583,6 +571,31 @@ impl Conn {
                 self.output.extend_from_slice(&bytes);
             }
         }
+    }
+
+    /// Writes an applied `EXEC`'s replies with those of the commands this
+    /// node runs itself, each run now, in its place.
+    fn splice_locals(&mut self, shared: &Shared, exec: &ExecReply, locals: &[Vec<Bytes>]) {
+        assert_eq!(exec.holes.len(), locals.len(), "one hole per local command");
+        let subscriber = self.subscriber();
+        let mut from = 0;
+        for (&hole, args) in exec.holes.iter().zip(locals) {
+            self.output.extend_from_slice(&exec.encoded[from..hole]);
+            from = hole;
+            let resp3 = self.client.resp3;
+            let mut ctx = Ctx {
+                shared,
+                now_ms: unix_ms(),
+                client: &mut self.client,
+                out: ReplyWriter::new(&mut self.output, resp3),
+                writes_pending: false,
+                subscriber,
+                random: None,
+                read_checked: None,
+            };
+            transaction::run_local(&mut ctx, args);
+        }
+        self.output.extend_from_slice(&exec.encoded[from..]);
     }
 
     /// Executes every complete command in the input buffer, starting with
@@ -966,39 +979,25 @@ fn execute(
         } => {
             let bytes: usize = args.iter().map(|arg| arg.len() + 16).sum();
             let seq = conn.write_seq_next;
-            let db = conn.client.db as u8;
-            let step = propose(
-                conn,
-                tick,
-                Op::Write(op.clone()),
-                bytes,
-                write_slot,
-                effective,
-            );
+            let block = Op::Block {
+                pop: op,
+                keys,
+                client_id: conn.client.info.id,
+                seq,
+            };
+            let step = propose(conn, tick, block, bytes, write_slot, effective);
             if conn.write_seq_next == seq {
                 return step; // refused: too large
             }
-            let blocked = Blocked {
+            conn.blocked = Some(Blocked {
                 seq,
-                op,
-                db,
-                slot: write_slot,
-                bytes: bytes as u32,
-                keys,
-                in_flight: true,
-                woken: false,
-                retry: false,
-                timed_out: false,
-            };
-            shared
-                .blocking
-                .register(conn.subscriber(), db, &blocked.keys);
+                unblock: false,
+            });
             if let Some(timeout_ms) = timeout_ms {
                 let deadline_ms = now_ms.saturating_add(timeout_ms);
                 tick.deadlines
                     .push(Reverse((deadline_ms, conn.index, conn.client.info.id, seq)));
             }
-            conn.blocked = Some(blocked);
             step
         }
         Action::WaitReplicas { wanted, timeout_ms } => {
@@ -1031,7 +1030,21 @@ fn execute(
                 return Step::Done;
             }
             let bytes = transaction.bytes();
-            propose(conn, tick, Op::Exec(transaction), bytes, 0, effective)
+            let locals: Vec<Vec<Bytes>> = transaction
+                .commands
+                .iter()
+                .filter(|args| {
+                    cmd::lookup(&args[0]).is_some_and(|spec| {
+                        transaction::runs_locally(cmd::effective_spec(spec, args))
+                    })
+                })
+                .cloned()
+                .collect();
+            let step = propose(conn, tick, Op::Exec(transaction), bytes, 0, effective);
+            if let Some(Slot::Write(_, _, _, slot_locals)) = conn.slots.back_mut() {
+                *slot_locals = locals;
+            }
+            step
         }
     }
 }
@@ -1087,7 +1100,8 @@ fn propose(
         spec,
         started: conn.started.take(),
     };
-    conn.slots.push_back(Slot::Write(seq, bytes as u32, timing));
+    conn.slots
+        .push_back(Slot::Write(seq, bytes as u32, timing, Vec::new()));
     conn.pending_bytes += bytes;
     tick.proposals.push(Proposal {
         route: Some(conn.route(write_slot, seq)),

@@ -15,6 +15,9 @@
 //! writes to the proposer as one batch and asking for at most one read
 //! check.
 //!
+//! Accepting (admission under `maxclients`, and surviving descriptor
+//! exhaustion on an edge-triggered listener) is `accept.rs`.
+//!
 //! Invariants:
 //! - A connection lives on the thread that accepted it, and only that thread
 //!   touches it.
@@ -25,17 +28,18 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpListener;
+use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use crate::accept::Acceptor;
+use crate::client::Client;
 use crate::conn::{Conn, Next, Tick};
 use crate::metrics::commands::{self as command_metrics, FLUSH_INTERVAL};
-use crate::route::Delivery;
+use crate::route::{Delivery, Proposal};
 use crate::shared::{unix_ms, Shared};
 
 /// The listener's token; connections use their slab index + 1.
@@ -74,10 +78,11 @@ fn bind_with(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
 }
 
 /// Runs one network thread's loop forever.
-pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> io::Result<()> {
+pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::Result<()> {
     let mut poll = Poll::new()?;
+    let mut acceptor = Acceptor::new(listener, executor)?;
     poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
+        .register(acceptor.listener_mut(), LISTENER, Interest::READABLE)?;
     let inbox = &shared.inboxes[executor];
     inbox.set_waker(mio::Waker::new(poll.registry(), WAKER)?);
     let mut events = Events::with_capacity(EVENTS_MAX);
@@ -98,6 +103,9 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
         if unflushed {
             timeout = Some(timeout.map_or(FLUSH_INTERVAL, |t| t.min(FLUSH_INTERVAL)));
         }
+        if let Some(retry) = acceptor.timeout() {
+            timeout = Some(timeout.map_or(retry, |t| t.min(retry)));
+        }
         if let Err(error) = poll.poll(&mut events, timeout) {
             if error.kind() == io::ErrorKind::Interrupted {
                 continue;
@@ -116,10 +124,11 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
             deadlines: &mut deadlines,
         };
         let mut woken = false;
+        let mut accept_ready = false;
         for event in events.iter() {
             match event.token() {
                 LISTENER => {
-                    accept_all(&shared, &poll, &listener, &mut conns, executor as u16);
+                    accept_ready = true;
                     continue;
                 }
                 WAKER => {
@@ -137,7 +146,12 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
             } else {
                 conn.on_readable(&mut tick)
             };
-            follow(&shared, &poll, &mut conns, index, next);
+            follow(&shared, &poll, &mut conns, index, next, tick.proposals);
+        }
+        if accept_ready || acceptor.due() {
+            acceptor.accept_pending(&shared, |stream, client| {
+                register(&shared, &poll, &mut conns, executor as u16, stream, client);
+            });
         }
         if woken {
             inbox.take(&mut deliveries);
@@ -165,12 +179,6 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
                     Delivery::Monitor { to, line } => {
                         if let Some(conn) = conn_of(&mut conns, to.conn, to.client_id) {
                             conn.on_monitor(&line);
-                            touched.push(to.conn as usize);
-                        }
-                    }
-                    Delivery::Wake { to } => {
-                        if let Some(conn) = conn_of(&mut conns, to.conn, to.client_id) {
-                            conn.on_wake();
                             touched.push(to.conn as usize);
                         }
                     }
@@ -216,7 +224,7 @@ pub fn run(shared: Arc<Shared>, mut listener: TcpListener, executor: usize) -> i
                     continue;
                 };
                 let next = conn.resume(&mut tick);
-                follow(&shared, &poll, &mut conns, index, next);
+                follow(&shared, &poll, &mut conns, index, next, tick.proposals);
             }
         }
         if tick
@@ -243,11 +251,19 @@ fn conn_of(conns: &mut Slab<Conn>, index: u32, client_id: u64) -> Option<&mut Co
 }
 
 /// Acts on what a connection asked for after an event: close it, or watch
-/// it for the readiness it now waits for.
-fn follow(shared: &Shared, poll: &Poll, conns: &mut Slab<Conn>, index: usize, next: Next) {
+/// it for the readiness it now waits for. A closing connection's last
+/// writes (an unblock) go into `proposals`.
+fn follow(
+    shared: &Shared,
+    poll: &Poll,
+    conns: &mut Slab<Conn>,
+    index: usize,
+    next: Next,
+    proposals: &mut Vec<Proposal>,
+) {
     let conn = &mut conns[index];
     match next {
-        Next::Close => close(shared, poll, conns, index),
+        Next::Close => close(shared, poll, conns, index, proposals),
         Next::Write if !conn.writing => {
             conn.writing = true;
             reregister(poll, conn, index, Interest::WRITABLE);
@@ -260,49 +276,27 @@ fn follow(shared: &Shared, poll: &Poll, conns: &mut Slab<Conn>, index: usize, ne
     }
 }
 
-/// Accepts every pending connection.
-fn accept_all(
+/// Watches a newly admitted connection and gives it a slot.
+fn register(
     shared: &Shared,
     poll: &Poll,
-    listener: &TcpListener,
     conns: &mut Slab<Conn>,
     executor: u16,
+    mut stream: TcpStream,
+    client: Client,
 ) {
-    loop {
-        match listener.accept() {
-            Ok((mut stream, addr)) => {
-                // Small replies must not wait for Nagle's algorithm.
-                let _ = stream.set_nodelay(true);
-                let local_addr = stream.local_addr().unwrap_or(addr);
-                let authenticated = shared.runtime.read().requirepass.is_none();
-                let client =
-                    shared
-                        .clients
-                        .connect(addr, local_addr, stream.as_raw_fd(), authenticated);
-                let entry = conns.vacant_entry();
-                let token = Token(entry.key() + 1);
-                if poll
-                    .registry()
-                    .register(&mut stream, token, Interest::READABLE)
-                    .is_err()
-                {
-                    shared.clients.disconnect(client.info.id);
-                    continue;
-                }
-                let index = entry.key() as u32;
-                entry.insert(Conn::new(stream, client, index, executor));
-            }
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => {
-                // Out of file descriptors, for example: back off rather
-                // than spin; the listener stays readable and we retry.
-                tracing::warn!(%error, "accept failed");
-                std::thread::sleep(Duration::from_millis(10));
-                return;
-            }
-        }
+    let entry = conns.vacant_entry();
+    let token = Token(entry.key() + 1);
+    if poll
+        .registry()
+        .register(&mut stream, token, Interest::READABLE)
+        .is_err()
+    {
+        shared.clients.disconnect(client.info.id);
+        return;
     }
+    let index = entry.key() as u32;
+    entry.insert(Conn::new(stream, client, index, executor));
 }
 
 fn reregister(poll: &Poll, conn: &mut Conn, index: usize, interest: Interest) {
@@ -315,10 +309,16 @@ fn reregister(poll: &Poll, conn: &mut Conn, index: usize, interest: Interest) {
     }
 }
 
-fn close(shared: &Shared, poll: &Poll, conns: &mut Slab<Conn>, index: usize) {
+fn close(
+    shared: &Shared,
+    poll: &Poll,
+    conns: &mut Slab<Conn>,
+    index: usize,
+    proposals: &mut Vec<Proposal>,
+) {
     let mut conn = conns.remove(index);
     let _ = poll.registry().deregister(&mut conn.stream);
-    conn.on_close(shared);
+    conn.on_close(proposals);
     let client = &conn.client;
     shared
         .pubsub

@@ -79,8 +79,9 @@ fn server(shared: &Shared, out: &mut String) {
 fn clients(shared: &Shared, out: &mut String) {
     let _ = write!(
         out,
-        "# Clients\r\nconnected_clients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n",
+        "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n",
         shared.clients.count(),
+        shared.admission.maxclients(),
         shared.blocking.clients(),
     );
 }
@@ -131,13 +132,14 @@ fn stats(shared: &Shared, out: &mut String) {
         out,
         "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
          instantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
-         rejected_connections:0\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\n\
+         rejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\n\
          keyspace_misses:{}\r\n",
         shared.clients.accepted_total.load(Ordering::Relaxed),
         shared.total(|stats| &stats.commands),
         shared.ops_per_sec.load(Ordering::Relaxed),
         shared.total(|stats| &stats.net_input_bytes),
         shared.total(|stats| &stats.net_output_bytes),
+        shared.admission.rejected(),
         engine.expired_keys,
         engine.keyspace_hits,
         engine.keyspace_misses,

@@ -2,7 +2,9 @@
 //! write path of redraft, a Redis-compatible server whose writes go through
 //! Raft. `main.rs` only parses flags and calls [`server::run`].
 
+pub mod accept;
 pub mod admin;
+pub mod admission;
 pub mod blocking;
 #[cfg(feature = "chaos")]
 pub mod chaos;
@@ -12,7 +14,9 @@ pub mod config;
 pub mod conn;
 pub mod diag;
 pub mod event_loop;
+pub mod fd_limit;
 pub mod info;
+pub mod logging;
 pub mod malloc;
 pub mod metrics;
 pub mod pubsub;

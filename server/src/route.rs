@@ -58,6 +58,21 @@ pub enum Op {
     Write(WriteOp),
     /// A whole `EXEC`, applied as one unit.
     Exec(Box<Transaction>),
+    /// A blocking pop (`BLPOP` and the like): pops at once if a key holds
+    /// something, else its client waits on `keys` as a replicated waiter
+    /// named by the entry's origin, `client_id` and `seq` (the command's
+    /// write sequence number on its connection); see
+    /// `redraft_engine::Blocked`.
+    Block {
+        pop: WriteOp,
+        keys: Vec<Bytes>,
+        client_id: u64,
+        seq: u64,
+    },
+    /// Ends the wait of this node's blocked command (`client_id`, `seq`),
+    /// if it still waits: its timeout passed (it replies a null array) or
+    /// its client left.
+    Unblock { client_id: u64, seq: u64 },
 }
 
 /// A message to the Raft thread.
@@ -75,12 +90,17 @@ pub enum ToRaft {
 pub enum Outcome {
     /// The write was committed and applied with this reply.
     Applied(Reply),
-    /// The write was committed and applied with this reply, already
-    /// encoded for the connection's protocol (`EXEC`'s replies).
-    Encoded(Bytes),
+    /// An `EXEC` was committed and applied: its replies, encoded for the
+    /// connection's protocol, with holes for the commands the
+    /// connection's node runs itself.
+    Exec(crate::transaction::ExecReply),
     /// The write was not applied, or its fate is unknown; the full error
     /// line to send, without the leading `-` (for example `MOVED 0 h:p`).
     Failed(String),
+    /// The blocking command found nothing and now waits as a replicated
+    /// waiter: its reply comes later, as another outcome for the same
+    /// write.
+    Blocked,
 }
 
 /// One item for a network thread.
@@ -92,8 +112,6 @@ pub enum Delivery {
     /// `leader` if this node was confirmed leader and has applied up to the
     /// read index, so the reads may run; otherwise they are redirected.
     ReadIndex { ticket: u64, leader: bool },
-    /// A write may have filled a key this blocked connection waits on.
-    Wake { to: crate::pubsub::Subscriber },
     /// A published message for a subscribed connection.
     Message {
         to: crate::pubsub::Subscriber,

@@ -1,4 +1,6 @@
-//! Starts the node: the Raft thread (raft/node.rs), then one network thread
+//! Starts the node: fits the open-files limit to `maxclients` (as Redis
+//! does first thing; `fd_limit.rs`), the Raft thread (raft/node.rs), then
+//! one network thread
 //! per configured thread, each with its own SO_REUSEPORT listener on the
 //! client port (event_loop.rs), plus the cron thread (active expiry, ops/s
 //! sampling, returning free memory to the system).
@@ -32,6 +34,8 @@ const EXPIRE_KEYS_PER_TICK_MAX: usize = 1000;
 /// Runs the server until the process is stopped. Returns an error if it
 /// cannot start.
 pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), String> {
+    // Before anything opens many files, as Redis does at start.
+    shared.admission.fit_open_files_limit()?;
     let addr = SocketAddr::new(shared.config.bind, shared.config.port);
     event_loop::ensure_port_free(addr)
         .map_err(|error| format!("cannot listen on {addr}: {error}"))?;

@@ -57,6 +57,8 @@ pub struct Shared {
     /// What this node knows of its Raft group.
     pub raft: Arc<RaftStatus>,
     pub clients: Registry,
+    /// `maxclients`, refused connections and the listeners' state.
+    pub admission: crate::admission::Admission,
     /// This node's pub/sub subscriptions.
     pub pubsub: crate::pubsub::PubSub,
     /// Keeps transactions isolated from network-thread ticks.
@@ -98,7 +100,13 @@ impl Shared {
             lease_ms,
             config.raft.read_consistency,
         ));
+        let admission = crate::admission::Admission::new(
+            config.maxclients,
+            crate::fd_limit::reserved_descriptors(config.threads, config.raft.members.len()),
+            config.threads,
+        );
         let shared = Shared {
+            admission,
             write_path,
             inboxes,
             raft,
@@ -128,6 +136,7 @@ impl Shared {
             stats.net_output_bytes.store(0, Ordering::Relaxed);
         }
         self.clients.accepted_total.store(0, Ordering::Relaxed);
+        self.admission.reset_stats();
         self.engine.reset_stats();
         self.command_stats.reset();
     }

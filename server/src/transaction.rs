@@ -21,13 +21,17 @@
 //! - Apply is deterministic: handlers see only the entry's time, the
 //!   replicated state and a random source seeded by the log index, so every
 //!   node applies the same writes and reaches the same abort decision.
-//! - A transaction is isolated: it runs holding [`TxGate`] exclusively,
-//!   and a network thread holds it shared for each whole tick, so no reader
-//!   on this node sees a transaction half applied.
-//! - Only commands that are pure functions of the keyspace and the
-//!   internal client's database are queued: reads, writes, and a few
-//!   connection commands ([`allowed_in_multi`]). Commands acting on the
-//!   connection itself (`CLIENT`, `HELLO`, `SUBSCRIBE`, ...) are refused.
+//! - A transaction is isolated: apply runs it holding [`TxGate`]
+//!   exclusively (with the blocked commands it serves), and a network
+//!   thread holds it shared for each whole tick, so no reader on this node
+//!   sees a transaction half applied.
+//! - Apply runs only commands that are pure functions of the keyspace and
+//!   the internal client's database: reads, writes, `SELECT`, `PING`,
+//!   `ECHO`, `UNWATCH`. Every other command Redis queues (`CONFIG`,
+//!   `INFO`, `CLIENT`, `WAIT`, `PUBLISH`, ...) acts on one node or one
+//!   connection: apply leaves a hole for its reply, and the connection's
+//!   node runs it when the entry has applied ([`runs_locally`]), so the
+//!   node-local answer never comes from apply.
 
 use std::sync::Arc;
 
@@ -99,8 +103,9 @@ impl TxGate {
         self.0.read()
     }
 
-    /// Held by apply for one transaction.
-    fn exclusive(&self) -> parking_lot::RwLockWriteGuard<'_, ()> {
+    /// Held by apply for one transaction, or for a write and the blocked
+    /// commands it serves.
+    pub fn exclusive(&self) -> parking_lot::RwLockWriteGuard<'_, ()> {
         self.0.write()
     }
 }
@@ -112,11 +117,21 @@ pub fn controls_multi(spec: &CommandSpec) -> bool {
 }
 
 /// Whether `spec` (the effective spec, for a subcommand) may be queued:
-/// reads and writes of the keyspace, and connection commands whose effect
-/// apply can reproduce.
+/// all but Redis's `no-multi` commands.
 pub fn allowed_in_multi(spec: &CommandSpec) -> bool {
-    spec.flags & (flags::WRITE | flags::READONLY) != 0
-        || matches!(spec.name, "ping" | "echo" | "select" | "unwatch" | "wait")
+    !matches!(spec.name, "save" | "shutdown" | "sync" | "psync")
+}
+
+/// Whether a queued command (its effective spec) runs on the node that
+/// serves the connection once `EXEC`'s entry has applied, instead of at
+/// apply on every node: the commands that neither read nor write the
+/// keyspace (`CONFIG`, `INFO`, `CLIENT`, `TIME`, `PUBLISH`, `SUBSCRIBE`,
+/// `WAIT`, ...) act on one node or one connection, which apply, seeing
+/// only replicated state, cannot do. `SELECT` (it moves the transaction's
+/// database), `PING`, `ECHO` and `UNWATCH` run at apply.
+pub fn runs_locally(spec: &CommandSpec) -> bool {
+    spec.flags & (flags::WRITE | flags::READONLY) == 0
+        && !matches!(spec.name, "ping" | "echo" | "select" | "unwatch")
 }
 
 /// Redis's error for a command refused inside `MULTI`.
@@ -136,19 +151,30 @@ pub fn db_after(db: usize, commands: &[Vec<Bytes>]) -> usize {
         .unwrap_or(db)
 }
 
+/// What apply answers for a transaction: the `EXEC` reply, encoded, with
+/// a hole for each command that runs locally (see [`runs_locally`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecReply {
+    /// The encoded array, without the replies of the local commands.
+    pub encoded: Bytes,
+    /// Where each local command's reply goes in `encoded`, in order (byte
+    /// offsets, ascending); empty when the transaction was aborted.
+    pub holes: Vec<usize>,
+}
+
 /// Runs `transaction` at apply (see the module docs) at the entry's time
-/// `now_ms` and log `index`; `on_write` sees every write applied. Returns
-/// the `EXEC` reply, encoded.
+/// `now_ms` and log `index`; `on_write` sees every write applied. The
+/// caller holds [`TxGate`] exclusively.
 pub fn execute(
     shared: &Shared,
     transaction: &Transaction,
     now_ms: u64,
     index: u64,
     on_write: &mut dyn FnMut(usize, &redraft_engine::WriteOp),
-) -> Bytes {
-    let _alone = shared.tx_gate.exclusive();
+) -> ExecReply {
     let engine = &shared.engine;
     let mut reply = BytesMut::new();
+    let mut holes = Vec::new();
     let mut out = ReplyWriter::new(&mut reply, transaction.resp3);
     let changed = transaction
         .watches
@@ -156,12 +182,21 @@ pub fn execute(
         .any(|watch| engine.watch_stamp(usize::from(watch.db), &watch.key, now_ms) != watch.stamp);
     if changed {
         out.nil_array();
-        return reply.freeze();
+        return ExecReply {
+            encoded: reply.freeze(),
+            holes,
+        };
     }
     out.array(transaction.commands.len());
     let mut client = Client::internal(usize::from(transaction.db), transaction.resp3);
     let mut random = Random::new(index);
     for args in &transaction.commands {
+        let local =
+            cmd::lookup(&args[0]).is_some_and(|spec| runs_locally(cmd::effective_spec(spec, args)));
+        if local {
+            holes.push(reply.len());
+            continue;
+        }
         let mut ctx = Ctx {
             shared,
             now_ms,
@@ -176,7 +211,10 @@ pub fn execute(
         };
         run_queued(&mut ctx, args, on_write);
     }
-    reply.freeze()
+    ExecReply {
+        encoded: reply.freeze(),
+        holes,
+    }
 }
 
 /// Runs one queued command on the internal client.
@@ -201,22 +239,53 @@ fn run_queued(
             on_write(db, &op);
             reply.emit(&mut ctx.out);
         }
-        // As in Redis, WAIT inside a transaction does not wait.
-        Action::WaitReplicas { .. } => {
-            let raft = &ctx.shared.raft;
-            let holding = raft.followers_holding(raft.applied_index());
-            ctx.out.int(holding as i64);
-        }
-        Action::Close | Action::WaitForWrites | Action::Exec(_) | Action::CheckThenRetry => {
-            // Not reachable for the commands `allowed_in_multi` admits.
+        Action::WaitReplicas { .. }
+        | Action::Close
+        | Action::WaitForWrites
+        | Action::Exec(_)
+        | Action::CheckThenRetry => {
+            // Not reachable for the commands that run at apply.
             ctx.out.error_text(NOT_ALLOWED_ERROR);
         }
     }
 }
 
+/// Runs, on the connection's node once its `EXEC` has applied, a queued
+/// command that [`runs_locally`], writing its reply to `ctx.out`.
+pub fn run_local(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let Some(spec) = cmd::lookup(&args[0]) else {
+        ctx.out
+            .error_text(&cmd::unknown_command_error(&args[0], &args[1..]));
+        return;
+    };
+    if spec.name == "monitor" {
+        // As in Redis, whose EXEC runs its commands as a client that
+        // expects one reply per command.
+        ctx.out
+            .error_text("ERR MONITOR isn't allowed for DENY BLOCKING client");
+        return;
+    }
+    match (spec.handler)(ctx, &args[1..]) {
+        Action::Replied => {}
+        // As in Redis, WAIT inside a transaction does not wait: it counts
+        // the followers that hold what this node has applied.
+        Action::WaitReplicas { .. } => {
+            let raft = &ctx.shared.raft;
+            let holding = raft.followers_holding(raft.applied_index());
+            ctx.out.int(holding as i64);
+        }
+        Action::Write(_)
+        | Action::Block { .. }
+        | Action::Close
+        | Action::WaitForWrites
+        | Action::Exec(_)
+        | Action::CheckThenRetry => ctx.out.error_text(NOT_ALLOWED_ERROR),
+    }
+}
+
 /// Shared with the state machine: runs a transaction at apply.
 pub type Runner = Arc<
-    dyn Fn(&Transaction, u64, u64, &mut dyn FnMut(usize, &redraft_engine::WriteOp)) -> Bytes
+    dyn Fn(&Transaction, u64, u64, &mut dyn FnMut(usize, &redraft_engine::WriteOp)) -> ExecReply
         + Send
         + Sync,
 >;
@@ -249,7 +318,31 @@ mod tests {
     }
 
     #[test]
-    fn only_keyspace_and_replayable_commands_queue() {
+    fn commands_that_touch_no_key_run_on_the_connections_node() {
+        let cases: &[(&[&str], bool)] = &[
+            (&["get", "k"], false),
+            (&["set", "k", "v"], false),
+            (&["ping"], false),
+            (&["select", "1"], false),
+            (&["unwatch"], false),
+            (&["object", "encoding", "k"], false),
+            (&["config", "set", "maxclients", "10"], true),
+            (&["info"], true),
+            (&["time"], true),
+            (&["wait", "0", "0"], true),
+            (&["publish", "c", "m"], true),
+            (&["client", "setname", "x"], true),
+        ];
+        for (words, local) in cases {
+            let args = args(words);
+            let spec = cmd::lookup(&args[0]).expect("known");
+            let effective = cmd::effective_spec(spec, &args);
+            assert_eq!(runs_locally(effective), *local, "{words:?}");
+        }
+    }
+
+    #[test]
+    fn every_command_but_no_multi_ones_queues() {
         let cases = [
             ("get", true),
             ("set", true),
@@ -259,10 +352,11 @@ mod tests {
             ("select", true),
             ("unwatch", true),
             ("wait", true),
-            ("hello", false),
-            ("subscribe", false),
-            ("client", false),
-            ("info", false),
+            ("hello", true),
+            ("subscribe", true),
+            ("client", true),
+            ("info", true),
+            ("config", true),
         ];
         for (name, allowed) in cases {
             let spec = cmd::lookup(name.as_bytes()).expect(name);

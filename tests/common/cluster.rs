@@ -192,6 +192,12 @@ impl Cluster {
         &mut self.members[id as usize - 1]
     }
 
+    /// Everything node `id` has logged so far (across restarts).
+    pub fn log(&self, id: u64) -> String {
+        let path = &self.member(id).log;
+        std::fs::read_to_string(path).unwrap_or_else(|err| panic!("read {}: {err}", path.display()))
+    }
+
     /// Node `id`'s client port.
     pub fn port(&self, id: u64) -> u16 {
         self.member(id).port
@@ -303,6 +309,26 @@ impl Cluster {
             let _ = child.wait();
         }
         append_marker(&member.log, "SIGKILL");
+    }
+
+    /// Stops node `id` with SIGSTOP (it keeps its sockets but does
+    /// nothing) until [`Cluster::resume`].
+    pub fn pause(&mut self, id: u64) {
+        self.signal(id, libc::SIGSTOP, "SIGSTOP");
+    }
+
+    /// Lets a paused node `id` run again (SIGCONT).
+    pub fn resume(&mut self, id: u64) {
+        self.signal(id, libc::SIGCONT, "SIGCONT");
+    }
+
+    fn signal(&mut self, id: u64, signal: libc::c_int, name: &str) {
+        let member = self.member_mut(id);
+        let child = member.child.as_ref().expect("the node runs");
+        // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
+        let sent = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        assert_eq!(sent, 0, "{name} node {id}");
+        append_marker(&member.log, name);
     }
 
     /// Starts node `id` (killing it first if it runs) with its config file

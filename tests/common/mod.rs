@@ -139,15 +139,47 @@ pub fn server_args(ports: [u16; 3], data_dir: &std::path::Path, log_level: &str)
 
 /// Starts redraft on a free port with `extra` flags.
 pub fn redraft(extra: &[&str]) -> Process {
+    redraft_with(extra, |_| {})
+}
+
+/// Starts redraft as [`redraft`] does, with its address space limited to
+/// `bytes` (`RLIMIT_AS`): an allocation past it fails and the server
+/// aborts, instead of a runaway allocation taking the machine's memory.
+pub fn redraft_address_limited(extra: &[&str], bytes: u64) -> Process {
+    redraft_with(extra, |command| {
+        use std::os::unix::process::CommandExt;
+        let limit = libc::rlimit {
+            rlim_cur: bytes,
+            rlim_max: bytes,
+        };
+        // SAFETY: setrlimit is async-signal-safe and touches only the
+        // child, between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    })
+}
+
+/// Starts redraft on a free port with `extra` flags, letting `configure`
+/// adjust the command before it is spawned (to limit its address space or
+/// open files, for example).
+pub fn redraft_with(extra: &[&str], configure: impl FnOnce(&mut Command)) -> Process {
     let ports: [u16; 3] = node::free_ports(3).try_into().expect("3 ports");
     let port = ports[0];
     let dir = temp_dir("redraft");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_redraft-server"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_redraft-server"));
+    command
         .args(server_args(ports, &dir, "warn"))
         .args(extra)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start redraft-server");
+        .stdin(Stdio::null());
+    configure(&mut command);
+    let mut child = command.spawn().expect("start redraft-server");
     wait_ready(&mut child, port);
     Process {
         child,
@@ -161,9 +193,15 @@ pub fn redraft(extra: &[&str]) -> Process {
 /// differential tests. Fails the test if redis-server is not installed:
 /// `.ci/run` installs it.
 pub fn redis(extra: &[&str]) -> Process {
+    redis_with(extra, |_| {})
+}
+
+/// [`redis`], with `prepare` applied to the command before it starts.
+pub fn redis_with(extra: &[&str], prepare: impl FnOnce(&mut Command)) -> Process {
     let port = free_port();
     let dir = temp_dir("redis");
-    let mut child = Command::new("redis-server")
+    let mut command = Command::new("redis-server");
+    command
         .args([
             "--bind",
             "127.0.0.1",
@@ -184,17 +222,66 @@ pub fn redis(extra: &[&str]) -> Process {
         ])
         .args(extra)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect(
-            "redis-server must be installed (apt-get install redis-server); .ci/run installs it",
-        );
+        .stdout(Stdio::null());
+    prepare(&mut command);
+    let mut child = command.spawn().expect(
+        "redis-server must be installed (apt-get install redis-server); .ci/run installs it",
+    );
     wait_ready(&mut child, port);
     Process {
         child,
         port,
         dir,
         admin_port: 0,
+    }
+}
+
+/// Makes `command` start with an open-files limit of `open_files` (soft and
+/// hard, as `ulimit -n` sets them) that it cannot raise: the capability to
+/// raise a hard limit (CAP_SYS_RESOURCE, which a test run as root may
+/// have) is dropped from the bounding set, so the server sees what an
+/// unprivileged service sees.
+pub fn limit_open_files(command: &mut Command, open_files: u64) {
+    use std::os::unix::process::CommandExt;
+    /// CAP_SYS_RESOURCE, from linux/capability.h.
+    const CAP_SYS_RESOURCE: libc::c_ulong = 24;
+    let limit = libc::rlimit {
+        rlim_cur: open_files,
+        rlim_max: open_files,
+    };
+    // SAFETY: between fork and exec only async-signal-safe calls are made
+    // (setrlimit, prctl), on values copied into the closure.
+    unsafe {
+        command.pre_exec(move || {
+            // Fails without CAP_SETPCAP, when there is nothing to drop.
+            libc::prctl(libc::PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Raises this test process's own soft open-files limit to at least
+/// `open_files`, or fails the test saying what it needs.
+pub fn raise_own_open_files(open_files: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read or write only `limit`.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        if limit.rlim_cur < open_files {
+            assert!(
+                limit.rlim_max >= open_files,
+                "this test needs {open_files} open files; the hard limit is {}",
+                limit.rlim_max
+            );
+            limit.rlim_cur = open_files;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
     }
 }
 

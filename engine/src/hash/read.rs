@@ -9,10 +9,6 @@ use super::Hash;
 use crate::collection::{scan_reply_head, Kind};
 use crate::{glob_match, Engine, Error, Random, ReplySink, Value};
 
-/// The most elements `HRANDFIELD` with a negative count returns. Redis has
-/// no limit (it runs out of memory); a read holding a shard lock needs one.
-const RANDOM_PICKS_MAX: u64 = 1 << 24;
-
 /// The hash in `value` (which `read_kind` checked).
 fn hash_of(value: &Value) -> &Hash {
     match value {
@@ -221,11 +217,10 @@ impl Engine {
                 return;
             };
             if count < 0 {
-                if count.unsigned_abs() > RANDOM_PICKS_MAX {
-                    sink.error(&Error::Other("ERR value is out of range"));
-                    return;
-                }
-                let n = count.unsigned_abs() as usize;
+                let n = match crate::int_arg::random_repeats(count) {
+                    Ok(n) => n,
+                    Err(error) => return sink.error(&error),
+                };
                 let picks = (0..n).map(|_| hash.random_pair(&mut random));
                 emit_fields(sink, n, with_values, picks);
             } else if count as u64 >= hash.len() as u64 {

@@ -105,7 +105,7 @@ impl Engine {
         let key_ref = KeyRef::new(key);
         let mut shard = self.slot_of(db, key_ref).shard.lock();
         let Ok(found) = find_for_write(&mut shard, key_ref, now_ms, Kind::Set)? else {
-            return Ok(count.map_or(Reply::Nil, |_| Reply::Array(Vec::new())));
+            return Ok(count.map_or(Reply::Nil, |_| Reply::Set(Vec::new())));
         };
         let mut random = Random::new(seed);
         let reply = shard.update_value_at(found, |value| {
@@ -121,10 +121,10 @@ impl Engine {
                     .map(|m| Reply::Bulk(Bytes::copy_from_slice(&m)));
                 let all = all.collect();
                 *set = Set::default();
-                return Reply::Array(all);
+                return Reply::Set(all);
             }
             let popped = (0..count).map(|_| Reply::Bulk(set.pop_random(&mut random).into_bytes()));
-            Reply::Array(popped.collect())
+            Reply::Set(popped.collect())
         });
         remove_if_empty(&mut shard, found);
         Ok(reply)

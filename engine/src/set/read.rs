@@ -113,7 +113,10 @@ impl Engine {
                 (Some(set), None) => sink.bulk(&set.random_member(&mut random)),
                 (None, Some(_)) | (Some(_), Some(0)) => sink.array(0),
                 (Some(set), Some(count)) if count < 0 => {
-                    let draws = count.unsigned_abs() as usize;
+                    let draws = match crate::int_arg::random_repeats(count) {
+                        Ok(draws) => draws,
+                        Err(error) => return sink.error(&error),
+                    };
                     sink.array(draws);
                     for _ in 0..draws {
                         sink.bulk(&set.random_member(&mut random));

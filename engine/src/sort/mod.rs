@@ -117,7 +117,7 @@ impl SortArgs {
             } else if is(option, "alpha") {
                 args.alpha = true;
             } else if is(option, "limit") && left >= 2 {
-                let long = |text: &Bytes| crate::parse_i64_strict(text).ok_or(Error::NotInteger);
+                let long = |text: &Bytes| crate::int_arg::LONG.parse(text);
                 args.offset = long(&options[i + 1])?;
                 args.count = long(&options[i + 2])?;
                 i += 2;

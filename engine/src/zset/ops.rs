@@ -95,8 +95,8 @@ impl ZSetOp {
         let (min, max) = (&args[1], &args[2]);
         let range = match by {
             "rank" => RangeBy::Rank {
-                start: crate::parse_i64_strict(min).ok_or(Error::NotInteger)?,
-                stop: crate::parse_i64_strict(max).ok_or(Error::NotInteger)?,
+                start: crate::int_arg::LONG.parse(min)?,
+                stop: crate::int_arg::LONG.parse(max)?,
             },
             "score" => RangeBy::Score(parse::parse_score_range(min, max)?),
             _ => RangeBy::Lex(parse::parse_lex_range(min, max)?),

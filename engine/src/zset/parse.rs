@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use super::bounds::{clamp_ranks, limit_ranks, parse_score, LexRange, ScoreRange};
 use super::{ZSet, ZSetOp};
+use crate::int_arg::{
+    check_random_pairs, scan_count, INTERCARD_LIMIT, LONG, MPOP_COUNT, NUMKEYS, POP_COUNT,
+    RANDOM_COUNT,
+};
 use crate::Error;
 
 /// Redis's `is` for option names.
@@ -26,7 +30,7 @@ fn is(arg: &[u8], keyword_lower: &str) -> bool {
 
 /// `getLongFromObjectOrReply`.
 fn parse_long(arg: &[u8]) -> Result<i64, Error> {
-    crate::parse_i64_strict(arg).ok_or(Error::NotInteger)
+    LONG.parse(arg)
 }
 
 /// What a range selects elements by.
@@ -380,9 +384,7 @@ fn parse_algebra_options(
             parsed.with_scores = true;
             at += 1;
         } else if card && left >= 2 && is(arg, "limit") {
-            let limit = crate::parse_i64_strict(&args[at + 1]).ok_or(Error::NotInteger)?;
-            parsed.limit =
-                u64::try_from(limit).map_err(|_| Error::Other("ERR LIMIT can't be negative"))?;
+            parsed.limit = INTERCARD_LIMIT.parse_u64(&args[at + 1])?;
             at += 2;
         } else {
             return Err(Error::Syntax);
@@ -393,23 +395,13 @@ fn parse_algebra_options(
 
 /// `ZPOPMIN`/`ZPOPMAX key [count]`'s count: `None` without one.
 pub(crate) fn parse_pop_count(arg: Option<&Bytes>) -> Result<Option<u64>, Error> {
-    let Some(arg) = arg else {
-        return Ok(None);
-    };
-    // Redis gives this one text for a non-integer too.
-    let error = Error::Other("ERR value is out of range, must be positive");
-    let count = parse_long(arg).map_err(|_| error.clone())?;
-    u64::try_from(count).map(Some).map_err(|_| error)
+    arg.map(|arg| POP_COUNT.parse_u64(arg)).transpose()
 }
 
 /// `ZMPOP numkeys key ... MIN|MAX [COUNT count]` (`args` starts at
 /// numkeys).
 pub(crate) fn parse_zmpop(args: &[Bytes]) -> Result<ZSetOp, Error> {
-    let numkeys_error = Error::Other("ERR numkeys should be greater than 0");
-    let numkeys = parse_long(&args[0]).map_err(|_| numkeys_error.clone())?;
-    if numkeys < 1 {
-        return Err(numkeys_error);
-    }
+    let numkeys = NUMKEYS.parse(&args[0])?;
     let where_at = usize::try_from(numkeys)
         .ok()
         .and_then(|numkeys| numkeys.checked_add(1))
@@ -424,12 +416,7 @@ pub(crate) fn parse_zmpop(args: &[Bytes]) -> Result<ZSetOp, Error> {
     let mut at = where_at + 1;
     while at < args.len() {
         if count.is_none() && is(&args[at], "count") && at + 1 < args.len() {
-            let count_error = Error::Other("ERR count should be greater than 0");
-            let value = parse_long(&args[at + 1]).map_err(|_| count_error.clone())?;
-            if value < 1 {
-                return Err(count_error);
-            }
-            count = Some(value as u64);
+            count = Some(MPOP_COUNT.parse_u64(&args[at + 1])?);
             at += 2;
         } else {
             return Err(Error::Syntax);
@@ -461,14 +448,14 @@ pub(crate) fn parse_zrandmember(args: &[Bytes]) -> Result<RandArgs, Error> {
             with_scores: false,
         });
     };
-    let count = parse_long(count)?;
+    let count = RANDOM_COUNT.parse(count)?;
     let with_scores = match &args[1..] {
         [] => false,
         [arg] if is(arg, "withscores") => true,
         _ => return Err(Error::Syntax),
     };
-    if with_scores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
-        return Err(Error::Other("ERR value is out of range"));
+    if with_scores {
+        check_random_pairs(count)?;
     }
     Ok(RandArgs {
         count: Some(count),
@@ -497,11 +484,7 @@ pub(crate) fn parse_zscan(args: &[Bytes]) -> Result<ScanArgs, Error> {
             return Err(Error::Syntax);
         }
         if is(arg, "count") {
-            let count = parse_long(&args[at + 1])?;
-            if count < 1 {
-                return Err(Error::Syntax);
-            }
-            parsed.count = usize::try_from(count).unwrap_or(usize::MAX);
+            parsed.count = scan_count(&args[at + 1])?;
         } else if is(arg, "match") {
             let pattern = &args[at + 1];
             // "*" matches everything: skip the matching.

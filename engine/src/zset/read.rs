@@ -329,7 +329,14 @@ fn random_members(
     if wanted == 0 {
         sink.array(0);
     } else if count < 0 || wanted == 1 {
-        let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
+        let wanted = if count < 0 {
+            match crate::int_arg::random_repeats(count) {
+                Ok(wanted) => wanted,
+                Err(error) => return sink.error(&error),
+            }
+        } else {
+            1
+        };
         let draws = (0..wanted).map(|_| {
             zset.get_by_rank(random.below(len))
                 .expect("rank within the set")

@@ -132,7 +132,8 @@ pub fn render(reply: &Reply) -> String {
         Reply::Bulk(bytes) => quote(bytes),
         Reply::Nil => "(nil)".to_string(),
         Reply::NilArray => "(nil array)".to_string(),
-        Reply::Array(items) => {
+        // A set shows as an array, as redis-cli shows it in RESP2.
+        Reply::Array(items) | Reply::Set(items) => {
             let items: Vec<String> = items.iter().map(render).collect();
             format!("[{}]", items.join(", "))
         }

@@ -2,6 +2,9 @@
 //!
 //! 200 `{"status":"ok",...}` when all of these hold, else 503
 //! `{"status":"unavailable","reason":...}` naming the first that fails:
+//! - every client listener can accept connections (one that cannot, out of
+//!   descriptors for instance, is reported with the error while that lasts:
+//!   `accept.rs`);
 //! - this node is a member of a group (a node started with `--join` is not,
 //!   until it has been added);
 //! - it knows a leader (`no leader` during an election or when cut off);
@@ -29,6 +32,8 @@ use crate::raft::types::NodeId;
 /// What the verdict is drawn from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthInput {
+    /// Why a client listener cannot accept connections, while one cannot.
+    pub listener_problem: Option<String>,
     pub node_id: NodeId,
     /// Whether the membership in effect includes this node.
     pub member: bool,
@@ -50,6 +55,9 @@ pub struct HealthInput {
 
 /// Why a node is not healthy, or `Ok`.
 pub fn verdict(input: &HealthInput) -> Result<(), String> {
+    if let Some(problem) = &input.listener_problem {
+        return Err(problem.clone());
+    }
     if !input.initialized {
         return Err(
             "not a member of any group yet (waiting to be added with POST /cluster/join)".into(),
@@ -149,6 +157,7 @@ pub async fn get(State(state): State<AdminState>) -> Answer {
         Duration::from_millis(election_timeout_ms),
     );
     let input = HealthInput {
+        listener_problem: state.shared.admission.listener_problem(),
         node_id: metrics.id,
         member: membership.get_node(&metrics.id).is_some(),
         initialized: metrics.membership_config.log_id().is_some(),
@@ -188,6 +197,7 @@ mod tests {
 
     fn healthy_follower() -> HealthInput {
         HealthInput {
+            listener_problem: None,
             node_id: 2,
             member: true,
             initialized: true,
@@ -249,6 +259,18 @@ mod tests {
                 "single-node leader",
                 |i| (i.leader, i.voters) = (Some(2), 1),
                 Ok(()),
+            ),
+            (
+                "listener out of descriptors",
+                |i| {
+                    i.listener_problem = Some(
+                        "client listener cannot accept connections for 40 ms: \
+                         Too many open files (os error 24)"
+                            .into(),
+                    )
+                },
+                Err("client listener cannot accept connections for 40 ms: \
+                     Too many open files (os error 24)"),
             ),
         ];
         for (name, change, want) in cases {

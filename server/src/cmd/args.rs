@@ -3,9 +3,12 @@
 //!
 //! Numbers follow Redis's strict rules (`string2ll`: no sign `+`, no leading
 //! zeros, no spaces), so a value Redis rejects is rejected here with the same
-//! error text.
+//! error text. Integer arguments with a range (counts, limits, database
+//! indexes) are read by the engine's shared rules (`redraft_engine::int_arg`),
+//! which the engine's own argument parsers use too.
 
 use bytes::Bytes;
+use redraft_engine::int_arg::{IntRule, LONG};
 use redraft_engine::Error;
 
 /// Walks the arguments after the command name.
@@ -41,7 +44,12 @@ impl<'a> Args<'a> {
 
     /// The next argument as a Redis integer.
     pub fn next_i64(&mut self) -> Result<i64, Error> {
-        parse_i64(self.next_bytes()?).ok_or(Error::NotInteger)
+        self.next_int(&LONG)
+    }
+
+    /// The next argument, read by `rule`.
+    pub fn next_int(&mut self, rule: &IntRule) -> Result<i64, Error> {
+        rule.parse(self.next_bytes()?)
     }
 
     /// The rest of the arguments.

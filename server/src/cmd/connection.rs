@@ -4,9 +4,10 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
+use redraft_engine::int_arg::{CLIENT_ID, PROTOCOL_VERSION};
 use redraft_engine::{Error, ReplySink};
 
-use super::args::{is, parse_i64, Args};
+use super::args::{is, Args};
 use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, NO_AUTH, STALE};
 use super::{Action, CommandSpec, Ctx};
 
@@ -156,18 +157,14 @@ fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let mut rest = Args::new(args);
     let mut resp3 = ctx.client.resp3;
     if let Some(version) = rest.next_opt() {
-        match parse_i64(version) {
-            Some(2) => resp3 = false,
-            Some(3) => resp3 = true,
-            Some(_) => {
+        match PROTOCOL_VERSION.parse(version) {
+            Ok(2) => resp3 = false,
+            Ok(3) => resp3 = true,
+            Ok(_) => {
                 ctx.out.error_text("NOPROTO unsupported protocol version");
                 return Action::Replied;
             }
-            None => {
-                ctx.out
-                    .error_text("ERR Protocol version is not an integer or out of range");
-                return Action::Replied;
-            }
+            Err(error) => return ctx.fail(error),
         }
     }
     let mut name = None;
@@ -283,55 +280,45 @@ fn last_command_name(address: usize) -> &'static str {
     super::name_by_address(address).unwrap_or("NULL")
 }
 
+/// `CLIENT LIST [TYPE type | ID id [id ...]]`, parsed as Redis 7.0 does:
+/// `TYPE` takes exactly one type, `ID` one or more integers (any, even
+/// non-positive ones, which match no client), listed in the order given.
 fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let mut rest = Args::new(args);
-    let mut ids: Option<Vec<u64>> = None;
-    while let Some(opt) = rest.next_opt() {
-        if is(opt, "type") {
-            match rest.next_opt() {
-                Some(kind) if is(kind, "normal") => {}
-                Some(kind)
-                    if is(kind, "master")
-                        || is(kind, "replica")
-                        || is(kind, "slave")
-                        || is(kind, "pubsub") =>
-                {
-                    ids = Some(Vec::new());
-                }
-                Some(kind) => {
-                    ctx.out.error_text(&format!(
-                        "ERR Unknown client type '{}'",
-                        String::from_utf8_lossy(kind)
-                    ));
-                    return Action::Replied;
-                }
-                None => return ctx.fail(Error::Syntax),
+    let clients = ctx.shared.clients.list();
+    let listed: Vec<&_> = match args {
+        [] => clients.iter().collect(),
+        [option, kind] if is(option, "type") => {
+            if is(kind, "normal") {
+                clients.iter().collect()
+            } else if ["master", "replica", "slave", "pubsub"]
+                .iter()
+                .any(|name| is(kind, name))
+            {
+                Vec::new()
+            } else {
+                ctx.out.error_text(&format!(
+                    "ERR Unknown client type '{}'",
+                    String::from_utf8_lossy(kind)
+                ));
+                return Action::Replied;
             }
-        } else if is(opt, "id") {
-            let mut wanted = Vec::new();
-            for text in rest.rest() {
-                match parse_i64(text).filter(|id| *id > 0) {
-                    Some(id) => wanted.push(id as u64),
-                    None => {
-                        ctx.out.error_text("ERR Invalid client ID");
-                        return Action::Replied;
-                    }
-                }
-            }
-            if wanted.is_empty() {
-                return ctx.fail(Error::Syntax);
-            }
-            ids = Some(wanted);
-        } else {
-            return ctx.fail(Error::Syntax);
         }
-    }
+        [option, ids @ ..] if is(option, "id") && !ids.is_empty() => {
+            let mut listed = Vec::with_capacity(ids.len());
+            for text in ids {
+                let id = match CLIENT_ID.parse(text) {
+                    Ok(id) => id,
+                    Err(error) => return ctx.fail(error),
+                };
+                listed.extend(clients.iter().find(|info| i64::try_from(info.id) == Ok(id)));
+            }
+            listed
+        }
+        _ => return ctx.fail(Error::Syntax),
+    };
     let now = Instant::now();
     let mut text = String::new();
-    for info in ctx.shared.clients.list() {
-        if ids.as_ref().is_some_and(|ids| !ids.contains(&info.id)) {
-            continue;
-        }
+    for info in listed {
         text.push_str(&info.render(
             now,
             last_command_name(info.last_command.load(Ordering::Relaxed)),

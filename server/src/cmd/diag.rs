@@ -7,9 +7,10 @@
 //! [`LATENCY_SUBCOMMANDS`].
 
 use bytes::Bytes;
+use redraft_engine::int_arg::SLOWLOG_COUNT;
 use redraft_engine::ReplySink;
 
-use super::args::{is, parse_i64};
+use super::args::is;
 use super::flags::{ADMIN, LOADING, NOSCRIPT, STALE};
 use super::{Action, CommandSpec, Ctx};
 
@@ -157,15 +158,11 @@ fn slowlog(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 const SLOWLOG_GET_DEFAULT: usize = 10;
 
 fn slowlog_get(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let count = match args.first().map(|count| parse_i64(count)) {
+    let count = match args.first().map(|count| SLOWLOG_COUNT.parse(count)) {
         None => SLOWLOG_GET_DEFAULT,
-        Some(Some(-1)) => usize::MAX,
-        Some(Some(count)) if count >= 0 => usize::try_from(count).unwrap_or(usize::MAX),
-        Some(_) => {
-            ctx.out
-                .error_text("ERR count should be greater than or equal to -1");
-            return Action::Replied;
-        }
+        Some(Ok(-1)) => usize::MAX,
+        Some(Ok(count)) => usize::try_from(count).unwrap_or(usize::MAX),
+        Some(Err(error)) => return ctx.fail(error),
     };
     let entries = ctx.shared.diag.slowlog.newest(count);
     ctx.out.array(entries.len());

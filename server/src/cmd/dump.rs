@@ -18,9 +18,10 @@
 //!   the key once this connection's own writes are applied.
 
 use bytes::Bytes;
+use redraft_engine::int_arg::LONG;
 use redraft_engine::{decode_payload, Error, WriteOp, BUSY_KEY};
 
-use super::args::{is, parse_i64};
+use super::args::is;
 use super::flags::{DENYOOM, READONLY, WRITE};
 use super::strings::owned;
 use super::{Action, CommandSpec, Ctx};
@@ -81,14 +82,14 @@ fn parse_options(options: &[Bytes]) -> Result<Options, Error> {
         } else if is(option, "absttl") {
             parsed.absolute = true;
         } else if is(option, "idletime") && more >= 1 && !freq {
-            let seconds = parse_i64(&options[i + 1]).ok_or(Error::NotInteger)?;
+            let seconds = LONG.parse(&options[i + 1])?;
             if seconds < 0 {
                 return Err(Error::Other("ERR Invalid IDLETIME value, must be >= 0"));
             }
             parsed.idle_s = Some(seconds);
             i += 1;
         } else if is(option, "freq") && more >= 1 && parsed.idle_s.is_none() {
-            let frequency = parse_i64(&options[i + 1]).ok_or(Error::NotInteger)?;
+            let frequency = LONG.parse(&options[i + 1])?;
             if !(0..=255).contains(&frequency) {
                 return Err(Error::Other(
                     "ERR Invalid FREQ value, must be >= 0 and <= 255",
@@ -110,8 +111,8 @@ fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         Ok(options) => options,
         Err(error) => return ctx.fail(error),
     };
-    let checked = parse_i64(&args[1])
-        .ok_or(Error::NotInteger)
+    let checked = LONG
+        .parse(&args[1])
         .and_then(|ttl| {
             if ttl < 0 {
                 Err(Error::Other("ERR Invalid TTL value, must be >= 0"))

@@ -6,9 +6,10 @@
 //! engine. Arity and flags are those of Redis 7.0's `COMMAND INFO`.
 
 use bytes::Bytes;
+use redraft_engine::int_arg::{check_random_pairs, scan_count, LONG, RANDOM_COUNT};
 use redraft_engine::{Error, HashOp, WriteOp};
 
-use super::args::{is, parse_cursor, parse_i64};
+use super::args::{is, parse_cursor};
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
 use super::strings::owned;
 use super::{Action, CommandSpec, Ctx};
@@ -44,12 +45,6 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("hrandfield", -2, READONLY, hrandfield, "Returns one or more random fields from a hash.").since("6.2.0"),
     spec("hscan", -3, READONLY, hscan, "Iterates over fields and values of a hash.").since("2.8.0"),
 ];
-
-/// `HRANDFIELD`'s count must be above `i64::MIN`, as Redis's
-/// `getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX)` requires.
-const COUNT_RANGE: Error = Error::Other(
-    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-);
 
 /// The (field, value) pairs of HSET / HMSET, or the arity error Redis gives
 /// when they do not come in pairs.
@@ -100,8 +95,9 @@ fn hdel(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let Some(delta) = parse_i64(&args[2]) else {
-        return ctx.fail(Error::NotInteger);
+    let delta = match LONG.parse(&args[2]) {
+        Ok(delta) => delta,
+        Err(error) => return ctx.fail(error),
     };
     Action::Write(WriteOp::Hashes(HashOp::IncrBy {
         key: owned(&args[0]),
@@ -174,20 +170,19 @@ fn hgetall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 /// `HRANDFIELD key [count [WITHVALUES]]`, checked in Redis's order: the
 /// count, then the syntax, then the WITHVALUES range, then the key.
 fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let count = match args.get(1).map(|text| parse_i64(text)) {
-        None => None,
-        Some(None) => return ctx.fail(Error::NotInteger),
-        Some(Some(i64::MIN)) => return ctx.fail(COUNT_RANGE),
-        Some(Some(count)) => Some(count),
+    let count = match args.get(1).map(|text| RANDOM_COUNT.parse(text)).transpose() {
+        Ok(count) => count,
+        Err(error) => return ctx.fail(error),
     };
     let with_values = match args.get(2) {
         None => false,
         Some(arg) if args.len() == 3 && is(arg, "withvalues") => true,
         Some(_) => return ctx.fail(Error::Syntax),
     };
-    let half = i64::MAX / 2;
-    if with_values && count.is_some_and(|count| !(-half..=half).contains(&count)) {
-        return ctx.fail(Error::Other("ERR value is out of range"));
+    if let (true, Some(count)) = (with_values, count) {
+        if let Err(error) = check_random_pairs(count) {
+            return ctx.fail(error);
+        }
     }
     let seed = ctx.random_seed();
     let engine = &ctx.shared.engine;
@@ -213,10 +208,7 @@ fn scan_options(options: &[Bytes]) -> Result<(Option<&[u8]>, usize), Error> {
             return Err(Error::Syntax);
         };
         if is(option, "count") {
-            count = match parse_i64(value).ok_or(Error::NotInteger)? {
-                n if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX),
-                _ => return Err(Error::Syntax),
-            };
+            count = scan_count(value)?;
         } else if is(option, "match") {
             pattern = Some(&value[..]);
         } else {

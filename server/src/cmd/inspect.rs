@@ -6,9 +6,10 @@
 //! node, which the engine keeps per key as local metadata.
 
 use bytes::Bytes;
+use redraft_engine::int_arg::LONG;
 use redraft_engine::{Error, ReplySink};
 
-use super::args::{is, parse_i64};
+use super::args::is;
 use super::flags::{LOADING, READONLY, STALE};
 use super::{Action, CommandSpec, Ctx};
 
@@ -214,17 +215,22 @@ fn object_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
     )
 }
 
-/// `MEMORY USAGE key [SAMPLES count]`: the estimate is exact for every
-/// value, so the sample count is checked and otherwise unused.
+/// `MEMORY USAGE key [SAMPLES count] ...`: the estimate is exact for
+/// every value, so the sample counts are checked (as Redis does: each a
+/// long, none negative, the option may repeat) and otherwise unused.
 fn memory_usage(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match &args[1..] {
-        [] => {}
-        [option, count] if is(option, "samples") => {
-            if parse_i64(count).is_none() {
-                return ctx.fail(Error::NotInteger);
-            }
+    for pair in args[1..].chunks(2) {
+        let checked = match pair {
+            [option, count] if is(option, "samples") => match LONG.parse(count) {
+                Ok(samples) if samples < 0 => Err(Error::Syntax),
+                Ok(_) => Ok(()),
+                Err(error) => Err(error),
+            },
+            _ => Err(Error::Syntax),
+        };
+        if let Err(error) = checked {
+            return ctx.fail(error);
         }
-        _ => return ctx.fail(Error::Syntax),
     }
     match ctx
         .shared

@@ -1,9 +1,10 @@
 //! Generic key commands: existence, deletion, expiry, renaming, iteration.
 
 use bytes::Bytes;
+use redraft_engine::int_arg::{scan_count, INT, LONG, SWAPDB_FIRST, SWAPDB_SECOND};
 use redraft_engine::{Error, ExpireCommand, ExpireCondition, ReplySink, WriteOp, DB_COUNT};
 
-use super::args::{is, parse_cursor, parse_i64, Args};
+use super::args::{is, parse_cursor, Args};
 use super::flags::{FAST, RANDOM, READONLY, WRITE};
 use super::strings::owned;
 use super::{Action, CommandSpec, Ctx};
@@ -121,8 +122,9 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], command: ExpireCommand) -> 
             return Action::Replied;
         }
     };
-    let Some(amount) = parse_i64(&args[1]) else {
-        return ctx.fail(Error::NotInteger);
+    let amount = match LONG.parse(&args[1]) {
+        Ok(amount) => amount,
+        Err(error) => return ctx.fail(error),
     };
     Action::Write(WriteOp::Expire {
         key: owned(&args[0]),
@@ -199,10 +201,9 @@ fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         if is(opt, "match") {
             pattern = Some(&value[..]);
         } else if is(opt, "count") {
-            match parse_i64(value) {
-                Some(n) if n >= 1 => count = n as usize,
-                Some(_) => return ctx.fail(Error::Syntax),
-                None => return ctx.fail(Error::NotInteger),
+            match scan_count(value) {
+                Ok(n) => count = n,
+                Err(error) => return ctx.fail(error),
             }
         } else if is(opt, "type") {
             type_name = Some(&value[..]);
@@ -239,9 +240,14 @@ fn renamenx(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     })
 }
 
-/// Parses a database index argument (SELECT, COPY ... DB, MOVE).
+/// Parses a database index argument (SELECT, COPY ... DB, MOVE): a C
+/// `int`, then an existing database.
 pub fn parse_db(text: &[u8]) -> Result<usize, Error> {
-    let index = parse_i64(text).ok_or(Error::NotInteger)?;
+    db_index(INT.parse(text)?)
+}
+
+/// The database numbered `index`, or `ERR DB index is out of range`.
+fn db_index(index: i64) -> Result<usize, Error> {
     usize::try_from(index)
         .ok()
         .filter(|&db| db < DB_COUNT)
@@ -273,7 +279,7 @@ fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
-    let seed = ctx.now_ms ^ ctx.client.info.id.rotate_left(32);
+    let seed = ctx.random_seed();
     ctx.shared
         .engine
         .random_key(ctx.client.db, ctx.now_ms, seed, &mut ctx.out);
@@ -296,18 +302,15 @@ fn move_key(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     })
 }
 
-/// `SWAPDB a b`, with Redis's errors: each index must be an integer (its
-/// own message per position), then both must be in range.
+/// `SWAPDB a b`, with Redis's errors: each index must be a C `int` (its
+/// own message per position), then both must be databases.
 fn swapdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let Some(a) = parse_i64(&args[0]) else {
-        return ctx.fail(Error::Other("ERR invalid first DB index"));
-    };
-    let Some(b) = parse_i64(&args[1]) else {
-        return ctx.fail(Error::Other("ERR invalid second DB index"));
-    };
-    let index = |n: i64| usize::try_from(n).ok().filter(|&db| db < DB_COUNT);
-    let (Some(a), Some(b)) = (index(a), index(b)) else {
-        return ctx.fail(Error::DbIndexOutOfRange);
-    };
-    Action::Write(WriteOp::SwapDb { a, b })
+    let indexes = SWAPDB_FIRST.parse(&args[0]).and_then(|a| {
+        let b = SWAPDB_SECOND.parse(&args[1])?;
+        Ok((db_index(a)?, db_index(b)?))
+    });
+    match indexes {
+        Ok((a, b)) => Action::Write(WriteOp::SwapDb { a, b }),
+        Err(error) => ctx.fail(error),
+    }
 }

@@ -11,9 +11,10 @@
 //! would be [`ListOp::Pop`], [`ListOp::Move`] and [`ListOp::MPop`].
 
 use bytes::Bytes;
+use redraft_engine::int_arg::{LONG, LPOS_COUNT, LPOS_MAXLEN, MPOP_COUNT, NUMKEYS, POP_COUNT};
 use redraft_engine::{Error, ListOp, Reply, WriteOp};
 
-use super::args::{is, parse_i64, Args};
+use super::args::{is, Args};
 use super::flags::{DENYOOM, FAST, MOVABLEKEYS, READONLY, WRITE};
 use super::strings::owned;
 use super::{arity_error, Action, CommandSpec, Ctx};
@@ -175,17 +176,10 @@ pub const COMMANDS: &[CommandSpec] = &[
     .since("7.0.0"),
 ];
 
-/// `LPOP` / `RPOP`'s error for a count that is negative or not a number.
-const COUNT_NOT_POSITIVE: Error = Error::Other("ERR value is out of range, must be positive");
-/// `LPOS`'s errors.
+/// `LPOS`'s error for a RANK of 0.
 const RANK_ZERO: Error = Error::Other(
     "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
 );
-const LPOS_COUNT_NEGATIVE: Error = Error::Other("ERR COUNT can't be negative");
-const LPOS_MAXLEN_NEGATIVE: Error = Error::Other("ERR MAXLEN can't be negative");
-/// `LMPOP`'s errors.
-const NUMKEYS_NOT_POSITIVE: Error = Error::Other("ERR numkeys should be greater than 0");
-const MPOP_COUNT_NOT_POSITIVE: Error = Error::Other("ERR count should be greater than 0");
 
 fn push(args: &[Bytes], left: bool, only_if_exists: bool) -> Action {
     Action::Write(WriteOp::Lists(ListOp::Push {
@@ -218,10 +212,13 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], left: bool) -> Action {
     if args.len() > 2 {
         return arity_error(ctx, if left { "lpop" } else { "rpop" });
     }
-    let count = match args.get(1).map(|count| parse_i64(count)) {
-        None => None,
-        Some(Some(count)) if count >= 0 => Some(count as u64),
-        Some(_) => return ctx.fail(COUNT_NOT_POSITIVE),
+    let count = match args
+        .get(1)
+        .map(|count| POP_COUNT.parse_u64(count))
+        .transpose()
+    {
+        Ok(count) => count,
+        Err(error) => return ctx.fail(error),
     };
     let nothing = if count.is_some() {
         Reply::NilArray
@@ -270,7 +267,7 @@ fn lrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 fn lindex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let index = parse_i64(&args[1]);
+    let index = LONG.parse(&args[1]).ok();
     let (db, now_ms) = (ctx.client.db, ctx.now_ms);
     let engine = &ctx.shared.engine;
     engine.lindex(db, &args[0], index, now_ms, &mut ctx.out);
@@ -278,7 +275,7 @@ fn lindex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 fn lset(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let Some(index) = parse_i64(&args[1]) else {
+    let Ok(index) = LONG.parse(&args[1]) else {
         return lset_invalid_index(ctx, &args[0]);
     };
     Action::Write(WriteOp::Lists(ListOp::Set {
@@ -304,8 +301,9 @@ fn lset_invalid_index(ctx: &mut Ctx<'_>, key: &[u8]) -> Action {
 }
 
 fn lrem(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let Some(count) = parse_i64(&args[1]) else {
-        return ctx.fail(Error::NotInteger);
+    let count = match LONG.parse(&args[1]) {
+        Ok(count) => count,
+        Err(error) => return ctx.fail(error),
     };
     Action::Write(WriteOp::Lists(ListOp::Rem {
         key: owned(&args[0]),
@@ -351,19 +349,15 @@ fn lpos_options(args: &[Bytes]) -> Result<(i64, Option<u64>, u64), Error> {
             return Err(Error::Syntax);
         }
         let value = parsed.next_bytes()?;
-        let non_negative = |error: Error| match parse_i64(value) {
-            Some(value) if value >= 0 => Ok(value as u64),
-            _ => Err(error),
-        };
         if is(option, "rank") {
-            rank = parse_i64(value).ok_or(Error::NotInteger)?;
+            rank = LONG.parse(value)?;
             if rank == 0 {
                 return Err(RANK_ZERO);
             }
         } else if is(option, "count") {
-            count = Some(non_negative(LPOS_COUNT_NEGATIVE)?);
+            count = Some(LPOS_COUNT.parse_u64(value)?);
         } else if is(option, "maxlen") {
-            maxlen = non_negative(LPOS_MAXLEN_NEGATIVE)?;
+            maxlen = LPOS_MAXLEN.parse_u64(value)?;
         } else {
             return Err(Error::Syntax);
         }
@@ -417,10 +411,7 @@ fn rpoplpush(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 /// (after the command name) as `(keys, left, count)`, checked in Redis's
 /// order.
 pub(super) fn lmpop_args(args: &[Bytes]) -> Result<(&[Bytes], bool, u64), Error> {
-    let numkeys = match parse_i64(&args[0]) {
-        Some(numkeys) if numkeys > 0 => numkeys as u64,
-        _ => return Err(NUMKEYS_NOT_POSITIVE),
-    };
+    let numkeys = NUMKEYS.parse_u64(&args[0])?;
     // The keys and the side must all be there.
     if numkeys >= args.len() as u64 - 1 {
         return Err(Error::Syntax);
@@ -433,10 +424,7 @@ pub(super) fn lmpop_args(args: &[Bytes]) -> Result<(&[Bytes], bool, u64), Error>
         if count.is_some() || !is(option, "count") || parsed.remaining() == 0 {
             return Err(Error::Syntax);
         }
-        match parse_i64(parsed.next_bytes()?) {
-            Some(value) if value > 0 => count = Some(value as u64),
-            _ => return Err(MPOP_COUNT_NOT_POSITIVE),
-        }
+        count = Some(MPOP_COUNT.parse_u64(parsed.next_bytes()?)?);
     }
     Ok((keys, left, count.unwrap_or(1)))
 }

@@ -10,9 +10,9 @@
 //! redirects it to the leader, as it does writes.
 
 use bytes::Bytes;
+use redraft_engine::int_arg::{LONG, TIMEOUT_MS};
 use redraft_engine::Error;
 
-use super::args::parse_i64;
 use super::flags::NOSCRIPT;
 use super::{Action, CommandSpec, Ctx};
 
@@ -27,18 +27,18 @@ pub const COMMANDS: &[CommandSpec] = &[CommandSpec::new(
 )
 .since("3.0.0")];
 
-const TIMEOUT_NOT_INTEGER: Error = Error::Other("ERR timeout is not an integer or out of range");
 const TIMEOUT_NEGATIVE: Error = Error::Other("ERR timeout is negative");
 
 fn wait(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let Some(wanted) = parse_i64(&args[0]) else {
-        return ctx.fail(Error::NotInteger);
+    let wanted = match LONG.parse(&args[0]) {
+        Ok(wanted) => wanted,
+        Err(error) => return ctx.fail(error),
     };
-    let timeout_ms = match parse_i64(&args[1]) {
-        None => return ctx.fail(TIMEOUT_NOT_INTEGER),
-        Some(ms) if ms < 0 => return ctx.fail(TIMEOUT_NEGATIVE),
-        Some(0) => None,
-        Some(ms) => Some(ms as u64),
+    let timeout_ms = match TIMEOUT_MS.parse(&args[1]) {
+        Err(error) => return ctx.fail(error),
+        Ok(ms) if ms < 0 => return ctx.fail(TIMEOUT_NEGATIVE),
+        Ok(0) => None,
+        Ok(ms) => Some(ms as u64),
     };
     Action::WaitReplicas { wanted, timeout_ms }
 }

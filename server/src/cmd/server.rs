@@ -225,6 +225,10 @@ const PARAMS: &[Param] = &[
         name: "latency-tracking-info-percentiles",
         mutable: true,
     },
+    Param {
+        name: "maxclients",
+        mutable: true,
+    },
 ];
 
 /// The range of an integer parameter `CONFIG SET` may change.
@@ -232,6 +236,10 @@ fn integer_range(name: &str) -> Option<(i64, i64)> {
     match name {
         "slowlog-log-slower-than" => Some((-1, i64::MAX)),
         "slowlog-max-len" | "latency-monitor-threshold" => Some((0, i64::MAX)),
+        "maxclients" => Some((
+            *crate::config::MAXCLIENTS_RANGE.start() as i64,
+            *crate::config::MAXCLIENTS_RANGE.end() as i64,
+        )),
         _ => None,
     }
 }
@@ -282,6 +290,7 @@ fn param_value(ctx: &Ctx<'_>, name: &str) -> String {
         "slowlog-log-slower-than" => ctx.shared.diag.slowlog.slower_than_us().to_string(),
         "slowlog-max-len" => ctx.shared.diag.slowlog.max_len().to_string(),
         "latency-monitor-threshold" => ctx.shared.diag.latency.threshold_ms().to_string(),
+        "maxclients" => ctx.shared.admission.maxclients().to_string(),
         _ => unreachable!("{name} is in PARAMS"),
     }
 }
@@ -357,6 +366,23 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
         }
         changes.push((param.name, value));
     }
+    // Once every value parses, as Redis applies them: a maxclients the
+    // open-files limit cannot be raised for is refused, with the most it
+    // can hold, and nothing changes.
+    for (name, value) in &changes {
+        if *name != "maxclients" {
+            continue;
+        }
+        let range = integer_range(name).expect("an integer parameter");
+        let requested = parse_integer(value, range).expect("validated above") as u64;
+        if let Err(fitting) = ctx.shared.admission.set_maxclients(requested) {
+            ctx.out.error_text(&format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - The operating \
+                 system is not able to handle the specified number of clients, try with {fitting}"
+            ));
+            return Action::Replied;
+        }
+    }
     for (name, value) in changes {
         let integer = || {
             let range = integer_range(name).expect("an integer parameter");
@@ -385,6 +411,8 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             "slowlog-log-slower-than" => diag.slowlog.set_slower_than_us(integer()),
             "slowlog-max-len" => diag.slowlog.set_max_len(integer()),
             "latency-monitor-threshold" => diag.latency.set_threshold_ms(integer()),
+            // Set above, where it could be refused.
+            "maxclients" => {}
             _ => unreachable!("only mutable parameters reach here"),
         }
     }

@@ -6,9 +6,10 @@
 //! read to the engine.
 
 use bytes::Bytes;
+use redraft_engine::int_arg::{scan_count, INTERCARD_LIMIT, NUMKEYS, POP_COUNT, RANDOM_COUNT};
 use redraft_engine::{Error, Reply, SetOp, WriteOp};
 
-use super::args::{is, parse_cursor, parse_i64};
+use super::args::{is, parse_cursor};
 use super::flags::{DENYOOM, FAST, MOVABLEKEYS, READONLY, WRITE};
 use super::strings::owned;
 use super::{Action, CommandSpec, Ctx};
@@ -61,13 +62,6 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("sscan", -3, READONLY, (1, 1, 1), sscan,
         "Iterates over members of a set.").since("2.8.0"),
 ];
-
-/// `SPOP`'s count error, for a count that is not a non-negative integer.
-const COUNT_NOT_POSITIVE: Error = Error::Other("ERR value is out of range, must be positive");
-/// `SRANDMEMBER`'s error for the one integer it refuses, `LONG_MIN`.
-const COUNT_OUT_OF_RANGE: Error = Error::Other(
-    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-);
 
 fn owned_all(args: &[Bytes]) -> Vec<Bytes> {
     args.iter().map(owned).collect()
@@ -122,14 +116,14 @@ fn scard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let count = match args {
         [_] => None,
-        [_, count] => match parse_i64(count) {
-            Some(count) if count >= 0 => Some(count as u64),
-            _ => return ctx.fail(COUNT_NOT_POSITIVE),
+        [_, count] => match POP_COUNT.parse_u64(count) {
+            Ok(count) => Some(count),
+            Err(error) => return ctx.fail(error),
         },
         _ => return ctx.fail(Error::Syntax),
     };
     let nothing = if count.is_some() {
-        Reply::Array(Vec::new())
+        Reply::Set(Vec::new())
     } else {
         Reply::Nil
     };
@@ -147,10 +141,9 @@ fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let count = match args {
         [_] => None,
-        [_, count] => match parse_i64(count) {
-            Some(i64::MIN) => return ctx.fail(COUNT_OUT_OF_RANGE),
-            Some(count) => Some(count),
-            None => return ctx.fail(Error::NotInteger),
+        [_, count] => match RANDOM_COUNT.parse(count) {
+            Ok(count) => Some(count),
+            Err(error) => return ctx.fail(error),
         },
         _ => return ctx.fail(Error::Syntax),
     };
@@ -211,9 +204,7 @@ fn sdiffstore(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`: the keys and the
 /// limit (0: none), with Redis's errors in its order.
 fn parse_sintercard(args: &[Bytes]) -> Result<(&[Bytes], u64), Error> {
-    let numkeys = parse_i64(&args[0])
-        .filter(|&n| n >= 1)
-        .ok_or(Error::Other("ERR numkeys should be greater than 0"))?;
+    let numkeys = NUMKEYS.parse(&args[0])?;
     let rest = &args[1..];
     if numkeys as u64 > rest.len() as u64 {
         return Err(Error::Other(
@@ -225,10 +216,7 @@ fn parse_sintercard(args: &[Bytes]) -> Result<(&[Bytes], u64), Error> {
     while let [option, more @ ..] = options {
         match more {
             [value, after @ ..] if is(option, "limit") => {
-                limit = parse_i64(value)
-                    .filter(|&n| n >= 0)
-                    .ok_or(Error::Other("ERR LIMIT can't be negative"))?
-                    as u64;
+                limit = INTERCARD_LIMIT.parse_u64(value)?;
                 options = after;
             }
             _ => return Err(Error::Syntax),
@@ -257,11 +245,7 @@ fn parse_sscan_options(mut options: &[Bytes]) -> Result<(Option<&[u8]>, usize), 
             return Err(Error::Syntax);
         };
         if is(option, "count") {
-            count = match parse_i64(value) {
-                Some(n) if n >= 1 => n as usize,
-                Some(_) => return Err(Error::Syntax),
-                None => return Err(Error::NotInteger),
-            };
+            count = scan_count(value)?;
         } else if is(option, "match") {
             pattern = Some(&value[..]);
         } else {

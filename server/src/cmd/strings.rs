@@ -2,9 +2,10 @@
 //! ranges.
 
 use bytes::Bytes;
+use redraft_engine::int_arg::LONG;
 use redraft_engine::{Error, ReplySink, SetCondition, TtlChange, WriteOp};
 
-use super::args::{is, parse_i64, Args};
+use super::args::{is, Args};
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
 use super::{Action, CommandSpec, Ctx};
 
@@ -206,7 +207,7 @@ fn parse_expiry(
     command: &'static str,
     now_ms: u64,
 ) -> Result<TtlChange, Error> {
-    let amount = parse_i64(text).ok_or(Error::NotInteger)?;
+    let amount = LONG.parse(text)?;
     let seconds = matches!(kind, ExpiryKind::Seconds | ExpiryKind::UnixSeconds);
     if amount <= 0 || (seconds && amount > i64::MAX / 1000) {
         return Err(Error::InvalidExpire(command));
@@ -462,17 +463,17 @@ fn decr(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 fn incrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match parse_i64(&args[1]) {
-        Some(delta) => incr_by(&args[0], delta),
-        None => ctx.fail(Error::NotInteger),
+    match LONG.parse(&args[1]) {
+        Ok(delta) => incr_by(&args[0], delta),
+        Err(error) => ctx.fail(error),
     }
 }
 
 fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match parse_i64(&args[1]) {
-        Some(i64::MIN) => ctx.fail(Error::Other("ERR decrement would overflow")),
-        Some(delta) => incr_by(&args[0], -delta),
-        None => ctx.fail(Error::NotInteger),
+    match LONG.parse(&args[1]) {
+        Ok(i64::MIN) => ctx.fail(Error::Other("ERR decrement would overflow")),
+        Ok(delta) => incr_by(&args[0], -delta),
+        Err(error) => ctx.fail(error),
     }
 }
 
@@ -491,9 +492,12 @@ fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 
 fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let mut rest = Args::new(&args[1..]);
-    let (start, end) = match (rest.next_i64(), rest.next_i64()) {
-        (Ok(start), Ok(end)) => (start, end),
-        _ => return ctx.fail(Error::NotInteger),
+    let (start, end) = match rest
+        .next_i64()
+        .and_then(|start| Ok((start, rest.next_i64()?)))
+    {
+        Ok(range) => range,
+        Err(error) => return ctx.fail(error),
     };
     ctx.shared.engine.getrange(
         ctx.client.db,
@@ -509,14 +513,28 @@ fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 /// Largest string Redis allows (`proto-max-bulk-len`).
 const STRING_BYTES_MAX: u64 = 512 * 1024 * 1024;
 
+/// Redis refuses a SETRANGE past the largest string only once it has found
+/// the key missing or a string: another type answers WRONGTYPE. The write
+/// would fail either way, so it is answered here, from local state, once
+/// this connection's own earlier writes are applied (as LSET's bad index).
+fn setrange_too_long(ctx: &mut Ctx<'_>, key: &[u8]) -> Action {
+    if ctx.writes_pending {
+        return Action::WaitForWrites;
+    }
+    match ctx.shared.engine.key_type(ctx.client.db, key, ctx.now_ms) {
+        "none" | "string" => ctx.fail(Error::StringTooLong),
+        _ => ctx.fail(Error::WrongType),
+    }
+}
+
 fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let offset = match parse_i64(&args[1]) {
-        Some(offset) if offset < 0 => return ctx.fail(Error::OffsetOutOfRange),
-        Some(offset) => offset as u64,
-        None => return ctx.fail(Error::NotInteger),
+    let offset = match LONG.parse(&args[1]) {
+        Ok(offset) if offset < 0 => return ctx.fail(Error::OffsetOutOfRange),
+        Ok(offset) => offset as u64,
+        Err(error) => return ctx.fail(error),
     };
     if !args[2].is_empty() && offset + args[2].len() as u64 > STRING_BYTES_MAX {
-        return ctx.fail(Error::StringTooLong);
+        return setrange_too_long(ctx, &args[0]);
     }
     Action::Write(WriteOp::SetRange {
         key: owned(&args[0]),

@@ -154,6 +154,18 @@ fn server(shared: &Shared, page: &mut Page) {
         shared.clients.accepted_total.load(Ordering::Relaxed),
     );
     page.single(
+        "redraft_rejected_connections_total",
+        "counter",
+        "Client connections refused with -ERR max number of clients reached.",
+        shared.admission.rejected(),
+    );
+    page.single(
+        "redraft_maxclients",
+        "gauge",
+        "Clients allowed at once (maxclients, after fitting the open-files limit).",
+        shared.admission.maxclients(),
+    );
+    page.single(
         "redraft_commands_processed_total",
         "counter",
         "Commands received (as INFO's total_commands_processed).",

@@ -11,12 +11,23 @@
 //! outcome: an election this node started is recognised by a new term in
 //! which it voted for itself, whether it was seen as candidate or leader.
 //!
+//! Elections that keep failing (no quorum answers: most of the group is
+//! down or cut off) start a new term every election timeout. The first
+//! election of such a streak is logged (`election started`, INFO), the
+//! second says the streak is on (`elections failing`, WARN, with the
+//! elections started and the time since a leader was last known), and
+//! later ones are counted and logged again at most every
+//! [`FAILING_LOG_INTERVAL`]; the `leader changed` line ends the streak.
+//!
 //! Invariants:
 //! - Nothing is logged per entry: only a change of term, state, leader,
 //!   membership or purge point makes an event.
 //! - Each event is logged once: the watcher remembers what it last saw.
+//! - While no leader is known, elections add at most one line per
+//!   [`FAILING_LOG_INTERVAL`] after the first two; every one is counted.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use openraft::{LogId, RaftMetrics, ServerState};
 
@@ -34,11 +45,73 @@ struct Seen {
     purged: Option<LogId<NodeId>>,
 }
 
+/// How often elections that keep failing are logged again.
+pub const FAILING_LOG_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What to log for an election this node started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElectionLine {
+    /// The first of a streak: `election started`.
+    Started,
+    /// The second without a leader in between: `elections failing`.
+    Failing,
+    /// A later one, a while after the last line: `elections still failing`.
+    StillFailing,
+    /// Counted, not logged.
+    Quiet,
+}
+
+/// Elections started since a leader was last known.
+#[derive(Debug, Default)]
+pub struct ElectionStreak {
+    /// Elections started in the streak.
+    elections: u64,
+    /// When the streak's first election started.
+    since: Option<Instant>,
+    /// When the streak was last logged.
+    logged_at: Option<Instant>,
+}
+
+impl ElectionStreak {
+    /// This node started an election at `now`.
+    pub fn started(&mut self, now: Instant) -> ElectionLine {
+        self.elections += 1;
+        self.since.get_or_insert(now);
+        let line = match (self.elections, self.logged_at) {
+            (1, _) => ElectionLine::Started,
+            (2, _) => ElectionLine::Failing,
+            (_, Some(at)) if now.saturating_duration_since(at) >= FAILING_LOG_INTERVAL => {
+                ElectionLine::StillFailing
+            }
+            _ => ElectionLine::Quiet,
+        };
+        if line != ElectionLine::Quiet {
+            self.logged_at = Some(now);
+        }
+        line
+    }
+
+    /// A leader is known: the streak is over.
+    pub fn leader_known(&mut self) {
+        *self = ElectionStreak::default();
+    }
+
+    /// Elections in the streak and how long it has lasted at `now`.
+    fn figures(&self, now: Instant) -> (u64, u64) {
+        let since_ms = self.since.map_or(0, |since| {
+            now.saturating_duration_since(since).as_millis() as u64
+        });
+        (self.elections, since_ms)
+    }
+}
+
 /// Turns successive metrics reports into events.
 pub struct EventWatcher {
     counters: Arc<RaftCounters>,
     /// `None` before the first report.
     last: Option<Seen>,
+    /// Elections started while no leader is known.
+    streak: ElectionStreak,
 }
 
 impl EventWatcher {
@@ -46,6 +119,7 @@ impl EventWatcher {
         EventWatcher {
             counters,
             last: None,
+            streak: ElectionStreak::default(),
         }
     }
 
@@ -67,7 +141,30 @@ impl EventWatcher {
         };
         if seen.term > last.term && metrics.vote.leader_id().voted_for() == Some(node_id) {
             RaftCounters::bump(&self.counters.elections_started);
-            tracing::info!(node_id, term, "election started");
+            let now = Instant::now();
+            let line = self.streak.started(now);
+            let (elections, no_leader_ms) = self.streak.figures(now);
+            match line {
+                ElectionLine::Started => tracing::info!(node_id, term, "election started"),
+                ElectionLine::Failing => tracing::warn!(
+                    node_id,
+                    term,
+                    elections,
+                    no_leader_ms,
+                    "elections failing: no leader elected"
+                ),
+                ElectionLine::StillFailing => tracing::warn!(
+                    node_id,
+                    term,
+                    elections,
+                    no_leader_ms,
+                    "elections still failing: no leader elected"
+                ),
+                ElectionLine::Quiet => {}
+            }
+        }
+        if seen.leader.is_some() {
+            self.streak.leader_known();
         }
         if seen.state == ServerState::Leader
             && (last.state != ServerState::Leader || seen.term > last.term)
@@ -171,5 +268,37 @@ mod tests {
             assert_eq!(got, *want, "after step {n}");
         }
         assert_eq!(counters.term(), 5);
+    }
+
+    /// Elections every 600 ms for 70 s without a leader: logged at the
+    /// first, the second, then every 30 s; a leader ends the streak.
+    #[test]
+    fn failing_elections_are_logged_at_most_every_interval() {
+        let start = Instant::now();
+        let mut streak = ElectionStreak::default();
+        let mut logged = Vec::new();
+        for n in 0..117u64 {
+            let at_ms = n * 600;
+            let line = streak.started(start + Duration::from_millis(at_ms));
+            if line != ElectionLine::Quiet {
+                logged.push((at_ms, line));
+            }
+        }
+        assert_eq!(
+            logged,
+            [
+                (0, ElectionLine::Started),
+                (600, ElectionLine::Failing),
+                (30_600, ElectionLine::StillFailing),
+                (60_600, ElectionLine::StillFailing),
+            ]
+        );
+        assert_eq!(
+            streak.figures(start + Duration::from_secs(70)),
+            (117, 70_000)
+        );
+        streak.leader_known();
+        let later = start + Duration::from_secs(80);
+        assert_eq!(streak.started(later), ElectionLine::Started);
     }
 }

@@ -10,13 +10,18 @@
 //!
 //! A peer starts unknown, becomes up at its first contact and down after
 //! [`DOWN_AFTER_FAILURES`] consecutive failed attempts; each transition is
-//! logged once (`peer up` / `peer down`), never once per failed RPC.
+//! logged once (`peer up` / `peer down`), never once per failed RPC, and a
+//! peer that stays down is logged again (`peer still down`) at most every
+//! [`STILL_DOWN_LOG_INTERVAL`]. openraft's own per-RPC lines about the same
+//! failures are held back (`logging.rs`): these are the log's account of
+//! a peer's trouble.
 //!
 //! Invariants:
 //! - `failures` counts consecutive failed attempts since the last contact;
 //!   any contact resets it. A call that was not attempted (the lane was
 //!   backing off) is not a failure.
-//! - A transition is logged exactly when the state changes.
+//! - A transition is logged exactly when the state changes; while a peer
+//!   is down, at most one more line per [`STILL_DOWN_LOG_INTERVAL`].
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -33,6 +38,19 @@ use crate::raft::types::{NodeId, TypeConfig};
 
 /// Consecutive failed attempts after which a peer is down.
 pub const DOWN_AFTER_FAILURES: u64 = 3;
+/// How often a peer that stays down is logged again.
+pub const STILL_DOWN_LOG_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What a failed attempt changed in the log's account of the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logged {
+    /// Nothing logged.
+    Nothing,
+    /// The peer went down (`peer down`).
+    Down,
+    /// The peer is still down after an interval (`peer still down`).
+    StillDown,
+}
 
 /// A peer's state as reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +68,8 @@ struct PeerState {
     last_contact: Option<Instant>,
     failures: u64,
     up: Option<bool>,
+    /// While down: when that was last logged.
+    down_logged_at: Option<Instant>,
 }
 
 /// Reachability of every peer this node has exchanged RPCs with, keyed by
@@ -75,6 +95,7 @@ impl<NID: Clone + Eq + Hash + Display> PeerHealth<NID> {
         let state = peers.entry(peer.clone()).or_default();
         state.last_contact = Some(Instant::now());
         state.failures = 0;
+        state.down_logged_at = None;
         if state.up != Some(true) {
             state.up = Some(true);
             tracing::info!(
@@ -88,21 +109,48 @@ impl<NID: Clone + Eq + Hash + Display> PeerHealth<NID> {
 
     /// A failed attempt to reach `peer`.
     pub fn failed(&self, peer: &NID, error: &dyn Display) {
+        self.failed_at(peer, error, Instant::now());
+    }
+
+    /// A failed attempt to reach `peer`, at `now`; returns what was logged.
+    pub fn failed_at(&self, peer: &NID, error: &dyn Display, now: Instant) -> Logged {
         let mut peers = self.peers.lock();
         let state = peers.entry(peer.clone()).or_default();
         state.failures += 1;
+        let last_contact_ms = state
+            .last_contact
+            .map(|at| now.saturating_duration_since(at).as_millis() as u64);
         if state.failures >= DOWN_AFTER_FAILURES && state.up != Some(false) {
             state.up = Some(false);
+            state.down_logged_at = Some(now);
             tracing::warn!(
                 node_id = self.counters.node_id,
                 term = self.counters.term(),
                 peer = %peer,
                 failures = state.failures,
-                last_contact_ms = ?state.last_contact.map(|at| at.elapsed().as_millis() as u64),
+                last_contact_ms = ?last_contact_ms,
                 error = %error,
                 "peer down"
             );
+            return Logged::Down;
         }
+        let due = state
+            .down_logged_at
+            .is_some_and(|at| now.saturating_duration_since(at) >= STILL_DOWN_LOG_INTERVAL);
+        if state.up == Some(false) && due {
+            state.down_logged_at = Some(now);
+            tracing::warn!(
+                node_id = self.counters.node_id,
+                term = self.counters.term(),
+                peer = %peer,
+                failures = state.failures,
+                last_contact_ms = ?last_contact_ms,
+                error = %error,
+                "peer still down"
+            );
+            return Logged::StillDown;
+        }
+        Logged::Nothing
     }
 
     /// What is known of `peer`.
@@ -211,5 +259,36 @@ mod tests {
         assert!(health.heard_within(&2, Duration::from_secs(5)));
         health.retain(|&id| id != 2);
         assert_eq!(health.report(&2).reachable, None);
+    }
+
+    #[test]
+    fn a_peer_that_stays_down_is_logged_again_only_every_interval() {
+        let health = PeerHealth::<u64>::new(Arc::new(RaftCounters::new(1)));
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        health.contacted(&2);
+        let mut logged = Vec::new();
+        // A failed attempt every 100 ms for 65 s.
+        for step in 0..650 {
+            let outcome = health.failed_at(&2, &"refused", at(step * 100));
+            if outcome != Logged::Nothing {
+                logged.push((step * 100, outcome));
+            }
+        }
+        assert_eq!(
+            logged,
+            [
+                (200, Logged::Down),
+                (30_200, Logged::StillDown),
+                (60_200, Logged::StillDown)
+            ]
+        );
+        // Back up, then down again: a new transition, logged at once.
+        health.contacted(&2);
+        let later = at(70_000);
+        let outcomes: Vec<Logged> = (0..DOWN_AFTER_FAILURES)
+            .map(|n| health.failed_at(&2, &"refused", later + Duration::from_millis(n)))
+            .collect();
+        assert_eq!(outcomes, [Logged::Nothing, Logged::Nothing, Logged::Down]);
     }
 }

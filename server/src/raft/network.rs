@@ -405,7 +405,7 @@ impl Lane {
 }
 
 /// Lanes per peer: one per [`Rpc`] kind.
-const LANES: usize = 5;
+pub const LANES: usize = 5;
 
 fn lane_index<C: RaftTypeConfig>(rpc: &Rpc<C>) -> usize {
     match rpc {

@@ -211,19 +211,23 @@ async fn boot(
     let state_machine =
         StateMachine::open(shared.engine.clone(), &config.data_dir.join("snapshot"))?;
     state_machine.set_counters(shared.raft.counters.clone());
-    let router = Arc::new(Router::new(make_origin(node_id), shared.inboxes.clone()));
+    let router = Arc::new(Router::new(
+        make_origin(node_id),
+        shared.inboxes.clone(),
+        shared.blocking.clone(),
+    ));
     let observer_router = router.clone();
-    state_machine.set_observer(Box::new(move |_index, request, replies| {
-        observer_router.applied(request, replies);
-    }));
+    state_machine.set_observer(Box::new(move |entry| observer_router.applied(entry)));
     let weak = Arc::downgrade(shared);
-    let (blocking, inboxes) = (shared.blocking.clone(), shared.inboxes.clone());
-    state_machine.set_write_hook(Arc::new(move |db, op| {
-        blocking.applied(db, op, &inboxes);
-    }));
     state_machine.set_transaction_runner(Arc::new(move |transaction, now_ms, index, on_write| {
         let shared = weak.upgrade().expect("the shared state outlives apply");
         crate::transaction::execute(&shared, transaction, now_ms, index, on_write)
+    }));
+    let weak = Arc::downgrade(shared);
+    state_machine.set_isolation(Arc::new(move |body| {
+        let shared = weak.upgrade().expect("the shared state outlives apply");
+        let _alone = shared.tx_gate.exclusive();
+        body();
     }));
     let last_index_at_boot = log.last_index().unwrap_or(0);
     let fresh = log.last_index().is_none()

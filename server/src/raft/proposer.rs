@@ -12,7 +12,9 @@
 //! Before proposing, the routes of its commands are registered under the
 //! number; the state machine's observer ([`Router::applied`]) takes them
 //! when the entry is applied (on this node, whatever its role by then) and
-//! pushes the replies to the network threads. If the entry fails, or its
+//! pushes the replies to the network threads. A blocking command that
+//! apply registered as a waiter keeps its route until its wait ends, in
+//! this entry or a later one, and gets that reply too. If the entry fails, or its
 //! fate is unknown after [`WRITE_TIMEOUT`], the routes still registered get
 //! an error instead; a route is answered exactly once.
 //!
@@ -38,13 +40,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::Raft;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::blocking::Blocking;
 use crate::raft::node::{too_large_error, COMMAND_BYTES_MAX};
+use crate::raft::state_machine::AppliedEntry;
 use crate::raft::status::{RaftStatus, Role, CLUSTER_DOWN};
 use crate::raft::types::{Command, Request, TypeConfig};
 use crate::route::{Delivery, Inbox, Outcome, Proposal, Route, ToRaft};
@@ -72,15 +76,23 @@ pub struct Router {
     next_proposal: AtomicU64,
     /// Each proposal's routes, one slot per command of the entry.
     pending: Mutex<FxHashMap<u64, Vec<Option<Route>>>>,
+    /// Routes of this run's blocked commands that apply registered as
+    /// waiters, by (client id, write sequence number), until their wait
+    /// ends.
+    waiting: Mutex<FxHashMap<(u64, u64), Route>>,
+    /// Counts `waiting` for INFO.
+    blocking: Arc<Blocking>,
     inboxes: Arc<[Inbox]>,
 }
 
 impl Router {
-    pub fn new(origin: u64, inboxes: Arc<[Inbox]>) -> Router {
+    pub fn new(origin: u64, inboxes: Arc<[Inbox]>, blocking: Arc<Blocking>) -> Router {
         Router {
             origin,
             next_proposal: AtomicU64::new(0),
             pending: Mutex::default(),
+            waiting: Mutex::default(),
+            blocking,
             inboxes,
         }
     }
@@ -92,21 +104,40 @@ impl Router {
         proposal
     }
 
-    /// The state machine applied `request` with `replies`: if this run
-    /// proposed it, sends each reply to its connection.
-    pub fn applied(&self, request: &Request, replies: Vec<Outcome>) {
-        if request.origin != self.origin {
-            return;
+    /// The state machine applied an entry: if this run proposed it, sends
+    /// each reply to its connection; and sends the replies of this run's
+    /// blocked commands whose wait ended.
+    pub fn applied(&self, entry: AppliedEntry<'_>) {
+        let mut deliveries = Vec::new();
+        let routes = entry
+            .request
+            .filter(|request| request.origin == self.origin)
+            .and_then(|request| self.pending.lock().remove(&request.proposal));
+        if let Some(routes) = routes {
+            assert_eq!(routes.len(), entry.replies.len(), "one reply per command");
+            for (route, reply) in routes.into_iter().zip(entry.replies) {
+                let Some(route) = route else { continue };
+                if matches!(reply, Outcome::Blocked) {
+                    let replaced = self
+                        .waiting
+                        .lock()
+                        .insert((route.client_id, route.seq), route);
+                    assert!(replaced.is_none(), "{route:?} blocked twice");
+                    self.blocking.blocked();
+                }
+                deliveries.push((route, reply));
+            }
         }
-        let Some(routes) = self.pending.lock().remove(&request.proposal) else {
-            return;
-        };
-        assert_eq!(routes.len(), replies.len(), "one reply per command");
-        let deliveries = routes
-            .into_iter()
-            .zip(replies)
-            .filter_map(|(route, reply)| Some((route?, reply)));
-        self.deliver(deliveries);
+        for (id, reply) in entry.waiters {
+            if id.origin != self.origin {
+                continue;
+            }
+            if let Some(route) = self.waiting.lock().remove(&(id.client_id, id.seq)) {
+                self.blocking.unblocked();
+                deliveries.push((route, reply));
+            }
+        }
+        self.deliver(deliveries.into_iter());
     }
 
     /// Proposal `proposal` will not be applied by this run's routing (it
@@ -158,6 +189,27 @@ impl Router {
     /// Sends the result of a read check to an executor.
     fn read_checked(&self, executor: u16, ticket: u64, leader: bool) {
         self.inboxes[usize::from(executor)].push([Delivery::ReadIndex { ticket, leader }]);
+    }
+}
+
+/// How long a read check waits before asking again when a round of
+/// heartbeats missed its quorum.
+const READ_CHECK_RETRY: Duration = Duration::from_millis(10);
+
+/// Confirms that this node still leads, against a quorum of heartbeat
+/// replies. A round whose replies missed their deadline (a follower slow on
+/// a loaded machine, or one down and another late) is not a lost
+/// leadership: it asks again, until the caller's deadline. `None` if
+/// another node leads.
+async fn confirm_leadership(raft: &Raft<TypeConfig>) -> Option<()> {
+    loop {
+        match raft.ensure_linearizable().await {
+            Ok(_) => return Some(()),
+            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
+                tokio::time::sleep(READ_CHECK_RETRY).await;
+            }
+            Err(_) => return None,
+        }
     }
 }
 
@@ -339,7 +391,7 @@ impl Proposer {
             // A leader cut off from its quorum may wait for heartbeat
             // replies that never come; its reads are refused instead.
             let check = async {
-                raft.ensure_linearizable().await.ok()?;
+                confirm_leadership(&raft).await?;
                 if !status.caught_up() {
                     // The commit index may be behind what was acknowledged
                     // before a power loss: read only once the whole

@@ -54,13 +54,14 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
     AnyError, Entry, EntryPayload, LogId, OptionalSend, StorageError, StorageIOError,
     StoredMembership,
 };
 use parking_lot::Mutex;
-use redraft_engine::{Engine, Run, RunError, WriteOp};
+use redraft_engine::{Blocked, Engine, Reply, Run, RunError, WaiterId, WriteOp};
 use serde::{Deserialize, Serialize};
 
 use crate::raft::counters::RaftCounters;
@@ -75,14 +76,28 @@ pub const SNAPSHOT_FILE: &str = "snapshot.run";
 /// Temporary files (builds and receptions in progress) end with this.
 const TEMPORARY_SUFFIX: &str = ".tmp";
 
-/// Receives the replies of each applied normal entry: (log index, the
-/// entry, one reply per command in the entry's order). Called on the apply
-/// task, under the state machine's lock, so it must only hand the replies
-/// off.
-pub type ApplyObserver = Box<dyn FnMut(u64, &Request, Vec<Outcome>) + Send + Sync>;
+/// What one applied entry hands the observer.
+pub struct AppliedEntry<'a> {
+    /// The entry's log index.
+    pub index: u64,
+    /// The entry's batch of commands; `None` for a blank or membership
+    /// entry.
+    pub request: Option<&'a Request>,
+    /// One outcome per command of `request`, in its order.
+    pub replies: Vec<Outcome>,
+    /// Blocked commands whose wait ended while the entry applied (served,
+    /// unblocked, or dropped by a new term), in order, with their replies.
+    pub waiters: Vec<(WaiterId, Outcome)>,
+}
 
-/// Called after each write is applied, with its database.
-pub type WriteHook = Arc<dyn Fn(usize, &WriteOp) + Send + Sync>;
+/// Receives what each entry's apply answered: every normal entry, and any
+/// other entry that ended waits. Called on the apply task, under the state
+/// machine's lock, so it must only hand the replies off.
+pub type ApplyObserver = Box<dyn FnMut(AppliedEntry<'_>) + Send + Sync>;
+
+/// Runs its argument so that no reader on this node sees it half done
+/// (the node's transaction gate, held exclusively).
+pub type Isolate = Arc<dyn Fn(&mut dyn FnMut()) + Send + Sync>;
 
 type Meta = SnapshotMeta<NodeId, PeerNode>;
 
@@ -123,8 +138,11 @@ struct Inner {
     observer: Option<ApplyObserver>,
     /// Runs `EXEC` transactions; set before the first is applied.
     transactions: Option<transaction::Runner>,
-    /// Told of every write applied (blocked clients wait on it).
-    on_write: Option<WriteHook>,
+    /// Isolates a transaction, or a write and the blocked commands it
+    /// serves, from this node's readers; without it they simply run.
+    isolate: Option<Isolate>,
+    /// The blocked commands of the group (replicated; in snapshots).
+    blocked: Blocked,
     /// Counts snapshots and gives their events a node id and term.
     counters: Option<Arc<RaftCounters>>,
 }
@@ -145,7 +163,8 @@ impl StateMachine {
             snapshots_built: 0,
             observer: None,
             transactions: None,
-            on_write: None,
+            isolate: None,
+            blocked: Blocked::default(),
             counters: None,
         };
         let mut files = SnapshotFiles {
@@ -156,12 +175,16 @@ impl StateMachine {
         let path = dir.join(SNAPSHOT_FILE);
         if path.exists() {
             let run = Run::open(&path).map_err(|e| format!("snapshot {}: {e}", path.display()))?;
-            let RunMeta { meta, clock_ms } =
-                decode_meta(run.meta()).map_err(|e| format!("snapshot {}: {e}", path.display()))?;
+            let RunMeta {
+                meta,
+                clock_ms,
+                blocked,
+            } = decode_meta(run.meta()).map_err(|e| format!("snapshot {}: {e}", path.display()))?;
             engine.install_run(&run);
             inner.last_applied = meta.last_log_id;
             inner.membership = meta.last_membership.clone();
             inner.clock_ms = clock_ms;
+            inner.blocked = blocked;
             files.persisted_index = meta.last_log_id.map(|id| id.index);
             tracing::info!(
                 last_applied = ?meta.last_log_id,
@@ -195,14 +218,15 @@ impl StateMachine {
         self.inner.lock().transactions = Some(runner);
     }
 
-    /// Sets the hook told of every write applied.
     /// Counts snapshots built and installed in `counters`.
     pub fn set_counters(&self, counters: Arc<RaftCounters>) {
         self.inner.lock().counters = Some(counters);
     }
 
-    pub fn set_write_hook(&self, hook: WriteHook) {
-        self.inner.lock().on_write = Some(hook);
+    /// Sets how a transaction, or a write with the blocked commands it
+    /// serves, is kept from this node's readers.
+    pub fn set_isolation(&self, isolate: Isolate) {
+        self.inner.lock().isolate = Some(isolate);
     }
 
     /// The last applied log id.
@@ -211,34 +235,64 @@ impl StateMachine {
     }
 
     /// Executes one batch of writes at its time (see the module docs),
-    /// advancing `clock_ms` to it.
-    fn execute(inner: &mut Inner, engine: &Engine, request: &Request, index: u64) -> Vec<Outcome> {
+    /// advancing `clock_ms` to it. Returns one outcome per command, and
+    /// appends to `waiters` the blocked commands whose wait ended.
+    fn execute(
+        inner: &mut Inner,
+        engine: &Engine,
+        request: &Request,
+        index: u64,
+        waiters: &mut Vec<(WaiterId, Outcome)>,
+    ) -> Vec<Outcome> {
         let now_ms = request.stamp_ms.max(inner.clock_ms);
         inner.clock_ms = now_ms;
+        let mut apply = Apply {
+            engine,
+            blocked: &mut inner.blocked,
+            isolate: inner.isolate.as_ref(),
+            now_ms,
+            waiters,
+        };
         request
             .commands
             .iter()
-            .map(|command| match &command.op {
-                Op::Write(op) => {
-                    let db = usize::from(command.db);
-                    let reply = engine.apply(db, op, now_ms);
-                    if let Some(hook) = &inner.on_write {
-                        hook(db, op);
+            .map(|command| {
+                let db = usize::from(command.db);
+                match &command.op {
+                    Op::Write(op) => Outcome::Applied(apply.write(db, op)),
+                    Op::Exec(transaction) => {
+                        let runner = inner
+                            .transactions
+                            .as_ref()
+                            .expect("a transaction runner is set before transactions apply");
+                        apply.exec(runner, transaction, index)
                     }
-                    Outcome::Applied(reply)
-                }
-                Op::Exec(transaction) => {
-                    let runner = inner
-                        .transactions
-                        .as_ref()
-                        .expect("a transaction runner is set before transactions apply");
-                    let hook = inner.on_write.as_ref();
-                    let mut on_write = |db: usize, op: &WriteOp| {
-                        if let Some(hook) = hook {
-                            hook(db, op);
+                    Op::Block {
+                        pop,
+                        keys,
+                        client_id,
+                        seq,
+                    } => {
+                        let id = WaiterId {
+                            origin: request.origin,
+                            client_id: *client_id,
+                            seq: *seq,
+                        };
+                        apply.block(db, pop, keys, id)
+                    }
+                    Op::Unblock { client_id, seq } => {
+                        let id = WaiterId {
+                            origin: request.origin,
+                            client_id: *client_id,
+                            seq: *seq,
+                        };
+                        if let Some(ended) = apply.blocked.unblock(id) {
+                            apply
+                                .waiters
+                                .push((ended.id, Outcome::Applied(ended.reply)));
                         }
-                    };
-                    Outcome::Encoded(runner(transaction, now_ms, index, &mut on_write))
+                        Outcome::Applied(Reply::Ok)
+                    }
                 }
             })
             .collect()
@@ -282,7 +336,7 @@ impl StateMachine {
     fn build_blocking(&self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         let started = std::time::Instant::now();
         // The cut: under the apply lock, only the freeze.
-        let (frozen, meta, clock_ms, counters) = {
+        let (frozen, meta, clock_ms, blocked, counters) = {
             let mut inner = self.inner.lock();
             inner.snapshots_built += 1;
             let meta = SnapshotMeta {
@@ -291,7 +345,14 @@ impl StateMachine {
                 snapshot_id: snapshot_id(inner.last_applied, inner.snapshots_built),
             };
             let counters = inner.counters.clone();
-            (self.engine.freeze(), meta, inner.clock_ms, counters)
+            let blocked = inner.blocked.clone();
+            (
+                self.engine.freeze(),
+                meta,
+                inner.clock_ms,
+                blocked,
+                counters,
+            )
         };
         let failed = |e: &dyn std::error::Error| {
             StorageError::from(StorageIOError::write_snapshot(
@@ -301,7 +362,7 @@ impl StateMachine {
         };
         let temporary = self.temporary("build");
         let written = frozen
-            .write_run(&temporary, &encode_meta(&meta, clock_ms))
+            .write_run(&temporary, &encode_meta(&meta, clock_ms, &blocked))
             .map_err(RunError::Io)
             .and_then(|summary| Ok((summary, Run::open(&temporary)?)));
         let (summary, run) = written.map_err(|e| {
@@ -351,7 +412,7 @@ impl StateMachine {
         };
         let stored = decode_meta(run.meta()).and_then(|stored| {
             if stored.meta.last_log_id == meta.last_log_id {
-                Ok(stored.clock_ms)
+                Ok((stored.clock_ms, stored.blocked))
             } else {
                 Err(AnyError::error(format!(
                     "snapshot holds {:?} but its meta says {:?}",
@@ -359,8 +420,8 @@ impl StateMachine {
                 )))
             }
         });
-        let clock_ms = match stored {
-            Ok(clock_ms) => clock_ms,
+        let (clock_ms, blocked) = match stored {
+            Ok(stored) => stored,
             Err(error) => {
                 let _ = fs::remove_file(&temporary);
                 return Err(refuse(error).into());
@@ -387,8 +448,88 @@ impl StateMachine {
         inner.last_applied = meta.last_log_id;
         inner.membership = meta.last_membership.clone();
         inner.clock_ms = clock_ms;
+        inner.blocked = blocked;
         Self::set_current(&mut inner, meta, &run);
         Ok(())
+    }
+}
+
+/// One entry's commands being applied: the engine, the group's blocked
+/// commands, and the entry's time.
+struct Apply<'a> {
+    engine: &'a Engine,
+    blocked: &'a mut Blocked,
+    isolate: Option<&'a Isolate>,
+    now_ms: u64,
+    /// Blocked commands whose wait ended, with their replies.
+    waiters: &'a mut Vec<(WaiterId, Outcome)>,
+}
+
+impl Apply<'_> {
+    /// Applies a write; if it filled keys that clients wait on, serves
+    /// them at once, the write and the pops isolated from readers together.
+    fn write(&mut self, db: usize, op: &WriteOp) -> Reply {
+        let mut ready = Vec::new();
+        self.blocked.ready_after(db, op, &mut ready);
+        if ready.is_empty() {
+            return self.engine.apply(db, op, self.now_ms);
+        }
+        let mut reply = Reply::Ok;
+        self.isolated(&mut |apply| {
+            reply = apply.engine.apply(db, op, apply.now_ms);
+            apply.serve(std::mem::take(&mut ready));
+        });
+        reply
+    }
+
+    /// Runs a transaction, isolated from readers, then serves the
+    /// clients waiting on the keys it filled (against its final state).
+    fn exec(
+        &mut self,
+        runner: &transaction::Runner,
+        transaction: &transaction::Transaction,
+        index: u64,
+    ) -> Outcome {
+        let mut encoded = None;
+        self.isolated(&mut |apply| {
+            let mut ready = Vec::new();
+            let blocked = &*apply.blocked;
+            let mut on_write = |db: usize, op: &WriteOp| blocked.ready_after(db, op, &mut ready);
+            encoded = Some(runner(transaction, apply.now_ms, index, &mut on_write));
+            apply.serve(ready);
+        });
+        Outcome::Exec(encoded.expect("the transaction ran"))
+    }
+
+    /// A blocking command's first attempt: pops like `write`, or, if
+    /// every key is empty, registers the waiter.
+    fn block(&mut self, db: usize, pop: &WriteOp, keys: &[Bytes], id: WaiterId) -> Outcome {
+        let reply = self.write(db, pop);
+        if matches!(reply, Reply::Nil | Reply::NilArray) {
+            self.blocked.block(id, db, keys, pop);
+            return Outcome::Blocked;
+        }
+        Outcome::Applied(reply)
+    }
+
+    fn serve(&mut self, ready: Vec<(usize, Bytes)>) {
+        if ready.is_empty() {
+            return;
+        }
+        let served = self.blocked.serve(self.engine, ready, self.now_ms);
+        self.waiters.extend(
+            served
+                .into_iter()
+                .map(|ended| (ended.id, Outcome::Applied(ended.reply))),
+        );
+    }
+
+    /// Runs `body` under the node's isolation, if it has one.
+    fn isolated(&mut self, body: &mut dyn FnMut(&mut Self)) {
+        match self.isolate {
+            Some(isolate) => isolate(&mut || body(self)),
+            None => body(self),
+        }
     }
 }
 
@@ -407,18 +548,38 @@ struct RunMeta {
     meta: Meta,
     /// The replicated clock at the snapshot.
     clock_ms: u64,
+    /// The blocked commands at the snapshot.
+    blocked: Blocked,
 }
 
-fn encode_meta(meta: &Meta, clock_ms: u64) -> Vec<u8> {
+fn encode_meta(meta: &Meta, clock_ms: u64, blocked: &Blocked) -> Vec<u8> {
     let stored = RunMeta {
         meta: meta.clone(),
         clock_ms,
+        blocked: blocked.clone(),
     };
     postcard::to_stdvec(&stored).expect("snapshot meta serializes")
 }
 
+/// A run's meta as builds before blocked commands were replicated wrote
+/// it: read as having no waiters.
+#[derive(Deserialize)]
+struct RunMetaWithoutBlocked {
+    meta: Meta,
+    clock_ms: u64,
+}
+
 fn decode_meta(bytes: &[u8]) -> Result<RunMeta, AnyError> {
-    postcard::from_bytes(bytes).map_err(|e| AnyError::error(format!("snapshot meta: {e}")))
+    postcard::from_bytes(bytes)
+        .or_else(|error| {
+            let old: RunMetaWithoutBlocked = postcard::from_bytes(bytes).map_err(|_| error)?;
+            Ok(RunMeta {
+                meta: old.meta,
+                clock_ms: old.clock_ms,
+                blocked: Blocked::default(),
+            })
+        })
+        .map_err(|e: postcard::Error| AnyError::error(format!("snapshot meta: {e}")))
 }
 
 /// Writes `data` to a new file at `path` and syncs it.
@@ -475,16 +636,32 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 inner.last_applied
             );
             inner.last_applied = Some(entry.log_id);
-            match entry.payload {
-                EntryPayload::Blank => {}
+            let mut waiters: Vec<(WaiterId, Outcome)> = inner
+                .blocked
+                .enter_term(entry.log_id.leader_id.term)
+                .into_iter()
+                .map(|ended| (ended.id, Outcome::Applied(ended.reply)))
+                .collect();
+            let (request, replies) = match entry.payload {
+                EntryPayload::Blank => (None, Vec::new()),
                 EntryPayload::Normal(request) => {
-                    let replies = Self::execute(&mut inner, &self.engine, &request, index);
-                    if let Some(observer) = inner.observer.as_mut() {
-                        observer(index, &request, replies);
-                    }
+                    let replies =
+                        Self::execute(&mut inner, &self.engine, &request, index, &mut waiters);
+                    (Some(request), replies)
                 }
                 EntryPayload::Membership(membership) => {
                     inner.membership = StoredMembership::new(Some(entry.log_id), membership);
+                    (None, Vec::new())
+                }
+            };
+            if request.is_some() || !waiters.is_empty() {
+                if let Some(observer) = inner.observer.as_mut() {
+                    observer(AppliedEntry {
+                        index,
+                        request: request.as_ref(),
+                        replies,
+                        waiters,
+                    });
                 }
             }
             applied.push(Applied { index });
@@ -523,5 +700,46 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: meta.clone(),
             snapshot: Box::new(SnapshotData::sending(run.bytes().clone())),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot written before blocked commands were replicated still
+    /// opens, with no waiters; one written now keeps its waiters.
+    #[test]
+    fn snapshot_meta_of_both_formats_decodes() {
+        #[derive(Serialize)]
+        struct Old {
+            meta: Meta,
+            clock_ms: u64,
+        }
+        let meta = Meta::default();
+        let old = postcard::to_stdvec(&Old {
+            meta: meta.clone(),
+            clock_ms: 42,
+        })
+        .unwrap();
+        let decoded = decode_meta(&old).unwrap();
+        assert_eq!(
+            (decoded.clock_ms, decoded.blocked),
+            (42, Blocked::default())
+        );
+
+        let mut blocked = Blocked::default();
+        let id = WaiterId {
+            origin: 1,
+            client_id: 2,
+            seq: 3,
+        };
+        let pop = WriteOp::Lists(redraft_engine::ListOp::PopFirst {
+            keys: vec![Bytes::from_static(b"k")],
+            left: true,
+        });
+        blocked.block(id, 0, &[Bytes::from_static(b"k")], &pop);
+        let decoded = decode_meta(&encode_meta(&meta, 7, &blocked)).unwrap();
+        assert_eq!((decoded.clock_ms, decoded.blocked), (7, blocked));
     }
 }

@@ -53,10 +53,24 @@ struct Args {
     /// Build and test the deliberately broken server (acks before fsync).
     #[arg(long)]
     broken: bool,
+    /// Only draw the timeline again from the history and report in this
+    /// output folder (no run).
+    #[arg(long)]
+    render: Option<PathBuf>,
 }
 
 fn main() {
     let args = Args::parse();
+    if let Some(dir) = &args.render {
+        match redraft_chaos::run::render_again(dir) {
+            Ok(path) => println!("wrote {}", path.display()),
+            Err(e) => {
+                eprintln!("redraft-chaos: {e}");
+                std::process::exit(2);
+            }
+        }
+        return;
+    }
     let pair = |v: &[u64], name: &str| -> (u64, u64) {
         match v {
             [a, b] if a <= b => (a * 1000, b * 1000),

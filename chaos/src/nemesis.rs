@@ -119,7 +119,7 @@ impl Fault {
 }
 
 /// One fault as it happened, for the report and the timeline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Band {
     pub fault: Fault,
     pub start_ns: u64,

@@ -222,6 +222,31 @@ fn write_outputs(
     std::fs::write(out.join("timeline.svg"), svg).map_err(|e| e.to_string())
 }
 
+/// Draws `timeline.svg` again from the `history.jsonl` and `report.json`
+/// of output folder `dir`; returns the picture's path.
+pub fn render_again(dir: &Path) -> Result<PathBuf, String> {
+    let text = std::fs::read_to_string(dir.join("history.jsonl")).map_err(|e| e.to_string())?;
+    let history = history::read_jsonl(&text).map_err(|e| e.to_string())?;
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("report.json")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let bands: Vec<Band> =
+        serde_json::from_value(report["faults"].clone()).map_err(|e| e.to_string())?;
+    let leaders: Vec<(u64, u64)> =
+        serde_json::from_value(report["leaders"].clone()).map_err(|e| e.to_string())?;
+    let s = &report["summary"];
+    let run_ns = (s["duration_s"].as_f64().unwrap_or(0.0) * 1e9) as u64;
+    let title = format!(
+        "redraft chaos: seed {} nodes {} ops {} lost {} violations {}",
+        s["seed"], s["nodes"], s["all"]["ops"], s["lost_writes"], s["violations"]
+    );
+    let path = dir.join("timeline.svg");
+    let svg = crate::svg::timeline(&history, &bands, &leaders, run_ns, &title);
+    std::fs::write(&path, svg).map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
 /// The workspace root (the parent of this crate's folder).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

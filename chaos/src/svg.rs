@@ -20,7 +20,7 @@ const THROUGHPUT_HEIGHT: f64 = 120.0;
 const LATENCY_HEIGHT: f64 = 260.0;
 /// Leader samples further apart than this leave a gap shown as unknown.
 const LEADER_GAP_NS: u64 = 1_000_000_000;
-/// Throughput bucket, in nanoseconds.
+/// Smallest throughput bucket, in nanoseconds.
 const BUCKET_NS: u64 = 500_000_000;
 
 /// Colours for node ids 1, 2, ... (the leader lane).
@@ -79,14 +79,23 @@ pub fn timeline(
         escape(title)
     );
 
-    // Vertical grid every 10 s (or 1 s for short runs).
-    let step_s = if run_ns > 60_000_000_000 { 10 } else { 5 };
+    // Vertical grid: a round step giving at most about 15 lines.
+    let run_s = run_ns / 1_000_000_000;
+    let step_s = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600]
+        .into_iter()
+        .find(|step| run_s / step <= 15)
+        .unwrap_or(7200);
     let mut t = 0;
     while t * 1_000_000_000 <= run_ns {
         let gx = x(t * 1_000_000_000);
+        let label = if step_s >= 60 && t % 60 == 0 {
+            format!("{}m", t / 60)
+        } else {
+            format!("{t}s")
+        };
         let _ = writeln!(
             svg,
-            r##"<line x1="{gx:.1}" y1="{faults_top}" x2="{gx:.1}" y2="{axis_top}" stroke="#eee"/><text x="{gx:.1}" y="{:.1}" text-anchor="middle" fill="#444">{t}s</text>"##,
+            r##"<line x1="{gx:.1}" y1="{faults_top}" x2="{gx:.1}" y2="{axis_top}" stroke="#eee"/><text x="{gx:.1}" y="{:.1}" text-anchor="middle" fill="#444">{label}</text>"##,
             axis_top + 14.0
         );
         t += step_s;
@@ -192,12 +201,14 @@ pub fn timeline(
     }
 
     // Throughput.
-    let buckets = (run_ns / BUCKET_NS + 1) as usize;
+    // Half-second buckets, or coarser so a long run has at most ~600.
+    let bucket_ns = BUCKET_NS.max(run_ns / 600);
+    let buckets = (run_ns / bucket_ns + 1) as usize;
     let mut counts = vec![0u64; buckets];
     for op in ops.iter().filter(|op| op.outcome == Outcome::Ok) {
-        counts[((op.complete_ns / BUCKET_NS) as usize).min(buckets - 1)] += 1;
+        counts[((op.complete_ns / bucket_ns) as usize).min(buckets - 1)] += 1;
     }
-    let per_s = BUCKET_NS as f64 / 1e9;
+    let per_s = bucket_ns as f64 / 1e9;
     let peak = counts.iter().copied().max().unwrap_or(1).max(1) as f64 / per_s;
     let _ = writeln!(
         svg,
@@ -209,7 +220,7 @@ pub fn timeline(
     );
     let mut points = String::new();
     for (i, c) in counts.iter().enumerate() {
-        let px = x(i as u64 * BUCKET_NS + BUCKET_NS / 2);
+        let px = x(i as u64 * bucket_ns + bucket_ns / 2);
         let py = throughput_top + THROUGHPUT_HEIGHT * (1.0 - (*c as f64 / per_s) / peak);
         let _ = write!(points, "{px:.1},{py:.1} ");
     }

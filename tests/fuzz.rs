@@ -290,8 +290,6 @@ const QUIET: Duration = Duration::from_millis(250);
 
 /// What `server` sends on a fresh connection after `bytes` until it closes
 /// the connection or stays quiet for [`QUIET`], and whether it closed it.
-/// (The write side is not shut: redraft misses a client's EOF that comes
-/// with data, see `a_client_that_closes_after_a_partial_command_is_disconnected`.)
 fn transcript(port: u16, bytes: &[u8]) -> (Vec<u8>, bool) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream.set_read_timeout(Some(QUIET)).unwrap();
@@ -436,28 +434,47 @@ fn every_command_gets_redis_reply_kinds() {
     redraft_is_healthy(&servers.redraft);
 }
 
-/// A client that sends part of a command and then closes its socket must
-/// be disconnected, as Redis does. redraft misses that EOF when it arrives
-/// together with data (its edge-triggered read stops at a short read), so
-/// the connection and its descriptor stay open for the life of the
-/// server. The fix belongs to the connection code (server/src/conn.rs),
-/// which another change is rewriting; run this once it lands.
+/// A client that sends part of a command, or whole commands, and then
+/// shuts its side must get the replies to its whole commands and be
+/// disconnected, as Redis does. redraft used to miss that EOF when it came
+/// together with data (its edge-triggered read stopped at a short read),
+/// and the connection and its descriptor stayed open for the life of the
+/// server.
 #[test]
-#[ignore = "redraft keeps a client connection whose EOF came with data (server/src/conn.rs)"]
-fn a_client_that_closes_after_a_partial_command_is_disconnected() {
-    let server = common::redraft(&[]);
-    for bytes in [&b"*1\r\n"[..], b"GET", b"PING\r\n"] {
-        let mut stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        stream.write_all(bytes).unwrap();
-        stream.shutdown(Shutdown::Write).unwrap();
-        let mut out = Vec::new();
-        let closed = stream.read_to_end(&mut out).is_ok();
-        assert!(
-            closed,
-            "after {:?} and EOF the connection is still open",
+fn a_client_that_shuts_its_side_is_answered_then_disconnected() {
+    let servers = [common::redis(&[]), common::redraft(&[])];
+    let cases: [&[u8]; 5] = [
+        b"*1\r\n",
+        b"GET",
+        b"PING\r\n",
+        b"SET k v\r\nGET k\r\n",
+        b"*3\r\n$3\r\nSET\r\n$1\r\nj\r\n$1\r\nw\r\nINCR n\r\nGET",
+    ];
+    for bytes in cases {
+        let replies: Vec<Vec<u8>> = servers
+            .iter()
+            .map(|server| {
+                let mut stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                stream.write_all(bytes).unwrap();
+                stream.shutdown(Shutdown::Write).unwrap();
+                let mut out = Vec::new();
+                let closed = stream.read_to_end(&mut out).is_ok();
+                assert!(
+                    closed,
+                    "port {}: after {:?} and EOF the connection is still open",
+                    server.port,
+                    String::from_utf8_lossy(bytes)
+                );
+                out
+            })
+            .collect();
+        assert_eq!(
+            String::from_utf8_lossy(&replies[1]),
+            String::from_utf8_lossy(&replies[0]),
+            "replies to {:?} before EOF",
             String::from_utf8_lossy(bytes)
         );
     }

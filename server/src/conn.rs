@@ -1046,27 +1046,23 @@ fn execute(
             }
             Step::Done
         }
-        Action::Exec(transaction) => {
+        Action::Exec(exec) => {
             // EXEC is not flagged a write (as in Redis), so it is
             // redirected here; its transaction is dropped either way.
             if let Some(error) = shared.raft.redirect(0) {
                 ctx.out.error_text(&error);
                 return Step::Done;
             }
-            let bytes = transaction.bytes();
-            let locals: Vec<Vec<Bytes>> = transaction
-                .commands
-                .iter()
-                .filter(|args| {
-                    cmd::lookup(&args[0]).is_some_and(|spec| {
-                        transaction::runs_locally(cmd::effective_spec(spec, args))
-                    })
-                })
-                .cloned()
-                .collect();
-            let step = propose(conn, tick, Op::Exec(transaction), bytes, 0, effective);
-            if let Some(Slot::Write(_, _, _, slot_locals)) = conn.slots.back_mut() {
-                *slot_locals = locals;
+            let bytes = exec.bytes();
+            let locals = exec.locals();
+            let seq = conn.write_seq_next;
+            let transaction = Op::Exec(Box::new(exec.transaction));
+            let step = propose(conn, tick, transaction, bytes, 0, effective);
+            match conn.slots.back_mut() {
+                Some(Slot::Write(proposed, _, _, slot_locals)) if *proposed == seq => {
+                    *slot_locals = locals;
+                }
+                _ => {} // refused: too large
             }
             step
         }

@@ -57,6 +57,15 @@ const ZERO_CHUNK_BYTES: usize = 1 << 20;
 /// leave that much memory resident for the life of the process.
 const BUF_KEEP_BYTES: usize = 4 << 20;
 
+/// Whether this is the chaos suite's deliberately broken build, which
+/// acknowledges group commits before syncing them (see `chaos.rs`).
+fn broken_ack() -> bool {
+    #[cfg(feature = "chaos")]
+    return crate::chaos::BROKEN_ACK;
+    #[cfg(not(feature = "chaos"))]
+    return false;
+}
+
 /// Groups with at most this many callbacks complete on the flusher thread
 /// itself when the completer has nothing pending.
 const INLINE_CALLBACKS_MAX: usize = 4;
@@ -353,7 +362,11 @@ impl Flusher {
             // otherwise let the sync run while the next group is built.
             let alone = self.inflight.is_empty() && self.shared.state.lock().queue.is_empty();
             let fd = active.file.as_raw_fd();
-            let written = if alone {
+            let written = if broken_ack() {
+                // The chaos suite's broken build: no sync here at all.
+                let written = self.ring.write_at(fd, &self.buf, active.end);
+                written.map(|()| Sync::Done)
+            } else if alone {
                 let synced = self.ring.write_and_sync_here(fd, &self.buf, active.end);
                 synced.map(|()| Sync::Done)
             } else {
@@ -422,6 +435,14 @@ impl Flusher {
             st.durable_seq = group.handled_seq;
             st.evict(self.shared.config.cache_bytes_max);
         }
+        #[cfg(feature = "chaos")]
+        if group.sync != Sync::Nothing {
+            if broken_ack() {
+                crate::chaos::written_unsynced(&group.path, group.end);
+            } else {
+                crate::chaos::synced(&group.path, group.end);
+            }
+        }
         if group.sync != Sync::Nothing {
             let took = std::time::Duration::from_nanos(nanos);
             for observer in self.shared.sync_observers.lock().iter() {
@@ -472,6 +493,8 @@ impl Flusher {
             self.phase == Phase::Idle && self.inflight.is_empty(),
             "settle before rolling"
         );
+        #[cfg(feature = "chaos")]
+        crate::chaos::sync_pending();
         self.retire_empty_active()?;
         let dir = &self.shared.dir;
         let path = dir.join(segment_file_name(first_index));
@@ -494,6 +517,8 @@ impl Flusher {
             .map_err(|e| Error::io(&spare, &e))?;
         fs::rename(&spare, &path).map_err(|e| Error::io(&path, &e))?;
         meta::sync_dir(dir)?;
+        #[cfg(feature = "chaos")]
+        crate::chaos::synced(&path, SEGMENT_HEADER_BYTES as u64);
         let file = Arc::new(file);
         let end = SEGMENT_HEADER_BYTES as u32;
         let segment = Segment {
@@ -594,6 +619,8 @@ impl Flusher {
                 .fdatasync(fd)
                 .map_err(|e| Error::io(&keep.path, &e))?;
             self.shared.state.lock().stats.fsyncs += 1;
+            #[cfg(feature = "chaos")]
+            crate::chaos::synced(&keep.path, start);
         }
         self.active = keep;
         Ok(())

@@ -38,6 +38,8 @@
 //!   served; recovery cuts only a torn tail of the last segment.
 //! - Entries below the cache are durable, and their file offsets are known.
 
+#[cfg(feature = "chaos")]
+mod chaos;
 mod config;
 mod error;
 mod flusher;

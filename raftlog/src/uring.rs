@@ -60,6 +60,7 @@ impl Ring {
             buf.len()
         );
         failpoint_write()?;
+        failpoint_short_write(fd, buf, offset)?;
         let (write_token, sync_token) = (self.token(), self.token());
         let write = opcode::Write::new(types::Fd(fd), buf.as_ptr(), buf.len() as u32)
             .offset(offset)
@@ -120,6 +121,7 @@ impl Ring {
     /// Writes all of `buf` at `offset` without syncing.
     pub fn write_at(&mut self, fd: RawFd, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
         failpoint_write()?;
+        failpoint_short_write(fd, buf, offset)?;
         while !buf.is_empty() {
             let len = buf.len().min(WRITE_CHUNK_BYTES);
             let write = opcode::Write::new(types::Fd(fd), buf.as_ptr(), len as u32)
@@ -205,5 +207,22 @@ fn failpoint_fsync() -> io::Result<()> {
     fail::fail_point!("raftlog::fsync", |_| Err(io::Error::other(
         "failpoint raftlog::fsync"
     )));
+    Ok(())
+}
+
+/// `raftlog::short-write`: writes the first half of `buf` and fails as a
+/// short write would (the rest of the record never reaches the file).
+#[allow(clippy::unnecessary_wraps, unused_variables)]
+fn failpoint_short_write(fd: RawFd, buf: &[u8], offset: u64) -> io::Result<()> {
+    #[cfg(feature = "failpoints")]
+    if fail::eval("raftlog::short-write", |_| ()).is_some() {
+        let half = buf.len() / 2;
+        // SAFETY: `buf` is valid for `half` bytes; plain syscall.
+        let written = unsafe { libc::pwrite(fd, buf.as_ptr().cast(), half, offset as libc::off_t) };
+        return Err(io::Error::other(format!(
+            "failpoint raftlog::short-write: {written} of {} bytes",
+            buf.len()
+        )));
+    }
     Ok(())
 }

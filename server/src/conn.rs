@@ -187,6 +187,9 @@ pub struct Conn {
     args: Vec<Bytes>,
     /// Set by QUIT or a protocol error: close once every reply is flushed.
     closing: bool,
+    /// The peer shut its side: read no more; close once every command
+    /// already received has been answered and flushed.
+    peer_closed: bool,
     /// Replies after the first pending write, in order; empty when no
     /// write is pending.
     slots: VecDeque<Slot>,
@@ -254,6 +257,7 @@ impl Conn {
             decoder: CommandDecoder::new(),
             args: Vec::with_capacity(8),
             closing: false,
+            peer_closed: false,
             slots: VecDeque::new(),
             write_seq_next: 0,
             pending_bytes: 0,
@@ -291,13 +295,20 @@ impl Conn {
     /// one `recv` (no extra `recv` just to see EAGAIN). Input keeps being
     /// read while a command is held (up to the query buffer limit, as
     /// Redis does), so no edge is lost.
-    pub fn on_readable(&mut self, tick: &mut Tick<'_>) -> Next {
+    ///
+    /// `read_closed`: the poller says the peer has shut its side (the FIN
+    /// may have come with the data, and no further edge will come for it),
+    /// so reading goes on until it sees the end.
+    pub fn on_readable(&mut self, tick: &mut Tick<'_>, read_closed: bool) -> Next {
+        if self.peer_closed {
+            return self.on_writable(tick.stats);
+        }
         loop {
             self.input
                 .reserve(READ_BYTES_MIN.max(self.decoder.bytes_needed_hint()));
             let room = self.input.capacity() - self.input.len();
             let read = match read_some(&mut self.stream, &mut self.input) {
-                Ok(0) => return Next::Close,
+                Ok(0) => return self.on_eof(tick.stats),
                 Ok(read) => read,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Next::Read,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -313,10 +324,22 @@ impl Conn {
                 return Next::Close;
             }
             let next = self.on_writable(tick.stats);
-            if next != Next::Read || read < room {
+            if next != Next::Read || (read < room && !read_closed) {
                 return next;
             }
         }
+    }
+
+    /// The peer shut its side. As Redis does, every complete command it
+    /// sent before is answered (here: once its write has applied, for a
+    /// write) and the connection then closes; a blocked command or a
+    /// `WAIT` ends at once (its client cannot be waiting for it).
+    fn on_eof(&mut self, stats: &ExecutorStats) -> Next {
+        if self.parked() {
+            return Next::Close;
+        }
+        self.peer_closed = true;
+        self.on_writable(stats)
     }
 
     /// After a write outcome or a read check arrived: runs the held command
@@ -737,7 +760,8 @@ impl Conn {
         if self.output.capacity() > OUTPUT_BYTES_KEEP_MAX {
             self.output = BytesMut::with_capacity(READ_BYTES_MIN);
         }
-        if self.closing && self.slots.is_empty() {
+        let finished = self.closing || (self.peer_closed && self.held.is_none());
+        if finished && self.slots.is_empty() {
             Next::Close
         } else {
             Next::Read
@@ -1022,27 +1046,23 @@ fn execute(
             }
             Step::Done
         }
-        Action::Exec(transaction) => {
+        Action::Exec(exec) => {
             // EXEC is not flagged a write (as in Redis), so it is
             // redirected here; its transaction is dropped either way.
             if let Some(error) = shared.raft.redirect(0) {
                 ctx.out.error_text(&error);
                 return Step::Done;
             }
-            let bytes = transaction.bytes();
-            let locals: Vec<Vec<Bytes>> = transaction
-                .commands
-                .iter()
-                .filter(|args| {
-                    cmd::lookup(&args[0]).is_some_and(|spec| {
-                        transaction::runs_locally(cmd::effective_spec(spec, args))
-                    })
-                })
-                .cloned()
-                .collect();
-            let step = propose(conn, tick, Op::Exec(transaction), bytes, 0, effective);
-            if let Some(Slot::Write(_, _, _, slot_locals)) = conn.slots.back_mut() {
-                *slot_locals = locals;
+            let bytes = exec.bytes();
+            let locals = exec.locals();
+            let seq = conn.write_seq_next;
+            let transaction = Op::Exec(Box::new(exec.transaction));
+            let step = propose(conn, tick, transaction, bytes, 0, effective);
+            match conn.slots.back_mut() {
+                Some(Slot::Write(proposed, _, _, slot_locals)) if *proposed == seq => {
+                    *slot_locals = locals;
+                }
+                _ => {} // refused: too large
             }
             step
         }

@@ -144,7 +144,7 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
             let next = if event.is_writable() {
                 conn.drive(&mut tick)
             } else {
-                conn.on_readable(&mut tick)
+                conn.on_readable(&mut tick, event.is_read_closed())
             };
             follow(&shared, &poll, &mut conns, index, next, tick.proposals);
         }

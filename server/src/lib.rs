@@ -6,6 +6,8 @@ pub mod accept;
 pub mod admin;
 pub mod admission;
 pub mod blocking;
+#[cfg(feature = "chaos")]
+pub mod chaos;
 pub mod client;
 pub mod cmd;
 pub mod config;

@@ -152,9 +152,13 @@ impl Shared {
 
 /// Wall-clock Unix time in milliseconds.
 pub fn unix_ms() -> u64 {
-    SystemTime::now()
+    let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| d.as_millis() as u64);
+    // Test builds of the chaos suite can skew this node's clock.
+    #[cfg(feature = "chaos")]
+    let now_ms = crate::chaos::offset_unix_ms(now_ms);
+    now_ms
 }
 
 fn make_run_id() -> String {

@@ -5,22 +5,23 @@
 //! allowed in a transaction) and queued with `+QUEUED`, or refused with its
 //! error, which dooms the transaction (`EXECABORT` at `EXEC`). `WATCH`
 //! takes each key's stamp (`Engine::watch_stamp`) from this node's state,
-//! after the same linearizable check a read gets. `EXEC` turns the queue
-//! and the stamps into one [`Transaction`], proposed as one command of one
-//! Raft entry.
+//! after the same linearizable check a read gets. `EXEC` parses the queue
+//! into one [`Transaction`] of typed ops (a keyspace command becomes its
+//! [`KeyOp`], on the database the queue's `SELECT`s leave it on; a parse
+//! error becomes its reply) and proposes it as one command of one Raft
+//! entry.
 //!
 //! At apply, every node runs [`execute`]: if any watched key's stamp
 //! differs, the transaction does nothing and replies a nil array;
-//! otherwise each queued command runs through its own handler, on an
-//! internal client (Redis's "fake client" for scripts and AOF loading), at
-//! the entry's time: a read replies from the state as the transaction has
-//! left it so far, a write is applied on the spot. The replies are encoded
-//! for the connection's protocol into one array.
+//! otherwise each op runs at the entry's time: a read replies from the
+//! state as the transaction has left it so far, a write is applied on the
+//! spot. The replies are encoded for the connection's protocol into one
+//! array.
 //!
 //! Invariants:
-//! - Apply is deterministic: handlers see only the entry's time, the
-//!   replicated state and a random source seeded by the log index, so every
-//!   node applies the same writes and reaches the same abort decision.
+//! - Apply is deterministic: ops carry everything but the state and the
+//!   time (seeds of random picks were drawn at `EXEC`), so every node
+//!   applies the same writes and reaches the same abort decision.
 //! - A transaction is isolated: apply runs it holding [`TxGate`]
 //!   exclusively (with the blocked commands it serves), and a network
 //!   thread holds it shared for each whole tick, so no reader on this node
@@ -41,7 +42,7 @@ use redraft_engine::{Random, ReplySink};
 use serde::{Deserialize, Serialize};
 
 use crate::client::Client;
-use crate::cmd::{self, flags, Action, CommandSpec, Ctx};
+use crate::cmd::{self, flags, Action, CommandSpec, Ctx, KeyOp, Parse};
 use crate::resp::ReplyWriter;
 use crate::shared::Shared;
 
@@ -68,28 +69,117 @@ pub struct Watch {
 /// One `EXEC` as it travels in a Raft entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transaction {
-    /// The connection's database when `EXEC` ran (the queue's `SELECT`s
-    /// move from there).
-    pub db: u8,
     /// Encode the replies in RESP3.
     pub resp3: bool,
     /// Abort unless every key still has its stamp.
     pub watches: Vec<Watch>,
-    /// The queued commands, in order, each with its name.
-    pub commands: Vec<Vec<Bytes>>,
+    /// The queued commands, in order.
+    pub commands: Vec<Queued>,
 }
 
-impl Transaction {
-    /// The size of the transaction on the wire, as entries are bounded.
+/// One queued command as apply sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Queued {
+    /// A keyspace command, on database `db`.
+    Key { db: u8, op: KeyOp },
+    /// A command the connection's node runs once the entry has applied
+    /// ([`runs_locally`]): apply leaves a hole for its reply.
+    Local,
+    /// A command whose arguments failed to parse at `EXEC`: its reply.
+    Fail(redraft_engine::Error),
+    /// A keyspace command not yet parsed into an op (the command table is
+    /// being moved to parsers): it runs through its handler at apply, on
+    /// an internal client of database `db`.
+    Handler { db: u8, args: Vec<Bytes> },
+}
+
+/// What `EXEC` hands the connection: the transaction to propose, and the
+/// commands as they were queued (for the slow log, MONITOR, and the local
+/// commands the connection runs itself).
+#[derive(Debug)]
+pub struct Exec {
+    pub transaction: Transaction,
+    /// The database `EXEC` ran on.
+    pub db: usize,
+    /// Each queued command's arguments, the name included.
+    pub queued: Vec<Vec<Bytes>>,
+}
+
+impl Exec {
+    /// The size of the transaction, as entries are bounded: the queued
+    /// commands as sent, and the watched keys.
     pub fn bytes(&self) -> usize {
-        let watches: usize = self.watches.iter().map(|watch| watch.key.len() + 16).sum();
+        let watches: usize = self
+            .transaction
+            .watches
+            .iter()
+            .map(|watch| watch.key.len() + 16)
+            .sum();
         let commands: usize = self
-            .commands
+            .queued
             .iter()
             .flat_map(|args| args.iter().map(|arg| arg.len() + 16))
             .sum();
         watches + commands
     }
+
+    /// The queued commands this node runs itself once the entry applied,
+    /// in order.
+    pub fn locals(&self) -> Vec<Vec<Bytes>> {
+        self.queued
+            .iter()
+            .zip(&self.transaction.commands)
+            .filter(|(_, queued)| matches!(queued, Queued::Local))
+            .map(|(args, _)| args.clone())
+            .collect()
+    }
+}
+
+/// Parses a queue at `EXEC` into a transaction's commands (see the module
+/// docs), starting on database `db`: a keyspace command through its
+/// parser, with fresh seeds from `seeds`.
+pub fn parse_queue(
+    queue: &[Vec<Bytes>],
+    mut db: usize,
+    now_ms: u64,
+    resp3: bool,
+    seeds: &mut dyn FnMut() -> u64,
+) -> Vec<Queued> {
+    queue
+        .iter()
+        .map(|args| {
+            // Queueing checked that the command is known.
+            let Some(spec) = cmd::lookup(&args[0]) else {
+                let text = cmd::unknown_command_error(&args[0], &args[1..]);
+                return Queued::Fail(redraft_engine::Error::Text(text.into()));
+            };
+            let effective = cmd::effective_spec(spec, args);
+            if runs_locally(effective) {
+                if effective.name == "select" {
+                    db = args
+                        .get(1)
+                        .and_then(|arg| cmd::parse_db(arg).ok())
+                        .unwrap_or(db);
+                }
+                return Queued::Local;
+            }
+            let Some(parse) = effective.parse else {
+                return Queued::Handler {
+                    db: db as u8,
+                    args: args.clone(),
+                };
+            };
+            // A subcommand's parser takes the arguments after its name.
+            let skip = if std::ptr::eq(effective, spec) { 1 } else { 2 };
+            match parse(&mut Parse::new(db, now_ms, resp3, seeds), &args[skip..]) {
+                Ok(command) => Queued::Key {
+                    db: db as u8,
+                    op: command.into_op(),
+                },
+                Err(error) => Queued::Fail(error),
+            }
+        })
+        .collect()
 }
 
 /// Keeps network-thread ticks and transactions apart (see the module
@@ -126,12 +216,11 @@ pub fn allowed_in_multi(spec: &CommandSpec) -> bool {
 /// serves the connection once `EXEC`'s entry has applied, instead of at
 /// apply on every node: the commands that neither read nor write the
 /// keyspace (`CONFIG`, `INFO`, `CLIENT`, `TIME`, `PUBLISH`, `SUBSCRIBE`,
-/// `WAIT`, ...) act on one node or one connection, which apply, seeing
-/// only replicated state, cannot do. `SELECT` (it moves the transaction's
-/// database), `PING`, `ECHO` and `UNWATCH` run at apply.
+/// `WAIT`, `SELECT`, `PING`, ...) act on one node or one connection, which
+/// apply, seeing only replicated state, cannot do. (A queued `SELECT` also
+/// moves the database the commands after it are parsed for.)
 pub fn runs_locally(spec: &CommandSpec) -> bool {
-    spec.flags & (flags::WRITE | flags::READONLY) == 0
-        && !matches!(spec.name, "ping" | "echo" | "select" | "unwatch")
+    spec.parse.is_none() && spec.flags & (flags::WRITE | flags::READONLY) == 0
 }
 
 /// Redis's error for a command refused inside `MULTI`.
@@ -140,8 +229,8 @@ pub const NOT_ALLOWED_ERROR: &str = "ERR Command not allowed inside a transactio
 pub const EXECABORT_ERROR: &str = "EXECABORT Transaction discarded because of previous errors.";
 
 /// The database the connection has selected after the queue's `SELECT`s
-/// run, starting from `db`: each valid `SELECT` moves it, as it will at
-/// apply.
+/// run, starting from `db`: each valid `SELECT` moves it, as it will when
+/// the transaction has applied.
 pub fn db_after(db: usize, commands: &[Vec<Bytes>]) -> usize {
     commands
         .iter()
@@ -188,28 +277,40 @@ pub fn execute(
         };
     }
     out.array(transaction.commands.len());
-    let mut client = Client::internal(usize::from(transaction.db), transaction.resp3);
     let mut random = Random::new(index);
-    for args in &transaction.commands {
-        let local =
-            cmd::lookup(&args[0]).is_some_and(|spec| runs_locally(cmd::effective_spec(spec, args)));
-        if local {
-            holes.push(reply.len());
-            continue;
+    for queued in &transaction.commands {
+        let mut out = ReplyWriter::new(&mut reply, transaction.resp3);
+        match queued {
+            Queued::Key { db, op } => {
+                let db = usize::from(*db);
+                match op {
+                    KeyOp::Read(query) => engine.query(db, query, now_ms, &mut out),
+                    KeyOp::Write(op) => {
+                        let applied = engine.apply(db, op, now_ms);
+                        on_write(db, op);
+                        applied.emit(&mut out);
+                    }
+                }
+            }
+            Queued::Local => holes.push(reply.len()),
+            Queued::Fail(error) => out.error(error),
+            Queued::Handler { db, args } => {
+                let mut client = Client::internal(usize::from(*db), transaction.resp3);
+                let mut ctx = Ctx {
+                    shared,
+                    now_ms,
+                    client: &mut client,
+                    out,
+                    writes_pending: false,
+                    subscriber: crate::pubsub::Subscriber::NONE,
+                    random: Some(&mut random),
+                    // Apply is the truth: whatever a handler would answer
+                    // as a read, it may answer here.
+                    read_checked: Some(true),
+                };
+                run_queued(&mut ctx, args, on_write);
+            }
         }
-        let mut ctx = Ctx {
-            shared,
-            now_ms,
-            client: &mut client,
-            out: ReplyWriter::new(&mut reply, transaction.resp3),
-            writes_pending: false,
-            subscriber: crate::pubsub::Subscriber::NONE,
-            random: Some(&mut random),
-            // Apply is the truth: whatever a handler would answer as a
-            // read, it may answer here.
-            read_checked: Some(true),
-        };
-        run_queued(&mut ctx, args, on_write);
     }
     ExecReply {
         encoded: reply.freeze(),
@@ -318,13 +419,47 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_parses_into_ops_on_the_database_its_selects_leave() {
+        let queue: Vec<Vec<Bytes>> = [
+            &["get", "k"][..],
+            &["select", "2"],
+            &["GET", "k"],
+            &["select", "99"],
+            &["incrby", "k", "x"],
+            &["config", "get", "maxclients"],
+        ]
+        .iter()
+        .map(|words| args(words))
+        .collect();
+        let mut seeds = || 7;
+        let parsed = parse_queue(&queue, 1, 0, false, &mut seeds);
+        let get = |db| Queued::Key {
+            db,
+            op: KeyOp::Read(redraft_engine::Query::Get {
+                key: Bytes::from_static(b"k"),
+            }),
+        };
+        assert_eq!(
+            parsed,
+            vec![
+                get(1),
+                Queued::Local,
+                get(2),
+                Queued::Local,
+                Queued::Fail(redraft_engine::Error::NotInteger),
+                Queued::Local,
+            ]
+        );
+    }
+
+    #[test]
     fn commands_that_touch_no_key_run_on_the_connections_node() {
         let cases: &[(&[&str], bool)] = &[
             (&["get", "k"], false),
             (&["set", "k", "v"], false),
-            (&["ping"], false),
-            (&["select", "1"], false),
-            (&["unwatch"], false),
+            (&["ping"], true),
+            (&["select", "1"], true),
+            (&["unwatch"], true),
             (&["object", "encoding", "k"], false),
             (&["config", "set", "maxclients", "10"], true),
             (&["info"], true),

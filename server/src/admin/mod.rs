@@ -72,7 +72,7 @@ impl AdminState {
 
 /// The admin API's routes, with their state applied.
 pub fn router(state: AdminState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/health", get(health::get))
         .route("/cluster/status", get(cluster::status))
         .route("/cluster/members", get(cluster::members))
@@ -81,7 +81,11 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(observe::metrics))
         .route("/", get(observe::page))
         .route("/dashboard.json", get(observe::report))
-        .with_state(state)
+        .with_state(state);
+    // Test builds of the chaos suite add the /chaos/* knobs.
+    #[cfg(feature = "chaos")]
+    let router = router.merge(crate::chaos::routes());
+    router
 }
 
 /// Binds the admin port; a port in use is an error naming it.

@@ -120,7 +120,7 @@ pub enum Action {
     /// passed a linearizable read check (see [`Ctx::answer_if_missing`]).
     CheckThenRetry,
     /// Propose this transaction (`EXEC`) and reply with its replies.
-    Exec(Box<crate::transaction::Transaction>),
+    Exec(Box<crate::transaction::Exec>),
 }
 
 /// The state a handler works with.

@@ -10,7 +10,7 @@ use redraft_engine::ReplySink;
 
 use super::flags::{FAST, LOADING, NOSCRIPT, READS_KEYS, STALE};
 use super::{Action, CommandSpec, Ctx};
-use crate::transaction::{self, Transaction, Watch, EXECABORT_ERROR};
+use crate::transaction::{self, Exec, Transaction, Watch, EXECABORT_ERROR};
 
 const fn spec(
     name: &'static str,
@@ -106,14 +106,24 @@ fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
         ctx.out.array(0);
         return Action::Replied;
     }
-    let db = ctx.client.db;
+    let (db, now_ms, resp3) = (ctx.client.db, ctx.now_ms, ctx.client.resp3);
+    let commands = {
+        let mut seeds = || ctx.random_seed();
+        transaction::parse_queue(&multi.commands, db, now_ms, resp3, &mut seeds)
+    };
+    // The connection's next commands run on the database the queue's
+    // SELECTs leave it on (a write after EXEC is proposed before EXEC's
+    // reply comes back).
     ctx.client
         .set_db(transaction::db_after(db, &multi.commands));
-    Action::Exec(Box::new(Transaction {
-        db: db as u8,
-        resp3: ctx.client.resp3,
-        watches,
-        commands: multi.commands,
+    Action::Exec(Box::new(Exec {
+        transaction: Transaction {
+            resp3,
+            watches,
+            commands,
+        },
+        db,
+        queued: multi.commands,
     }))
 }
 

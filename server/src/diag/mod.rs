@@ -134,8 +134,8 @@ fn observe(
             // EXEC itself is not logged (Redis's `skip_slowlog`) but its
             // commands are, in order. They are proposed together, so each
             // is logged with EXEC's time: their run at apply is not timed.
-            Action::Exec(transaction) => {
-                for queued in &transaction.commands {
+            Action::Exec(exec) => {
+                for queued in &exec.queued {
                     log(&queued_redacted(queued));
                 }
             }
@@ -145,10 +145,10 @@ fn observe(
     }
     if monitored {
         let unix_us = now.as_micros() as u64;
-        if let Action::Exec(transaction) = action {
+        if let Action::Exec(exec) = action {
             // Redis shows the queued commands as EXEC runs them, then EXEC.
-            let mut db = usize::from(transaction.db);
-            for queued in &transaction.commands {
+            let mut db = exec.db;
+            for queued in &exec.queued {
                 if queued[0].eq_ignore_ascii_case(b"select") {
                     db = queued
                         .get(1)

@@ -534,7 +534,11 @@ impl<C: RaftTypeConfig> Peer<C> {
     }
 
     async fn open(&self) -> Result<Conn, CallError> {
-        let stream = TcpStream::connect((self.node.host.as_str(), self.node.raft_port))
+        let (host, port) = (self.node.host.clone(), self.node.raft_port);
+        // Test builds of the chaos suite reach each peer through a proxy.
+        #[cfg(feature = "chaos")]
+        let (host, port) = crate::chaos::peer_addr(&host, port);
+        let stream = TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|e| CallError::Frame(FrameError::Io(e)))?;
         stream

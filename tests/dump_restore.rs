@@ -298,7 +298,8 @@ fn restore_and_sort_store_apply_the_same_on_every_node() {
 
 /// A write command whose error depends on the key (RESTORE's BUSYKEY
 /// before a bad TTL or payload, LSET's bad index) answers for the key as
-/// the connection's own pipelined writes leave it, as redis-server does.
+/// the connection's own pipelined writes leave it, or inside MULTI as the
+/// transaction's writes leave it, as redis-server does.
 #[test]
 fn refusals_that_depend_on_the_key_see_the_connections_writes() {
     let (redis, redraft) = (common::redis(&[]), common::redraft(&[]));
@@ -315,6 +316,16 @@ fn refusals_that_depend_on_the_key_see_the_connections_writes() {
         &["LSET", "l", "x", "b"],
         &["SET", "l", "s"],
         &["LSET", "l", "x", "b"],
+        &["DEL", "l"],
+        // In a transaction, at apply, after the transaction's own writes.
+        &["MULTI"],
+        &["SET", "k", "v"],
+        &["RESTORE", "k", "0", "xxx"],
+        &["DEL", "k"],
+        &["RESTORE", "k", "0", "xxx"],
+        &["RPUSH", "l", "a"],
+        &["LSET", "l", "x", "b"],
+        &["EXEC"],
         &["DEL", "l"],
     ];
     let mut pipeline = Vec::new();

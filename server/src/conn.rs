@@ -43,7 +43,6 @@ use crate::client::Client;
 use crate::cmd::{self, flags, Action, CommandSpec, Ctx};
 use crate::config::ReadConsistency;
 use crate::metrics::commands::{self as command_metrics, Verdict};
-use crate::raft::node::{too_large_error, COMMAND_BYTES_MAX};
 use crate::raft::status::Role;
 use crate::resp::{CommandDecoder, ReplyWriter};
 use crate::route::{key_slot, Op, Outcome, Proposal, Route};
@@ -1010,9 +1009,6 @@ fn execute(
                 seq,
             };
             let step = propose(conn, tick, block, bytes, write_slot, effective);
-            if conn.write_seq_next == seq {
-                return step; // refused: too large
-            }
             conn.blocked = Some(Blocked {
                 seq,
                 unblock: false,
@@ -1062,7 +1058,7 @@ fn execute(
                 Some(Slot::Write(proposed, _, _, slot_locals)) if *proposed == seq => {
                     *slot_locals = locals;
                 }
-                _ => {} // refused: too large
+                _ => unreachable!("propose queues the transaction's slot"),
             }
             step
         }
@@ -1086,9 +1082,6 @@ fn queue(ctx: &mut Ctx<'_>, effective: &CommandSpec, args: &[Bytes]) {
     if !transaction::allowed_in_multi(effective) {
         multi.failed = true;
         ctx.out.error_text(transaction::NOT_ALLOWED_ERROR);
-    } else if multi.bytes + bytes > COMMAND_BYTES_MAX {
-        multi.failed = true;
-        ctx.out.error_text(&too_large_error(multi.bytes + bytes));
     } else {
         multi.bytes += bytes;
         multi
@@ -1098,8 +1091,7 @@ fn queue(ctx: &mut Ctx<'_>, effective: &CommandSpec, args: &[Bytes]) {
     }
 }
 
-/// Queues `op` for the proposer and a reply slot for its outcome, or
-/// refuses it if it is too large for an entry.
+/// Queues `op` for the proposer and a reply slot for its outcome.
 fn propose(
     conn: &mut Conn,
     tick: &mut Tick<'_>,
@@ -1108,12 +1100,9 @@ fn propose(
     write_slot: u16,
     spec: &'static CommandSpec,
 ) -> Step {
-    if bytes > COMMAND_BYTES_MAX {
-        let resp3 = conn.client.resp3;
-        ReplyWriter::new(reply_buffer(&mut conn.output, &mut conn.slots), resp3)
-            .error_text(&too_large_error(bytes));
-        return Step::Done;
-    }
+    // A MULTI may add up past 4 GiB; beyond an upload's size only the
+    // count of pending bytes is approximate.
+    let bytes = bytes.min(u32::MAX as usize);
     let seq = conn.write_seq_next;
     conn.write_seq_next += 1;
     let timing = Timing {

@@ -73,6 +73,17 @@ pub enum Op {
     /// if it still waits: its timeout passed (it replies a null array) or
     /// its client left.
     Unblock { client_id: u64, seq: u64 },
+    /// `bytes` at `offset` of an encoded large write of `total` bytes,
+    /// upload `upload` of the entry's origin (see `crate::raft::upload`).
+    Part {
+        upload: u64,
+        offset: u64,
+        total: u64,
+        bytes: Bytes,
+    },
+    /// Upload `upload` of the entry's origin is complete at `total` bytes:
+    /// apply the write it holds.
+    Assembled { upload: u64, total: u64 },
 }
 
 /// A message to the Raft thread.

@@ -14,6 +14,7 @@
 //! - [`counters`]: counts of Raft events (elections, snapshots) for metrics.
 //! - [`events`]: structured events from openraft's metrics reports.
 //! - [`health`]: each peer's reachability, and the prober.
+//! - [`upload`]: large writes sent through the log in bounded parts.
 //! - [`node`]: the Raft thread, wiring the parts together.
 
 pub mod counters;
@@ -29,3 +30,4 @@ pub mod snapshot_data;
 pub mod state_machine;
 pub mod status;
 pub mod types;
+pub mod upload;

@@ -50,24 +50,14 @@ use crate::route::ToRaft;
 use crate::shared::{unix_ms, Shared};
 
 /// Most entries in one append-entries RPC. An entry is at most about
-/// `ENTRY_BYTES_TARGET` plus one command of `COMMAND_BYTES_MAX`, so a
-/// full RPC stays below the peer transport's 64 MiB frame limit.
+/// `ENTRY_BYTES_TARGET` plus one small write plus one part of an upload
+/// (`crate::raft::upload`), about 3 MiB, so a full RPC stays well below
+/// the peer transport's 64 MiB frame limit.
 const REPLICATION_ENTRIES_MAX: u64 = 10;
 /// Longest wait at start-up for the log replay and, alone, for leadership.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest wait at start-up for openraft to report the stored membership.
 const MEMBERSHIP_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Largest write command (in bytes as sent) that can be replicated; a
-/// bigger one is refused before it is proposed.
-pub const COMMAND_BYTES_MAX: usize = 4 << 20;
-
-/// The error for a write of `bytes` over [`COMMAND_BYTES_MAX`].
-pub fn too_large_error(bytes: usize) -> String {
-    format!(
-        "ERR command of {bytes} bytes is too large to replicate (the limit is {COMMAND_BYTES_MAX})"
-    )
-}
 
 /// Starts the Raft thread and returns once the node is ready to serve
 /// clients (or could not start).

@@ -27,12 +27,17 @@
 //! idle only for the hand-over.
 //!
 //! Invariants:
-//! - Writes are proposed in the order they were queued, so one connection's
-//!   writes apply in its order.
+//! - One client's writes are proposed in the order they were queued, so
+//!   they apply in its order. A write larger than `UPLOAD_BYTES_MIN` goes
+//!   in parts ([`crate::raft::upload`]); its client's later writes wait for
+//!   its last part, other clients' writes go past it.
 //! - Only the leader proposes: when this node does not lead, queued writes
-//!   are answered with `-MOVED` or `-CLUSTERDOWN` and never proposed.
-//! - An entry holds at most [`ENTRY_COMMANDS_MAX`] commands and, unless one
-//!   command alone is bigger, at most [`ENTRY_BYTES_TARGET`] bytes.
+//!   (and an upload in progress) are answered with `-MOVED` or
+//!   `-CLUSTERDOWN` and never proposed (further).
+//! - An entry holds at most [`ENTRY_COMMANDS_MAX`] commands besides one
+//!   part of an upload, and at most [`ENTRY_BYTES_TARGET`] bytes of small
+//!   writes (each at most `UPLOAD_BYTES_MIN`) besides that part, so an
+//!   entry is never much over 2 MiB.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -47,11 +52,11 @@ use rustc_hash::FxHashMap;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::blocking::Blocking;
-use crate::raft::node::{too_large_error, COMMAND_BYTES_MAX};
 use crate::raft::state_machine::AppliedEntry;
 use crate::raft::status::{RaftStatus, Role, CLUSTER_DOWN};
 use crate::raft::types::{Command, Request, TypeConfig};
-use crate::route::{Delivery, Inbox, Outcome, Proposal, Route, ToRaft};
+use crate::raft::upload::Uploads;
+use crate::route::{Delivery, Inbox, Op, Outcome, Proposal, Route, ToRaft};
 use crate::shared::unix_ms;
 
 /// Entries proposed and not yet applied (or failed) at once.
@@ -192,6 +197,16 @@ impl Router {
     }
 }
 
+/// The client whose write `proposal` is, if it comes from one: a routed
+/// write, or the end of a client's wait.
+fn client_of(proposal: &Proposal) -> Option<u64> {
+    match (&proposal.route, &proposal.op) {
+        (Some(route), _) => Some(route.client_id),
+        (None, Op::Unblock { client_id, .. }) => Some(*client_id),
+        (None, _) => None,
+    }
+}
+
 /// How long a read check waits before asking again when a round of
 /// heartbeats missed its quorum.
 const READ_CHECK_RETRY: Duration = Duration::from_millis(10);
@@ -252,6 +267,7 @@ impl Proposer {
     pub async fn run(self) {
         let in_flight = Arc::new(Semaphore::new(ENTRIES_IN_FLIGHT_MAX));
         let mut writes: VecDeque<Proposal> = VecDeque::new();
+        let mut uploads = Uploads::default();
         let mut reads: Vec<(u16, u64)> = Vec::new();
         // The last entry handed to openraft, until an append after it was
         // handed over is durable or its write ended (it may never be
@@ -272,7 +288,7 @@ impl Proposer {
             if !reads.is_empty() && !checking.swap(true, Ordering::AcqRel) {
                 self.check_reads(std::mem::take(&mut reads), checking.clone());
             }
-            if writes.is_empty() {
+            if writes.is_empty() && !uploads.busy() {
                 // A burst (a bulk load) can queue hundreds of thousands of
                 // writes; keep no more than a small queue's room while idle.
                 writes.shrink_to(WRITES_IDLE_CAPACITY_MAX);
@@ -283,6 +299,12 @@ impl Proposer {
                 let status = self.status.clone();
                 self.router
                     .refuse(writes.drain(..), |route| status.refusal(route.slot));
+                if let Some(route) = uploads.abandon() {
+                    self.router.deliver(std::iter::once((
+                        route,
+                        Outcome::Failed(status.refusal(route.slot)),
+                    )));
+                }
                 continue;
             }
             if let Some((flushes, ended)) = &appending {
@@ -302,7 +324,7 @@ impl Proposer {
                     appending = Some((self.flushed.count(), ended.clone()));
                     let wake = self.notify.clone();
                     let permit = permit.expect("the semaphore is never closed");
-                    let request = self.take_entry(&mut writes);
+                    let request = self.take_entry(&mut writes, &mut uploads);
                     let proposal = request.proposal;
                     let router = self.router.clone();
                     let raft = self.raft.clone();
@@ -339,33 +361,74 @@ impl Proposer {
     }
 
     /// Takes the next entry's worth of writes off the queue and registers
-    /// their routes.
-    fn take_entry(&self, writes: &mut VecDeque<Proposal>) -> Request {
+    /// their routes: the next part of the upload in progress (or of a
+    /// large write that starts one), then small writes in queue order,
+    /// skipping those of a client whose earlier write is still being
+    /// uploaded or waits to be (they keep their place in the queue).
+    fn take_entry(&self, writes: &mut VecDeque<Proposal>, uploads: &mut Uploads) -> Request {
         let mut commands = Vec::with_capacity(writes.len().min(ENTRY_COMMANDS_MAX));
         let mut routes = Vec::with_capacity(commands.capacity());
+        let mut parts = Vec::new();
+        let mut held: Vec<u64> = uploads.holding().into_iter().collect();
+        let mut part_taken = false;
+        if uploads.busy() {
+            uploads.next_commands(&mut parts);
+            part_taken = true;
+        }
+        // Clients whose writes are passed over, in queue order.
+        let mut skipped: Vec<Proposal> = Vec::new();
         let mut bytes = 0usize;
-        while let Some(proposal) = writes.front() {
-            let size = proposal.bytes as usize;
-            if size > COMMAND_BYTES_MAX {
-                // Never reaches the log, where it would exceed the entry
-                // limit and stop the node (network threads refuse these
-                // first; this guards every other source).
-                let proposal = writes.pop_front().expect("front exists");
-                self.router.refuse([proposal], |_| too_large_error(size));
+        loop {
+            // An upload's commands go first; once its `Assembled` is in,
+            // its client's later writes may follow it in this entry.
+            for part in parts.drain(..) {
+                if part.route.is_some() {
+                    held.retain(|&client| Some(client) != part.route.map(|r| r.client_id));
+                }
+                routes.push(part.route);
+                commands.push(Command {
+                    db: part.db,
+                    op: part.op,
+                });
+            }
+            let Some(proposal) = writes.pop_front() else {
+                break;
+            };
+            let client = client_of(&proposal);
+            if client.is_some_and(|client| held.contains(&client)) {
+                skipped.push(proposal);
                 continue;
             }
+            if Uploads::needs_parts(&proposal) {
+                if uploads.busy() || part_taken {
+                    // One upload at a time, one part per entry: it waits,
+                    // and so do its client's later writes.
+                    held.extend(client);
+                    skipped.push(proposal);
+                } else {
+                    uploads.begin(proposal, client);
+                    held.extend(client);
+                    uploads.next_commands(&mut parts);
+                    part_taken = true;
+                }
+                continue;
+            }
+            let size = proposal.bytes as usize;
             if !commands.is_empty()
-                && (commands.len() == ENTRY_COMMANDS_MAX || bytes + size > ENTRY_BYTES_TARGET)
+                && (commands.len() >= ENTRY_COMMANDS_MAX || bytes + size > ENTRY_BYTES_TARGET)
             {
+                writes.push_front(proposal);
                 break;
             }
-            let proposal = writes.pop_front().expect("front exists");
             bytes += size;
             routes.push(proposal.route);
             commands.push(Command {
                 db: proposal.db,
                 op: proposal.op,
             });
+        }
+        for proposal in skipped.into_iter().rev() {
+            writes.push_front(proposal);
         }
         self.status.entries_proposed.fetch_add(1, Ordering::Relaxed);
         self.status

@@ -68,6 +68,7 @@ use crate::raft::counters::RaftCounters;
 use crate::raft::network::PeerNode;
 use crate::raft::snapshot_data::SnapshotData;
 use crate::raft::types::{Applied, NodeId, Request, TypeConfig};
+use crate::raft::upload::Staged;
 use crate::route::{Op, Outcome};
 use crate::transaction;
 
@@ -145,6 +146,8 @@ struct Inner {
     blocked: Blocked,
     /// Counts snapshots and gives their events a node id and term.
     counters: Option<Arc<RaftCounters>>,
+    /// Parts of large writes not yet assembled (replicated; in snapshots).
+    staged: Staged,
 }
 
 impl StateMachine {
@@ -166,6 +169,7 @@ impl StateMachine {
             isolate: None,
             blocked: Blocked::default(),
             counters: None,
+            staged: Staged::default(),
         };
         let mut files = SnapshotFiles {
             dir: dir.to_path_buf(),
@@ -179,12 +183,14 @@ impl StateMachine {
                 meta,
                 clock_ms,
                 blocked,
+                staged,
             } = decode_meta(run.meta()).map_err(|e| format!("snapshot {}: {e}", path.display()))?;
             engine.install_run(&run);
             inner.last_applied = meta.last_log_id;
             inner.membership = meta.last_membership.clone();
             inner.clock_ms = clock_ms;
             inner.blocked = blocked;
+            inner.staged = staged;
             files.persisted_index = meta.last_log_id.map(|id| id.index);
             tracing::info!(
                 last_applied = ?meta.last_log_id,
@@ -253,46 +259,30 @@ impl StateMachine {
             now_ms,
             waiters,
         };
+        let runner = inner.transactions.as_ref();
+        let staged = &mut inner.staged;
         request
             .commands
             .iter()
             .map(|command| {
                 let db = usize::from(command.db);
                 match &command.op {
-                    Op::Write(op) => Outcome::Applied(apply.write(db, op)),
-                    Op::Exec(transaction) => {
-                        let runner = inner
-                            .transactions
-                            .as_ref()
-                            .expect("a transaction runner is set before transactions apply");
-                        apply.exec(runner, transaction, index)
-                    }
-                    Op::Block {
-                        pop,
-                        keys,
-                        client_id,
-                        seq,
+                    Op::Part {
+                        upload,
+                        offset,
+                        total,
+                        bytes,
                     } => {
-                        let id = WaiterId {
-                            origin: request.origin,
-                            client_id: *client_id,
-                            seq: *seq,
-                        };
-                        apply.block(db, pop, keys, id)
-                    }
-                    Op::Unblock { client_id, seq } => {
-                        let id = WaiterId {
-                            origin: request.origin,
-                            client_id: *client_id,
-                            seq: *seq,
-                        };
-                        if let Some(ended) = apply.blocked.unblock(id) {
-                            apply
-                                .waiters
-                                .push((ended.id, Outcome::Applied(ended.reply)));
-                        }
+                        staged.part(request.origin, *upload, *offset, *total, bytes);
                         Outcome::Applied(Reply::Ok)
                     }
+                    Op::Assembled { upload, total } => {
+                        match staged.assemble(request.origin, *upload, *total) {
+                            Ok(op) => apply.op(db, &op, request.origin, runner, index),
+                            Err(error) => Outcome::Failed(error.to_string()),
+                        }
+                    }
+                    op => apply.op(db, op, request.origin, runner, index),
                 }
             })
             .collect()
@@ -336,7 +326,7 @@ impl StateMachine {
     fn build_blocking(&self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         let started = std::time::Instant::now();
         // The cut: under the apply lock, only the freeze.
-        let (frozen, meta, clock_ms, blocked, counters) = {
+        let (frozen, meta, clock_ms, blocked, staged, counters) = {
             let mut inner = self.inner.lock();
             inner.snapshots_built += 1;
             let meta = SnapshotMeta {
@@ -346,11 +336,13 @@ impl StateMachine {
             };
             let counters = inner.counters.clone();
             let blocked = inner.blocked.clone();
+            let staged = inner.staged.clone();
             (
                 self.engine.freeze(),
                 meta,
                 inner.clock_ms,
                 blocked,
+                staged,
                 counters,
             )
         };
@@ -362,7 +354,7 @@ impl StateMachine {
         };
         let temporary = self.temporary("build");
         let written = frozen
-            .write_run(&temporary, &encode_meta(&meta, clock_ms, &blocked))
+            .write_run(&temporary, &encode_meta(&meta, clock_ms, &blocked, &staged))
             .map_err(RunError::Io)
             .and_then(|summary| Ok((summary, Run::open(&temporary)?)));
         let (summary, run) = written.map_err(|e| {
@@ -412,7 +404,7 @@ impl StateMachine {
         };
         let stored = decode_meta(run.meta()).and_then(|stored| {
             if stored.meta.last_log_id == meta.last_log_id {
-                Ok((stored.clock_ms, stored.blocked))
+                Ok((stored.clock_ms, stored.blocked, stored.staged))
             } else {
                 Err(AnyError::error(format!(
                     "snapshot holds {:?} but its meta says {:?}",
@@ -420,7 +412,7 @@ impl StateMachine {
                 )))
             }
         });
-        let (clock_ms, blocked) = match stored {
+        let (clock_ms, blocked, staged) = match stored {
             Ok(stored) => stored,
             Err(error) => {
                 let _ = fs::remove_file(&temporary);
@@ -449,6 +441,7 @@ impl StateMachine {
         inner.membership = meta.last_membership.clone();
         inner.clock_ms = clock_ms;
         inner.blocked = blocked;
+        inner.staged = staged;
         Self::set_current(&mut inner, meta, &run);
         Ok(())
     }
@@ -466,6 +459,52 @@ struct Apply<'a> {
 }
 
 impl Apply<'_> {
+    /// Applies one command (not part of an upload) of an entry from
+    /// `origin` at `index`.
+    fn op(
+        &mut self,
+        db: usize,
+        op: &Op,
+        origin: u64,
+        runner: Option<&transaction::Runner>,
+        index: u64,
+    ) -> Outcome {
+        match op {
+            Op::Write(op) => Outcome::Applied(self.write(db, op)),
+            Op::Exec(transaction) => {
+                let runner = runner.expect("a transaction runner is set before transactions apply");
+                self.exec(runner, transaction, index)
+            }
+            Op::Block {
+                pop,
+                keys,
+                client_id,
+                seq,
+            } => {
+                let id = WaiterId {
+                    origin,
+                    client_id: *client_id,
+                    seq: *seq,
+                };
+                self.block(db, pop, keys, id)
+            }
+            Op::Unblock { client_id, seq } => {
+                let id = WaiterId {
+                    origin,
+                    client_id: *client_id,
+                    seq: *seq,
+                };
+                if let Some(ended) = self.blocked.unblock(id) {
+                    self.waiters.push((ended.id, Outcome::Applied(ended.reply)));
+                }
+                Outcome::Applied(Reply::Ok)
+            }
+            Op::Part { .. } | Op::Assembled { .. } => {
+                unreachable!("parts of uploads are staged, not applied")
+            }
+        }
+    }
+
     /// Applies a write; if it filled keys that clients wait on, serves
     /// them at once, the write and the pops isolated from readers together.
     fn write(&mut self, db: usize, op: &WriteOp) -> Reply {
@@ -543,22 +582,34 @@ fn snapshot_id(last_applied: Option<LogId<NodeId>>, count: u64) -> String {
 }
 
 /// What a run stores besides the keys (postcard, in the run's meta).
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 struct RunMeta {
     meta: Meta,
     /// The replicated clock at the snapshot.
     clock_ms: u64,
     /// The blocked commands at the snapshot.
     blocked: Blocked,
+    /// Parts of large writes not yet assembled at the snapshot.
+    staged: Staged,
 }
 
-fn encode_meta(meta: &Meta, clock_ms: u64, blocked: &Blocked) -> Vec<u8> {
+fn encode_meta(meta: &Meta, clock_ms: u64, blocked: &Blocked, staged: &Staged) -> Vec<u8> {
     let stored = RunMeta {
         meta: meta.clone(),
         clock_ms,
         blocked: blocked.clone(),
+        staged: staged.clone(),
     };
     postcard::to_stdvec(&stored).expect("snapshot meta serializes")
+}
+
+/// A run's meta as builds before large writes were uploaded in parts
+/// wrote it: read as having nothing staged.
+#[derive(Deserialize)]
+struct RunMetaWithoutStaged {
+    meta: Meta,
+    clock_ms: u64,
+    blocked: Blocked,
 }
 
 /// A run's meta as builds before blocked commands were replicated wrote
@@ -569,17 +620,39 @@ struct RunMetaWithoutBlocked {
     clock_ms: u64,
 }
 
+/// Decodes `bytes` as a whole `T` (postcard ignores what follows a value,
+/// so a shorter format could match the start of a longer one).
+fn decode_whole<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Some(value),
+        _ => None,
+    }
+}
+
 fn decode_meta(bytes: &[u8]) -> Result<RunMeta, AnyError> {
-    postcard::from_bytes(bytes)
-        .or_else(|error| {
-            let old: RunMetaWithoutBlocked = postcard::from_bytes(bytes).map_err(|_| error)?;
-            Ok(RunMeta {
-                meta: old.meta,
-                clock_ms: old.clock_ms,
-                blocked: Blocked::default(),
-            })
-        })
-        .map_err(|e: postcard::Error| AnyError::error(format!("snapshot meta: {e}")))
+    if let Some(stored) = decode_whole::<RunMeta>(bytes) {
+        return Ok(stored);
+    }
+    if let Some(old) = decode_whole::<RunMetaWithoutStaged>(bytes) {
+        return Ok(RunMeta {
+            meta: old.meta,
+            clock_ms: old.clock_ms,
+            blocked: old.blocked,
+            staged: Staged::default(),
+        });
+    }
+    if let Some(old) = decode_whole::<RunMetaWithoutBlocked>(bytes) {
+        return Ok(RunMeta {
+            meta: old.meta,
+            clock_ms: old.clock_ms,
+            blocked: Blocked::default(),
+            staged: Staged::default(),
+        });
+    }
+    Err(AnyError::error(format!(
+        "snapshot meta of {} bytes matches no known format",
+        bytes.len()
+    )))
 }
 
 /// Writes `data` to a new file at `path` and syncs it.
@@ -636,6 +709,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 inner.last_applied
             );
             inner.last_applied = Some(entry.log_id);
+            inner.staged.enter_term(entry.log_id.leader_id.term);
             let mut waiters: Vec<(WaiterId, Outcome)> = inner
                 .blocked
                 .enter_term(entry.log_id.leader_id.term)
@@ -707,25 +781,32 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 mod tests {
     use super::*;
 
-    /// A snapshot written before blocked commands were replicated still
-    /// opens, with no waiters; one written now keeps its waiters.
+    /// Snapshots written before blocked commands were replicated, and
+    /// before large writes were staged, still open (with no waiters and
+    /// nothing staged); one written now keeps both.
     #[test]
-    fn snapshot_meta_of_both_formats_decodes() {
+    fn snapshot_meta_of_every_format_decodes() {
         #[derive(Serialize)]
-        struct Old {
+        struct WithoutBlocked {
             meta: Meta,
             clock_ms: u64,
         }
+        #[derive(Serialize)]
+        struct WithoutStaged {
+            meta: Meta,
+            clock_ms: u64,
+            blocked: Blocked,
+        }
         let meta = Meta::default();
-        let old = postcard::to_stdvec(&Old {
+        let oldest = postcard::to_stdvec(&WithoutBlocked {
             meta: meta.clone(),
             clock_ms: 42,
         })
         .unwrap();
-        let decoded = decode_meta(&old).unwrap();
+        let decoded = decode_meta(&oldest).unwrap();
         assert_eq!(
-            (decoded.clock_ms, decoded.blocked),
-            (42, Blocked::default())
+            (decoded.clock_ms, decoded.blocked, decoded.staged),
+            (42, Blocked::default(), Staged::default())
         );
 
         let mut blocked = Blocked::default();
@@ -739,7 +820,25 @@ mod tests {
             left: true,
         });
         blocked.block(id, 0, &[Bytes::from_static(b"k")], &pop);
-        let decoded = decode_meta(&encode_meta(&meta, 7, &blocked)).unwrap();
-        assert_eq!((decoded.clock_ms, decoded.blocked), (7, blocked));
+        let older = postcard::to_stdvec(&WithoutStaged {
+            meta: meta.clone(),
+            clock_ms: 9,
+            blocked: blocked.clone(),
+        })
+        .unwrap();
+        let decoded = decode_meta(&older).unwrap();
+        assert_eq!(
+            (decoded.clock_ms, &decoded.blocked, decoded.staged),
+            (9, &blocked, Staged::default())
+        );
+
+        let mut staged = Staged::default();
+        staged.part(5, 1, 0, 10, b"abc");
+        let decoded = decode_meta(&encode_meta(&meta, 7, &blocked, &staged)).unwrap();
+        assert_eq!(
+            (decoded.clock_ms, decoded.blocked, decoded.staged),
+            (7, blocked, staged)
+        );
+        assert!(decode_meta(b"\xff\xff").is_err());
     }
 }

@@ -1,0 +1,265 @@
+//! Writes as large as Redis allows (`proto-max-bulk-len`, 512 MB), which
+//! go through the Raft log in parts (`server/src/raft/upload.rs`): SET,
+//! APPEND up to the limit, RESTORE, and a 100 MB MULTI, on a single node
+//! across SIGKILL and on three nodes across the leader's SIGKILL, with
+//! small writes from another client going on meanwhile.
+//!
+//! What the tests check:
+//! - every acknowledged large write is there, byte for byte, after the
+//!   restart (and on every node of the cluster);
+//! - the limit is Redis's: an APPEND past 512 MB gets Redis's error;
+//! - one client's writes keep their order around a large one;
+//! - small writes of another client are acknowledged while large ones
+//!   are transferred, and survive too.
+//!
+//! The tests of this file take the memory of several copies of 512 MB,
+//! so they run one at a time.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use common::cluster::{Cluster, ClusterOptions};
+use common::node::Node;
+
+/// Connection timeouts long enough for a 512 MB value on a debug build.
+const LARGE_IO_TIMEOUT: Duration = Duration::from_secs(300);
+const MB: usize = 1_000_000;
+
+/// One test of this file at a time (memory).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// A connection with [`LARGE_IO_TIMEOUT`].
+fn connect(port: u16) -> redis::Connection {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
+    let con = client
+        .get_connection_with_timeout(LARGE_IO_TIMEOUT)
+        .unwrap_or_else(|err| panic!("connect to {port}: {err}"));
+    con.set_read_timeout(Some(LARGE_IO_TIMEOUT)).unwrap();
+    con.set_write_timeout(Some(LARGE_IO_TIMEOUT)).unwrap();
+    con
+}
+
+/// `len` bytes that differ from one `seed` to another and do not repeat
+/// in any short period (xorshift).
+fn value(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Asserts that `key` holds exactly `expected` (without printing it).
+fn assert_holds(con: &mut redis::Connection, key: &str, expected: &[u8], where_: &str) {
+    let got: Option<Vec<u8>> = redis::cmd("GET")
+        .arg(key)
+        .query(con)
+        .unwrap_or_else(|err| panic!("GET {key} on {where_}: {err}"));
+    let got = got.unwrap_or_else(|| panic!("{key} is missing on {where_}"));
+    assert_eq!(got.len(), expected.len(), "length of {key} on {where_}");
+    assert!(got == expected, "{key} differs on {where_}");
+}
+
+/// A client that INCRs a counter as fast as it is answered until stopped;
+/// counts its acknowledged increments.
+struct SmallWriter {
+    stop: Arc<AtomicBool>,
+    acked: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SmallWriter {
+    fn start(port: u16) -> SmallWriter {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(AtomicU64::new(0));
+        let mut con = common::node::connect(port).expect("connect the small writer");
+        let thread = std::thread::spawn({
+            let (stop, acked) = (stop.clone(), acked.clone());
+            move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match redis::cmd("INCR").arg("small").query::<u64>(&mut con) {
+                        Ok(value) => {
+                            let before = acked.fetch_add(1, Ordering::Relaxed);
+                            assert_eq!(value, before + 1, "INCR answers in order");
+                        }
+                        // The leader was killed: the test reads the count.
+                        Err(_) => return,
+                    }
+                }
+            }
+        });
+        SmallWriter {
+            stop,
+            acked,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the writer; returns its acknowledged increments.
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().expect("small writer");
+        self.acked.load(Ordering::Relaxed)
+    }
+}
+
+/// The large writes both tests make, and what they leave.
+struct Written {
+    keys: Vec<(String, Vec<u8>)>,
+}
+
+/// Writes 5 MB and 64 MB values, RESTOREs a 64 MB DUMP, and a MULTI of
+/// 100 × 1 MB; with `full`, also a 512 MB value by SET and APPEND.
+fn write_large(con: &mut redis::Connection, full: bool) -> Written {
+    let mut keys = Vec::new();
+    for (key, seed, len) in [("v5", 1, 5 * MB), ("v64", 2, 64 * MB)] {
+        let data = value(seed, len);
+        let reply: String = redis::cmd("SET").arg(key).arg(&data).query(con).unwrap();
+        assert_eq!(reply, "OK", "SET {key}");
+        keys.push((key.to_string(), data));
+    }
+
+    let dump: Vec<u8> = redis::cmd("DUMP").arg("v64").query(con).unwrap();
+    assert!(dump.len() > 64 * MB);
+    let reply: String = redis::cmd("RESTORE")
+        .arg("restored")
+        .arg(0)
+        .arg(&dump)
+        .query(con)
+        .unwrap();
+    assert_eq!(reply, "OK", "RESTORE of {} bytes", dump.len());
+    keys.push(("restored".to_string(), keys[1].1.clone()));
+
+    let mut multi = redis::pipe();
+    multi.atomic();
+    for i in 0..100 {
+        let data = value(100 + i, MB);
+        multi.cmd("SET").arg(format!("m{i}")).arg(&data);
+        keys.push((format!("m{i}"), data));
+    }
+    let replies: Vec<String> = multi.query(con).unwrap();
+    assert_eq!(replies, vec!["OK"; 100], "the 100 MB transaction");
+
+    // One client's writes keep their order around a large one.
+    let big = value(7, 3 * MB);
+    let (before, appended, after, read): (String, i64, i64, Vec<u8>) = redis::pipe()
+        .cmd("SET")
+        .arg("order")
+        .arg("first")
+        .cmd("APPEND")
+        .arg("order")
+        .arg(&big)
+        .cmd("STRLEN")
+        .arg("order")
+        .cmd("GETRANGE")
+        .arg("order")
+        .arg(0)
+        .arg(4)
+        .query(con)
+        .unwrap();
+    assert_eq!(before, "OK");
+    assert_eq!(appended as usize, 5 + 3 * MB, "APPEND's length");
+    assert_eq!(after as usize, 5 + 3 * MB, "STRLEN after the APPEND");
+    assert_eq!(read, b"first");
+    let mut order = b"first".to_vec();
+    order.extend_from_slice(&big);
+    keys.push(("order".to_string(), order));
+
+    if full {
+        let half = 256 * 1024 * 1024;
+        let first = value(11, half);
+        let second = value(12, half);
+        let reply: String = redis::cmd("SET")
+            .arg("v512")
+            .arg(&first)
+            .query(con)
+            .unwrap();
+        assert_eq!(reply, "OK");
+        let len: usize = redis::cmd("APPEND")
+            .arg("v512")
+            .arg(&second)
+            .query(con)
+            .unwrap();
+        assert_eq!(len, 512 * 1024 * 1024, "APPEND up to proto-max-bulk-len");
+        let past: redis::RedisResult<usize> = redis::cmd("APPEND").arg("v512").arg("x").query(con);
+        let error = past.expect_err("an APPEND past 512 MB is refused");
+        assert_eq!(
+            (error.code(), error.detail()),
+            (
+                Some("ERR"),
+                Some("string exceeds maximum allowed size (proto-max-bulk-len)")
+            ),
+            "Redis's error"
+        );
+        let mut whole = first;
+        whole.extend_from_slice(&second);
+        keys.push(("v512".to_string(), whole));
+    }
+    Written { keys }
+}
+
+#[test]
+fn large_writes_survive_sigkill_on_a_single_node() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut node = Node::start();
+    node.wait_leader();
+    let mut con = connect(node.port());
+    let small = SmallWriter::start(node.port());
+    let written = write_large(&mut con, true);
+    let acked = small.stop();
+    assert!(acked > 0, "small writes went on beside the large ones");
+
+    node.sigkill();
+    node.restart();
+    node.wait_leader();
+    let mut con = connect(node.port());
+    for (key, expected) in &written.keys {
+        assert_holds(&mut con, key, expected, "the restarted node");
+    }
+    let count: u64 = redis::cmd("GET").arg("small").query(&mut con).unwrap();
+    assert_eq!(count, acked, "every acknowledged small write survived");
+}
+
+#[test]
+fn large_writes_survive_a_leader_kill_on_three_nodes() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cluster = Cluster::start(3, ClusterOptions::default());
+    let leader = cluster.leader();
+    let mut con = connect(cluster.port(leader));
+    let small = SmallWriter::start(cluster.port(leader));
+    let written = write_large(&mut con, false);
+    cluster.kill(leader);
+    let acked = small.stop();
+    assert!(acked > 0, "small writes went on beside the large ones");
+
+    let survivors = cluster.running();
+    let new_leader = cluster.leader_among(&survivors);
+    let mut con = connect(cluster.port(new_leader));
+    for (key, expected) in &written.keys {
+        assert_holds(&mut con, key, expected, "the new leader");
+    }
+    let count: u64 = redis::cmd("GET").arg("small").query(&mut con).unwrap();
+    assert!(
+        count >= acked,
+        "small writes: {count} < {acked} acknowledged"
+    );
+
+    // The killed leader comes back and catches up, then holds the same.
+    cluster.restart(leader);
+    cluster.wait_all_applied();
+    let mut con = connect(cluster.port(leader));
+    let reply: String = redis::cmd("READONLY").query(&mut con).unwrap();
+    assert_eq!(reply, "OK");
+    for (key, expected) in &written.keys {
+        assert_holds(&mut con, key, expected, "the restarted old leader");
+    }
+}

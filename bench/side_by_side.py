@@ -66,6 +66,12 @@ Usage
 `--targets all` runs every target in one run: redraft, redraft-3node,
 redis-aof-always and redis.
 
+`--large-writes-mb N` adds, during every measured run, one more client that
+SETs an N MB value (key `__large__`) over and over, each after the last was
+answered: the table then shows the small writes' latency while large writes
+flow (redraft sends a write over 1 MiB through its log in parts). How many
+large writes completed during each run is printed after the tables.
+
 The script exits non-zero if a server fails to start or dies, or if
 redis-benchmark fails (Redis 7's redis-benchmark stops at the first error
 reply and exits 1).
@@ -93,6 +99,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -609,6 +616,41 @@ Samples = dict[tuple[str, int, str], list[Result]]
 RaftSamples = dict[tuple[str, int, str], list[RaftCounters]]
 
 
+class LargeWriter:
+    """A client that SETs a large value over and over until stopped."""
+
+    def __init__(self, port: int, megabytes: int) -> None:
+        value = os.urandom(1024) * (megabytes * 1000 * 1000 // 1024)
+        self.request = (b"*3\r\n$3\r\nSET\r\n$9\r\n__large__\r\n"
+                        + f"${len(value)}\r\n".encode() + value + b"\r\n")
+        self.port = port
+        self.done = 0
+        self.error: str | None = None
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        try:
+            with socket.create_connection((LOOPBACK, self.port), timeout=120) as sock:
+                while not self.stopping.is_set():
+                    sock.sendall(self.request)
+                    reply = sock.recv(4096)
+                    if not reply.startswith(b"+OK"):
+                        self.error = f"SET answered {reply[:200]!r}"
+                        return
+                    self.done += 1
+        except OSError as err:
+            self.error = str(err)
+
+    def __enter__(self) -> "LargeWriter":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.thread.join()
+
+
 def measure(servers: list[Running],
             args: argparse.Namespace) -> tuple[Samples, RaftSamples]:
     """Run every (test, pipeline) pair on every target, targets back to back.
@@ -632,7 +674,14 @@ def measure(servers: list[Running],
                                       requests_for(pipeline, args), args)
                     is_raft = TARGETS[running.name].raft
                     before = raft_counters(running) if is_raft else None
-                    rows = run_benchmark(running, argv, args.bench_timeout)
+                    if args.large_writes_mb:
+                        with LargeWriter(running.port, args.large_writes_mb) as large:
+                            rows = run_benchmark(running, argv, args.bench_timeout)
+                        if large.error is not None:
+                            raise HarnessError(f"{running.name}: large writer: {large.error}")
+                        LARGE_WRITES.setdefault((test, pipeline, running.name), []).append(large.done)
+                    else:
+                        rows = run_benchmark(running, argv, args.bench_timeout)
                     delta = (raft_counters(running).minus(before)
                              if before is not None else None)
                     for name, result in rows.items():
@@ -641,6 +690,21 @@ def measure(servers: list[Running],
                         if delta is not None:
                             raft_samples.setdefault(key, []).append(delta)
     return samples, raft_samples
+
+
+# Large writes completed during each measured run, by (test, pipeline, target).
+LARGE_WRITES: dict[tuple[str, int, str], list[int]] = {}
+
+
+def large_writes_lines(args: argparse.Namespace) -> str:
+    if not args.large_writes_mb:
+        return ""
+    lines = ["", f"{args.large_writes_mb} MB SETs completed during each run "
+             "(one client, back to back):", ""]
+    for (test, pipeline, name), counts in LARGE_WRITES.items():
+        lines.append(f"- {test} -P {pipeline} on {name}: "
+                     + ", ".join(str(c) for c in counts))
+    return "\n".join(lines) + "\n"
 
 
 def log(message: str) -> None:
@@ -709,6 +773,8 @@ def settings_line(target_names: list[str], args: argparse.Namespace) -> str:
     if "redraft-3node" in target_names:
         text += (f"; redraft-3node {CLUSTER_SIZE} nodes x --threads "
                  f"{args.cluster_threads}")
+    if args.large_writes_mb:
+        text += f"; with {args.large_writes_mb} MB SETs flowing from one more client"
     return text
 
 
@@ -882,6 +948,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cluster-threads", type=int, default=1,
                    help="--threads of each redraft-3node node (default 1: "
                         f"{CLUSTER_SIZE} nodes share the machine)")
+    p.add_argument("--large-writes-mb", type=int, default=0,
+                   help="during each run, one more client SETs a value of "
+                        "this many MB back to back (default 0: none)")
     p.add_argument("--start-timeout", type=float, default=30.0,
                    help="seconds to wait for a server's PONG (default 30)")
     p.add_argument("--bench-timeout", type=float, default=600.0,
@@ -937,7 +1006,8 @@ def run(args: argparse.Namespace) -> str:
             # Stop servers before the temp dir (their data) is removed.
             for proc in STARTED:
                 kill_process_group(proc)
-    return render_table(samples, raft_samples, args.targets, args)
+    return (render_table(samples, raft_samples, args.targets, args)
+            + large_writes_lines(args))
 
 
 def on_sigterm(signum: int, frame: object) -> None:

@@ -1,6 +1,9 @@
 //! redraft-server: the network, the RESP codec, the command table and the
 //! write path of redraft, a Redis-compatible server whose writes go through
 //! Raft. `main.rs` only parses flags and calls [`server::run`].
+//!
+//! Its threads, layers, the path of a write and what apply may touch are
+//! described in `docs/design.md`.
 
 pub mod accept;
 pub mod admin;

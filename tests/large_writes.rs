@@ -24,10 +24,13 @@ use std::time::Duration;
 
 use common::cluster::{Cluster, ClusterOptions};
 use common::node::Node;
+use common::wait::until;
 
 /// Connection timeouts long enough for a 512 MB value on a debug build.
 const LARGE_IO_TIMEOUT: Duration = Duration::from_secs(300);
 const MB: usize = 1_000_000;
+/// How long a new leader may refuse reads while it catches up.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One test of this file at a time (memory).
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -58,12 +61,23 @@ fn value(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
-/// Asserts that `key` holds exactly `expected` (without printing it).
+/// Asserts that `key` holds exactly `expected` (without printing it). A
+/// new leader refuses reads (`-CLUSTERDOWN`) until it has applied what it
+/// committed, which after large writes takes a while: asked again then.
 fn assert_holds(con: &mut redis::Connection, key: &str, expected: &[u8], where_: &str) {
-    let got: Option<Vec<u8>> = redis::cmd("GET")
-        .arg(key)
-        .query(con)
-        .unwrap_or_else(|err| panic!("GET {key} on {where_}: {err}"));
+    let got: Option<Vec<u8>> = until(READ_TIMEOUT, format!("GET {key} on {where_}"), || {
+        redis::cmd("GET")
+            .arg(key)
+            .query(con)
+            .map_err(|err| err.to_string())
+            .or_else(|err| {
+                if err.contains("ClusterDown") {
+                    Err(err)
+                } else {
+                    panic!("GET {key} on {where_}: {err}")
+                }
+            })
+    });
     let got = got.unwrap_or_else(|| panic!("{key} is missing on {where_}"));
     assert_eq!(got.len(), expected.len(), "length of {key} on {where_}");
     assert!(got == expected, "{key} differs on {where_}");

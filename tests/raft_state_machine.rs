@@ -20,7 +20,8 @@ use redraft_server::raft::log_store::LogStore;
 use redraft_server::raft::snapshot_data::SnapshotData;
 use redraft_server::raft::state_machine::{StateMachine, SNAPSHOT_FILE};
 use redraft_server::raft::types::{Applied, Command, NodeId, Request, TypeConfig};
-use redraft_server::route::{Op, Outcome};
+use redraft_server::raft::upload::{Uploads, INCOMPLETE_ERROR};
+use redraft_server::route::{Op, Outcome, Proposal};
 
 #[path = "common/raft.rs"]
 mod raft_common;
@@ -434,4 +435,148 @@ async fn the_replicated_clock_never_goes_back_and_travels_in_snapshots() {
         "at 1_001_000 + 1 s"
     );
     assert_eq!(fresh.dump(), engine.dump());
+}
+
+/// The commands that carry `op` as an upload of `origin`'s proposer:
+/// each entry's commands in turn (parts, then the `Assembled`).
+fn upload_entries(op: Op) -> Vec<Vec<Command>> {
+    let bytes = match &op {
+        Op::Write(WriteOp::Set { value, .. }) => value.len() as u32 + 64,
+        other => panic!("uploads of {other:?} are not built here"),
+    };
+    let mut uploads = Uploads::default();
+    uploads.begin(
+        Proposal {
+            route: None,
+            db: 2,
+            op,
+            bytes,
+        },
+        None,
+    );
+    let mut entries = Vec::new();
+    while uploads.busy() {
+        let mut commands = Vec::new();
+        uploads.next_commands(&mut commands);
+        entries.push(
+            commands
+                .into_iter()
+                .map(|command| Command {
+                    db: command.db,
+                    op: command.op,
+                })
+                .collect(),
+        );
+    }
+    entries
+}
+
+fn entry_of_term(term: u64, index: u64, commands: Vec<Command>) -> Entry<TypeConfig> {
+    Entry {
+        log_id: LogId::new(CommittedLeaderId::new(term, 1), index),
+        ..normal(index, 2_000_000 + index, commands)
+    }
+}
+
+/// A large write's parts may straddle a snapshot: a node that installs the
+/// snapshot holds the staged parts and assembles the same write as the
+/// node that built it. An entry of a newer term before the `Assembled`
+/// drops the staged parts, and the write is refused whole.
+#[tokio::test]
+async fn an_upload_straddling_a_snapshot_assembles_on_the_node_that_installs_it() {
+    let value = Bytes::from(
+        (0..3_500_000u32)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<u8>>(),
+    );
+    let op = Op::Write(WriteOp::Set {
+        key: key("big"),
+        value: value.clone(),
+        condition: SetCondition::Always,
+        ttl: TtlChange::Clear,
+        get: false,
+    });
+    let mut parts = upload_entries(op);
+    assert_eq!(parts.len(), 4, "four parts of at most 1 MiB");
+    let last = parts.pop().unwrap();
+    let entries: Vec<Entry<TypeConfig>> = parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, commands)| entry_of_term(1, i as u64 + 1, commands))
+        .collect();
+
+    let engine = Arc::new(Engine::new());
+    let (_dir, mut leader) = in_temp_dir(engine.clone());
+    leader.apply(entries).await.unwrap();
+    let snapshot = leader.build_snapshot().await.unwrap();
+    let data = snapshot.snapshot.into_bytes().to_vec();
+
+    // One node installs the snapshot and goes on in the same term; another
+    // installs it and sees a newer term first.
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let engine = Arc::new(Engine::new());
+        let (dir, mut machine) = in_temp_dir(engine.clone());
+        machine
+            .install_snapshot(&snapshot.meta, Box::new(SnapshotData::from(data.clone())))
+            .await
+            .unwrap();
+        nodes.push((engine, dir, machine));
+    }
+    let final_entry = || entry_of_term(1, 4, last.clone());
+    let seen_leader = observed_outcomes(&leader);
+    leader.apply(vec![final_entry()]).await.unwrap();
+    let seen_same_term = observed_outcomes(&nodes[0].2);
+    nodes[0].2.apply(vec![final_entry()]).await.unwrap();
+
+    let newer = entry_of_term(2, 4, vec![set(0, "other", "x")]);
+    let seen_newer = observed_outcomes(&nodes[1].2);
+    nodes[1].2.apply(vec![newer]).await.unwrap();
+    nodes[1]
+        .2
+        .apply(vec![entry_of_term(2, 5, last.clone())])
+        .await
+        .unwrap();
+
+    let applied = vec!["OK".to_string(), "OK".to_string()];
+    assert_eq!(seen_leader.lock().unwrap().clone(), vec![applied.clone()]);
+    assert_eq!(seen_same_term.lock().unwrap().clone(), vec![applied]);
+    let refused = seen_newer.lock().unwrap().clone();
+    assert_eq!(refused.len(), 2);
+    assert_eq!(refused[1][0], "OK", "the part is staged");
+    assert_eq!(
+        refused[1][1],
+        format!("failed: {INCOMPLETE_ERROR}"),
+        "the write is refused whole"
+    );
+
+    for engine in [&engine, &nodes[0].0] {
+        let mut sink = Recorder::default();
+        engine.strlen(2, b"big", 3_000_000, &mut sink);
+        assert_eq!(sink.0, vec![format!(":{}", value.len())]);
+    }
+    let mut sink = Recorder::default();
+    nodes[1].0.strlen(2, b"big", 3_000_000, &mut sink);
+    assert_eq!(sink.0, vec![":0"], "nothing of the refused write applied");
+}
+
+/// Each applied entry's outcomes as text: a reply's `Debug` form, or
+/// `failed: <error>`.
+fn observed_outcomes(machine: &StateMachine) -> Arc<Mutex<Vec<Vec<String>>>> {
+    let seen: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let sink = seen.clone();
+    machine.set_observer(Box::new(move |entry| {
+        let outcomes = entry
+            .replies
+            .into_iter()
+            .map(|outcome| match outcome {
+                Outcome::Applied(Reply::Ok) => "OK".to_string(),
+                Outcome::Applied(reply) => format!("{reply:?}"),
+                Outcome::Failed(error) => format!("failed: {error}"),
+                other => panic!("an upload applied as {other:?}"),
+            })
+            .collect();
+        sink.lock().unwrap().push(outcomes);
+    }));
+    seen
 }

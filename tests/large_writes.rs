@@ -66,17 +66,11 @@ fn value(seed: u64, len: usize) -> Vec<u8> {
 /// committed, which after large writes takes a while: asked again then.
 fn assert_holds(con: &mut redis::Connection, key: &str, expected: &[u8], where_: &str) {
     let got: Option<Vec<u8>> = until(READ_TIMEOUT, format!("GET {key} on {where_}"), || {
-        redis::cmd("GET")
-            .arg(key)
-            .query(con)
-            .map_err(|err| err.to_string())
-            .or_else(|err| {
-                if err.contains("ClusterDown") {
-                    Err(err)
-                } else {
-                    panic!("GET {key} on {where_}: {err}")
-                }
-            })
+        redis::cmd("GET").arg(key).query(con).map_err(|err| {
+            let err = err.to_string();
+            assert!(err.contains("ClusterDown"), "GET {key} on {where_}: {err}");
+            err
+        })
     });
     let got = got.unwrap_or_else(|| panic!("{key} is missing on {where_}"));
     assert_eq!(got.len(), expected.len(), "length of {key} on {where_}");

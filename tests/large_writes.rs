@@ -125,25 +125,89 @@ struct Written {
     keys: Vec<(String, Vec<u8>)>,
 }
 
+type Request<'a> = dyn Fn(&mut redis::Connection) -> redis::RedisResult<redis::Value> + 'a;
+
+/// Where the large writes go.
+trait Writer {
+    /// `request`'s answer.
+    fn run(&mut self, request: &Request<'_>) -> redis::RedisResult<redis::Value>;
+
+    fn query<T: redis::FromRedisValue>(&mut self, request: &Request<'_>) -> T {
+        let value = self.run(request).unwrap_or_else(|err| panic!("{err}"));
+        redis::from_redis_value(&value).unwrap_or_else(|err| panic!("{err}: {value:?}"))
+    }
+}
+
+/// One node: every request is answered there.
+struct OneNode(redis::Connection);
+
+impl Writer for OneNode {
+    fn run(&mut self, request: &Request<'_>) -> redis::RedisResult<redis::Value> {
+        request(&mut self.0)
+    }
+}
+
+/// Whichever node of a cluster leads. On a debug build, applying a large
+/// write can hold the Raft thread past the election timeout, so the
+/// leader may change while the test writes: a request refused by a node
+/// that no longer leads, or whose outcome is unknown, is sent again to
+/// the new leader. Only idempotent requests go through here.
+struct ClusterLeader<'a> {
+    cluster: &'a Cluster,
+    con: redis::Connection,
+}
+
+/// Attempts of one request on a cluster whose leader may change.
+const ATTEMPTS_MAX: usize = 20;
+
+impl Writer for ClusterLeader<'_> {
+    fn run(&mut self, request: &Request<'_>) -> redis::RedisResult<redis::Value> {
+        let mut attempt = 1;
+        loop {
+            match request(&mut self.con) {
+                Err(err) if attempt < ATTEMPTS_MAX && leader_may_have_changed(&err) => {
+                    eprintln!("attempt {attempt}: {err}; asking the leader again");
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(200));
+                    self.con = connect(self.cluster.port(self.cluster.leader()));
+                }
+                answer => return answer,
+            }
+        }
+    }
+}
+
+fn leader_may_have_changed(err: &redis::RedisError) -> bool {
+    let text = err.to_string();
+    matches!(
+        err.kind(),
+        redis::ErrorKind::ClusterDown | redis::ErrorKind::Moved | redis::ErrorKind::IoError
+    ) || text.contains("write not applied")
+        || text.contains("write outcome unknown")
+}
+
 /// Writes 5 MB and 64 MB values, RESTOREs a 64 MB DUMP, and a MULTI of
-/// 100 × 1 MB; with `full`, also a 512 MB value by SET and APPEND.
-fn write_large(con: &mut redis::Connection, full: bool) -> Written {
+/// 100 x 1 MB; on a single node, also a 3 MB APPEND pipelined between
+/// small writes and a 512 MB value by SET and APPEND (not idempotent).
+fn write_large(writer: &mut impl Writer, single_node: bool) -> Written {
     let mut keys = Vec::new();
     for (key, seed, len) in [("v5", 1, 5 * MB), ("v64", 2, 64 * MB)] {
         let data = value(seed, len);
-        let reply: String = redis::cmd("SET").arg(key).arg(&data).query(con).unwrap();
+        let reply: String = writer.query(&|con| redis::cmd("SET").arg(key).arg(&data).query(con));
         assert_eq!(reply, "OK", "SET {key}");
         keys.push((key.to_string(), data));
     }
 
-    let dump: Vec<u8> = redis::cmd("DUMP").arg("v64").query(con).unwrap();
+    let dump: Vec<u8> = writer.query(&|con| redis::cmd("DUMP").arg("v64").query(con));
     assert!(dump.len() > 64 * MB);
-    let reply: String = redis::cmd("RESTORE")
-        .arg("restored")
-        .arg(0)
-        .arg(&dump)
-        .query(con)
-        .unwrap();
+    let reply: String = writer.query(&|con| {
+        redis::cmd("RESTORE")
+            .arg("restored")
+            .arg(0)
+            .arg(&dump)
+            .arg("REPLACE")
+            .query(con)
+    });
     assert_eq!(reply, "OK", "RESTORE of {} bytes", dump.len());
     keys.push(("restored".to_string(), keys[1].1.clone()));
 
@@ -154,26 +218,31 @@ fn write_large(con: &mut redis::Connection, full: bool) -> Written {
         multi.cmd("SET").arg(format!("m{i}")).arg(&data);
         keys.push((format!("m{i}"), data));
     }
-    let replies: Vec<String> = multi.query(con).unwrap();
+    let replies: Vec<String> = writer.query(&|con| multi.query(con));
     assert_eq!(replies, vec!["OK"; 100], "the 100 MB transaction");
+
+    if !single_node {
+        return Written { keys };
+    }
 
     // One client's writes keep their order around a large one.
     let big = value(7, 3 * MB);
-    let (before, appended, after, read): (String, i64, i64, Vec<u8>) = redis::pipe()
-        .cmd("SET")
-        .arg("order")
-        .arg("first")
-        .cmd("APPEND")
-        .arg("order")
-        .arg(&big)
-        .cmd("STRLEN")
-        .arg("order")
-        .cmd("GETRANGE")
-        .arg("order")
-        .arg(0)
-        .arg(4)
-        .query(con)
-        .unwrap();
+    let (before, appended, after, read): (String, i64, i64, Vec<u8>) = writer.query(&|con| {
+        redis::pipe()
+            .cmd("SET")
+            .arg("order")
+            .arg("first")
+            .cmd("APPEND")
+            .arg("order")
+            .arg(&big)
+            .cmd("STRLEN")
+            .arg("order")
+            .cmd("GETRANGE")
+            .arg("order")
+            .arg(0)
+            .arg(4)
+            .query(con)
+    });
     assert_eq!(before, "OK");
     assert_eq!(appended as usize, 5 + 3 * MB, "APPEND's length");
     assert_eq!(after as usize, 5 + 3 * MB, "STRLEN after the APPEND");
@@ -182,36 +251,27 @@ fn write_large(con: &mut redis::Connection, full: bool) -> Written {
     order.extend_from_slice(&big);
     keys.push(("order".to_string(), order));
 
-    if full {
-        let half = 256 * 1024 * 1024;
-        let first = value(11, half);
-        let second = value(12, half);
-        let reply: String = redis::cmd("SET")
-            .arg("v512")
-            .arg(&first)
-            .query(con)
-            .unwrap();
-        assert_eq!(reply, "OK");
-        let len: usize = redis::cmd("APPEND")
-            .arg("v512")
-            .arg(&second)
-            .query(con)
-            .unwrap();
-        assert_eq!(len, 512 * 1024 * 1024, "APPEND up to proto-max-bulk-len");
-        let past: redis::RedisResult<usize> = redis::cmd("APPEND").arg("v512").arg("x").query(con);
-        let error = past.expect_err("an APPEND past 512 MB is refused");
-        assert_eq!(
-            (error.code(), error.detail()),
-            (
-                Some("ERR"),
-                Some("string exceeds maximum allowed size (proto-max-bulk-len)")
-            ),
-            "Redis's error"
-        );
-        let mut whole = first;
-        whole.extend_from_slice(&second);
-        keys.push(("v512".to_string(), whole));
-    }
+    let half = 256 * 1024 * 1024;
+    let first = value(11, half);
+    let second = value(12, half);
+    let reply: String = writer.query(&|con| redis::cmd("SET").arg("v512").arg(&first).query(con));
+    assert_eq!(reply, "OK");
+    let len: usize = writer.query(&|con| redis::cmd("APPEND").arg("v512").arg(&second).query(con));
+    assert_eq!(len, 512 * 1024 * 1024, "APPEND up to proto-max-bulk-len");
+    let error = writer
+        .run(&|con| redis::cmd("APPEND").arg("v512").arg("x").query(con))
+        .expect_err("an APPEND past 512 MB is refused");
+    assert_eq!(
+        (error.code(), error.detail()),
+        (
+            Some("ERR"),
+            Some("string exceeds maximum allowed size (proto-max-bulk-len)")
+        ),
+        "Redis's error"
+    );
+    let mut whole = first;
+    whole.extend_from_slice(&second);
+    keys.push(("v512".to_string(), whole));
     Written { keys }
 }
 
@@ -220,9 +280,8 @@ fn large_writes_survive_sigkill_on_a_single_node() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut node = Node::start();
     node.wait_leader();
-    let mut con = connect(node.port());
     let small = SmallWriter::start(node.port());
-    let written = write_large(&mut con, true);
+    let written = write_large(&mut OneNode(connect(node.port())), true);
     let acked = small.stop();
     assert!(acked > 0, "small writes went on beside the large ones");
 
@@ -242,9 +301,14 @@ fn large_writes_survive_a_leader_kill_on_three_nodes() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut cluster = Cluster::start(3, ClusterOptions::default());
     let leader = cluster.leader();
-    let mut con = connect(cluster.port(leader));
     let small = SmallWriter::start(cluster.port(leader));
-    let written = write_large(&mut con, false);
+    let mut writer = ClusterLeader {
+        cluster: &cluster,
+        con: connect(cluster.port(leader)),
+    };
+    let written = write_large(&mut writer, false);
+    drop(writer);
+    let leader = cluster.leader();
     cluster.kill(leader);
     let acked = small.stop();
     assert!(acked > 0, "small writes went on beside the large ones");

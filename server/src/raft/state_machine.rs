@@ -241,7 +241,6 @@ impl StateMachine {
         inner: &mut Inner,
         engine: &Engine,
         request: &Request,
-        index: u64,
         waiters: &mut Vec<(WaiterId, Outcome)>,
     ) -> Vec<Outcome> {
         let now_ms = request.stamp_ms.max(inner.clock_ms);
@@ -265,7 +264,7 @@ impl StateMachine {
                             .transactions
                             .as_ref()
                             .expect("a transaction runner is set before transactions apply");
-                        apply.exec(runner, transaction, index)
+                        apply.exec(runner, transaction)
                     }
                     Op::Block {
                         pop,
@@ -488,14 +487,13 @@ impl Apply<'_> {
         &mut self,
         runner: &transaction::Runner,
         transaction: &transaction::Transaction,
-        index: u64,
     ) -> Outcome {
         let mut encoded = None;
         self.isolated(&mut |apply| {
             let mut ready = Vec::new();
             let blocked = &*apply.blocked;
             let mut on_write = |db: usize, op: &WriteOp| blocked.ready_after(db, op, &mut ready);
-            encoded = Some(runner(transaction, apply.now_ms, index, &mut on_write));
+            encoded = Some(runner(transaction, apply.now_ms, &mut on_write));
             apply.serve(ready);
         });
         Outcome::Exec(encoded.expect("the transaction ran"))
@@ -645,8 +643,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let (request, replies) = match entry.payload {
                 EntryPayload::Blank => (None, Vec::new()),
                 EntryPayload::Normal(request) => {
-                    let replies =
-                        Self::execute(&mut inner, &self.engine, &request, index, &mut waiters);
+                    let replies = Self::execute(&mut inner, &self.engine, &request, &mut waiters);
                     (Some(request), replies)
                 }
                 EntryPayload::Membership(membership) => {

@@ -577,7 +577,8 @@ mod tests {
 
     /// Whether `spec` names keys or is flagged as reading or writing data.
     fn touches_keyspace(spec: &CommandSpec) -> bool {
-        spec.keys.0 > 0 || spec.flags & (flags::MOVABLEKEYS | flags::WRITE | flags::READONLY) != 0
+        let data = flags::MOVABLEKEYS | flags::WRITE | flags::READONLY | flags::READS_KEYS;
+        spec.keys.0 > 0 || spec.flags & data != 0
     }
 
     #[test]

@@ -297,9 +297,10 @@ fn restore_and_sort_store_apply_the_same_on_every_node() {
 }
 
 /// A write command whose error depends on the key (RESTORE's BUSYKEY
-/// before a bad TTL or payload, LSET's bad index) answers for the key as
-/// the connection's own pipelined writes leave it, or inside MULTI as the
-/// transaction's writes leave it, as redis-server does.
+/// before a bad TTL or payload, LSET's bad index, a sorted set store's
+/// WRONGTYPE before its option error, SORT's WRONGTYPE) answers for the
+/// key as the connection's own pipelined writes leave it, or inside MULTI
+/// as the transaction's writes leave it, as redis-server does.
 #[test]
 fn refusals_that_depend_on_the_key_see_the_connections_writes() {
     let (redis, redraft) = (common::redis(&[]), common::redraft(&[]));
@@ -327,6 +328,44 @@ fn refusals_that_depend_on_the_key_see_the_connections_writes() {
         &["LSET", "l", "x", "b"],
         &["EXEC"],
         &["DEL", "l"],
+        // Sorted set operations: WRONGTYPE before the option error.
+        &["ZADD", "z", "1", "a", "2", "b"],
+        &["SADD", "s", "a", "c"],
+        &["SET", "str", "v"],
+        &["ZUNIONSTORE", "d", "2", "z", "str", "WEIGHTS", "x"],
+        &["ZUNIONSTORE", "d", "2", "z", "s", "WEIGHTS", "x"],
+        &["ZINTERSTORE", "d", "2", "z", "str", "AGGREGATE", "avg"],
+        &["ZDIFFSTORE", "d", "2", "z", "str", "bogus"],
+        &["ZINTER", "2", "z", "str", "bogus"],
+        &["ZUNION", "2", "z", "s", "bogus"],
+        &["DEL", "str"],
+        &["ZUNIONSTORE", "d", "2", "z", "str", "WEIGHTS", "x"],
+        &["SORT", "str"],
+        &["SET", "str", "v"],
+        &["SORT", "str"],
+        &["SORT", "str", "STORE", "d"],
+        &["SORT", "s", "ALPHA", "STORE", "d"],
+        &["LRANGE", "d", "0", "-1"],
+        // The same inside a transaction.
+        &["MULTI"],
+        &["DEL", "str"],
+        &["ZUNIONSTORE", "d", "2", "z", "str", "WEIGHTS", "x"],
+        &["SORT", "str"],
+        &["SET", "str", "v"],
+        &["ZUNIONSTORE", "d", "2", "z", "str", "WEIGHTS", "x"],
+        &["ZINTER", "2", "z", "str", "bogus"],
+        &["ZINTERCARD", "2", "z", "str", "LIMIT", "-1"],
+        &["SORT", "str"],
+        &["ZUNIONSTORE", "d", "2", "z", "s", "WEIGHTS", "2", "3"],
+        &["ZRANGE", "d", "0", "-1", "WITHSCORES"],
+        &["SORT", "s", "ALPHA", "DESC"],
+        &["SPOP", "z"],
+        &["SREM", "s", "c"],
+        &["SPOP", "s"],
+        &["SCARD", "s"],
+        &["OBJECT", "ENCODING", "z"],
+        &["EXEC"],
+        &["DEL", "z", "s", "str", "d"],
     ];
     let mut pipeline = Vec::new();
     for _ in 0..20 {

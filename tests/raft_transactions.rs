@@ -6,6 +6,9 @@
 //!   of one, and every node ends with the same counters.
 //! - A WATCH abort is decided the same way on every node: the counters on
 //!   every node equal the number of EXECs the leader reported as run.
+//! - Random pops in a transaction (SPOP) pop the same members on every
+//!   node (their seed travels in the op), and its stores and refusals
+//!   apply the same everywhere.
 //! - A blocking pop sent to a follower is redirected like a write; sent to
 //!   the leader, it blocks until a push from another client, replicated
 //!   through Raft, wakes it, and the element is popped once on every node.
@@ -204,4 +207,93 @@ fn pops_of_missing_keys_add_no_entry() {
         conn.command(&[b"LPOP", b"marker"]),
         Frame::Error(_)
     ));
+}
+
+/// The members of a set or the elements of an array reply, rendered and
+/// sorted (a set's order is its hash table's).
+fn sorted_members(frame: &Frame) -> Vec<String> {
+    let (Frame::Array(items) | Frame::Set(items)) = frame else {
+        panic!("not a collection: {}", render(frame));
+    };
+    let mut members: Vec<String> = items.iter().map(render).collect();
+    members.sort();
+    members
+}
+
+/// Random pops inside a transaction carry the seed the leader drew at
+/// EXEC, so every node pops the same members; the stores of a
+/// transaction (ZUNIONSTORE, SORT ... STORE) and its refusals apply the
+/// same on every node.
+#[test]
+fn random_pops_and_stores_in_a_transaction_leave_every_node_the_same() {
+    let cluster = Cluster::start(3, ClusterOptions::default());
+    let leader = cluster.leader();
+    let mut conn = cluster.raw(leader);
+    let members: Vec<Vec<u8>> = (0..200).map(|i| format!("m{i}").into_bytes()).collect();
+    let mut sadd: Vec<&[u8]> = vec![b"SADD", b"s"];
+    sadd.extend(members.iter().map(|member| &member[..]));
+    assert_eq!(conn.command(&sadd), Frame::Integer(200));
+    let mut popped = Vec::new();
+    for round in 0..20 {
+        let score = round.to_string();
+        conn.send(&common::encode_pipeline(&[
+            &[b"MULTI"],
+            &[b"SPOP", b"s", b"3"],
+            &[b"SPOP", b"s"],
+            &[b"ZADD", b"z", score.as_bytes(), score.as_bytes()],
+            &[
+                b"ZUNIONSTORE",
+                b"u",
+                b"2",
+                b"z",
+                b"s",
+                b"WEIGHTS",
+                b"2",
+                b"1",
+            ],
+            &[
+                b"ZUNIONSTORE",
+                b"u",
+                b"2",
+                b"z",
+                b"str",
+                b"WEIGHTS",
+                b"x",
+                b"1",
+            ],
+            &[
+                b"SORT", b"s", b"ALPHA", b"LIMIT", b"0", b"5", b"STORE", b"l",
+            ],
+            &[b"EXEC"],
+        ]));
+        assert_eq!(conn.read_frame(), Frame::Simple("OK".into()));
+        for _ in 0..6 {
+            assert_eq!(conn.read_frame(), Frame::Simple("QUEUED".into()));
+        }
+        let Frame::Array(replies) = conn.read_frame() else {
+            panic!("EXEC did not run");
+        };
+        assert_eq!(replies.len(), 6);
+        popped.extend(sorted_members(&replies[0]));
+        popped.push(render(&replies[1]));
+        assert_eq!(
+            replies[4],
+            Frame::Error("ERR weight value is not a float".into())
+        );
+    }
+    assert_eq!(popped.len(), 80);
+    cluster.wait_all_applied();
+    let state = |conn: &mut Raw| {
+        (
+            sorted_members(&conn.command(&[b"SMEMBERS", b"s"])),
+            render(&conn.command(&[b"ZRANGE", b"u", b"0", b"-1", b"WITHSCORES"])),
+            render(&conn.command(&[b"LRANGE", b"l", b"0", b"-1"])),
+        )
+    };
+    let on_leader = state(&mut conn);
+    assert_eq!(on_leader.0.len(), 120);
+    assert!(popped.iter().all(|member| !on_leader.0.contains(member)));
+    for id in cluster.followers() {
+        assert_eq!(state(&mut readonly(&cluster, id)), on_leader, "node {id}");
+    }
 }

@@ -1,7 +1,7 @@
 //! Integer arguments, read the way Redis 7.0 reads them: the one parser for
 //! every count, index, limit, database number and other integer a command
-//! takes, in the server's handlers and in the engine's argument parsers
-//! alike.
+//! takes, in the server's command parsers and in the engine's argument
+//! parsers alike.
 //!
 //! Redis reads such an argument with one of a family of functions
 //! (`getLongFromObjectOrReply`, `getRangeLongFromObjectOrReply`,

@@ -177,6 +177,11 @@ pub enum Query {
         missing: Option<Error>,
         error: Error,
     },
+    /// A sorted set operation (`ZUNION`, `ZINTERSTORE`, ...) whose
+    /// options are invalid: Redis reports their error only once it has
+    /// found every key missing, a sorted set or a set, so a key of another
+    /// type answers WRONGTYPE, and otherwise `error`. It changes nothing.
+    ZAlgebraRefused { keys: Vec<Bytes>, error: Error },
     /// A `RESTORE` without `REPLACE` whose TTL or payload is invalid:
     /// Redis looks the key up (an access, as its `lookupKeyWrite`) before
     /// it checks them, so an existing key answers `BUSYKEY`, a missing one
@@ -342,6 +347,10 @@ impl Engine {
                 },
                 found if found == kind.type_name() => sink.error(error),
                 _ => sink.error(&Error::WrongType),
+            },
+            Query::ZAlgebraRefused { keys, error } => match self.zalgebra_check(db, keys, now_ms) {
+                Ok(()) => sink.error(error),
+                Err(wrong_type) => sink.error(&wrong_type),
             },
             Query::RestoreRefused { key, error } => {
                 match self.touch(db, std::slice::from_ref(key), now_ms) {

@@ -100,27 +100,6 @@ pub struct Client {
 }
 
 impl Client {
-    /// The client a transaction runs on at apply: not connected, not
-    /// registered, authenticated, on database `db`.
-    pub fn internal(db: usize, resp3: bool) -> Client {
-        let nowhere = SocketAddr::from(([127, 0, 0, 1], 0));
-        let info = Arc::new(ClientInfo {
-            id: 0,
-            addr: nowhere,
-            local_addr: nowhere,
-            fd: -1,
-            connected_at: Instant::now(),
-            last_command_ms: AtomicU64::new(0),
-            db: AtomicUsize::new(db),
-            resp: AtomicU32::new(if resp3 { 3 } else { 2 }),
-            last_command: AtomicUsize::new(0),
-            name: Mutex::new(None),
-            lib_name: Mutex::new(None),
-            lib_ver: Mutex::new(None),
-        });
-        Client::with_info(info, db, resp3, true)
-    }
-
     fn with_info(info: Arc<ClientInfo>, db: usize, resp3: bool, authenticated: bool) -> Client {
         Client {
             info,

@@ -612,7 +612,6 @@ impl Conn {
                 out: ReplyWriter::new(&mut self.output, resp3),
                 writes_pending: false,
                 subscriber,
-                random: None,
                 read_checked: None,
             };
             transaction::run_local(&mut ctx, args);
@@ -907,7 +906,6 @@ fn execute(
         out: ReplyWriter::new(reply_buffer(&mut conn.output, &mut conn.slots), resp3),
         writes_pending: pending > 0,
         subscriber,
-        random: None,
         read_checked,
     };
     // A subcommand's arity counts the container's name too, and is checked

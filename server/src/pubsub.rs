@@ -43,14 +43,6 @@ impl Subscriber {
             client_id: u64::from(conn) + 100,
         }
     }
-
-    /// No connection: the internal client a transaction runs on at apply
-    /// (which may not subscribe).
-    pub const NONE: Subscriber = Subscriber {
-        executor: u16::MAX,
-        conn: u32::MAX,
-        client_id: 0,
-    };
 }
 
 /// One published message on its way to a subscriber.

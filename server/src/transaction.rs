@@ -26,25 +26,26 @@
 //!   exclusively (with the blocked commands it serves), and a network
 //!   thread holds it shared for each whole tick, so no reader on this node
 //!   sees a transaction half applied.
-//! - Apply runs only commands that are pure functions of the keyspace and
-//!   the internal client's database: reads, writes, `SELECT`, `PING`,
-//!   `ECHO`, `UNWATCH`. Every other command Redis queues (`CONFIG`,
-//!   `INFO`, `CLIENT`, `WAIT`, `PUBLISH`, ...) acts on one node or one
+//! - Apply runs only keyspace ops: a queued command that has a parser
+//!   (`CommandSpec::parse`) becomes a [`KeyOp`] (or its parse error), and
+//!   apply sees nothing but the engine, the entry's time and the ops. Every
+//!   other command Redis queues (`CONFIG`, `INFO`, `CLIENT`, `WAIT`,
+//!   `PUBLISH`, `SELECT`, `OBJECT IDLETIME`, ...) acts on one node or one
 //!   connection: apply leaves a hole for its reply, and the connection's
 //!   node runs it when the entry has applied ([`runs_locally`]), so the
-//!   node-local answer never comes from apply.
+//!   node-local answer never comes from apply. (Every command that reads
+//!   or writes replicated state has a parser: see the command table's
+//!   test `every_keyspace_command_parses_but_the_node_local_ones`.)
 
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::RwLock;
-use redraft_engine::{Random, ReplySink};
+use redraft_engine::{Engine, ReplySink};
 use serde::{Deserialize, Serialize};
 
-use crate::client::Client;
-use crate::cmd::{self, flags, Action, CommandSpec, Ctx, KeyOp, Parse};
+use crate::cmd::{self, Action, CommandSpec, Ctx, KeyOp, Parse};
 use crate::resp::ReplyWriter;
-use crate::shared::Shared;
 
 /// What a connection has queued since `MULTI`.
 #[derive(Debug, Default)]
@@ -87,10 +88,6 @@ pub enum Queued {
     Local,
     /// A command whose arguments failed to parse at `EXEC`: its reply.
     Fail(redraft_engine::Error),
-    /// A keyspace command not yet parsed into an op (the command table is
-    /// being moved to parsers): it runs through its handler at apply, on
-    /// an internal client of database `db`.
-    Handler { db: u8, args: Vec<Bytes> },
 }
 
 /// What `EXEC` hands the connection: the transaction to propose, and the
@@ -154,7 +151,8 @@ pub fn parse_queue(
                 return Queued::Fail(redraft_engine::Error::Text(text.into()));
             };
             let effective = cmd::effective_spec(spec, args);
-            if runs_locally(effective) {
+            let Some(parse) = effective.parse else {
+                // Runs locally (see `runs_locally`).
                 if effective.name == "select" {
                     db = args
                         .get(1)
@@ -162,12 +160,6 @@ pub fn parse_queue(
                         .unwrap_or(db);
                 }
                 return Queued::Local;
-            }
-            let Some(parse) = effective.parse else {
-                return Queued::Handler {
-                    db: db as u8,
-                    args: args.clone(),
-                };
             };
             // A subcommand's parser takes the arguments after its name.
             let skip = if std::ptr::eq(effective, spec) { 1 } else { 2 };
@@ -214,13 +206,14 @@ pub fn allowed_in_multi(spec: &CommandSpec) -> bool {
 
 /// Whether a queued command (its effective spec) runs on the node that
 /// serves the connection once `EXEC`'s entry has applied, instead of at
-/// apply on every node: the commands that neither read nor write the
-/// keyspace (`CONFIG`, `INFO`, `CLIENT`, `TIME`, `PUBLISH`, `SUBSCRIBE`,
-/// `WAIT`, `SELECT`, `PING`, ...) act on one node or one connection, which
-/// apply, seeing only replicated state, cannot do. (A queued `SELECT` also
-/// moves the database the commands after it are parsed for.)
+/// apply on every node: the commands without a parser, which act on one
+/// node or one connection (`CONFIG`, `INFO`, `CLIENT`, `TIME`, `PUBLISH`,
+/// `SUBSCRIBE`, `WAIT`, `SELECT`, `PING`, `OBJECT IDLETIME`, ...) and so
+/// cannot run in apply, which sees only replicated state. (A queued
+/// `SELECT` also moves the database the commands after it are parsed
+/// for.)
 pub fn runs_locally(spec: &CommandSpec) -> bool {
-    spec.parse.is_none() && spec.flags & (flags::WRITE | flags::READONLY) == 0
+    spec.parse.is_none()
 }
 
 /// Redis's error for a command refused inside `MULTI`.
@@ -251,17 +244,15 @@ pub struct ExecReply {
     pub holes: Vec<usize>,
 }
 
-/// Runs `transaction` at apply (see the module docs) at the entry's time
-/// `now_ms` and log `index`; `on_write` sees every write applied. The
-/// caller holds [`TxGate`] exclusively.
+/// Runs `transaction` at apply (see the module docs) on `engine` at the
+/// entry's time `now_ms`; `on_write` sees every write applied. The caller
+/// holds [`TxGate`] exclusively.
 pub fn execute(
-    shared: &Shared,
+    engine: &Engine,
     transaction: &Transaction,
     now_ms: u64,
-    index: u64,
     on_write: &mut dyn FnMut(usize, &redraft_engine::WriteOp),
 ) -> ExecReply {
-    let engine = &shared.engine;
     let mut reply = BytesMut::new();
     let mut holes = Vec::new();
     let mut out = ReplyWriter::new(&mut reply, transaction.resp3);
@@ -277,7 +268,6 @@ pub fn execute(
         };
     }
     out.array(transaction.commands.len());
-    let mut random = Random::new(index);
     for queued in &transaction.commands {
         let mut out = ReplyWriter::new(&mut reply, transaction.resp3);
         match queued {
@@ -294,60 +284,11 @@ pub fn execute(
             }
             Queued::Local => holes.push(reply.len()),
             Queued::Fail(error) => out.error(error),
-            Queued::Handler { db, args } => {
-                let mut client = Client::internal(usize::from(*db), transaction.resp3);
-                let mut ctx = Ctx {
-                    shared,
-                    now_ms,
-                    client: &mut client,
-                    out,
-                    writes_pending: false,
-                    subscriber: crate::pubsub::Subscriber::NONE,
-                    random: Some(&mut random),
-                    // Apply is the truth: whatever a handler would answer
-                    // as a read, it may answer here.
-                    read_checked: Some(true),
-                };
-                run_queued(&mut ctx, args, on_write);
-            }
         }
     }
     ExecReply {
         encoded: reply.freeze(),
         holes,
-    }
-}
-
-/// Runs one queued command on the internal client.
-fn run_queued(
-    ctx: &mut Ctx<'_>,
-    args: &[Bytes],
-    on_write: &mut dyn FnMut(usize, &redraft_engine::WriteOp),
-) {
-    // Queueing checked the name and arity; an entry written by another
-    // version could still hold what this one does not know.
-    let Some(spec) = cmd::lookup(&args[0]).filter(|spec| spec.arity_ok(args.len())) else {
-        ctx.out
-            .error_text(&cmd::unknown_command_error(&args[0], &args[1..]));
-        return;
-    };
-    match cmd::run(ctx, spec, &args[1..]) {
-        Action::Replied => {}
-        // A blocking command in a transaction runs once, as in Redis.
-        Action::Write(op) | Action::Block { op, .. } => {
-            let db = ctx.client.db;
-            let reply = ctx.shared.engine.apply(db, &op, ctx.now_ms);
-            on_write(db, &op);
-            reply.emit(&mut ctx.out);
-        }
-        Action::WaitReplicas { .. }
-        | Action::Close
-        | Action::WaitForWrites
-        | Action::Exec(_)
-        | Action::CheckThenRetry => {
-            // Not reachable for the commands that run at apply.
-            ctx.out.error_text(NOT_ALLOWED_ERROR);
-        }
     }
 }
 
@@ -384,9 +325,10 @@ pub fn run_local(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
 }
 
-/// Shared with the state machine: runs a transaction at apply.
+/// Shared with the state machine: runs a transaction at apply, at the
+/// entry's time.
 pub type Runner = Arc<
-    dyn Fn(&Transaction, u64, u64, &mut dyn FnMut(usize, &redraft_engine::WriteOp)) -> ExecReply
+    dyn Fn(&Transaction, u64, &mut dyn FnMut(usize, &redraft_engine::WriteOp)) -> ExecReply
         + Send
         + Sync,
 >;
@@ -461,6 +403,16 @@ mod tests {
             (&["select", "1"], true),
             (&["unwatch"], true),
             (&["object", "encoding", "k"], false),
+            (&["memory", "usage", "k"], false),
+            // Idle times are this node's, never apply's.
+            (&["object", "idletime", "k"], true),
+            (&["object", "freq", "k"], true),
+            (&["object", "help"], true),
+            (&["sadd", "s", "a"], false),
+            (&["zunionstore", "d", "1", "z"], false),
+            (&["sort", "k"], false),
+            (&["dbsize"], false),
+            (&["flushall"], false),
             (&["config", "set", "maxclients", "10"], true),
             (&["info"], true),
             (&["time"], true),
@@ -474,6 +426,56 @@ mod tests {
             let effective = cmd::effective_spec(spec, &args);
             assert_eq!(runs_locally(effective), *local, "{words:?}");
         }
+    }
+
+    #[test]
+    fn set_sorted_set_and_sort_commands_queue_as_ops() {
+        let queue: Vec<Vec<Bytes>> = [
+            &["sadd", "s", "a"][..],
+            &["spop", "s"],
+            &["zadd", "z", "1", "a"],
+            &["zunionstore", "d", "1", "z", "weights", "x"],
+            &["zinter", "2", "z", "s", "bogus"],
+            &["sort", "s", "store", "d"],
+            &["sort", "s", "limit"],
+            &["object", "encoding", "s"],
+            &["flushdb"],
+        ]
+        .iter()
+        .map(|words| args(words))
+        .collect();
+        let mut seeds = || 7;
+        let parsed = parse_queue(&queue, 0, 0, false, &mut seeds);
+        let kinds: Vec<&str> = parsed
+            .iter()
+            .map(|queued| match queued {
+                Queued::Key {
+                    op: KeyOp::Read(redraft_engine::Query::ZAlgebraRefused { .. }),
+                    ..
+                } => "refused",
+                Queued::Key {
+                    op: KeyOp::Read(_), ..
+                } => "read",
+                Queued::Key {
+                    op: KeyOp::Write(_),
+                    ..
+                } => "write",
+                Queued::Local => "local",
+                Queued::Fail(_) => "fail",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            ["write", "write", "write", "refused", "refused", "write", "fail", "read", "write"]
+        );
+        let Queued::Key {
+            op: KeyOp::Write(redraft_engine::WriteOp::Sets(redraft_engine::SetOp::Pop { seed, .. })),
+            ..
+        } = &parsed[1]
+        else {
+            panic!("SPOP is a pop: {:?}", parsed[1]);
+        };
+        assert_eq!(*seed, 7, "SPOP carries the seed drawn at EXEC");
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub enum ZSetOp {
     Store { dst: Bytes, args: AlgebraArgs },
 }
 
-/// The argument parsers (the server's handlers call these, so the query
+/// The argument parsers (the server's command parsers call these, so the query
 /// types need no public path of their own).
 impl ZSetOp {
     /// `ZADD key ...` (`args` starts at the key).

@@ -1,7 +1,8 @@
 //! Argument parsing of the sorted set commands, with Redis 7.0's order of
-//! checks and exact error texts. The server's handlers call these (through
-//! [`ZSetOp`]'s associated functions) so that only well-formed commands
-//! become ops, and the engine's query types never need a public path.
+//! checks and exact error texts. The server's command parsers call these
+//! (through [`ZSetOp`]'s associated functions) so that only well-formed
+//! commands become ops, and the engine's query types never need a public
+//! path.
 //!
 //! Invariants:
 //! - Every error Redis reports before it looks at a key is reported here.

@@ -201,7 +201,7 @@ fn hrandfield(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
 /// `HSCAN`'s options, or the error Redis gives for them (which it reports
 /// only after finding the hash). A `MATCH *` matches everything, so it is
 /// no pattern.
-fn scan_options(options: &[Bytes]) -> Result<ScanArgs, Error> {
+pub(super) fn scan_options(options: &[Bytes]) -> Result<ScanArgs, Error> {
     let mut parsed = ScanArgs {
         pattern: None,
         count: 10,

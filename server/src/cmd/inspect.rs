@@ -1,17 +1,22 @@
 //! Key introspection: `OBJECT ENCODING|REFCOUNT|IDLETIME|FREQ|HELP` and
 //! `MEMORY USAGE|HELP`.
 //!
-//! None of them is an access of the key (Redis's `LOOKUP_NOTOUCH`):
-//! `OBJECT IDLETIME` reports the time since the last read or write on this
-//! node, which the engine keeps per key as local metadata.
+//! None of them is an access of the key (Redis's `LOOKUP_NOTOUCH`).
+//! `OBJECT ENCODING`, `OBJECT REFCOUNT` and `MEMORY USAGE` answer from the
+//! replicated value, so they parse into queries ([`Query::ObjectEncoding`]
+//! and the like), which a transaction runs at apply. `OBJECT IDLETIME` and
+//! `OBJECT FREQ` stay node-local handlers: the idle time is the time since
+//! the last read or write on this node, which the engine keeps per key as
+//! local metadata, so inside `MULTI` they run on the connection's node once
+//! `EXEC` has applied (`transaction::runs_locally`), never at apply.
 
 use bytes::Bytes;
 use redraft_engine::int_arg::LONG;
-use redraft_engine::{Error, ReplySink};
+use redraft_engine::{Error, Query, ReplySink};
 
 use super::args::is;
 use super::flags::{LOADING, READONLY, STALE};
-use super::{Action, CommandSpec, Ctx};
+use super::{Action, CommandSpec, Ctx, KeyCommand, Parse};
 
 const fn spec(
     name: &'static str,
@@ -25,22 +30,30 @@ const fn spec(
     CommandSpec::new(name, arity, flags, keys, handler, group, summary)
 }
 
+/// A subcommand that reads the replicated value of its key (the second
+/// argument).
+const fn keyspace(
+    name: &'static str,
+    arity: i32,
+    parse: super::Parser,
+    group: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec::keyspace(name, arity, READONLY, (2, 2, 1), parse, group, summary)
+}
+
 const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
-    spec(
+    keyspace(
         "object|encoding",
         3,
-        READONLY,
-        (2, 2, 1),
         object_encoding,
         "generic",
         "Returns the internal encoding of a Redis object.",
     )
     .since("2.2.3"),
-    spec(
+    keyspace(
         "object|refcount",
         3,
-        READONLY,
-        (2, 2, 1),
         object_refcount,
         "generic",
         "Returns the reference count of a value of a key.",
@@ -79,11 +92,9 @@ const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
-    spec(
+    keyspace(
         "memory|usage",
         -3,
-        READONLY,
-        (2, 2, 1),
         memory_usage,
         "server",
         "Estimates the memory usage of a key.",
@@ -136,28 +147,16 @@ fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     super::dispatch_sub(ctx, container, args)
 }
 
-fn object_encoding(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match ctx
-        .shared
-        .engine
-        .object_encoding(ctx.client.db, &args[0], ctx.now_ms)
-    {
-        Some(encoding) => ctx.out.bulk(encoding.as_bytes()),
-        None => ctx.out.nil(),
-    }
-    Action::Replied
+fn object_encoding(_parse: &mut Parse<'_>, args: &[Bytes]) -> Result<KeyCommand, Error> {
+    Ok(KeyCommand::Read(Query::ObjectEncoding {
+        key: args[0].clone(),
+    }))
 }
 
-fn object_refcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match ctx
-        .shared
-        .engine
-        .object_refcount(ctx.client.db, &args[0], ctx.now_ms)
-    {
-        Some(count) => ctx.out.int(count),
-        None => ctx.out.nil(),
-    }
-    Action::Replied
+fn object_refcount(_parse: &mut Parse<'_>, args: &[Bytes]) -> Result<KeyCommand, Error> {
+    Ok(KeyCommand::Read(Query::ObjectRefcount {
+        key: args[0].clone(),
+    }))
 }
 
 /// Seconds since the key was last read or written on this node; nil if
@@ -218,29 +217,20 @@ fn object_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
 /// `MEMORY USAGE key [SAMPLES count] ...`: the estimate is exact for
 /// every value, so the sample counts are checked (as Redis does: each a
 /// long, none negative, the option may repeat) and otherwise unused.
-fn memory_usage(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn memory_usage(_parse: &mut Parse<'_>, args: &[Bytes]) -> Result<KeyCommand, Error> {
     for pair in args[1..].chunks(2) {
-        let checked = match pair {
-            [option, count] if is(option, "samples") => match LONG.parse(count) {
-                Ok(samples) if samples < 0 => Err(Error::Syntax),
-                Ok(_) => Ok(()),
-                Err(error) => Err(error),
-            },
-            _ => Err(Error::Syntax),
-        };
-        if let Err(error) = checked {
-            return ctx.fail(error);
+        match pair {
+            [option, count] if is(option, "samples") => {
+                if LONG.parse(count)? < 0 {
+                    return Err(Error::Syntax);
+                }
+            }
+            _ => return Err(Error::Syntax),
         }
     }
-    match ctx
-        .shared
-        .engine
-        .memory_usage(ctx.client.db, &args[0], ctx.now_ms)
-    {
-        Some(bytes) => ctx.out.int(bytes as i64),
-        None => ctx.out.nil(),
-    }
-    Action::Replied
+    Ok(KeyCommand::Read(Query::MemoryUsage {
+        key: args[0].clone(),
+    }))
 }
 
 fn memory_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {

@@ -1,11 +1,17 @@
 //! The command table: every command's name, Redis arity, flags, key
-//! positions and handler, in one static list.
+//! positions and its parser or handler, in one static list.
 //!
-//! A handler parses its arguments with [`args::Args`] and either replies at
-//! once (reads, connection commands) or returns a validated
-//! [`WriteOp`](redraft_engine::WriteOp) for the connection to hand to the
-//! write path. Handlers never apply writes themselves: the write path is the
-//! one place a write enters the engine (later, the Raft log).
+//! A keyspace command (one that reads or writes replicated state) has a
+//! parser ([`parse::Parser`]): it turns the arguments into a
+//! [`KeyCommand`], a [`Query`](redraft_engine::Query) that a read answers
+//! from the engine or a [`WriteOp`](redraft_engine::WriteOp) for the write
+//! path, and never sees the node. Every other command has a handler, which
+//! acts on this node or connection (`CLIENT`, `CONFIG`, `WAIT`, `OBJECT
+//! IDLETIME`, ...) with a [`Ctx`]. Neither applies writes: the write path
+//! is the one place a write enters the engine, and apply runs parsed ops
+//! only (see `crate::transaction`). The table's tests check that every
+//! command naming keys or flagged as a read or write has a parser, except
+//! a short, commented list of node-local ones.
 //!
 //! Invariants:
 //! - Names are lower case and unique; lookup is case-insensitive.
@@ -135,10 +141,6 @@ pub struct Ctx<'a> {
     pub writes_pending: bool,
     /// This connection as a pub/sub subscriber.
     pub subscriber: crate::pubsub::Subscriber,
-    /// Where [`Ctx::random_seed`] draws from when set: a transaction at
-    /// apply draws from a source seeded by its log index, so every node
-    /// draws the same. `None` on a connection.
-    pub random: Option<&'a mut Random>,
     /// The result of the read check this command was held for, if any:
     /// `Some(true)` if this node was confirmed leader and up to date.
     pub read_checked: Option<bool>,
@@ -190,10 +192,9 @@ impl Ctx<'_> {
 
     /// A fresh seed for a command that picks at random: a read draws from
     /// it, and a write carries it in its op so every node draws the same.
+    /// Drawn on the connection's node (at `EXEC` for a transaction),
+    /// never at apply.
     pub fn random_seed(&mut self) -> u64 {
-        if let Some(random) = self.random.as_deref_mut() {
-            return random.next_u64();
-        }
         thread_local! {
             static SEEDS: std::cell::RefCell<Option<Random>> = const { std::cell::RefCell::new(None) };
         }
@@ -552,4 +553,45 @@ pub fn help(ctx: &mut Ctx<'_>, container: &str, lines: &[&str]) -> Action {
     ctx.out.simple("HELP");
     ctx.out.simple("    Prints this help.");
     Action::Replied
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Commands that name keys or read or write the keyspace, yet stay
+    /// handlers, because they answer from this node or this connection,
+    /// never from replicated state; inside `MULTI` they run on the
+    /// connection's node once `EXEC` has applied
+    /// (`transaction::runs_locally`), never at apply.
+    const NODE_LOCAL: &[&str] = &[
+        // The time since the key's last access on this node: per-node
+        // metadata, not replicated.
+        "object|idletime",
+        // Answers from the (node-local) eviction policy.
+        "object|freq",
+        // Takes its keys' stamps for this connection's next EXEC; it is
+        // never queued (it controls the transaction, like EXEC itself).
+        "watch",
+    ];
+
+    /// Whether `spec` names keys or is flagged as reading or writing data.
+    fn touches_keyspace(spec: &CommandSpec) -> bool {
+        let data = flags::MOVABLEKEYS | flags::WRITE | flags::READONLY | flags::READS_KEYS;
+        spec.keys.0 > 0 || spec.flags & data != 0
+    }
+
+    #[test]
+    fn every_keyspace_command_parses_but_the_node_local_ones() {
+        let missing: Vec<&str> = all_specs()
+            .iter()
+            .filter(|spec| touches_keyspace(spec) && spec.parse.is_none())
+            .map(|spec| spec.name)
+            .filter(|name| !NODE_LOCAL.contains(name))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "keyspace commands without a parser: {missing:?}"
+        );
+    }
 }

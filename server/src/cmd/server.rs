@@ -1,12 +1,16 @@
 //! Server commands: PING, ECHO, INFO, CONFIG, DBSIZE, FLUSHDB, FLUSHALL,
 //! TIME.
+//!
+//! `DBSIZE`, `FLUSHDB` and `FLUSHALL` read or write the keyspace, so they
+//! parse into a [`Query`] or a [`WriteOp`] like every keyspace command;
+//! the others act on this node or connection and stay handlers.
 
 use bytes::Bytes;
-use redraft_engine::{glob_match, Error, ReplySink, WriteOp};
+use redraft_engine::{glob_match, Error, Query, ReplySink, WriteOp};
 
 use super::args::is;
 use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, RANDOM, READONLY, STALE, WRITE};
-use super::{Action, CommandSpec, Ctx};
+use super::{Action, CommandSpec, Ctx, KeyCommand, Parse};
 use crate::config::LogLevel;
 use crate::metrics::command_info::{format_percentile, parse_percentiles};
 
@@ -19,6 +23,17 @@ const fn spec(
     summary: &'static str,
 ) -> CommandSpec {
     CommandSpec::new(name, arity, flags, (0, 0, 0), handler, group, summary)
+}
+
+/// A command on the whole keyspace (no key arguments).
+const fn keyspace(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    parse: super::Parser,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec::keyspace(name, arity, flags, (0, 0, 0), parse, "server", summary)
 }
 
 const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
@@ -90,28 +105,25 @@ pub const COMMANDS: &[CommandSpec] = &[
         "A container for server configuration commands.",
     )
     .with_subcommands(CONFIG_SUBCOMMANDS),
-    spec(
+    keyspace(
         "dbsize",
         1,
         READONLY | FAST,
         dbsize,
-        "server",
         "Returns the number of keys in the database.",
     ),
-    spec(
+    keyspace(
         "flushdb",
         -1,
         WRITE,
         flushdb,
-        "server",
         "Removes all keys from the current database.",
     ),
-    spec(
+    keyspace(
         "flushall",
         -1,
         WRITE,
         flushall,
-        "server",
         "Removes all keys from all databases.",
     ),
     spec(
@@ -474,10 +486,8 @@ fn config_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
     )
 }
 
-fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
-    let size = ctx.shared.engine.dbsize(ctx.client.db);
-    ctx.out.int(size as i64);
-    Action::Replied
+fn dbsize(_parse: &mut Parse<'_>, _args: &[Bytes]) -> Result<KeyCommand, Error> {
+    Ok(KeyCommand::Read(Query::DbSize))
 }
 
 /// FLUSHDB and FLUSHALL accept one optional ASYNC or SYNC.
@@ -489,18 +499,18 @@ fn flush_mode_ok(args: &[Bytes]) -> bool {
     }
 }
 
-fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn flushdb(_parse: &mut Parse<'_>, args: &[Bytes]) -> Result<KeyCommand, Error> {
     if !flush_mode_ok(args) {
-        return ctx.fail(Error::Syntax);
+        return Err(Error::Syntax);
     }
-    Action::Write(WriteOp::FlushDb)
+    Ok(KeyCommand::Write(WriteOp::FlushDb))
 }
 
-fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn flushall(_parse: &mut Parse<'_>, args: &[Bytes]) -> Result<KeyCommand, Error> {
     if !flush_mode_ok(args) {
-        return ctx.fail(Error::Syntax);
+        return Err(Error::Syntax);
     }
-    Action::Write(WriteOp::FlushAll)
+    Ok(KeyCommand::Write(WriteOp::FlushAll))
 }
 
 fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {

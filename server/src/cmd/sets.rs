@@ -1,29 +1,36 @@
 //! Set commands: membership, algebra and random members.
 //!
-//! Every argument error Redis reports before it looks at the key is
-//! reported here, so only well-formed writes enter the log. `SSCAN`'s
-//! option errors come after Redis's key lookup, so they travel with the
-//! read to the engine.
+//! Each command parses into a read ([`Query`]) or a write ([`SetOp`]);
+//! none reads the node. Every argument error Redis reports before it looks
+//! at the key is reported here, so only well-formed writes enter the log.
+//! `SSCAN`'s option errors come after Redis's key lookup, so they travel in
+//! [`Query::SScan`] to the engine. `SPOP` and `SRANDMEMBER` draw their seed
+//! here ([`Parse::random_seed`]), so a pop in the log picks the same
+//! members on every node.
 
 use bytes::Bytes;
-use redraft_engine::int_arg::{scan_count, INTERCARD_LIMIT, NUMKEYS, POP_COUNT, RANDOM_COUNT};
-use redraft_engine::{Error, Reply, SetOp, WriteOp};
+use redraft_engine::int_arg::{INTERCARD_LIMIT, NUMKEYS, POP_COUNT, RANDOM_COUNT};
+use redraft_engine::{Error, Query, SetAlgebra, SetOp, WriteOp};
 
 use super::args::{is, parse_cursor};
 use super::flags::{DENYOOM, FAST, MOVABLEKEYS, READONLY, WRITE};
+use super::hashes::scan_options;
 use super::strings::owned;
-use super::{Action, CommandSpec, Ctx};
+use super::{CommandSpec, KeyCommand, Parse};
 
 const fn spec(
     name: &'static str,
     arity: i32,
     flags: u32,
     keys: (i32, i32, i32),
-    handler: super::Handler,
+    parse: super::Parser,
     summary: &'static str,
 ) -> CommandSpec {
-    CommandSpec::new(name, arity, flags, keys, handler, "set", summary)
+    CommandSpec::keyspace(name, arity, flags, keys, parse, "set", summary)
 }
+
+/// The result of a parser.
+type Parsed = Result<KeyCommand, Error>;
 
 #[rustfmt::skip]
 pub const COMMANDS: &[CommandSpec] = &[
@@ -67,138 +74,128 @@ fn owned_all(args: &[Bytes]) -> Vec<Bytes> {
     args.iter().map(owned).collect()
 }
 
-fn sadd(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::Sets(SetOp::Add {
+fn write(op: SetOp) -> Parsed {
+    Ok(KeyCommand::Write(WriteOp::Sets(op)))
+}
+
+fn read(query: Query) -> Parsed {
+    Ok(KeyCommand::Read(query))
+}
+
+fn sadd(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(SetOp::Add {
         key: owned(&args[0]),
         members: owned_all(&args[1..]),
-    }))
+    })
 }
 
-fn srem(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::Sets(SetOp::Remove {
+fn srem(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(SetOp::Remove {
         key: owned(&args[0]),
         members: owned_all(&args[1..]),
-    }))
+    })
 }
 
-fn sismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let db = ctx.client.db;
-    ctx.shared
-        .engine
-        .sismember(db, &args[0], &args[1], ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn sismember(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::SIsMember {
+        key: args[0].clone(),
+        member: args[1].clone(),
+    })
 }
 
-fn smismember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let db = ctx.client.db;
-    ctx.shared
-        .engine
-        .smismember(db, &args[0], &args[1..], ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn smismember(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::SMIsMember {
+        key: args[0].clone(),
+        members: args[1..].to_vec(),
+    })
 }
 
-fn smembers(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let db = ctx.client.db;
-    ctx.shared
-        .engine
-        .smembers(db, &args[0], ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn smembers(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::SMembers {
+        key: args[0].clone(),
+    })
 }
 
-fn scard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let db = ctx.client.db;
-    ctx.shared
-        .engine
-        .scard(db, &args[0], ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn scard(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::SCard {
+        key: args[0].clone(),
+    })
 }
 
-fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+/// `SPOP key [count]`: more arguments are a syntax error, as in Redis. A
+/// pop of a missing key is answered as a read (`WriteOp::reply_if_missing`).
+fn spop(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
     let count = match args {
         [_] => None,
-        [_, count] => match POP_COUNT.parse_u64(count) {
-            Ok(count) => Some(count),
-            Err(error) => return ctx.fail(error),
-        },
-        _ => return ctx.fail(Error::Syntax),
+        [_, count] => Some(POP_COUNT.parse_u64(count)?),
+        _ => return Err(Error::Syntax),
     };
-    let nothing = if count.is_some() {
-        Reply::Set(Vec::new())
-    } else {
-        Reply::Nil
-    };
-    if let Some(answered) = ctx.answer_if_missing(&args[0], nothing) {
-        return answered;
-    }
-    let seed = ctx.random_seed();
-    Action::Write(WriteOp::Sets(SetOp::Pop {
+    write(SetOp::Pop {
         key: owned(&args[0]),
         count,
-        seed,
-    }))
+        seed: parse.random_seed(),
+    })
 }
 
-fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn srandmember(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
     let count = match args {
         [_] => None,
-        [_, count] => match RANDOM_COUNT.parse(count) {
-            Ok(count) => Some(count),
-            Err(error) => return ctx.fail(error),
-        },
-        _ => return ctx.fail(Error::Syntax),
+        [_, count] => Some(RANDOM_COUNT.parse(count)?),
+        _ => return Err(Error::Syntax),
     };
-    let (db, seed) = (ctx.client.db, ctx.random_seed());
-    ctx.shared
-        .engine
-        .srandmember(db, &args[0], count, seed, ctx.now_ms, &mut ctx.out);
-    Action::Replied
+    read(Query::SRandMember {
+        key: args[0].clone(),
+        count,
+        seed: parse.random_seed(),
+    })
 }
 
-fn smove(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::Sets(SetOp::Move {
+fn smove(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(SetOp::Move {
         src: owned(&args[0]),
         dst: owned(&args[1]),
         member: owned(&args[2]),
-    }))
+    })
 }
 
-fn sunion(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let db = ctx.client.db;
-    ctx.shared.engine.sunion(db, args, ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn algebra(args: &[Bytes], op: SetAlgebra) -> Parsed {
+    read(Query::SAlgebra {
+        keys: args.to_vec(),
+        op,
+    })
 }
 
-fn sinter(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let db = ctx.client.db;
-    ctx.shared.engine.sinter(db, args, ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn sunion(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    algebra(args, SetAlgebra::Union)
 }
 
-fn sdiff(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let db = ctx.client.db;
-    ctx.shared.engine.sdiff(db, args, ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn sinter(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    algebra(args, SetAlgebra::Inter)
 }
 
-fn sunionstore(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::Sets(SetOp::UnionStore {
+fn sdiff(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    algebra(args, SetAlgebra::Diff)
+}
+
+fn sunionstore(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(SetOp::UnionStore {
         dst: owned(&args[0]),
         keys: owned_all(&args[1..]),
-    }))
+    })
 }
 
-fn sinterstore(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::Sets(SetOp::InterStore {
+fn sinterstore(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(SetOp::InterStore {
         dst: owned(&args[0]),
         keys: owned_all(&args[1..]),
-    }))
+    })
 }
 
-fn sdiffstore(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::Sets(SetOp::DiffStore {
+fn sdiffstore(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(SetOp::DiffStore {
         dst: owned(&args[0]),
         keys: owned_all(&args[1..]),
-    }))
+    })
 }
 
 /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`: the keys and the
@@ -225,45 +222,19 @@ fn parse_sintercard(args: &[Bytes]) -> Result<(&[Bytes], u64), Error> {
     Ok((keys, limit))
 }
 
-fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let (keys, limit) = match parse_sintercard(args) {
-        Ok(parsed) => parsed,
-        Err(error) => return ctx.fail(error),
-    };
-    let db = ctx.client.db;
-    ctx.shared
-        .engine
-        .sintercard(db, keys, limit, ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn sintercard(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let (keys, limit) = parse_sintercard(args)?;
+    read(Query::SInterCard {
+        keys: keys.to_vec(),
+        limit,
+    })
 }
 
-/// `SSCAN`'s options: (MATCH pattern, COUNT), or the first error.
-fn parse_sscan_options(mut options: &[Bytes]) -> Result<(Option<&[u8]>, usize), Error> {
-    let (mut pattern, mut count) = (None, 10usize);
-    while let [option, more @ ..] = options {
-        let [value, after @ ..] = more else {
-            return Err(Error::Syntax);
-        };
-        if is(option, "count") {
-            count = scan_count(value)?;
-        } else if is(option, "match") {
-            pattern = Some(&value[..]);
-        } else {
-            return Err(Error::Syntax);
-        }
-        options = after;
-    }
-    Ok((pattern, count))
-}
-
-fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let Some(cursor) = parse_cursor(&args[1]) else {
-        return ctx.fail(Error::Other("ERR invalid cursor"));
-    };
-    let options = parse_sscan_options(&args[2..]);
-    let db = ctx.client.db;
-    ctx.shared
-        .engine
-        .sscan(db, &args[0], cursor, options, ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn sscan(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let cursor = parse_cursor(&args[1]).ok_or(Error::Other("ERR invalid cursor"))?;
+    read(Query::SScan {
+        key: args[0].clone(),
+        cursor,
+        options: scan_options(&args[2..]),
+    })
 }

@@ -1,31 +1,36 @@
 //! Sorted set commands: adds, ranges by rank, score and lex, pops and
 //! set algebra.
 //!
-//! Argument parsing lives with the engine's query types
-//! (`ZSetOp::parse_*`); the handlers here pick the parser, turn writes into
-//! ops and run reads. Redis reports a set operation's option errors only
-//! after its type checks, so those errors depend on state: a read checks
-//! the keys itself, a write does so once this connection's earlier writes
-//! are applied (as `GETEX`'s invalid expiry does).
+//! Each command parses into a read ([`Query`]) or a write ([`ZSetOp`]);
+//! none reads the node. Argument parsing lives with the engine's query
+//! types (`ZSetOp::parse_*`); the parsers here pick one and wrap its
+//! result. Redis reports a set operation's option errors only after its
+//! type checks, so those errors depend on state: they become a
+//! [`Query::ZAlgebraRefused`], which answers WRONGTYPE if a key holds
+//! another type and the option error otherwise (a refused store writes
+//! nothing, so it is a read too).
 
 use bytes::Bytes;
-use redraft_engine::{Error, Reply, WriteOp, ZSetOp};
+use redraft_engine::{Error, Query, WriteOp, ZSetOp};
 
 use super::args::{is, parse_cursor};
 use super::flags::{DENYOOM, FAST, MOVABLEKEYS, READONLY, WRITE};
 use super::strings::owned;
-use super::{Action, CommandSpec, Ctx};
+use super::{CommandSpec, KeyCommand, Parse};
 
 const fn spec(
     name: &'static str,
     arity: i32,
     flags: u32,
     keys: (i32, i32, i32),
-    handler: super::Handler,
+    parse: super::Parser,
     summary: &'static str,
 ) -> CommandSpec {
-    CommandSpec::new(name, arity, flags, keys, handler, "sorted-set", summary)
+    CommandSpec::keyspace(name, arity, flags, keys, parse, "sorted-set", summary)
 }
+
+/// The result of a parser.
+type Parsed = Result<KeyCommand, Error>;
 
 const ONE_KEY: (i32, i32, i32) = (1, 1, 1);
 /// Keys given by a numkeys argument (Redis's movablekeys).
@@ -132,283 +137,243 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 /// A parsed write, or its error.
-fn write(ctx: &mut Ctx<'_>, op: Result<ZSetOp, Error>) -> Action {
-    match op {
-        Ok(op) => Action::Write(WriteOp::ZSets(op)),
-        Err(error) => ctx.fail(error),
-    }
+fn write(op: Result<ZSetOp, Error>) -> Parsed {
+    Ok(KeyCommand::Write(WriteOp::ZSets(op?)))
 }
 
-fn zadd(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    write(ctx, ZSetOp::parse_zadd(args))
+fn read(query: Query) -> Parsed {
+    Ok(KeyCommand::Read(query))
 }
 
-fn zincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    write(ctx, ZSetOp::parse_zincrby(args))
+fn zadd(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(ZSetOp::parse_zadd(args))
 }
 
-fn zrem(_ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    Action::Write(WriteOp::ZSets(ZSetOp::Remove {
+fn zincrby(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(ZSetOp::parse_zincrby(args))
+}
+
+fn zrem(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(Ok(ZSetOp::Remove {
         key: owned(&args[0]),
         members: args[1..].iter().map(owned).collect(),
     }))
 }
 
-fn zscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let engine = &ctx.shared.engine;
-    engine.zscore(ctx.client.db, &args[0], &args[1], ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn zscore(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::ZScore {
+        key: args[0].clone(),
+        member: args[1].clone(),
+    })
 }
 
-fn zmscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let engine = &ctx.shared.engine;
-    engine.zmscore(
-        ctx.client.db,
-        &args[0],
-        &args[1..],
-        ctx.now_ms,
-        &mut ctx.out,
-    );
-    Action::Replied
+fn zmscore(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::ZMScore {
+        key: args[0].clone(),
+        members: args[1..].to_vec(),
+    })
 }
 
-fn zcard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let engine = &ctx.shared.engine;
-    engine.zcard(ctx.client.db, &args[0], ctx.now_ms, &mut ctx.out);
-    Action::Replied
+fn zcard(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::ZCard {
+        key: args[0].clone(),
+    })
 }
 
-fn zcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match ZSetOp::parse_score_range(&args[1], &args[2]) {
-        Ok(range) => {
-            let engine = &ctx.shared.engine;
-            engine.zcount(ctx.client.db, &args[0], &range, ctx.now_ms, &mut ctx.out);
-            Action::Replied
-        }
-        Err(error) => ctx.fail(error),
-    }
+fn zcount(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::ZCount {
+        key: args[0].clone(),
+        range: ZSetOp::parse_score_range(&args[1], &args[2])?,
+    })
 }
 
-fn zlexcount(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match ZSetOp::parse_lex_range(&args[1], &args[2]) {
-        Ok(range) => {
-            let engine = &ctx.shared.engine;
-            engine.zcount(ctx.client.db, &args[0], &range, ctx.now_ms, &mut ctx.out);
-            Action::Replied
-        }
-        Err(error) => ctx.fail(error),
-    }
+fn zlexcount(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    read(Query::ZCount {
+        key: args[0].clone(),
+        range: ZSetOp::parse_lex_range(&args[1], &args[2])?,
+    })
 }
 
 /// `Z[REV]RANK key member [WITHSCORE]`.
-fn rank(ctx: &mut Ctx<'_>, args: &[Bytes], rev: bool) -> Action {
+fn rank(args: &[Bytes], rev: bool) -> Parsed {
     let with_score = match &args[2..] {
         [] => false,
         [arg] if is(arg, "withscore") => true,
-        _ => return ctx.fail(Error::Syntax),
+        _ => return Err(Error::Syntax),
     };
-    let engine = &ctx.shared.engine;
-    let (db, now_ms) = (ctx.client.db, ctx.now_ms);
-    engine.zrank(
-        db,
-        &args[0],
-        &args[1],
+    read(Query::ZRank {
+        key: args[0].clone(),
+        member: args[1].clone(),
         rev,
         with_score,
-        now_ms,
-        &mut ctx.out,
-    );
-    Action::Replied
+    })
 }
 
-fn zrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    rank(ctx, args, false)
+fn zrank(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    rank(args, false)
 }
 
-fn zrevrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    rank(ctx, args, true)
+fn zrevrank(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    rank(args, true)
 }
 
 /// One of the `ZRANGE` reads.
-fn range(ctx: &mut Ctx<'_>, args: &[Bytes], command: &str) -> Action {
-    match ZSetOp::parse_range(command, &args[1..]) {
-        Ok(parsed) => {
-            let engine = &ctx.shared.engine;
-            engine.zrange(ctx.client.db, &args[0], &parsed, ctx.now_ms, &mut ctx.out);
-            Action::Replied
-        }
-        Err(error) => ctx.fail(error),
-    }
+fn range(args: &[Bytes], command: &str) -> Parsed {
+    read(Query::ZRange {
+        key: args[0].clone(),
+        args: ZSetOp::parse_range(command, &args[1..])?,
+    })
 }
 
-fn zrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    range(ctx, args, "zrange")
+fn zrange(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    range(args, "zrange")
 }
 
-fn zrevrange(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    range(ctx, args, "zrevrange")
+fn zrevrange(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    range(args, "zrevrange")
 }
 
-fn zrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    range(ctx, args, "zrangebyscore")
+fn zrangebyscore(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    range(args, "zrangebyscore")
 }
 
-fn zrevrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    range(ctx, args, "zrevrangebyscore")
+fn zrevrangebyscore(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    range(args, "zrevrangebyscore")
 }
 
-fn zrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    range(ctx, args, "zrangebylex")
+fn zrangebylex(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    range(args, "zrangebylex")
 }
 
-fn zrevrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    range(ctx, args, "zrevrangebylex")
+fn zrevrangebylex(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    range(args, "zrevrangebylex")
 }
 
-fn zrangestore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let op = ZSetOp::parse_range("zrangestore", &args[2..]).map(|parsed| ZSetOp::RangeStore {
+fn zrangestore(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let parsed = ZSetOp::parse_range("zrangestore", &args[2..])?;
+    write(Ok(ZSetOp::RangeStore {
         dst: owned(&args[0]),
         src: owned(&args[1]),
         query: parsed.query,
-    });
-    write(ctx, op)
-}
-
-fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    write(ctx, ZSetOp::parse_remove_range("rank", args))
-}
-
-fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    write(ctx, ZSetOp::parse_remove_range("score", args))
-}
-
-fn zremrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    write(ctx, ZSetOp::parse_remove_range("lex", args))
-}
-
-/// `ZPOPMIN`/`ZPOPMAX key [count]`.
-fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) -> Action {
-    if args.len() > 2 {
-        return ctx.fail(Error::Syntax);
-    }
-    let count = match ZSetOp::parse_pop_count(args.get(1)) {
-        Ok(count) => count,
-        Err(error) => return ctx.fail(error),
-    };
-    if let Some(answered) = ctx.answer_if_missing(&args[0], Reply::Array(Vec::new())) {
-        return answered;
-    }
-    Action::Write(WriteOp::ZSets(ZSetOp::Pop {
-        key: owned(&args[0]),
-        max,
-        count,
-        resp3: ctx.client.resp3,
     }))
 }
 
-fn zpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    pop(ctx, args, false)
+fn zremrangebyrank(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(ZSetOp::parse_remove_range("rank", args))
 }
 
-fn zpopmax(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    pop(ctx, args, true)
+fn zremrangebyscore(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(ZSetOp::parse_remove_range("score", args))
 }
 
-fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    write(ctx, ZSetOp::parse_zmpop(args))
+fn zremrangebylex(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(ZSetOp::parse_remove_range("lex", args))
 }
 
-fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    match ZSetOp::parse_zrandmember(&args[1..]) {
-        Ok(parsed) => {
-            let seed = ctx.random_seed();
-            let engine = &ctx.shared.engine;
-            let (db, now_ms) = (ctx.client.db, ctx.now_ms);
-            engine.zrandmember(db, &args[0], parsed, seed, now_ms, &mut ctx.out);
-            Action::Replied
-        }
-        Err(error) => ctx.fail(error),
+/// `ZPOPMIN`/`ZPOPMAX key [count]`. A pop of a missing key is answered as
+/// a read (`WriteOp::reply_if_missing`); the reply's shape follows the
+/// connection's protocol, which the op carries.
+fn pop(parse: &Parse<'_>, args: &[Bytes], max: bool) -> Parsed {
+    if args.len() > 2 {
+        return Err(Error::Syntax);
+    }
+    let count = ZSetOp::parse_pop_count(args.get(1))?;
+    write(Ok(ZSetOp::Pop {
+        key: owned(&args[0]),
+        max,
+        count,
+        resp3: parse.resp3,
+    }))
+}
+
+fn zpopmin(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    pop(parse, args, false)
+}
+
+fn zpopmax(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    pop(parse, args, true)
+}
+
+fn zmpop(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    write(ZSetOp::parse_zmpop(args))
+}
+
+fn zrandmember(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let parsed = ZSetOp::parse_zrandmember(&args[1..])?;
+    read(Query::ZRandMember {
+        key: args[0].clone(),
+        args: parsed,
+        seed: parse.random_seed(),
+    })
+}
+
+/// A set operation's arguments refused: at once if Redis refuses them
+/// before it looks at the keys, else as a [`Query::ZAlgebraRefused`].
+fn refused(refused: redraft_engine::AlgebraError) -> Parsed {
+    match refused.after_keys {
+        Some(keys) => read(Query::ZAlgebraRefused {
+            keys,
+            error: refused.error,
+        }),
+        None => Err(refused.error),
     }
 }
 
 /// The set operation reads (`ZUNION`, `ZINTER`, `ZDIFF`, `ZINTERCARD`).
-fn algebra_read(ctx: &mut Ctx<'_>, args: &[Bytes], command: &str) -> Action {
-    let (db, now_ms) = (ctx.client.db, ctx.now_ms);
+fn algebra_read(args: &[Bytes], command: &str) -> Parsed {
     match ZSetOp::parse_algebra(command, args) {
-        Ok(parsed) => {
-            let card = command == "zintercard";
-            let engine = &ctx.shared.engine;
-            engine.zalgebra(db, &parsed, card, now_ms, &mut ctx.out);
-            Action::Replied
-        }
-        Err(refused) => {
-            let typed = match &refused.after_keys {
-                Some(keys) => ctx.shared.engine.zalgebra_check(db, keys, now_ms),
-                None => Ok(()),
-            };
-            ctx.fail(typed.err().unwrap_or(refused.error))
-        }
+        Ok(parsed) => read(Query::ZAlgebra {
+            args: parsed,
+            card: command == "zintercard",
+        }),
+        Err(error) => refused(error),
     }
 }
 
-fn zunion(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    algebra_read(ctx, args, "zunion")
+fn zunion(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    algebra_read(args, "zunion")
 }
 
-fn zinter(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    algebra_read(ctx, args, "zinter")
+fn zinter(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    algebra_read(args, "zinter")
 }
 
-fn zdiff(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    algebra_read(ctx, args, "zdiff")
+fn zdiff(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    algebra_read(args, "zdiff")
 }
 
-fn zintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    algebra_read(ctx, args, "zintercard")
+fn zintercard(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    algebra_read(args, "zintercard")
 }
 
 /// `Z{UNION,INTER,DIFF}STORE dst numkeys key ... [options]`.
-fn algebra_store(ctx: &mut Ctx<'_>, args: &[Bytes], command: &str) -> Action {
+fn algebra_store(args: &[Bytes], command: &str) -> Parsed {
     match ZSetOp::parse_algebra(command, &args[1..]) {
-        Ok(parsed) => Action::Write(WriteOp::ZSets(ZSetOp::Store {
+        Ok(parsed) => write(Ok(ZSetOp::Store {
             dst: owned(&args[0]),
             args: parsed,
         })),
-        Err(refused) => match &refused.after_keys {
-            // The reply depends on the keys' types: read them once this
-            // connection's own writes are applied.
-            Some(_) if ctx.writes_pending => Action::WaitForWrites,
-            Some(keys) => {
-                let typed = ctx
-                    .shared
-                    .engine
-                    .zalgebra_check(ctx.client.db, keys, ctx.now_ms);
-                ctx.fail(typed.err().unwrap_or(refused.error))
-            }
-            None => ctx.fail(refused.error),
-        },
+        Err(error) => refused(error),
     }
 }
 
-fn zunionstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    algebra_store(ctx, args, "zunionstore")
+fn zunionstore(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    algebra_store(args, "zunionstore")
 }
 
-fn zinterstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    algebra_store(ctx, args, "zinterstore")
+fn zinterstore(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    algebra_store(args, "zinterstore")
 }
 
-fn zdiffstore(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    algebra_store(ctx, args, "zdiffstore")
+fn zdiffstore(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    algebra_store(args, "zdiffstore")
 }
 
-fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let Some(cursor) = parse_cursor(&args[1]) else {
-        return ctx.fail(Error::Other("ERR invalid cursor"));
-    };
-    let options = ZSetOp::parse_zscan(&args[2..]);
-    let engine = &ctx.shared.engine;
-    let (db, now_ms) = (ctx.client.db, ctx.now_ms);
-    engine.zscan(db, &args[0], cursor, options, now_ms, &mut ctx.out);
-    Action::Replied
+fn zscan(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    let cursor = parse_cursor(&args[1]).ok_or(Error::Other("ERR invalid cursor"))?;
+    read(Query::ZScan {
+        key: args[0].clone(),
+        cursor,
+        options: ZSetOp::parse_zscan(&args[2..]),
+    })
 }

@@ -208,10 +208,10 @@ async fn boot(
     ));
     let observer_router = router.clone();
     state_machine.set_observer(Box::new(move |entry| observer_router.applied(entry)));
-    let weak = Arc::downgrade(shared);
-    state_machine.set_transaction_runner(Arc::new(move |transaction, now_ms, index, on_write| {
-        let shared = weak.upgrade().expect("the shared state outlives apply");
-        crate::transaction::execute(&shared, transaction, now_ms, index, on_write)
+    // Apply reaches the engine and nothing else of the node.
+    let engine = shared.engine.clone();
+    state_machine.set_transaction_runner(Arc::new(move |transaction, now_ms, on_write| {
+        crate::transaction::execute(&engine, transaction, now_ms, on_write)
     }));
     let weak = Arc::downgrade(shared);
     state_machine.set_isolation(Arc::new(move |body| {

@@ -247,7 +247,6 @@ impl StateMachine {
         inner: &mut Inner,
         engine: &Engine,
         request: &Request,
-        index: u64,
         waiters: &mut Vec<(WaiterId, Outcome)>,
     ) -> Vec<Outcome> {
         let now_ms = request.stamp_ms.max(inner.clock_ms);
@@ -278,11 +277,11 @@ impl StateMachine {
                     }
                     Op::Assembled { upload, total } => {
                         match staged.assemble(request.origin, *upload, *total) {
-                            Ok(op) => apply.op(db, &op, request.origin, runner, index),
+                            Ok(op) => apply.op(db, &op, request.origin, runner),
                             Err(error) => Outcome::Failed(error.to_string()),
                         }
                     }
-                    op => apply.op(db, op, request.origin, runner, index),
+                    op => apply.op(db, op, request.origin, runner),
                 }
             })
             .collect()
@@ -460,20 +459,19 @@ struct Apply<'a> {
 
 impl Apply<'_> {
     /// Applies one command (not part of an upload) of an entry from
-    /// `origin` at `index`.
+    /// `origin`.
     fn op(
         &mut self,
         db: usize,
         op: &Op,
         origin: u64,
         runner: Option<&transaction::Runner>,
-        index: u64,
     ) -> Outcome {
         match op {
             Op::Write(op) => Outcome::Applied(self.write(db, op)),
             Op::Exec(transaction) => {
                 let runner = runner.expect("a transaction runner is set before transactions apply");
-                self.exec(runner, transaction, index)
+                self.exec(runner, transaction)
             }
             Op::Block {
                 pop,
@@ -527,14 +525,13 @@ impl Apply<'_> {
         &mut self,
         runner: &transaction::Runner,
         transaction: &transaction::Transaction,
-        index: u64,
     ) -> Outcome {
         let mut encoded = None;
         self.isolated(&mut |apply| {
             let mut ready = Vec::new();
             let blocked = &*apply.blocked;
             let mut on_write = |db: usize, op: &WriteOp| blocked.ready_after(db, op, &mut ready);
-            encoded = Some(runner(transaction, apply.now_ms, index, &mut on_write));
+            encoded = Some(runner(transaction, apply.now_ms, &mut on_write));
             apply.serve(ready);
         });
         Outcome::Exec(encoded.expect("the transaction ran"))
@@ -719,8 +716,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let (request, replies) = match entry.payload {
                 EntryPayload::Blank => (None, Vec::new()),
                 EntryPayload::Normal(request) => {
-                    let replies =
-                        Self::execute(&mut inner, &self.engine, &request, index, &mut waiters);
+                    let replies = Self::execute(&mut inner, &self.engine, &request, &mut waiters);
                     (Some(request), replies)
                 }
                 EntryPayload::Membership(membership) => {

@@ -37,8 +37,6 @@
 //!   or writes replicated state has a parser: see the command table's
 //!   test `every_keyspace_command_parses_but_the_node_local_ones`.)
 
-use std::sync::Arc;
-
 use bytes::{Bytes, BytesMut};
 use parking_lot::RwLock;
 use redraft_engine::{Engine, ReplySink};
@@ -324,14 +322,6 @@ pub fn run_local(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         | Action::CheckThenRetry => ctx.out.error_text(NOT_ALLOWED_ERROR),
     }
 }
-
-/// Shared with the state machine: runs a transaction at apply, at the
-/// entry's time.
-pub type Runner = Arc<
-    dyn Fn(&Transaction, u64, &mut dyn FnMut(usize, &redraft_engine::WriteOp)) -> ExecReply
-        + Send
-        + Sync,
->;
 
 #[cfg(test)]
 mod tests {

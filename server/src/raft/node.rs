@@ -208,11 +208,6 @@ async fn boot(
     ));
     let observer_router = router.clone();
     state_machine.set_observer(Box::new(move |entry| observer_router.applied(entry)));
-    // Apply reaches the engine and nothing else of the node.
-    let engine = shared.engine.clone();
-    state_machine.set_transaction_runner(Arc::new(move |transaction, now_ms, on_write| {
-        crate::transaction::execute(&engine, transaction, now_ms, on_write)
-    }));
     let weak = Arc::downgrade(shared);
     state_machine.set_isolation(Arc::new(move |body| {
         let shared = weak.upgrade().expect("the shared state outlives apply");

@@ -137,8 +137,6 @@ struct Inner {
     snapshots_built: u64,
     /// Where apply hands the replies; `None` drops them.
     observer: Option<ApplyObserver>,
-    /// Runs `EXEC` transactions; set before the first is applied.
-    transactions: Option<transaction::Runner>,
     /// Isolates a transaction, or a write and the blocked commands it
     /// serves, from this node's readers; without it they simply run.
     isolate: Option<Isolate>,
@@ -165,7 +163,6 @@ impl StateMachine {
             current: None,
             snapshots_built: 0,
             observer: None,
-            transactions: None,
             isolate: None,
             blocked: Blocked::default(),
             counters: None,
@@ -218,12 +215,6 @@ impl StateMachine {
         self.inner.lock().observer = Some(observer);
     }
 
-    /// Sets the runner of `EXEC` transactions: it must be set before any
-    /// entry holding one is applied.
-    pub fn set_transaction_runner(&self, runner: transaction::Runner) {
-        self.inner.lock().transactions = Some(runner);
-    }
-
     /// Counts snapshots built and installed in `counters`.
     pub fn set_counters(&self, counters: Arc<RaftCounters>) {
         self.inner.lock().counters = Some(counters);
@@ -258,7 +249,6 @@ impl StateMachine {
             now_ms,
             waiters,
         };
-        let runner = inner.transactions.as_ref();
         let staged = &mut inner.staged;
         request
             .commands
@@ -277,11 +267,11 @@ impl StateMachine {
                     }
                     Op::Assembled { upload, total } => {
                         match staged.assemble(request.origin, *upload, *total) {
-                            Ok(op) => apply.op(db, &op, request.origin, runner),
+                            Ok(op) => apply.op(db, &op, request.origin),
                             Err(error) => Outcome::Failed(error.to_string()),
                         }
                     }
-                    op => apply.op(db, op, request.origin, runner),
+                    op => apply.op(db, op, request.origin),
                 }
             })
             .collect()
@@ -460,19 +450,10 @@ struct Apply<'a> {
 impl Apply<'_> {
     /// Applies one command (not part of an upload) of an entry from
     /// `origin`.
-    fn op(
-        &mut self,
-        db: usize,
-        op: &Op,
-        origin: u64,
-        runner: Option<&transaction::Runner>,
-    ) -> Outcome {
+    fn op(&mut self, db: usize, op: &Op, origin: u64) -> Outcome {
         match op {
             Op::Write(op) => Outcome::Applied(self.write(db, op)),
-            Op::Exec(transaction) => {
-                let runner = runner.expect("a transaction runner is set before transactions apply");
-                self.exec(runner, transaction)
-            }
+            Op::Exec(transaction) => self.exec(transaction),
             Op::Block {
                 pop,
                 keys,
@@ -521,17 +502,18 @@ impl Apply<'_> {
 
     /// Runs a transaction, isolated from readers, then serves the
     /// clients waiting on the keys it filled (against its final state).
-    fn exec(
-        &mut self,
-        runner: &transaction::Runner,
-        transaction: &transaction::Transaction,
-    ) -> Outcome {
+    fn exec(&mut self, transaction: &transaction::Transaction) -> Outcome {
         let mut encoded = None;
         self.isolated(&mut |apply| {
             let mut ready = Vec::new();
             let blocked = &*apply.blocked;
             let mut on_write = |db: usize, op: &WriteOp| blocked.ready_after(db, op, &mut ready);
-            encoded = Some(runner(transaction, apply.now_ms, &mut on_write));
+            encoded = Some(transaction::execute(
+                apply.engine,
+                transaction,
+                apply.now_ms,
+                &mut on_write,
+            ));
             apply.serve(ready);
         });
         Outcome::Exec(encoded.expect("the transaction ran"))

@@ -17,10 +17,11 @@ use redraft_engine::{
 };
 use redraft_server::raft::log_store::LogStore;
 
+use redraft_server::apply::INCOMPLETE_ERROR;
 use redraft_server::raft::snapshot_data::SnapshotData;
 use redraft_server::raft::state_machine::{StateMachine, SNAPSHOT_FILE};
 use redraft_server::raft::types::{Applied, Command, NodeId, Request, TypeConfig};
-use redraft_server::raft::upload::{Uploads, INCOMPLETE_ERROR};
+use redraft_server::raft::upload::Uploads;
 use redraft_server::route::{Op, Outcome, Proposal};
 
 #[path = "common/raft.rs"]

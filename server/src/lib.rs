@@ -8,6 +8,7 @@
 pub mod accept;
 pub mod admin;
 pub mod admission;
+pub mod apply;
 pub mod blocking;
 #[cfg(feature = "chaos")]
 pub mod chaos;

@@ -19,10 +19,8 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use redraft_engine::{Reply, WriteOp};
-use serde::{Deserialize, Serialize};
 
-use crate::transaction::Transaction;
+pub use crate::apply::{Op, Outcome};
 
 /// Where a write's reply goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,41 +49,6 @@ pub struct Proposal {
     pub bytes: u32,
 }
 
-/// What one command of an entry does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Op {
-    /// One validated write.
-    Write(WriteOp),
-    /// A whole `EXEC`, applied as one unit.
-    Exec(Box<Transaction>),
-    /// A blocking pop (`BLPOP` and the like): pops at once if a key holds
-    /// something, else its client waits on `keys` as a replicated waiter
-    /// named by the entry's origin, `client_id` and `seq` (the command's
-    /// write sequence number on its connection); see
-    /// `redraft_engine::Blocked`.
-    Block {
-        pop: WriteOp,
-        keys: Vec<Bytes>,
-        client_id: u64,
-        seq: u64,
-    },
-    /// Ends the wait of this node's blocked command (`client_id`, `seq`),
-    /// if it still waits: its timeout passed (it replies a null array) or
-    /// its client left.
-    Unblock { client_id: u64, seq: u64 },
-    /// `bytes` at `offset` of an encoded large write of `total` bytes,
-    /// upload `upload` of the entry's origin (see `crate::raft::upload`).
-    Part {
-        upload: u64,
-        offset: u64,
-        total: u64,
-        bytes: Bytes,
-    },
-    /// Upload `upload` of the entry's origin is complete at `total` bytes:
-    /// apply the write it holds.
-    Assembled { upload: u64, total: u64 },
-}
-
 /// A message to the Raft thread.
 #[derive(Debug)]
 pub enum ToRaft {
@@ -94,24 +57,6 @@ pub enum ToRaft {
     /// A linearizable-read check for every read the executor queued up to
     /// `ticket`.
     ReadIndex { executor: u16, ticket: u64 },
-}
-
-/// What happened to a write (or a read check), as a connection sees it.
-#[derive(Debug)]
-pub enum Outcome {
-    /// The write was committed and applied with this reply.
-    Applied(Reply),
-    /// An `EXEC` was committed and applied: its replies, encoded for the
-    /// connection's protocol, with holes for the commands the
-    /// connection's node runs itself.
-    Exec(crate::transaction::ExecReply),
-    /// The write was not applied, or its fate is unknown; the full error
-    /// line to send, without the leading `-` (for example `MOVED 0 h:p`).
-    Failed(String),
-    /// The blocking command found nothing and now waits as a replicated
-    /// waiter: its reply comes later, as another outcome for the same
-    /// write.
-    Blocked,
 }
 
 /// One item for a network thread.

@@ -1,5 +1,7 @@
-//! MULTI/EXEC transactions: what a connection queues, what one `EXEC`
-//! entry carries through Raft, and how apply runs it.
+//! MULTI/EXEC transactions on the connection's side: what a connection
+//! queues, how `EXEC` turns the queue into the [`Transaction`] one entry
+//! carries, and the commands its node runs itself afterwards. How apply
+//! runs a transaction is `crate::apply` ([`execute`]).
 //!
 //! `MULTI` starts queueing: each later command is checked (known, arity,
 //! allowed in a transaction) and queued with `+QUEUED`, or refused with its
@@ -11,7 +13,7 @@
 //! error becomes its reply) and proposes it as one command of one Raft
 //! entry.
 //!
-//! At apply, every node runs [`execute`]: if any watched key's stamp
+//! At apply, every node runs [`execute`] (`crate::apply`): if any watched key's stamp
 //! differs, the transaction does nothing and replies a nil array;
 //! otherwise each op runs at the entry's time: a read replies from the
 //! state as the transaction has left it so far, a write is applied on the
@@ -37,13 +39,12 @@
 //!   or writes replicated state has a parser: see the command table's
 //!   test `every_keyspace_command_parses_but_the_node_local_ones`.)
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use parking_lot::RwLock;
-use redraft_engine::{Engine, ReplySink};
-use serde::{Deserialize, Serialize};
+use redraft_engine::ReplySink;
 
-use crate::cmd::{self, Action, CommandSpec, Ctx, KeyOp, Parse};
-use crate::resp::ReplyWriter;
+pub use crate::apply::{execute, ExecReply, Queued, Transaction, Watch};
+use crate::cmd::{self, Action, CommandSpec, Ctx, Parse};
 
 /// What a connection has queued since `MULTI`.
 #[derive(Debug, Default)]
@@ -54,38 +55,6 @@ pub struct Multi {
     pub bytes: usize,
     /// A command was refused while queueing: `EXEC` will abort.
     pub failed: bool,
-}
-
-/// One key under `WATCH`: its stamp when it was watched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Watch {
-    pub db: u8,
-    pub key: Bytes,
-    /// `Engine::watch_stamp` at `WATCH` time (0: missing).
-    pub stamp: u64,
-}
-
-/// One `EXEC` as it travels in a Raft entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Transaction {
-    /// Encode the replies in RESP3.
-    pub resp3: bool,
-    /// Abort unless every key still has its stamp.
-    pub watches: Vec<Watch>,
-    /// The queued commands, in order.
-    pub commands: Vec<Queued>,
-}
-
-/// One queued command as apply sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Queued {
-    /// A keyspace command, on database `db`.
-    Key { db: u8, op: KeyOp },
-    /// A command the connection's node runs once the entry has applied
-    /// ([`runs_locally`]): apply leaves a hole for its reply.
-    Local,
-    /// A command whose arguments failed to parse at `EXEC`: its reply.
-    Fail(redraft_engine::Error),
 }
 
 /// What `EXEC` hands the connection: the transaction to propose, and the
@@ -231,65 +200,6 @@ pub fn db_after(db: usize, commands: &[Vec<Bytes>]) -> usize {
         .unwrap_or(db)
 }
 
-/// What apply answers for a transaction: the `EXEC` reply, encoded, with
-/// a hole for each command that runs locally (see [`runs_locally`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExecReply {
-    /// The encoded array, without the replies of the local commands.
-    pub encoded: Bytes,
-    /// Where each local command's reply goes in `encoded`, in order (byte
-    /// offsets, ascending); empty when the transaction was aborted.
-    pub holes: Vec<usize>,
-}
-
-/// Runs `transaction` at apply (see the module docs) on `engine` at the
-/// entry's time `now_ms`; `on_write` sees every write applied. The caller
-/// holds [`TxGate`] exclusively.
-pub fn execute(
-    engine: &Engine,
-    transaction: &Transaction,
-    now_ms: u64,
-    on_write: &mut dyn FnMut(usize, &redraft_engine::WriteOp),
-) -> ExecReply {
-    let mut reply = BytesMut::new();
-    let mut holes = Vec::new();
-    let mut out = ReplyWriter::new(&mut reply, transaction.resp3);
-    let changed = transaction
-        .watches
-        .iter()
-        .any(|watch| engine.watch_stamp(usize::from(watch.db), &watch.key, now_ms) != watch.stamp);
-    if changed {
-        out.nil_array();
-        return ExecReply {
-            encoded: reply.freeze(),
-            holes,
-        };
-    }
-    out.array(transaction.commands.len());
-    for queued in &transaction.commands {
-        let mut out = ReplyWriter::new(&mut reply, transaction.resp3);
-        match queued {
-            Queued::Key { db, op } => {
-                let db = usize::from(*db);
-                match op {
-                    KeyOp::Read(query) => engine.query(db, query, now_ms, &mut out),
-                    KeyOp::Write(op) => {
-                        let applied = engine.apply(db, op, now_ms);
-                        on_write(db, op);
-                        applied.emit(&mut out);
-                    }
-                }
-            }
-            Queued::Local => holes.push(reply.len()),
-            Queued::Fail(error) => out.error(error),
-        }
-    }
-    ExecReply {
-        encoded: reply.freeze(),
-        holes,
-    }
-}
-
 /// Runs, on the connection's node once its `EXEC` has applied, a queued
 /// command that [`runs_locally`], writing its reply to `ctx.out`.
 pub fn run_local(ctx: &mut Ctx<'_>, args: &[Bytes]) {
@@ -326,6 +236,7 @@ pub fn run_local(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::KeyOp;
 
     fn args(words: &[&str]) -> Vec<Bytes> {
         words

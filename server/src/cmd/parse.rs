@@ -19,7 +19,8 @@
 
 use bytes::Bytes;
 use redraft_engine::{Error, Query, WriteOp};
-use serde::{Deserialize, Serialize};
+
+pub use crate::apply::KeyOp;
 
 /// What a keyspace command is, once parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,13 +38,6 @@ pub enum KeyCommand {
         keys: Vec<Bytes>,
         timeout_ms: Option<u64>,
     },
-}
-
-/// A keyspace command as a transaction carries it to apply.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum KeyOp {
-    Read(Query),
-    Write(WriteOp),
 }
 
 impl KeyCommand {

@@ -1,8 +1,9 @@
 //! openraft's state machine (`RaftStateMachine`, storage-v2) over the
 //! engine: applying an entry executes its writes on the [`Engine`].
 //!
-//! Apply executes each normal entry's commands in order with
-//! `Engine::apply`, at the entry's time, and hands the replies
+//! Apply itself is `crate::apply` ([`apply::apply_request`]); this module
+//! holds what openraft needs around it. It runs each normal entry's
+//! commands in order, at the entry's time, and hands the replies
 //! (one per command) to an optional observer with the entry's log index;
 //! the proposer routes them to the waiting connections. openraft itself
 //! only gets [`Applied`] back.
@@ -54,23 +55,20 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
     AnyError, Entry, EntryPayload, LogId, OptionalSend, StorageError, StorageIOError,
     StoredMembership,
 };
 use parking_lot::Mutex;
-use redraft_engine::{Blocked, Engine, Reply, Run, RunError, WaiterId, WriteOp};
+use redraft_engine::{Blocked, Engine, Run, RunError, WaiterId};
 use serde::{Deserialize, Serialize};
 
+use crate::apply::{self, Isolate, Outcome, Staged};
 use crate::raft::counters::RaftCounters;
 use crate::raft::network::PeerNode;
 use crate::raft::snapshot_data::SnapshotData;
 use crate::raft::types::{Applied, NodeId, Request, TypeConfig};
-use crate::raft::upload::Staged;
-use crate::route::{Op, Outcome};
-use crate::transaction;
 
 /// The current snapshot's file name in the snapshot directory.
 pub const SNAPSHOT_FILE: &str = "snapshot.run";
@@ -95,10 +93,6 @@ pub struct AppliedEntry<'a> {
 /// other entry that ended waits. Called on the apply task, under the state
 /// machine's lock, so it must only hand the replies off.
 pub type ApplyObserver = Box<dyn FnMut(AppliedEntry<'_>) + Send + Sync>;
-
-/// Runs its argument so that no reader on this node sees it half done
-/// (the node's transaction gate, held exclusively).
-pub type Isolate = Arc<dyn Fn(&mut dyn FnMut()) + Send + Sync>;
 
 type Meta = SnapshotMeta<NodeId, PeerNode>;
 
@@ -229,52 +223,6 @@ impl StateMachine {
     /// The last applied log id.
     pub fn last_applied(&self) -> Option<LogId<NodeId>> {
         self.inner.lock().last_applied
-    }
-
-    /// Executes one batch of writes at its time (see the module docs),
-    /// advancing `clock_ms` to it. Returns one outcome per command, and
-    /// appends to `waiters` the blocked commands whose wait ended.
-    fn execute(
-        inner: &mut Inner,
-        engine: &Engine,
-        request: &Request,
-        waiters: &mut Vec<(WaiterId, Outcome)>,
-    ) -> Vec<Outcome> {
-        let now_ms = request.stamp_ms.max(inner.clock_ms);
-        inner.clock_ms = now_ms;
-        let mut apply = Apply {
-            engine,
-            blocked: &mut inner.blocked,
-            isolate: inner.isolate.as_ref(),
-            now_ms,
-            waiters,
-        };
-        let staged = &mut inner.staged;
-        request
-            .commands
-            .iter()
-            .map(|command| {
-                let db = usize::from(command.db);
-                match &command.op {
-                    Op::Part {
-                        upload,
-                        offset,
-                        total,
-                        bytes,
-                    } => {
-                        staged.part(request.origin, *upload, *offset, *total, bytes);
-                        Outcome::Applied(Reply::Ok)
-                    }
-                    Op::Assembled { upload, total } => {
-                        match staged.assemble(request.origin, *upload, *total) {
-                            Ok(op) => apply.op(db, &op, request.origin),
-                            Err(error) => Outcome::Failed(error.to_string()),
-                        }
-                    }
-                    op => apply.op(db, op, request.origin),
-                }
-            })
-            .collect()
     }
 
     /// A fresh temporary path in the snapshot directory.
@@ -436,121 +384,6 @@ impl StateMachine {
     }
 }
 
-/// One entry's commands being applied: the engine, the group's blocked
-/// commands, and the entry's time.
-struct Apply<'a> {
-    engine: &'a Engine,
-    blocked: &'a mut Blocked,
-    isolate: Option<&'a Isolate>,
-    now_ms: u64,
-    /// Blocked commands whose wait ended, with their replies.
-    waiters: &'a mut Vec<(WaiterId, Outcome)>,
-}
-
-impl Apply<'_> {
-    /// Applies one command (not part of an upload) of an entry from
-    /// `origin`.
-    fn op(&mut self, db: usize, op: &Op, origin: u64) -> Outcome {
-        match op {
-            Op::Write(op) => Outcome::Applied(self.write(db, op)),
-            Op::Exec(transaction) => self.exec(transaction),
-            Op::Block {
-                pop,
-                keys,
-                client_id,
-                seq,
-            } => {
-                let id = WaiterId {
-                    origin,
-                    client_id: *client_id,
-                    seq: *seq,
-                };
-                self.block(db, pop, keys, id)
-            }
-            Op::Unblock { client_id, seq } => {
-                let id = WaiterId {
-                    origin,
-                    client_id: *client_id,
-                    seq: *seq,
-                };
-                if let Some(ended) = self.blocked.unblock(id) {
-                    self.waiters.push((ended.id, Outcome::Applied(ended.reply)));
-                }
-                Outcome::Applied(Reply::Ok)
-            }
-            Op::Part { .. } | Op::Assembled { .. } => {
-                unreachable!("parts of uploads are staged, not applied")
-            }
-        }
-    }
-
-    /// Applies a write; if it filled keys that clients wait on, serves
-    /// them at once, the write and the pops isolated from readers together.
-    fn write(&mut self, db: usize, op: &WriteOp) -> Reply {
-        let mut ready = Vec::new();
-        self.blocked.ready_after(db, op, &mut ready);
-        if ready.is_empty() {
-            return self.engine.apply(db, op, self.now_ms);
-        }
-        let mut reply = Reply::Ok;
-        self.isolated(&mut |apply| {
-            reply = apply.engine.apply(db, op, apply.now_ms);
-            apply.serve(std::mem::take(&mut ready));
-        });
-        reply
-    }
-
-    /// Runs a transaction, isolated from readers, then serves the
-    /// clients waiting on the keys it filled (against its final state).
-    fn exec(&mut self, transaction: &transaction::Transaction) -> Outcome {
-        let mut encoded = None;
-        self.isolated(&mut |apply| {
-            let mut ready = Vec::new();
-            let blocked = &*apply.blocked;
-            let mut on_write = |db: usize, op: &WriteOp| blocked.ready_after(db, op, &mut ready);
-            encoded = Some(transaction::execute(
-                apply.engine,
-                transaction,
-                apply.now_ms,
-                &mut on_write,
-            ));
-            apply.serve(ready);
-        });
-        Outcome::Exec(encoded.expect("the transaction ran"))
-    }
-
-    /// A blocking command's first attempt: pops like `write`, or, if
-    /// every key is empty, registers the waiter.
-    fn block(&mut self, db: usize, pop: &WriteOp, keys: &[Bytes], id: WaiterId) -> Outcome {
-        let reply = self.write(db, pop);
-        if matches!(reply, Reply::Nil | Reply::NilArray) {
-            self.blocked.block(id, db, keys, pop);
-            return Outcome::Blocked;
-        }
-        Outcome::Applied(reply)
-    }
-
-    fn serve(&mut self, ready: Vec<(usize, Bytes)>) {
-        if ready.is_empty() {
-            return;
-        }
-        let served = self.blocked.serve(self.engine, ready, self.now_ms);
-        self.waiters.extend(
-            served
-                .into_iter()
-                .map(|ended| (ended.id, Outcome::Applied(ended.reply))),
-        );
-    }
-
-    /// Runs `body` under the node's isolation, if it has one.
-    fn isolated(&mut self, body: &mut dyn FnMut(&mut Self)) {
-        match self.isolate {
-            Some(isolate) => isolate(&mut || body(self)),
-            None => body(self),
-        }
-    }
-}
-
 /// A snapshot's id: the term and index it ends at, and a counter that
 /// tells apart snapshots built at the same point.
 fn snapshot_id(last_applied: Option<LogId<NodeId>>, count: u64) -> String {
@@ -698,7 +531,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let (request, replies) = match entry.payload {
                 EntryPayload::Blank => (None, Vec::new()),
                 EntryPayload::Normal(request) => {
-                    let replies = Self::execute(&mut inner, &self.engine, &request, &mut waiters);
+                    let replies = {
+                        let inner = &mut *inner;
+                        apply::apply_request(
+                            &self.engine,
+                            apply::GroupState {
+                                clock_ms: &mut inner.clock_ms,
+                                blocked: &mut inner.blocked,
+                                staged: &mut inner.staged,
+                            },
+                            inner.isolate.as_ref(),
+                            &request,
+                            &mut waiters,
+                        )
+                    };
                     (Some(request), replies)
                 }
                 EntryPayload::Membership(membership) => {
@@ -758,6 +604,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
+    use redraft_engine::WriteOp;
 
     /// Snapshots written before blocked commands were replicated, and
     /// before large writes were staged, still open (with no waiters and

@@ -5,7 +5,7 @@
 //! proposer ([`Uploads`]) encodes its op once and sends it as
 //! [`Op::Part`]s of at most [`PART_BYTES_MAX`] bytes, one part per entry
 //! beside the other connections' writes, then an [`Op::Assembled`] that
-//! carries its reply's route. Apply ([`Staged`]) collects the parts and, at
+//! carries its reply's route. Apply ([`Staged`](crate::apply::Staged)) collects the parts and, at
 //! `Assembled`, decodes the op and applies it like any other, atomically.
 //! So every entry (and every append-entries RPC) stays bounded, and small
 //! writes keep flowing while a large one is transferred.
@@ -19,14 +19,12 @@
 //!   cut off by a new term, which drops every staged upload (entries of
 //!   an older term never follow a newer one in the log).
 //! - Parts carry their offset; one missing or out of order breaks the
-//!   upload, and its `Assembled` replies [`INCOMPLETE_ERROR`]: the write is
+//!   upload, and its `Assembled` replies
+//!   [`INCOMPLETE_ERROR`](crate::apply::INCOMPLETE_ERROR): the write is
 //!   refused whole, never applied in part.
 //! - Staged parts are replicated state: snapshots carry them.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 
 use crate::route::{Op, Proposal, Route};
 
@@ -34,10 +32,6 @@ use crate::route::{Op, Proposal, Route};
 pub const UPLOAD_BYTES_MIN: usize = 1 << 20;
 /// Most bytes of an encoded write in one part.
 pub const PART_BYTES_MAX: usize = 1 << 20;
-
-/// The reply to a write whose upload a leader change interrupted.
-pub const INCOMPLETE_ERROR: &str =
-    "ERR write not applied: a leader change interrupted its transfer to the log";
 
 /// The proposer's side: the write being sent in parts, if any.
 #[derive(Default)]
@@ -137,66 +131,10 @@ impl Uploads {
     }
 }
 
-/// Apply's side: the uploads whose parts have arrived, by (origin,
-/// upload); `None` for one that lost a part.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Staged {
-    /// The term of the last entry applied.
-    term: u64,
-    uploads: BTreeMap<(u64, u64), Option<Vec<u8>>>,
-}
-
-impl Staged {
-    /// An entry of `term` is being applied: a newer term ends every upload
-    /// of the older ones.
-    pub fn enter_term(&mut self, term: u64) {
-        if term > self.term {
-            self.term = term;
-            self.uploads.clear();
-        }
-    }
-
-    /// Adds a part of `total` bytes' upload `upload` from `origin`.
-    pub fn part(&mut self, origin: u64, upload: u64, offset: u64, total: u64, bytes: &[u8]) {
-        let staged = self.uploads.entry((origin, upload)).or_insert_with(|| {
-            // The first part: room for the whole op at once (its size
-            // comes from the leader's encoding, the same on every node).
-            (offset == 0).then(|| Vec::with_capacity(total as usize))
-        });
-        if let Some(buffer) = staged {
-            if buffer.len() as u64 == offset && offset + bytes.len() as u64 <= total {
-                buffer.extend_from_slice(bytes);
-            } else {
-                *staged = None;
-            }
-        }
-    }
-
-    /// Ends upload `upload` from `origin`: its op, if every part of its
-    /// `total` bytes arrived and decodes to a write.
-    pub fn assemble(&mut self, origin: u64, upload: u64, total: u64) -> Result<Op, &'static str> {
-        let buffer = self.uploads.remove(&(origin, upload)).flatten();
-        let buffer = buffer
-            .filter(|buffer| buffer.len() as u64 == total)
-            .ok_or(INCOMPLETE_ERROR)?;
-        // Only the leader's own encoding of a write ever gets here; a part
-        // that does not decode to one is a defect of the log's contents.
-        match postcard::from_bytes::<Op>(&buffer) {
-            Ok(op @ (Op::Write(_) | Op::Exec(_))) => Ok(op),
-            Ok(other) => panic!("an upload assembled to {other:?}, not a write"),
-            Err(error) => panic!("an upload of {total} bytes does not decode: {error}"),
-        }
-    }
-
-    /// Bytes staged, for INFO.
-    pub fn bytes(&self) -> usize {
-        self.uploads.values().flatten().map(Vec::len).sum()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apply::{Staged, INCOMPLETE_ERROR};
     use redraft_engine::WriteOp;
 
     fn append(value_bytes: usize) -> Proposal {
@@ -300,19 +238,6 @@ mod tests {
             staged.part(1, upload, *offset, total, bytes);
         }
         assert_eq!(staged.assemble(1, upload, total), Err(INCOMPLETE_ERROR));
-    }
-
-    #[test]
-    fn uploads_of_two_origins_stay_apart() {
-        let mut staged = Staged::default();
-        staged.part(1, 1, 0, 4, b"ab");
-        staged.part(2, 1, 0, 4, b"xy");
-        staged.part(1, 1, 2, 4, b"cd");
-        assert_eq!(staged.uploads[&(1, 1)].as_deref(), Some(&b"abcd"[..]));
-        assert_eq!(staged.uploads[&(2, 1)].as_deref(), Some(&b"xy"[..]));
-        // A part past the announced total breaks the upload.
-        staged.part(2, 1, 2, 4, b"xyz");
-        assert_eq!(staged.uploads[&(2, 1)], None);
     }
 
     #[test]

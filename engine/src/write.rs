@@ -14,7 +14,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{DumpValue, HashOp, ListOp, SetOp, SortArgs, ZSetOp};
+use crate::{BitmapOp, DumpValue, HashOp, ListOp, SetOp, SortArgs, ZSetOp};
 
 /// How a write changes the key's time to live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +169,8 @@ pub enum WriteOp {
     Sets(SetOp),
     /// A sorted set write.
     ZSets(ZSetOp),
+    /// A bitmap write (`SETBIT`, `BITOP`, `BITFIELD`).
+    Bitmaps(BitmapOp),
     /// `SORT key ... STORE dst`: the sort runs again at apply; replies the
     /// number of items stored (the list at `dst`, deleted when empty), or
     /// WRONGTYPE, or the error of a weight that is not a number.

@@ -169,22 +169,6 @@ pub enum Query {
         args: crate::AlgebraArgs,
         card: bool,
     },
-    /// `GETBIT`
-    GetBit { key: Bytes, offset: u64 },
-    /// `BITCOUNT`: the range `(start, end, unit)`, `None` for the whole
-    /// string, or its error (reported only for a string key).
-    BitCount {
-        key: Bytes,
-        range: Result<Option<(i64, i64, BitUnit)>, Error>,
-    },
-    /// `BITPOS`: as `BitCount`, with the bit sought.
-    BitPos {
-        key: Bytes,
-        bit: bool,
-        range: Result<Option<PosRange>, Error>,
-    },
-    /// `BITFIELD` with only `GET`s, `BITFIELD_RO`
-    BitField { key: Bytes, ops: Vec<FieldOp> },
     /// A command whose arguments are invalid, but whose error Redis gives
     /// only once it has looked the key up (`GETEX`'s time, `LSET`'s index,
     /// `SETRANGE` past the largest string): a missing key answers
@@ -201,6 +185,23 @@ pub enum Query {
     /// it checks them, so an existing key answers `BUSYKEY`, a missing one
     /// `error`. It changes nothing.
     RestoreRefused { key: Bytes, error: Error },
+    /// `GETBIT` (the bitmap reads come last, like every new variant: a
+    /// transaction's entry encodes its queries by variant index)
+    GetBit { key: Bytes, offset: u64 },
+    /// `BITCOUNT`: the range `(start, end, unit)`, `None` for the whole
+    /// string, or its error (reported only for a string key).
+    BitCount {
+        key: Bytes,
+        range: Result<Option<(i64, i64, BitUnit)>, Error>,
+    },
+    /// `BITPOS`: as `BitCount`, with the bit sought.
+    BitPos {
+        key: Bytes,
+        bit: bool,
+        range: Result<Option<PosRange>, Error>,
+    },
+    /// `BITFIELD` with only `GET`s, `BITFIELD_RO`
+    BitField { key: Bytes, ops: Vec<FieldOp> },
 }
 
 /// A type of value, as `Query::Refused` expects one.

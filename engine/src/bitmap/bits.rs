@@ -40,20 +40,20 @@ pub fn popcount(bytes: &[u8]) -> u64 {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt")]
-unsafe fn popcount_avx2(bytes: &[u8]) -> u64 {
+pub(super) unsafe fn popcount_avx2(bytes: &[u8]) -> u64 {
     popcount_words(bytes)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
-unsafe fn popcount_popcnt(bytes: &[u8]) -> u64 {
+pub(super) unsafe fn popcount_popcnt(bytes: &[u8]) -> u64 {
     popcount_words(bytes)
 }
 
 /// Counts 32 bytes at a time as four independent u64 sums (so the CPU
 /// overlaps them), then the tail byte by byte.
 #[inline(always)]
-fn popcount_words(bytes: &[u8]) -> u64 {
+pub(super) fn popcount_words(bytes: &[u8]) -> u64 {
     let mut sums = [0u64; 4];
     let mut chunks = bytes.chunks_exact(32);
     for chunk in &mut chunks {

@@ -197,6 +197,23 @@ proptest! {
     }
 
     #[test]
+    fn every_popcount_build_agrees(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let expected = naive_count(&bytes);
+        prop_assert_eq!(bits::popcount_words(&bytes), expected);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("popcnt") {
+                // SAFETY: the CPU supports POPCNT, checked just above.
+                prop_assert_eq!(unsafe { bits::popcount_popcnt(&bytes) }, expected);
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                prop_assert_eq!(unsafe { bits::popcount_avx2(&bytes) }, expected);
+            }
+        }
+    }
+
+    #[test]
     fn count_agrees_with_bits(
         bytes in proptest::collection::vec(any::<u8>(), 1..80),
         start in -700i64..700,
@@ -259,5 +276,207 @@ proptest! {
             .collect();
         let slices: Vec<&[u8]> = sources.iter().map(Vec::as_slice).collect();
         prop_assert_eq!(bits::combine(op, &slices), expected);
+    }
+}
+
+/// The apply-level rules: growth, expiry, deletion and WRONGTYPE.
+mod apply {
+    use bytes::Bytes;
+
+    use crate::{
+        BitOperation, BitmapOp, Engine, Error, ExpireCommand, ExpireCondition, FieldOp, FieldType,
+        ListOp, Overflow, Query, Reply, ReplySink, WriteOp,
+    };
+
+    const NOW_MS: u64 = 1_700_000_000_000;
+
+    /// Records a read's integers, bulks, nils and errors (enough for the
+    /// queries used here).
+    #[derive(Default)]
+    struct Recorder(Vec<String>);
+
+    impl ReplySink for Recorder {
+        fn ok(&mut self) {
+            self.0.push("OK".into());
+        }
+        fn simple(&mut self, text: &str) {
+            self.0.push(text.into());
+        }
+        fn int(&mut self, value: i64) {
+            self.0.push(value.to_string());
+        }
+        fn bulk(&mut self, value: &[u8]) {
+            self.0.push(format!("{value:?}"));
+        }
+        fn nil(&mut self) {
+            self.0.push("nil".into());
+        }
+        fn nil_array(&mut self) {
+            self.0.push("nil array".into());
+        }
+        fn array(&mut self, len: usize) {
+            self.0.push(format!("*{len}"));
+        }
+        fn double(&mut self, value: f64) {
+            self.0.push(value.to_string());
+        }
+        fn map(&mut self, len: usize) {
+            self.0.push(format!("%{len}"));
+        }
+        fn set(&mut self, len: usize) {
+            self.0.push(format!("~{len}"));
+        }
+        fn is_resp3(&self) -> bool {
+            false
+        }
+        fn error(&mut self, error: &Error) {
+            self.0.push(error.to_string());
+        }
+    }
+
+    fn key(name: &str) -> Bytes {
+        Bytes::copy_from_slice(name.as_bytes())
+    }
+
+    fn read(engine: &Engine, query: Query) -> Vec<String> {
+        let mut recorder = Recorder::default();
+        engine.query(0, &query, NOW_MS, &mut recorder);
+        recorder.0
+    }
+
+    fn value(engine: &Engine, name: &str) -> Vec<String> {
+        read(engine, Query::Get { key: key(name) })
+    }
+
+    fn ttl(engine: &Engine, name: &str) -> i64 {
+        engine.ttl(0, name.as_bytes(), NOW_MS, false, false)
+    }
+
+    fn bits(op: BitmapOp) -> WriteOp {
+        WriteOp::Bitmaps(op)
+    }
+
+    fn setbit(name: &str, offset: u64, on: bool) -> WriteOp {
+        bits(BitmapOp::SetBit {
+            key: key(name),
+            offset,
+            on,
+        })
+    }
+
+    #[test]
+    fn setbit_grows_with_zeros_and_keeps_the_expiry() {
+        let engine = Engine::new();
+        assert_eq!(
+            engine.apply(0, &setbit("k", 9, true), NOW_MS),
+            Reply::Int(0)
+        );
+        assert_eq!(value(&engine, "k"), [format!("{:?}", [0u8, 0x40])]);
+        let expire = WriteOp::Expire {
+            key: key("k"),
+            amount: 100,
+            command: ExpireCommand::Expire,
+            condition: ExpireCondition::Always,
+        };
+        assert_eq!(engine.apply(0, &expire, NOW_MS), Reply::Int(1));
+        assert_eq!(
+            engine.apply(0, &setbit("k", 9, true), NOW_MS),
+            Reply::Int(1)
+        );
+        assert_eq!(
+            engine.apply(0, &setbit("k", 40, false), NOW_MS),
+            Reply::Int(0)
+        );
+        assert_eq!(
+            value(&engine, "k"),
+            [format!("{:?}", [0u8, 0x40, 0, 0, 0, 0])]
+        );
+        assert_eq!(ttl(&engine, "k"), 100);
+    }
+
+    #[test]
+    fn a_failed_bitfield_still_creates_the_key() {
+        let engine = Engine::new();
+        let op = bits(BitmapOp::BitField {
+            key: key("k"),
+            ops: vec![FieldOp::Set {
+                ty: FieldType {
+                    signed: false,
+                    bits: 8,
+                },
+                offset: 20,
+                value: 1000,
+                overflow: Overflow::Fail,
+            }],
+        });
+        assert_eq!(engine.apply(0, &op, NOW_MS), Reply::Array(vec![Reply::Nil]));
+        assert_eq!(value(&engine, "k"), [format!("{:?}", [0u8; 4])]);
+    }
+
+    #[test]
+    fn bitop_replaces_or_deletes_its_destination() {
+        let engine = Engine::new();
+        engine.apply(0, &setbit("a", 0, true), NOW_MS);
+        let set_with_ttl = WriteOp::Set {
+            key: key("dst"),
+            value: key("old"),
+            condition: crate::SetCondition::Always,
+            ttl: crate::TtlChange::InMs(100_000),
+            get: false,
+        };
+        engine.apply(0, &set_with_ttl, NOW_MS);
+        let not = |source: &str| {
+            bits(BitmapOp::BitOp {
+                op: BitOperation::Not,
+                dst: key("dst"),
+                keys: vec![key(source)],
+            })
+        };
+        assert_eq!(engine.apply(0, &not("a"), NOW_MS), Reply::Int(1));
+        assert_eq!(value(&engine, "dst"), [format!("{:?}", [0x7fu8])]);
+        assert_eq!(ttl(&engine, "dst"), -1, "BITOP drops the expiry");
+        assert_eq!(engine.apply(0, &not("missing"), NOW_MS), Reply::Int(0));
+        assert_eq!(value(&engine, "dst"), ["nil"], "an empty result deletes");
+    }
+
+    #[test]
+    fn wrong_types_change_nothing() {
+        let engine = Engine::new();
+        let push = WriteOp::Lists(ListOp::Push {
+            key: key("list"),
+            items: vec![key("x")],
+            left: true,
+            only_if_exists: false,
+        });
+        engine.apply(0, &push, NOW_MS);
+        engine.apply(0, &setbit("a", 3, true), NOW_MS);
+        let wrong = Reply::Error(Error::WrongType);
+        assert_eq!(engine.apply(0, &setbit("list", 0, true), NOW_MS), wrong);
+        let bitop = bits(BitmapOp::BitOp {
+            op: BitOperation::Or,
+            dst: key("a"),
+            keys: vec![key("a"), key("list")],
+        });
+        assert_eq!(engine.apply(0, &bitop, NOW_MS), wrong);
+        assert_eq!(value(&engine, "a"), [format!("{:?}", [0x10u8])]);
+        let count = Query::BitCount {
+            key: key("list"),
+            range: Err(Error::Syntax),
+        };
+        assert_eq!(read(&engine, count), [Error::WrongType.to_string()]);
+        let count_missing = Query::BitCount {
+            key: key("missing"),
+            range: Err(Error::Syntax),
+        };
+        assert_eq!(
+            read(&engine, count_missing),
+            ["0"],
+            "a missing key ignores the range"
+        );
+        let count_string = Query::BitCount {
+            key: key("a"),
+            range: Err(Error::Syntax),
+        };
+        assert_eq!(read(&engine, count_string), [Error::Syntax.to_string()]);
     }
 }

@@ -22,7 +22,7 @@ use redraft_engine::{
 };
 
 use super::args::is;
-use super::flags::{DENYOOM, FAST, READONLY, WRITE};
+use super::flags::{DENYOOM, FAST, READONLY, READS_KEYS, WRITE};
 use super::strings::owned;
 use super::{CommandSpec, KeyCommand, Parse};
 
@@ -82,10 +82,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Performs bitwise operations on multiple strings, and stores the result.",
     )
     .since("2.6.0"),
+    // A BITFIELD of only GETs answers as a read: it passes the read gate
+    // (`READS_KEYS`), as SORT without STORE does.
     spec(
         "bitfield",
         -2,
-        WRITE | DENYOOM,
+        WRITE | DENYOOM | READS_KEYS,
         bitfield,
         "Performs arbitrary bitfield integer operations on strings.",
     )

@@ -303,6 +303,7 @@ fn get_unsigned(bytes: &[u8], offset: u64, bits: u32) -> u64 {
 
 /// Reads the field of type `ty` at `offset`: sign-extended if signed.
 pub fn get_field(bytes: &[u8], offset: u64, ty: FieldType) -> i64 {
+    check_type(ty);
     let bits = u32::from(ty.bits);
     let value = get_unsigned(bytes, offset, bits);
     if ty.signed && bits < 64 && value & (1 << (bits - 1)) != 0 {
@@ -310,6 +311,18 @@ pub fn get_field(bytes: &[u8], offset: u64, ty: FieldType) -> i64 {
     } else {
         value as i64
     }
+}
+
+/// Panics unless `ty` is a type Redis accepts (the server parses only
+/// those, so another is a bug).
+fn check_type(ty: FieldType) {
+    let max = if ty.signed { 64 } else { 63 };
+    assert!(
+        (1..=max).contains(&ty.bits),
+        "BITFIELD type {}{} reached the engine",
+        if ty.signed { 'i' } else { 'u' },
+        ty.bits
+    );
 }
 
 /// Writes the low `ty.bits` bits of `value` at `offset`; `bytes` must
@@ -327,6 +340,7 @@ pub fn set_field(bytes: &mut [u8], offset: u64, ty: FieldType, value: i64) {
 /// nothing). Redis's `check{Unsigned,Signed}BitfieldOverflow`, including
 /// its reading of a negative `SET` value as a huge unsigned one.
 pub fn fit(value: i64, incr: i64, ty: FieldType, overflow: Overflow) -> Option<i64> {
+    check_type(ty);
     let bits = u32::from(ty.bits);
     let (over, under, max, min) = if ty.signed {
         let max = if bits == 64 {

@@ -56,7 +56,7 @@ pub(crate) fn resolve_ttl(
 
 /// Looks `key` up for a write that needs a string: expired keys are
 /// removed first. `Err(WrongType)` if it holds another type.
-fn live_string(shard: &mut Shard, key: KeyRef<'_>, now_ms: u64) -> Result<Place, Error> {
+pub(crate) fn live_string(shard: &mut Shard, key: KeyRef<'_>, now_ms: u64) -> Result<Place, Error> {
     let place = shard.find_for_write(key, now_ms);
     if let Ok(found) = place {
         if !matches!(shard.entry(found).value, Value::Str(_)) {
@@ -67,12 +67,12 @@ fn live_string(shard: &mut Shard, key: KeyRef<'_>, now_ms: u64) -> Result<Place,
 }
 
 /// A new string entry without expiry.
-fn string_entry(value: SmallBytes) -> Entry {
+pub(crate) fn string_entry(value: SmallBytes) -> Entry {
     Entry::new(Value::Str(value), None)
 }
 
 /// The bytes of a string entry.
-fn str_bytes(entry: &Entry) -> &SmallBytes {
+pub(crate) fn str_bytes(entry: &Entry) -> &SmallBytes {
     match &entry.value {
         Value::Str(bytes) => bytes,
         _ => unreachable!("str_bytes on a non-string entry"),
@@ -81,7 +81,7 @@ fn str_bytes(entry: &Entry) -> &SmallBytes {
 
 /// Takes a stored string out for in-place editing: no copy of a heap
 /// buffer that nothing else holds.
-fn take_mut(value: &mut Value) -> BytesMut {
+pub(crate) fn take_mut(value: &mut Value) -> BytesMut {
     let Value::Str(bytes) = value else {
         unreachable!("take_mut on a non-string value")
     };
@@ -146,6 +146,7 @@ impl Engine {
             WriteOp::Hashes(op) => self.apply_hash(db, op, now_ms),
             WriteOp::Sets(op) => self.apply_set_op(db, op, now_ms),
             WriteOp::ZSets(op) => self.apply_zset(db, op, now_ms),
+            WriteOp::Bitmaps(op) => self.apply_bitmap(db, op, now_ms),
             WriteOp::SortStore { key, dst, args } => {
                 self.apply_sort_store(db, key, dst, args, now_ms)
             }

@@ -27,6 +27,7 @@
 
 mod apply;
 mod bignum;
+mod bitmap;
 mod blocked;
 mod chunked;
 mod collection;
@@ -64,6 +65,8 @@ mod write;
 mod zset;
 
 pub use apply::STRING_BYTES_MAX;
+pub use bitmap::bits::{popcount, PosRange};
+pub use bitmap::{BitOperation, BitUnit, BitmapOp, FieldOp, FieldType, Overflow};
 pub use blocked::{Blocked, Ended, WaiterId, UNBLOCKED_ERROR};
 pub use dump::{DumpRecord, DumpValue};
 pub use engine::{Engine, EngineStats, SHARDS_PER_DB};

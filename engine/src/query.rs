@@ -20,7 +20,10 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{Engine, Error, RandArgs, RangeArgs, RangeBy, ReplySink, ScanArgs, SortArgs};
+use crate::{
+    BitUnit, Engine, Error, FieldOp, PosRange, RandArgs, RangeArgs, RangeBy, ReplySink, ScanArgs,
+    SortArgs,
+};
 
 /// One read of the keyspace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,6 +190,23 @@ pub enum Query {
     /// it checks them, so an existing key answers `BUSYKEY`, a missing one
     /// `error`. It changes nothing.
     RestoreRefused { key: Bytes, error: Error },
+    /// `GETBIT` (the bitmap reads come last, like every new variant: a
+    /// transaction's entry encodes its queries by variant index)
+    GetBit { key: Bytes, offset: u64 },
+    /// `BITCOUNT`: the range `(start, end, unit)`, `None` for the whole
+    /// string, or its error (reported only for a string key).
+    BitCount {
+        key: Bytes,
+        range: Result<Option<(i64, i64, BitUnit)>, Error>,
+    },
+    /// `BITPOS`: as `BitCount`, with the bit sought.
+    BitPos {
+        key: Bytes,
+        bit: bool,
+        range: Result<Option<PosRange>, Error>,
+    },
+    /// `BITFIELD` with only `GET`s, `BITFIELD_RO`
+    BitField { key: Bytes, ops: Vec<FieldOp> },
 }
 
 /// A type of value, as `Query::Refused` expects one.
@@ -335,6 +355,10 @@ impl Engine {
                 options,
             } => self.zscan(db, key, *cursor, options.clone(), now_ms, sink),
             Query::ZAlgebra { args, card } => self.zalgebra(db, args, *card, now_ms, sink),
+            Query::GetBit { key, offset } => self.getbit(db, key, *offset, now_ms, sink),
+            Query::BitCount { key, range } => self.bitcount(db, key, range, now_ms, sink),
+            Query::BitPos { key, bit, range } => self.bitpos(db, key, *bit, range, now_ms, sink),
+            Query::BitField { key, ops } => self.bitfield_get(db, key, ops, now_ms, sink),
             Query::Refused {
                 key,
                 kind,

@@ -14,7 +14,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{DumpValue, HashOp, ListOp, SetOp, SortArgs, ZSetOp};
+use crate::{BitmapOp, DumpValue, HashOp, ListOp, SetOp, SortArgs, ZSetOp};
 
 /// How a write changes the key's time to live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +193,9 @@ pub enum WriteOp {
         replace: bool,
         idle_s: Option<i64>,
     },
+    /// A bitmap write (`SETBIT`, `BITOP`, `BITFIELD`). Last, like every
+    /// new variant: an entry's ops are encoded by variant index.
+    Bitmaps(BitmapOp),
 }
 
 impl WriteOp {

@@ -5,8 +5,9 @@
 
 use bytes::Bytes;
 use redraft_engine::{
-    format_double, AddOptions, Engine, Error, ExpireCommand, ExpireCondition, HashOp, ListOp,
-    Reply, ReplySink, SetCondition, SetOp, TtlChange, WriteOp, ZSetOp,
+    format_double, AddOptions, BitOperation, BitmapOp, Engine, Error, ExpireCommand,
+    ExpireCondition, FieldOp, FieldType, HashOp, ListOp, Overflow, Reply, ReplySink, SetCondition,
+    SetOp, TtlChange, WriteOp, ZSetOp,
 };
 
 /// Records everything written to it as `Reply` values, rebuilding arrays
@@ -164,8 +165,9 @@ fn key(rng: &mut Rng, keys: u64) -> Bytes {
 
 /// A random string write over `keys` distinct keys of db 0.
 pub fn random_op(rng: &mut Rng, keys: u64) -> WriteOp {
-    match rng.below(14) {
+    match rng.below(16) {
         10..=13 => collection_op(rng, keys),
+        14 | 15 => bitmap_op(rng, keys),
         0..=2 => WriteOp::Set {
             key: key(rng, keys),
             value: Bytes::from(format!("{}", rng.below(1000))),
@@ -214,6 +216,39 @@ pub fn random_op(rng: &mut Rng, keys: u64) -> WriteOp {
             replace: rng.below(2) == 0,
         },
     }
+}
+
+/// A bit write: it edits a string in place (or grows it), which must
+/// never change a value that a frozen layer or a run still holds.
+fn bitmap_op(rng: &mut Rng, keys: u64) -> WriteOp {
+    let key = key(rng, keys);
+    let op = match rng.below(3) {
+        0 => BitmapOp::SetBit {
+            key,
+            offset: rng.below(400),
+            on: rng.below(2) == 0,
+        },
+        1 => BitmapOp::BitOp {
+            op: [BitOperation::And, BitOperation::Or, BitOperation::Xor][rng.below(3) as usize],
+            dst: key,
+            keys: (0..1 + rng.below(3))
+                .map(|_| self::key(rng, keys))
+                .collect(),
+        },
+        _ => BitmapOp::BitField {
+            key,
+            ops: vec![FieldOp::IncrBy {
+                ty: FieldType {
+                    signed: rng.below(2) == 0,
+                    bits: 1 + rng.below(40) as u8,
+                },
+                offset: rng.below(300),
+                increment: rng.below(1000) as i64 - 500,
+                overflow: [Overflow::Wrap, Overflow::Sat, Overflow::Fail][rng.below(3) as usize],
+            }],
+        },
+    };
+    WriteOp::Bitmaps(op)
 }
 
 /// A write to a list, hash, set or sorted set. Most add a few short

@@ -20,6 +20,7 @@
 //!   runs, so a handler may index the arguments the arity guarantees.
 
 pub mod args;
+mod bitmaps;
 mod blocking;
 mod cluster;
 mod connection;
@@ -320,6 +321,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
         let mut all: Vec<&'static CommandSpec> = Vec::new();
         for group in [
             strings::COMMANDS,
+            bitmaps::COMMANDS,
             keys::COMMANDS,
             cluster::COMMANDS,
             server::COMMANDS,

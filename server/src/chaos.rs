@@ -4,7 +4,7 @@
 //!
 //! - Clock: [`offset_unix_ms`] adds a settable offset (positive or
 //!   negative) to every wall-clock read that goes through
-//!   `shared::unix_ms` (entry stamps, TTL checks, the lease, client idle
+//!   `clock::unix_ms` (entry stamps, TTL checks, the lease, client idle
 //!   times, INFO). `POST /chaos/clock {"offset_ms": N}` sets it; a jump is
 //!   a change of the offset, skew is an offset left in place.
 //! - Failpoints: `POST /chaos/failpoint {"name": ..., "actions": ...}`

@@ -42,7 +42,7 @@ impl ClientInfo {
     pub fn render(&self, now: Instant, last_command_name: &str) -> String {
         let age_s = now.duration_since(self.connected_at).as_secs();
         let last_ms = self.last_command_ms.load(Ordering::Relaxed);
-        let idle_s = crate::shared::unix_ms().saturating_sub(last_ms) / 1000;
+        let idle_s = crate::clock::unix_ms().saturating_sub(last_ms) / 1000;
         let mut line = String::with_capacity(256);
         let _ = write!(
             line,
@@ -94,9 +94,9 @@ pub struct Client {
     /// Patterns this connection subscribes to, in subscription order.
     pub patterns: Vec<Bytes>,
     /// The commands queued since `MULTI`; `None` outside a transaction.
-    pub multi: Option<crate::transaction::Multi>,
+    pub multi: Option<Multi>,
     /// The keys under `WATCH`, each once, in the order watched.
-    pub watches: Vec<crate::transaction::Watch>,
+    pub watches: Vec<crate::apply::Watch>,
 }
 
 impl Client {
@@ -168,7 +168,7 @@ impl Registry {
             local_addr,
             fd,
             connected_at: Instant::now(),
-            last_command_ms: AtomicU64::new(crate::shared::unix_ms()),
+            last_command_ms: AtomicU64::new(crate::clock::unix_ms()),
             db: AtomicUsize::new(0),
             resp: AtomicU32::new(2),
             last_command: AtomicUsize::new(0),
@@ -193,4 +193,15 @@ impl Registry {
     pub fn list(&self) -> Vec<Arc<ClientInfo>> {
         self.clients.lock().values().cloned().collect()
     }
+}
+
+/// What a connection has queued since `MULTI`.
+#[derive(Debug, Default)]
+pub struct Multi {
+    /// Each queued command's arguments, the name included.
+    pub commands: Vec<Vec<Bytes>>,
+    /// Bytes of the queued arguments, to bound the entry.
+    pub bytes: usize,
+    /// A command was refused while queueing: `EXEC` will abort.
+    pub failed: bool,
 }

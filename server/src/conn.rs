@@ -40,13 +40,13 @@ use mio::net::TcpStream;
 use redraft_engine::{Reply, ReplySink};
 
 use crate::client::Client;
+use crate::clock::unix_ms;
 use crate::cmd::{self, flags, Action, CommandSpec, Ctx};
-use crate::config::ReadConsistency;
 use crate::metrics::commands::{self as command_metrics, Verdict};
-use crate::raft::status::Role;
+use crate::raft::status::ReadGate;
 use crate::resp::{CommandDecoder, ReplyWriter};
 use crate::route::{key_slot, Op, Outcome, Proposal, Route};
-use crate::shared::{unix_ms, ExecutorStats, Shared};
+use crate::shared::{ExecutorStats, Shared};
 use crate::transaction::{self, ExecReply};
 
 /// Bytes to make room for before each read (Redis's PROTO_IOBUF_LEN).
@@ -810,44 +810,6 @@ enum Step {
     Hold(Hold),
 }
 
-/// How a read may be served on this node.
-pub(crate) enum ReadGate {
-    Run,
-    Check,
-    Redirect(String),
-}
-
-/// Whether a read command may run here now, given the node's role and the
-/// connection's consistency (`None`: the node's).
-/// The key slot (for a redirect) is computed only when redirecting.
-pub(crate) fn read_gate(
-    shared: &Shared,
-    consistency: Option<ReadConsistency>,
-    slot: impl FnOnce() -> u16,
-    now_ms: u64,
-) -> ReadGate {
-    let status = &shared.raft;
-    let consistency = consistency.unwrap_or(status.consistency);
-    if consistency == ReadConsistency::Stale {
-        return ReadGate::Run;
-    }
-    match status.role() {
-        // Until caught up, only a check (which waits for the boot-time log
-        // to apply) may serve a read.
-        Role::Leader if !status.caught_up() => ReadGate::Check,
-        Role::Leader if !status.replicated() => ReadGate::Run,
-        Role::Leader if consistency == ReadConsistency::Lease && status.lease_valid(now_ms) => {
-            ReadGate::Run
-        }
-        Role::Leader => ReadGate::Check,
-        Role::Follower | Role::NoLeader => match status.redirect(slot()) {
-            Some(error) => ReadGate::Redirect(error),
-            // Became leader since the role was read: check.
-            None => ReadGate::Check,
-        },
-    }
-}
-
 /// The hash slot of a command's first key (0 without keys), for redirects.
 fn first_key_slot(spec: &CommandSpec, args: &[Bytes]) -> u16 {
     match usize::try_from(spec.keys.0) {
@@ -959,7 +921,7 @@ fn execute(
                 ctx.out.error_text(&shared.raft.refusal(slot()));
                 return Step::Done;
             }
-            None => match read_gate(shared, ctx.client.consistency, slot, now_ms) {
+            None => match shared.raft.read_gate(ctx.client.consistency, slot, now_ms) {
                 ReadGate::Run => {}
                 ReadGate::Check => return Step::Hold(Hold::ReadCheck(tick.read_ticket)),
                 ReadGate::Redirect(error) => {

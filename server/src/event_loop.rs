@@ -37,10 +37,11 @@ use slab::Slab;
 
 use crate::accept::Acceptor;
 use crate::client::Client;
+use crate::clock::unix_ms;
 use crate::conn::{Conn, Next, Tick};
 use crate::metrics::commands::{self as command_metrics, FLUSH_INTERVAL};
 use crate::route::{Delivery, Proposal};
-use crate::shared::{unix_ms, Shared};
+use crate::shared::Shared;
 
 /// The listener's token; connections use their slab index + 1.
 const LISTENER: Token = Token(0);

@@ -7,8 +7,9 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use redraft_engine::DB_COUNT;
 
+use crate::clock::unix_ms;
 use crate::metrics::command_info;
-use crate::shared::{unix_ms, Shared};
+use crate::shared::Shared;
 
 /// The Redis version whose behaviour redraft follows; clients read it to
 /// decide which commands they may use.

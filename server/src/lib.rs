@@ -13,6 +13,7 @@ pub mod blocking;
 #[cfg(feature = "chaos")]
 pub mod chaos;
 pub mod client;
+pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod conn;
@@ -30,4 +31,5 @@ pub mod route;
 pub mod server;
 pub mod shared;
 pub mod transaction;
+pub mod tx_gate;
 pub mod write_path;

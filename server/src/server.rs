@@ -19,11 +19,12 @@ use std::time::Duration;
 
 use redraft_engine::{WriteOp, DB_COUNT};
 
+use crate::clock::unix_ms;
 use crate::event_loop;
 use crate::raft::proposer::ENTRY_BYTES_TARGET;
 use crate::raft::status::Role;
 use crate::route::Proposal;
-use crate::shared::{unix_ms, Shared};
+use crate::shared::Shared;
 use crate::write_path::ProposerInput;
 
 /// How often the cron task runs (Redis's default `hz` is 10).

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use parking_lot::RwLock;
 use redraft_engine::Engine;
@@ -62,7 +62,7 @@ pub struct Shared {
     /// This node's pub/sub subscriptions.
     pub pubsub: crate::pubsub::PubSub,
     /// Keeps transactions isolated from network-thread ticks.
-    pub tx_gate: crate::transaction::TxGate,
+    pub tx_gate: crate::tx_gate::TxGate,
     /// Connections blocked on keys (BLPOP and the like).
     pub blocking: Arc<crate::blocking::Blocking>,
     pub executors: Box<[ExecutorStats]>,
@@ -114,7 +114,7 @@ impl Shared {
             runtime,
             clients: Registry::default(),
             pubsub: crate::pubsub::PubSub::default(),
-            tx_gate: crate::transaction::TxGate::default(),
+            tx_gate: crate::tx_gate::TxGate::default(),
             blocking: Arc::default(),
             executors,
             command_stats: Default::default(),
@@ -150,21 +150,10 @@ impl Shared {
     }
 }
 
-/// Wall-clock Unix time in milliseconds.
-pub fn unix_ms() -> u64 {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    // Test builds of the chaos suite can skew this node's clock.
-    #[cfg(feature = "chaos")]
-    let now_ms = crate::chaos::offset_unix_ms(now_ms);
-    now_ms
-}
-
 fn make_run_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut id = String::with_capacity(40);
-    let mut salt = unix_ms() ^ u64::from(std::process::id());
+    let mut salt = crate::clock::unix_ms() ^ u64::from(std::process::id());
     while id.len() < 40 {
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
         hasher.write_u64(salt);

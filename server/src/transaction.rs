@@ -24,7 +24,7 @@
 //! - Apply is deterministic: ops carry everything but the state and the
 //!   time (seeds of random picks were drawn at `EXEC`), so every node
 //!   applies the same writes and reaches the same abort decision.
-//! - A transaction is isolated: apply runs it holding [`TxGate`]
+//! - A transaction is isolated: apply runs it holding `TxGate`
 //!   exclusively (with the blocked commands it serves), and a network
 //!   thread holds it shared for each whole tick, so no reader on this node
 //!   sees a transaction half applied.
@@ -40,22 +40,11 @@
 //!   test `every_keyspace_command_parses_but_the_node_local_ones`.)
 
 use bytes::Bytes;
-use parking_lot::RwLock;
 use redraft_engine::ReplySink;
 
 pub use crate::apply::{execute, ExecReply, Queued, Transaction, Watch};
+pub use crate::client::Multi;
 use crate::cmd::{self, Action, CommandSpec, Ctx, Parse};
-
-/// What a connection has queued since `MULTI`.
-#[derive(Debug, Default)]
-pub struct Multi {
-    /// Each queued command's arguments, the name included.
-    pub commands: Vec<Vec<Bytes>>,
-    /// Bytes of the queued arguments, to bound the entry.
-    pub bytes: usize,
-    /// A command was refused while queueing: `EXEC` will abort.
-    pub failed: bool,
-}
 
 /// What `EXEC` hands the connection: the transaction to propose, and the
 /// commands as they were queued (for the slow log, MONITOR, and the local
@@ -139,24 +128,6 @@ pub fn parse_queue(
             }
         })
         .collect()
-}
-
-/// Keeps network-thread ticks and transactions apart (see the module
-/// docs). Ticks share it; a transaction takes it alone.
-#[derive(Default)]
-pub struct TxGate(RwLock<()>);
-
-impl TxGate {
-    /// Held by a network thread for one tick.
-    pub fn tick(&self) -> parking_lot::RwLockReadGuard<'_, ()> {
-        self.0.read()
-    }
-
-    /// Held by apply for one transaction, or for a write and the blocked
-    /// commands it serves.
-    pub fn exclusive(&self) -> parking_lot::RwLockWriteGuard<'_, ()> {
-        self.0.write()
-    }
 }
 
 /// The commands that control a transaction and so run at once, even

@@ -217,7 +217,7 @@ fn latency(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 
 /// Unix seconds now.
 fn now_s() -> u64 {
-    crate::shared::unix_ms() / 1000
+    crate::clock::unix_ms() / 1000
 }
 
 fn latency_doctor(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {

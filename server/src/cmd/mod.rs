@@ -53,6 +53,7 @@ use rustc_hash::FxHashMap;
 
 use crate::client::Client;
 use crate::config::ReadConsistency;
+use crate::raft::status::ReadGate;
 use crate::resp::ReplyWriter;
 use crate::shared::Shared;
 
@@ -178,10 +179,10 @@ impl Ctx<'_> {
         };
         let may_read = match self.read_checked {
             Some(checked) => checked,
-            None => match crate::conn::read_gate(self.shared, Some(level), || 0, self.now_ms) {
-                crate::conn::ReadGate::Run => true,
-                crate::conn::ReadGate::Check => return Some(Action::CheckThenRetry),
-                crate::conn::ReadGate::Redirect(_) => false,
+            None => match self.shared.raft.read_gate(Some(level), || 0, self.now_ms) {
+                ReadGate::Run => true,
+                ReadGate::Check => return Some(Action::CheckThenRetry),
+                ReadGate::Redirect(_) => false,
             },
         };
         if !may_read {

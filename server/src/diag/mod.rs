@@ -48,7 +48,7 @@ impl Diag {
         log.observe_syncs(Box::new(move |took| {
             let ms = took.as_millis() as u64;
             if monitor.is_spike(ms) {
-                let now_s = crate::shared::unix_ms() / 1000;
+                let now_s = crate::clock::unix_ms() / 1000;
                 monitor.add(latency::RAFT_LOG_FSYNC, ms, now_s);
             }
         }));

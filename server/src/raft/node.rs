@@ -36,6 +36,7 @@ use openraft::{Raft, ServerState, SnapshotPolicy};
 use tokio::sync::Notify;
 
 use crate::admin::{self, AdminState};
+use crate::clock::unix_ms;
 use crate::config::Config;
 use crate::raft::events::EventWatcher;
 use crate::raft::health::probe_members;
@@ -47,7 +48,7 @@ use crate::raft::state_machine::StateMachine;
 use crate::raft::status::RaftStatus;
 use crate::raft::types::TypeConfig;
 use crate::route::ToRaft;
-use crate::shared::{unix_ms, Shared};
+use crate::shared::Shared;
 
 /// Most entries in one append-entries RPC. An entry is at most about
 /// `ENTRY_BYTES_TARGET` plus one small write plus one part of an upload

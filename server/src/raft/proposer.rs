@@ -52,12 +52,12 @@ use rustc_hash::FxHashMap;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::blocking::Blocking;
+use crate::clock::unix_ms;
 use crate::raft::state_machine::AppliedEntry;
 use crate::raft::status::{RaftStatus, Role, CLUSTER_DOWN};
 use crate::raft::types::{Command, Request, TypeConfig};
 use crate::raft::upload::Uploads;
 use crate::route::{Delivery, Inbox, Op, Outcome, Proposal, Route, ToRaft};
-use crate::shared::unix_ms;
 
 /// Entries proposed and not yet applied (or failed) at once.
 pub const ENTRIES_IN_FLIGHT_MAX: usize = 2;

@@ -353,3 +353,42 @@ pub fn state_name(state: ServerState) -> &'static str {
         ServerState::Shutdown => "shutdown",
     }
 }
+
+/// How a read may be served on this node.
+pub enum ReadGate {
+    Run,
+    Check,
+    Redirect(String),
+}
+
+impl RaftStatus {
+    /// Whether a read command may run here now, given the node's role and
+    /// the connection's consistency (`None`: the node's). The key slot
+    /// (for a redirect) is computed only when redirecting.
+    pub fn read_gate(
+        &self,
+        consistency: Option<ReadConsistency>,
+        slot: impl FnOnce() -> u16,
+        now_ms: u64,
+    ) -> ReadGate {
+        let consistency = consistency.unwrap_or(self.consistency);
+        if consistency == ReadConsistency::Stale {
+            return ReadGate::Run;
+        }
+        match self.role() {
+            // Until caught up, only a check (which waits for the boot-time
+            // log to apply) may serve a read.
+            Role::Leader if !self.caught_up() => ReadGate::Check,
+            Role::Leader if !self.replicated() => ReadGate::Run,
+            Role::Leader if consistency == ReadConsistency::Lease && self.lease_valid(now_ms) => {
+                ReadGate::Run
+            }
+            Role::Leader => ReadGate::Check,
+            Role::Follower | Role::NoLeader => match self.redirect(slot()) {
+                Some(error) => ReadGate::Redirect(error),
+                // Became leader since the role was read: check.
+                None => ReadGate::Check,
+            },
+        }
+    }
+}

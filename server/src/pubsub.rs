@@ -22,37 +22,7 @@ use parking_lot::RwLock;
 use redraft_engine::glob_match;
 
 use crate::route::{Delivery, Inbox};
-
-/// A subscribed connection: its network thread, its slot there and its
-/// client id (to tell a reused slot apart).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Subscriber {
-    pub executor: u16,
-    pub conn: u32,
-    pub client_id: u64,
-}
-
-impl Subscriber {
-    /// A connection of network thread 0 in slab slot `conn`, with a
-    /// client id derived from it: for tests.
-    #[cfg(test)]
-    pub fn on_thread_0(conn: u32) -> Subscriber {
-        Subscriber {
-            executor: 0,
-            conn,
-            client_id: u64::from(conn) + 100,
-        }
-    }
-}
-
-/// One published message on its way to a subscriber.
-#[derive(Debug, Clone)]
-pub struct Message {
-    /// The pattern that matched, for a `pmessage`; `None` for a `message`.
-    pub pattern: Option<Bytes>,
-    pub channel: Bytes,
-    pub payload: Bytes,
-}
+pub use crate::route::{Message, Subscriber};
 
 #[derive(Default)]
 struct Registry {

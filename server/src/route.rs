@@ -59,6 +59,37 @@ pub enum ToRaft {
     ReadIndex { executor: u16, ticket: u64 },
 }
 
+/// A subscribed connection: its network thread, its slot there and its
+/// client id (to tell a reused slot apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subscriber {
+    pub executor: u16,
+    pub conn: u32,
+    pub client_id: u64,
+}
+
+impl Subscriber {
+    /// A connection of network thread 0 in slab slot `conn`, with a
+    /// client id derived from it: for tests.
+    #[cfg(test)]
+    pub fn on_thread_0(conn: u32) -> Subscriber {
+        Subscriber {
+            executor: 0,
+            conn,
+            client_id: u64::from(conn) + 100,
+        }
+    }
+}
+
+/// One published message on its way to a subscriber.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The pattern that matched, for a `pmessage`; `None` for a `message`.
+    pub pattern: Option<Bytes>,
+    pub channel: Bytes,
+    pub payload: Bytes,
+}
+
 /// One item for a network thread.
 #[derive(Debug)]
 pub enum Delivery {
@@ -69,15 +100,9 @@ pub enum Delivery {
     /// read index, so the reads may run; otherwise they are redirected.
     ReadIndex { ticket: u64, leader: bool },
     /// A published message for a subscribed connection.
-    Message {
-        to: crate::pubsub::Subscriber,
-        message: crate::pubsub::Message,
-    },
+    Message { to: Subscriber, message: Message },
     /// A MONITOR line for a monitoring connection (`diag::monitor`).
-    Monitor {
-        to: crate::pubsub::Subscriber,
-        line: Bytes,
-    },
+    Monitor { to: Subscriber, line: Bytes },
 }
 
 /// A network thread's mailbox: a queue and the waker of its poller.

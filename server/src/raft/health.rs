@@ -4,7 +4,7 @@
 //! that got a reply (even a refusal from the remote `Raft`: the peer is up)
 //! or failed, and every request a peer sent to this node. On top of
 //! openraft's own traffic (the leader's heartbeats to every member, votes)
-//! [`probe_members`] pings each member this node has not heard from within
+//! `raft::probe::probe_members` pings each member this node has not heard from within
 //! a probe interval, so followers know about each other too and a dead
 //! member is noticed when nothing else talks to it.
 //!
@@ -29,12 +29,9 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openraft::Raft;
 use parking_lot::Mutex;
 
 use crate::raft::counters::RaftCounters;
-use crate::raft::network::{Network, PeerNode};
-use crate::raft::types::{NodeId, TypeConfig};
 
 /// Consecutive failed attempts after which a peer is down.
 pub const DOWN_AFTER_FAILURES: u64 = 3;
@@ -182,45 +179,6 @@ impl<NID: Clone + Eq + Hash + Display> PeerHealth<NID> {
             .get(peer)
             .and_then(|state| state.last_contact)
             .is_some_and(|at| at.elapsed() < window)
-    }
-}
-
-/// Pings, every `interval`, each member not heard from within it; forgets
-/// peers that left the membership. Runs for the life of the node.
-pub async fn probe_members(
-    raft: Raft<TypeConfig>,
-    network: Network<TypeConfig>,
-    health: Arc<PeerHealth<NodeId>>,
-    interval: Duration,
-) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let (me, members): (NodeId, Vec<(NodeId, PeerNode)>) = {
-            let metrics = raft.metrics();
-            let metrics = metrics.borrow();
-            let nodes = metrics.membership_config.membership().nodes();
-            (
-                metrics.id,
-                nodes.map(|(&id, node)| (id, node.clone())).collect(),
-            )
-        };
-        // A node not yet added knows no members; the leader adding it
-        // talks to it all the same, so forget nobody then.
-        if !members.is_empty() {
-            health.retain(|id| members.iter().any(|(member, _)| member == id));
-        }
-        let mut probes = tokio::task::JoinSet::new();
-        for (id, node) in members {
-            if id == me || health.heard_within(&id, interval) {
-                continue;
-            }
-            let network = network.clone();
-            // The outcome is recorded by the transport itself.
-            probes.spawn(async move { network.ping(id, &node, interval).await });
-        }
-        while probes.join_next().await.is_some() {}
     }
 }
 

@@ -13,7 +13,7 @@
 //! - [`status`]: the group as the network threads see it (role, leader).
 //! - [`counters`]: counts of Raft events (elections, snapshots) for metrics.
 //! - [`events`]: structured events from openraft's metrics reports.
-//! - [`health`]: each peer's reachability, and the prober.
+//! - [`health`]: each peer's reachability; [`probe`]: the prober.
 //! - [`upload`]: large writes sent through the log in bounded parts.
 //! - [`node`]: the Raft thread, wiring the parts together.
 
@@ -25,6 +25,7 @@ pub mod log_store;
 pub mod network;
 pub mod node;
 pub mod peer_server;
+pub mod probe;
 pub mod proposer;
 pub mod snapshot_data;
 pub mod state_machine;

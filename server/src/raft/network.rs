@@ -49,6 +49,7 @@
 //!   out to have been closed by the peer (restart, idle timeout). Raft RPCs
 //!   are idempotent, so that retry is safe even if the first copy arrived.
 
+pub use crate::raft::types::PeerNode;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
@@ -67,7 +68,6 @@ use openraft::raft::{
 };
 use openraft::RaftTypeConfig;
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use tokio::io::BufReader;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -77,25 +77,6 @@ use super::frame::{
     PROTOCOL_VERSION,
 };
 use super::health::PeerHealth;
-
-/// A cluster member as openraft stores it in the membership config: where
-/// its peer transport listens, and its client port (for `-MOVED` redirects
-/// and `CLUSTER` replies).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerNode {
-    /// Host name or IP address, shared by both ports.
-    pub host: String,
-    /// The peer transport's port ([`super::peer_server`]).
-    pub raft_port: u16,
-    /// The Redis client port.
-    pub port: u16,
-}
-
-impl fmt::Display for PeerNode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{} (raft {})", self.host, self.port, self.raft_port)
-    }
-}
 
 /// Tunables of the client side; the defaults suit loopback and a LAN.
 #[derive(Debug, Clone)]

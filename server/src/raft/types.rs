@@ -16,11 +16,12 @@
 //! - A batch applies as a unit, in order, so a MULTI/EXEC block or a
 //!   multi-key write placed in one entry applies atomically.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 pub use crate::apply::{Command, Request};
 
-use crate::raft::network::PeerNode;
 use crate::raft::snapshot_data::SnapshotData;
 
 openraft::declare_raft_types!(
@@ -33,6 +34,25 @@ openraft::declare_raft_types!(
         Node = PeerNode,
         SnapshotData = SnapshotData,
 );
+
+/// A cluster member as openraft stores it in the membership config: where
+/// its peer transport listens, and its client port (for `-MOVED` redirects
+/// and `CLUSTER` replies).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerNode {
+    /// Host name or IP address, shared by both ports.
+    pub host: String,
+    /// The peer transport's port (`raft::peer_server`).
+    pub raft_port: u16,
+    /// The Redis client port.
+    pub port: u16,
+}
+
+impl fmt::Display for PeerNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{} (raft {})", self.host, self.port, self.raft_port)
+    }
+}
 
 /// A node's id in the Raft group.
 pub type NodeId = u64;

@@ -4,7 +4,7 @@
 //!
 //! The entries are built the way the server builds them: commands parsed
 //! by the command table's parsers (so random picks carry the seeds drawn
-//! at parse time), `EXEC` queues parsed by `transaction::parse_queue` with
+//! at parse time), `EXEC` queues parsed by `cmd::multi::parse_queue` with
 //! `WATCH` stamps read from the state before the entry, blocking pops and
 //! their ends, large writes in parts, and leader stamps that sometimes go
 //! back in time (a new leader with a slower clock). Hash tables in one
@@ -16,10 +16,10 @@ use redraft_engine::{Blocked, Engine, WaiterId};
 use redraft_server::apply::{
     apply_request, Command, GroupState, Op, Outcome, Request, Staged, Transaction, Watch,
 };
+use redraft_server::cmd::multi;
 use redraft_server::cmd::{self, KeyCommand, Parse};
 use redraft_server::raft::upload::Uploads;
 use redraft_server::route::Proposal;
-use redraft_server::transaction;
 
 /// splitmix64.
 struct Rng(u64);
@@ -282,6 +282,6 @@ fn exec(
     Op::Exec(Box::new(Transaction {
         resp3: rng.below(2) == 0,
         watches,
-        commands: transaction::parse_queue(queue, 0, now_ms, false, seeds),
+        commands: multi::parse_queue(queue, 0, now_ms, false, seeds),
     }))
 }

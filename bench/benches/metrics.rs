@@ -12,18 +12,24 @@ use redraft_server::cmd;
 use redraft_server::metrics::commands::{flush_if_due, record, CommandStats, Verdict};
 
 fn bench_record(c: &mut Criterion) {
-    let stats = CommandStats::default();
+    let stats = CommandStats::new(cmd::catalog());
     let get = cmd::lookup(b"get").expect("GET is a command");
     let mut group = c.benchmark_group("metrics");
     group.bench_function("record_counters_only", |b| {
-        b.iter(|| record(&stats, black_box(get), Verdict::Ok, None));
+        // As the connection records: the spec's index, then the figures.
+        b.iter(|| record(&stats, cmd::spec_index(black_box(get)), Verdict::Ok, None));
     });
     group.bench_function("record_timed", |b| {
         b.iter(|| {
             let started = Instant::now();
             let ended = Instant::now();
             let latency_ns = ended.saturating_duration_since(started).as_nanos() as u64;
-            record(&stats, black_box(get), Verdict::Ok, Some(latency_ns + 1500));
+            record(
+                &stats,
+                cmd::spec_index(black_box(get)),
+                Verdict::Ok,
+                Some(latency_ns + 1500),
+            );
         });
     });
     // One tick's flush check, as the event loop runs it (the flush itself

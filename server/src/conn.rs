@@ -39,15 +39,16 @@ use mio::net::TcpStream;
 
 use redraft_engine::{Reply, ReplySink};
 
+use crate::apply::ExecReply;
 use crate::client::Client;
 use crate::clock::unix_ms;
+use crate::cmd::multi;
 use crate::cmd::{self, flags, Action, CommandSpec, Ctx};
 use crate::metrics::commands::{self as command_metrics, Verdict};
 use crate::raft::status::ReadGate;
 use crate::resp::{CommandDecoder, ReplyWriter};
 use crate::route::{key_slot, Op, Outcome, Proposal, Route};
 use crate::shared::{ExecutorStats, Shared};
-use crate::transaction::{self, ExecReply};
 
 /// Bytes to make room for before each read (Redis's PROTO_IOBUF_LEN).
 const READ_BYTES_MIN: usize = 16 * 1024;
@@ -130,7 +131,7 @@ impl Timing {
         } else {
             Verdict::Ok
         };
-        command_metrics::record(stats, self.spec, verdict, latency_ns);
+        command_metrics::record(stats, cmd::spec_index(self.spec), verdict, latency_ns);
     }
 }
 
@@ -155,7 +156,7 @@ enum Slot {
     /// The reply of the write with this sequence number, its size as
     /// sent (counted in `pending_bytes` until answered), its timing, and
     /// (for an `EXEC`) the queued commands this node runs itself once it
-    /// has applied (`transaction::runs_locally`).
+    /// has applied (`cmd::multi::runs_locally`).
     Write(u64, u32, Timing, Vec<Vec<Bytes>>),
     /// Replies already made, to send after the slots before them.
     Ready(BytesMut),
@@ -614,7 +615,7 @@ impl Conn {
                 subscriber,
                 read_checked: None,
             };
-            transaction::run_local(&mut ctx, args);
+            multi::run_local(&mut ctx, args);
         }
         self.output.extend_from_slice(&exec.encoded[from..]);
     }
@@ -732,7 +733,7 @@ impl Conn {
             }
             Ran::Rejected(spec) => {
                 command_metrics::record_error(stats, reply);
-                command_metrics::record(stats, spec, Verdict::Rejected, None);
+                command_metrics::record(stats, cmd::spec_index(spec), Verdict::Rejected, None);
             }
             Ran::Handled(spec) => {
                 let ended = self.handler_ended.take();
@@ -841,7 +842,7 @@ fn execute(
     };
     let is_write = spec.flags & flags::WRITE != 0;
     // Inside MULTI, a command is queued, not run: it need not wait.
-    let queueing = conn.client.multi.is_some() && !transaction::controls_multi(spec);
+    let queueing = conn.client.multi.is_some() && !multi::controls_multi(spec);
     let pending = conn.writes_pending();
     if (!is_write && !queueing && pending > 0)
         || pending >= WRITES_PENDING_MAX
@@ -1039,9 +1040,9 @@ fn queue(ctx: &mut Ctx<'_>, effective: &CommandSpec, args: &[Bytes]) {
     let Some(multi) = ctx.client.multi.as_mut() else {
         unreachable!("queueing only inside MULTI");
     };
-    if !transaction::allowed_in_multi(effective) {
+    if !multi::allowed_in_multi(effective) {
         multi.failed = true;
-        ctx.out.error_text(transaction::NOT_ALLOWED_ERROR);
+        ctx.out.error_text(multi::NOT_ALLOWED_ERROR);
     } else {
         multi.bytes += bytes;
         multi

@@ -30,6 +30,5 @@ pub mod resp;
 pub mod route;
 pub mod server;
 pub mod shared;
-pub mod transaction;
 pub mod tx_gate;
 pub mod write_path;

@@ -18,7 +18,8 @@ fn main() {
     };
     let set_log_level = redraft_server::logging::init(&config);
     redraft_server::malloc::configure();
-    let (shared, proposer_input) = Shared::new(config, set_log_level);
+    let (shared, proposer_input) =
+        Shared::new(config, set_log_level, redraft_server::cmd::catalog());
     if let Err(error) = redraft_server::server::run(Arc::new(shared), proposer_input) {
         eprintln!("redraft-server: {error}");
         std::process::exit(1);

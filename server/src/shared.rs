@@ -80,7 +80,12 @@ pub struct Shared {
 
 impl Shared {
     /// The shared state, and the proposer's end of the write path.
-    pub fn new(config: Config, set_log_level: SetLogLevel) -> (Shared, ProposerInput) {
+    /// `commands` is the command table the per-command figures count.
+    pub fn new(
+        config: Config,
+        set_log_level: SetLogLevel,
+        commands: crate::metrics::commands::Catalog,
+    ) -> (Shared, ProposerInput) {
         let engine = Arc::new(Engine::new());
         let runtime = RwLock::new(Runtime {
             requirepass: config.requirepass.clone(),
@@ -117,7 +122,7 @@ impl Shared {
             tx_gate: crate::tx_gate::TxGate::default(),
             blocking: Arc::default(),
             executors,
-            command_stats: Default::default(),
+            command_stats: crate::metrics::commands::CommandStats::new(commands),
             started_at: Instant::now(),
             run_id: make_run_id(),
             ops_per_sec: AtomicU64::new(0),

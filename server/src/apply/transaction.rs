@@ -47,7 +47,7 @@ pub enum Queued {
     /// A keyspace command, on database `db`.
     Key { db: u8, op: KeyOp },
     /// A command the connection's node runs once the entry has applied
-    /// (`crate::transaction::runs_locally`): apply leaves a hole for its
+    /// (`crate::cmd::multi::runs_locally`): apply leaves a hole for its
     /// reply.
     Local,
     /// A command whose arguments failed to parse at `EXEC`: its reply.

@@ -8,7 +8,7 @@
 //! `OBJECT FREQ` stay node-local handlers: the idle time is the time since
 //! the last read or write on this node, which the engine keeps per key as
 //! local metadata, so inside `MULTI` they run on the connection's node once
-//! `EXEC` has applied (`transaction::runs_locally`), never at apply.
+//! `EXEC` has applied (`cmd::multi::runs_locally`), never at apply.
 
 use bytes::Bytes;
 use redraft_engine::int_arg::LONG;

@@ -13,7 +13,6 @@ use redraft_engine::ReplySink;
 
 use super::flags::{ADMIN, LOADING, NOSCRIPT, STALE};
 use super::{Action, CommandSpec, Ctx};
-use crate::metrics::commands::Totals;
 
 /// The `LATENCY HISTOGRAM` subcommand.
 pub const HISTOGRAM: CommandSpec = CommandSpec::new(
@@ -71,25 +70,25 @@ fn named(name: &[u8]) -> Vec<&'static CommandSpec> {
 fn latency_histogram(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let stats = &ctx.shared.command_stats;
     let mut reported: Vec<Reported> = stats.read(|totals| {
-        let addresses: Vec<usize> = if args.is_empty() {
+        let indexes: Vec<usize> = if args.is_empty() {
             let mut all: Vec<usize> = totals.commands.keys().copied().collect();
-            all.sort_unstable_by_key(|address| Totals::name(*address));
+            all.sort_unstable_by_key(|&index| totals.name(index));
             all
         } else {
             args.iter()
                 .flat_map(|name| named(name))
-                .map(super::spec_address)
+                .map(super::spec_index)
                 .collect()
         };
         let mut reported: Vec<Reported> = Vec::new();
-        for address in addresses {
-            let Some(figures) = totals.commands.get(&address) else {
+        for index in indexes {
+            let Some(figures) = totals.commands.get(&index) else {
                 continue;
             };
             if figures.latency_ns.is_empty() {
                 continue;
             }
-            let name = Totals::name(address);
+            let name = totals.name(index);
             if reported.iter().any(|(seen, ..)| *seen == name) {
                 continue;
             }

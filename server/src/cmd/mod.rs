@@ -9,7 +9,7 @@
 //! acts on this node or connection (`CLIENT`, `CONFIG`, `WAIT`, `OBJECT
 //! IDLETIME`, ...) with a [`Ctx`]. Neither applies writes: the write path
 //! is the one place a write enters the engine, and apply runs parsed ops
-//! only (see `crate::transaction`). The table's tests check that every
+//! only (see `multi`). The table's tests check that every
 //! command naming keys or flagged as a read or write has a parser, except
 //! a short, commented list of node-local ones.
 //!
@@ -32,6 +32,7 @@ mod introspection;
 mod keys;
 mod latency_histogram;
 mod lists;
+pub mod multi;
 pub mod parse;
 mod pubsub;
 mod replication;
@@ -128,7 +129,7 @@ pub enum Action {
     /// passed a linearizable read check (see [`Ctx::answer_if_missing`]).
     CheckThenRetry,
     /// Propose this transaction (`EXEC`) and reply with its replies.
-    Exec(Box<crate::transaction::Exec>),
+    Exec(Box<multi::Exec>),
 }
 
 /// The state a handler works with.
@@ -444,6 +445,15 @@ pub fn lookup_sub(container: &CommandSpec, sub: &[u8]) -> Option<&'static Comman
         .find(|spec| spec.name.as_bytes()[prefix_len..].eq_ignore_ascii_case(sub))
 }
 
+/// The command table as the per-command figures count it: commands by
+/// their spec index ([`spec_index`]), named by their spec's name.
+pub fn catalog() -> crate::metrics::commands::Catalog {
+    crate::metrics::commands::Catalog {
+        count: spec_count(),
+        name: |index| spec_at(index).name,
+    }
+}
+
 /// The handler of a keyspace command, which runs through its parser.
 fn parsed_only(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
     unreachable!("a keyspace command runs through its parser, not a handler")
@@ -566,7 +576,7 @@ mod tests {
     /// handlers, because they answer from this node or this connection,
     /// never from replicated state; inside `MULTI` they run on the
     /// connection's node once `EXEC` has applied
-    /// (`transaction::runs_locally`), never at apply.
+    /// (`multi::runs_locally`), never at apply.
     const NODE_LOCAL: &[&str] = &[
         // The time since the key's last access on this node: per-node
         // metadata, not replicated.

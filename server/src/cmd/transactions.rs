@@ -1,5 +1,5 @@
 //! Transaction commands: MULTI, EXEC, DISCARD, WATCH and UNWATCH (see
-//! `crate::transaction` for how a transaction is queued, replicated and
+//! `crate::cmd::multi` for how a transaction is queued, replicated and
 //! applied).
 //!
 //! Queueing itself happens in the connection, before any handler runs:
@@ -9,8 +9,8 @@ use bytes::Bytes;
 use redraft_engine::ReplySink;
 
 use super::flags::{FAST, LOADING, NOSCRIPT, READS_KEYS, STALE};
+use super::multi::{self, Exec, Transaction, Watch, EXECABORT_ERROR};
 use super::{Action, CommandSpec, Ctx};
-use crate::transaction::{self, Exec, Transaction, Watch, EXECABORT_ERROR};
 
 const fn spec(
     name: &'static str,
@@ -76,7 +76,7 @@ fn multi(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
     if ctx.client.multi.is_some() {
         ctx.out.error_text("ERR MULTI calls can not be nested");
     } else {
-        ctx.client.multi = Some(transaction::Multi::default());
+        ctx.client.multi = Some(multi::Multi::default());
         ctx.out.ok();
     }
     Action::Replied
@@ -109,13 +109,12 @@ fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
     let (db, now_ms, resp3) = (ctx.client.db, ctx.now_ms, ctx.client.resp3);
     let commands = {
         let mut seeds = || ctx.random_seed();
-        transaction::parse_queue(&multi.commands, db, now_ms, resp3, &mut seeds)
+        multi::parse_queue(&multi.commands, db, now_ms, resp3, &mut seeds)
     };
     // The connection's next commands run on the database the queue's
     // SELECTs leave it on (a write after EXEC is proposed before EXEC's
     // reply comes back).
-    ctx.client
-        .set_db(transaction::db_after(db, &multi.commands));
+    ctx.client.set_db(multi::db_after(db, &multi.commands));
     Action::Exec(Box::new(Exec {
         transaction: Transaction {
             resp3,

@@ -36,8 +36,6 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
-use crate::cmd::{self, CommandSpec};
-
 /// How often, at most, a recorder hands its histograms to the node.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 /// The span of the "recent" histograms the dashboard shows.
@@ -89,11 +87,22 @@ impl Figures {
     }
 }
 
+/// The command table as the figures see it: commands are numbered
+/// `0..count` (the table's spec index, `cmd::spec_index`) and named by
+/// `name`. The server passes its table's (`cmd::catalog`); the figures
+/// know nothing else of commands.
+#[derive(Clone, Copy)]
+pub struct Catalog {
+    pub count: usize,
+    pub name: fn(usize) -> &'static str,
+}
+
 /// The node's figures, as [`CommandStats::read`] lends them.
-#[derive(Default)]
 pub struct Totals {
-    /// By command spec address (`cmd::spec_address`): every command with
-    /// a call or a rejection.
+    /// Names the commands of these figures.
+    catalog: Catalog,
+    /// By command (its index in the [`Catalog`]): every command with a
+    /// call or a rejection.
     pub commands: FxHashMap<usize, Figures>,
     /// Error replies by their first word (`ERR`, `WRONGTYPE`, `MOVED`).
     pub errors: FxHashMap<String, u64>,
@@ -105,6 +114,17 @@ pub struct Totals {
 }
 
 impl Totals {
+    fn new(catalog: Catalog) -> Totals {
+        Totals {
+            catalog,
+            commands: FxHashMap::default(),
+            errors: FxHashMap::default(),
+            recent: FxHashMap::default(),
+            current: FxHashMap::default(),
+            current_started: None,
+        }
+    }
+
     /// Rotates the windows if the current one is over.
     fn rotate(&mut self, now: Instant) {
         let started = *self.current_started.get_or_insert(now);
@@ -127,15 +147,15 @@ impl Totals {
         let mut commands: Vec<_> = self
             .commands
             .iter()
-            .map(|(address, figures)| (Totals::name(*address), figures))
+            .map(|(&index, figures)| (self.name(index), figures))
             .collect();
         commands.sort_unstable_by_key(|(name, _)| *name);
         commands
     }
 
-    /// The name of a command spec address.
-    pub fn name(address: usize) -> &'static str {
-        cmd::name_by_address(address).unwrap_or("unknown")
+    /// The name of command `index`.
+    pub fn name(&self, index: usize) -> &'static str {
+        (self.catalog.name)(index)
     }
 }
 
@@ -157,13 +177,15 @@ fn bump(counter: &AtomicU64, amount: u64) {
 struct ThreadCounters {
     /// The reset generation the counters belong to.
     generation: AtomicU64,
-    /// By spec index (`cmd::spec_index`).
+    /// By command index.
     commands: Box<[Counters]>,
     errors: Mutex<FxHashMap<String, u64>>,
 }
 
 /// The node's per-command figures.
 pub struct CommandStats {
+    /// The commands counted.
+    catalog: Catalog,
     /// Flushed histograms, and the view readers get.
     totals: Mutex<Totals>,
     /// Every recording thread's counters.
@@ -176,10 +198,12 @@ pub struct CommandStats {
     info_percentiles: Mutex<Vec<f64>>,
 }
 
-impl Default for CommandStats {
-    fn default() -> CommandStats {
+impl CommandStats {
+    /// No figures yet, for the commands of `catalog`.
+    pub fn new(catalog: Catalog) -> CommandStats {
         CommandStats {
-            totals: Mutex::new(Totals::default()),
+            catalog,
+            totals: Mutex::new(Totals::new(catalog)),
             threads: Mutex::new(Vec::new()),
             generation: AtomicU64::new(0),
             tracking: AtomicBool::new(true),
@@ -211,7 +235,7 @@ impl CommandStats {
     pub fn reset(&self) {
         let mut totals = self.totals.lock();
         self.generation.fetch_add(1, Ordering::Relaxed);
-        *totals = Totals::default();
+        *totals = Totals::new(totals.catalog);
     }
 
     /// Runs `read` over the totals, after handing this thread's own
@@ -246,8 +270,7 @@ impl CommandStats {
                 if calls == 0 && rejected == 0 {
                     continue;
                 }
-                let address = cmd::spec_address(cmd::spec_at(index));
-                let figures = totals.commands.entry(address).or_insert_with(Figures::new);
+                let figures = totals.commands.entry(index).or_insert_with(Figures::new);
                 figures.calls += calls;
                 figures.rejected += rejected;
                 figures.failed += counters.failed.load(Ordering::Relaxed);
@@ -276,15 +299,14 @@ impl CommandStats {
             let Some(local) = recorder.histograms[index].as_mut() else {
                 continue;
             };
-            let address = cmd::spec_address(cmd::spec_at(index));
             commands
-                .entry(address)
+                .entry(index)
                 .or_insert_with(Figures::new)
                 .latency_ns
                 .add(&*local)
                 .expect("histograms of the same bounds add");
             current
-                .entry(address)
+                .entry(index)
                 .or_insert_with(new_histogram)
                 .add(&*local)
                 .expect("histograms of the same bounds add");
@@ -296,7 +318,7 @@ impl CommandStats {
 /// What one network thread records.
 pub struct Recorder {
     counters: Arc<ThreadCounters>,
-    /// Latencies not yet flushed, by spec index (`cmd::spec_index`),
+    /// Latencies not yet flushed, by command index,
     /// made on a command's first timed call.
     histograms: Box<[Option<Histogram<u64>>]>,
     /// Spec indexes whose histogram has something to flush.
@@ -312,7 +334,7 @@ impl Recorder {
         let generation = stats.generation.load(Ordering::Relaxed);
         let counters = Arc::new(ThreadCounters {
             generation: AtomicU64::new(generation),
-            commands: (0..cmd::spec_count())
+            commands: (0..stats.catalog.count)
                 .map(|_| Counters::default())
                 .collect(),
             errors: Mutex::new(FxHashMap::default()),
@@ -320,7 +342,7 @@ impl Recorder {
         stats.threads.lock().push(counters.clone());
         Recorder {
             counters,
-            histograms: (0..cmd::spec_count()).map(|_| None).collect(),
+            histograms: (0..stats.catalog.count).map(|_| None).collect(),
             dirty: Vec::new(),
             generation,
             last_flush: Instant::now(),
@@ -375,17 +397,10 @@ fn with_recorder<R>(stats: &CommandStats, f: impl FnOnce(&mut Recorder) -> R) ->
     })
 }
 
-/// Records one command of `spec`: `latency_ns` is `None` when it was not
-/// timed (latency tracking off, or rejected).
-pub fn record(
-    stats: &CommandStats,
-    spec: &'static CommandSpec,
-    verdict: Verdict,
-    latency_ns: Option<u64>,
-) {
+/// Records one call of command `index` (of the [`Catalog`]): `latency_ns`
+/// is `None` when it was not timed (latency tracking off, or rejected).
+pub fn record(stats: &CommandStats, index: usize, verdict: Verdict, latency_ns: Option<u64>) {
     with_recorder(stats, |recorder| {
-        // One lookup of the spec's index serves its counters and histogram.
-        let index = cmd::spec_index(spec);
         let counters = &recorder.counters.commands[index];
         if verdict == Verdict::Rejected {
             bump(&counters.rejected, 1);
@@ -469,14 +484,21 @@ fn flush_now(stats: &CommandStats) {
 mod tests {
     use super::*;
 
-    fn spec(name: &str) -> &'static CommandSpec {
-        cmd::lookup(name.as_bytes()).expect("a known command")
+    /// Commands 0 and 1 of a small catalog.
+    const GET: usize = 0;
+    const SET: usize = 1;
+
+    fn stats() -> CommandStats {
+        CommandStats::new(Catalog {
+            count: 2,
+            name: |index| ["get", "set"][index],
+        })
     }
 
     #[test]
     fn records_flush_and_reset() {
-        let stats = CommandStats::default();
-        let (get, set) = (spec("get"), spec("set"));
+        let stats = stats();
+        let (get, set) = (GET, SET);
         record(&stats, get, Verdict::Ok, Some(1_000));
         record(&stats, get, Verdict::Failed, Some(3_000));
         record(&stats, get, Verdict::Rejected, None);
@@ -485,7 +507,7 @@ mod tests {
         record_error(&stats, b"ERR syntax error");
         record_error(&stats, b"ERR x");
         stats.read(|totals| {
-            let figures = &totals.commands[&cmd::spec_address(get)];
+            let figures = &totals.commands[&get];
             assert_eq!(
                 (
                     figures.calls,
@@ -497,19 +519,19 @@ mod tests {
             );
             assert_eq!(figures.latency_ns.len(), 2);
             assert!(figures.latency_ns.max() >= 3_000);
-            let set_figures = &totals.commands[&cmd::spec_address(set)];
+            let set_figures = &totals.commands[&set];
             assert_eq!((set_figures.calls, set_figures.latency_ns.len()), (1, 0));
             assert_eq!(totals.errors["ERR"], 2);
             assert_eq!(totals.errors["WRONGTYPE"], 1);
         });
         // Flushed figures are not counted twice.
         record(&stats, get, Verdict::Ok, Some(2_000));
-        stats.read(|totals| assert_eq!(totals.commands[&cmd::spec_address(get)].calls, 3));
+        stats.read(|totals| assert_eq!(totals.commands[&get].calls, 3));
         record(&stats, get, Verdict::Ok, Some(2_000));
         stats.reset();
         stats.read(|totals| assert!(totals.commands.is_empty() && totals.errors.is_empty()));
         record(&stats, get, Verdict::Ok, Some(2_000));
-        stats.read(|totals| assert_eq!(totals.commands[&cmd::spec_address(get)].calls, 1));
+        stats.read(|totals| assert_eq!(totals.commands[&get].calls, 1));
     }
 
     #[test]
@@ -526,9 +548,9 @@ mod tests {
 
     #[test]
     fn flush_waits_for_the_interval() {
-        let stats = CommandStats::default();
+        let stats = stats();
         let start = Instant::now();
-        record(&stats, spec("get"), Verdict::Ok, Some(10));
+        record(&stats, GET, Verdict::Ok, Some(10));
         // Too soon after the recorder was made: still pending.
         assert!(flush_if_due(&stats, || start));
         assert!(!flush_if_due(&stats, || start + FLUSH_INTERVAL * 2));

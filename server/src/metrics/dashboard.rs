@@ -12,7 +12,6 @@ use std::sync::atomic::Ordering;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::commands::Totals;
 use crate::shared::Shared;
 
 /// The page itself.
@@ -90,12 +89,12 @@ pub fn report(shared: &Shared) -> Report {
         let mut commands: Vec<CommandReport> = totals
             .commands
             .iter()
-            .map(|(address, figures)| CommandReport {
-                name: Totals::name(*address),
+            .map(|(index, figures)| CommandReport {
+                name: totals.name(*index),
                 calls: figures.calls,
                 failed: figures.failed,
                 rejected: figures.rejected,
-                recent: totals.recent.get(address).map(Percentiles::of),
+                recent: totals.recent.get(index).map(Percentiles::of),
                 total: Percentiles::of(&figures.latency_ns),
             })
             .collect();

@@ -105,6 +105,21 @@ const SCRIPT: &[(usize, &[&str])] = &[
     (0, &["MULTI"]),
     (0, &["GET", "a"]),
     (0, &["EXEC"]),
+    // An aborted transaction's SELECT never ran: the connection stays on
+    // its database. An applied one's moves it.
+    (0, &["SET", "w", "1"]),
+    (0, &["WATCH", "w"]),
+    (1, &["SET", "w", "2"]),
+    (0, &["MULTI"]),
+    (0, &["SELECT", "2"]),
+    (0, &["EXEC"]),
+    (0, &["GET", "w"]),
+    (0, &["WATCH", "w"]),
+    (0, &["MULTI"]),
+    (0, &["SELECT", "2"]),
+    (0, &["EXEC"]),
+    (0, &["GET", "w"]),
+    (0, &["SELECT", "0"]),
 ];
 
 fn run(resp3: bool) {

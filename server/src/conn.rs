@@ -203,6 +203,9 @@ pub struct Conn {
     early: BTreeMap<u64, Outcome>,
     /// The command in `args` waits for this; `None` if nothing is held.
     held: Option<Hold>,
+    /// Every command waits for the pending writes (an `EXEC` whose
+    /// `SELECT`s move the connection only if it does not abort).
+    hold_all: bool,
     /// The held read passed its check (or, if false with `read_checked`
     /// set, this node turned out not to lead).
     read_checked: Option<bool>,
@@ -264,6 +267,7 @@ impl Conn {
             reply_seq_next: 0,
             early: BTreeMap::new(),
             held: None,
+            hold_all: false,
             read_checked: None,
             read_check_covers: 0,
             covered_bytes: None,
@@ -392,6 +396,7 @@ impl Conn {
             self.settle(outcome, shared);
         }
         if self.slots.is_empty() {
+            self.hold_all = false;
             if self.held == Some(Hold::Writes) {
                 self.held = None;
             }
@@ -844,7 +849,7 @@ fn execute(
     // Inside MULTI, a command is queued, not run: it need not wait.
     let queueing = conn.client.multi.is_some() && !multi::controls_multi(spec);
     let pending = conn.writes_pending();
-    if (!is_write && !queueing && pending > 0)
+    if ((!is_write || conn.hold_all) && !queueing && pending > 0)
         || pending >= WRITES_PENDING_MAX
         || conn.pending_bytes >= WRITES_PENDING_BYTES_MAX
     {
@@ -1012,6 +1017,7 @@ fn execute(
             }
             let bytes = exec.bytes();
             let locals = exec.locals();
+            conn.hold_all |= exec.db_after_reply;
             let seq = conn.write_seq_next;
             let transaction = Op::Exec(Box::new(exec.transaction));
             let step = propose(conn, tick, transaction, bytes, 0, effective);

@@ -56,6 +56,10 @@ pub struct Exec {
     pub db: usize,
     /// Each queued command's arguments, the name included.
     pub queued: Vec<Vec<Bytes>>,
+    /// The database the connection ends on depends on whether the
+    /// transaction aborts (a `SELECT` under `WATCH`): the connection's
+    /// next commands wait for its reply.
+    pub db_after_reply: bool,
 }
 
 impl Exec {

@@ -113,8 +113,14 @@ fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
     };
     // The connection's next commands run on the database the queue's
     // SELECTs leave it on (a write after EXEC is proposed before EXEC's
-    // reply comes back).
-    ctx.client.set_db(multi::db_after(db, &multi.commands));
+    // reply comes back). Under WATCH the transaction may abort, and then
+    // its SELECTs never ran (as in Redis): the next commands wait for the
+    // reply, and the SELECTs move the connection when they run there.
+    let db_after = multi::db_after(db, &multi.commands);
+    let db_after_reply = db_after != db && !watches.is_empty();
+    if !db_after_reply {
+        ctx.client.set_db(db_after);
+    }
     Action::Exec(Box::new(Exec {
         transaction: Transaction {
             resp3,
@@ -123,6 +129,7 @@ fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
         },
         db,
         queued: multi.commands,
+        db_after_reply,
     }))
 }
 

@@ -335,3 +335,65 @@ fn large_writes_survive_a_leader_kill_on_three_nodes() {
         assert_holds(&mut con, key, expected, "the restarted old leader");
     }
 }
+
+/// The node's count of pending write bytes (`raft_writes_pending_bytes`),
+/// which bounds the network -> Raft queue, returns to zero once every
+/// write was answered, also when clients close with writes in flight.
+#[test]
+fn pending_write_bytes_return_to_zero() {
+    use std::io::Write as _;
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut node = Node::start();
+    node.wait_leader();
+    let pending = || -> u64 {
+        let info = common::node::info_raft(node.port()).expect("INFO raft");
+        info["raft_writes_pending_bytes"].parse().expect("a number")
+    };
+    assert_eq!(pending(), 0);
+    let mut pipeline = Vec::new();
+    for i in 0..2_000 {
+        let value = if i % 500 == 0 { 2 * MB } else { 100 };
+        let value = "x".repeat(value);
+        let key = format!("k{i}");
+        pipeline.extend_from_slice(
+            format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n",
+                key.len(),
+                value.len()
+            )
+            .as_bytes(),
+        );
+    }
+    let mut seen_max = 0;
+    let mut kept = Vec::new();
+    for client in 0..6 {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", node.port())).unwrap();
+        stream.write_all(&pipeline).unwrap();
+        seen_max = seen_max.max(pending());
+        if client % 2 == 0 {
+            // Gone with its writes in flight.
+            drop(stream);
+        } else {
+            kept.push(stream);
+        }
+    }
+    assert!(seen_max > 0, "writes were pending while the pipelines ran");
+    // The kept clients read every reply; the count then drains to zero.
+    for mut stream in kept {
+        use std::io::Read as _;
+        let mut replies = 0;
+        let mut buf = vec![0; 1 << 16];
+        while replies < 2_000 {
+            let read = stream.read(&mut buf).unwrap();
+            assert!(read > 0, "the server closed the connection");
+            replies += buf[..read].iter().filter(|&&b| b == b'\n').count();
+        }
+    }
+    until(READ_TIMEOUT, "no write pending", || match pending() {
+        0 => Ok(()),
+        bytes => Err(format!("raft_writes_pending_bytes:{bytes}")),
+    });
+    let mut con = node.connect();
+    let value: String = redis::cmd("GET").arg("k1").query(&mut con).unwrap();
+    assert_eq!(value.len(), 100);
+}

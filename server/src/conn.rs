@@ -63,6 +63,11 @@ const OUTPUT_BYTES_KEEP_MAX: usize = 64 * 1024;
 /// client can pin in the proposer's queue.
 const WRITES_PENDING_MAX: u64 = 64 * 1024;
 const WRITES_PENDING_BYTES_MAX: usize = 64 << 20;
+/// Bytes of writes one network thread may have proposed and not yet
+/// answered, over all its connections, before a connection that already
+/// waits for a write of its own stops taking commands: the bound of the
+/// network -> Raft queue, short of one command per connection.
+const EXECUTOR_WRITES_PENDING_BYTES_MAX: u64 = 256 << 20;
 /// Reply slots kept allocated once the queue drains.
 const SLOTS_KEEP_MAX: usize = 1024;
 
@@ -500,8 +505,13 @@ impl Conn {
         Some(now_ms + UNBLOCK_RETRY_MS)
     }
 
-    /// The connection closes: a blocked command's waiter must end too.
-    pub fn on_close(&mut self, proposals: &mut Vec<Proposal>) {
+    /// The connection closes: a blocked command's waiter must end too, and
+    /// its pending writes leave the executor's count (their replies will
+    /// find no connection).
+    pub fn on_close(&mut self, proposals: &mut Vec<Proposal>, shared: &Shared) {
+        let stats = &shared.executors[usize::from(self.executor)];
+        ExecutorStats::sub(&stats.pending_write_bytes, self.pending_bytes as u64);
+        self.pending_bytes = 0;
         if let Some(blocked) = self.blocked.take() {
             self.unblock_later.push(blocked.seq);
         }
@@ -578,6 +588,10 @@ impl Conn {
         };
         assert_eq!(seq, self.reply_seq_next, "writes are answered in order");
         self.pending_bytes -= bytes as usize;
+        ExecutorStats::sub(
+            &shared.executors[usize::from(self.executor)].pending_write_bytes,
+            u64::from(bytes),
+        );
         self.reply_seq_next += 1;
         let at = self.output.len();
         let mut out = ReplyWriter::new(&mut self.output, self.client.resp3);
@@ -852,6 +866,9 @@ fn execute(
     if ((!is_write || conn.hold_all) && !queueing && pending > 0)
         || pending >= WRITES_PENDING_MAX
         || conn.pending_bytes >= WRITES_PENDING_BYTES_MAX
+        || (pending > 0
+            && tick.stats.pending_write_bytes.load(Ordering::Relaxed)
+                >= EXECUTOR_WRITES_PENDING_BYTES_MAX)
     {
         return Step::Hold(Hold::Writes);
     }
@@ -1079,6 +1096,7 @@ fn propose(
     conn.slots
         .push_back(Slot::Write(seq, bytes as u32, timing, Vec::new()));
     conn.pending_bytes += bytes;
+    ExecutorStats::add(&tick.stats.pending_write_bytes, bytes as u64);
     tick.proposals.push(Proposal {
         route: Some(conn.route(write_slot, seq)),
         db: conn.client.db as u8,

@@ -319,7 +319,7 @@ fn close(
 ) {
     let mut conn = conns.remove(index);
     let _ = poll.registry().deregister(&mut conn.stream);
-    conn.on_close(proposals);
+    conn.on_close(proposals, shared);
     let client = &conn.client;
     shared
         .pubsub

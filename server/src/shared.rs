@@ -25,12 +25,22 @@ pub struct ExecutorStats {
     pub commands: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
+    /// Bytes (as sent) of this executor's writes proposed and not yet
+    /// answered, over all its connections.
+    pub pending_write_bytes: AtomicU64,
 }
 
 impl ExecutorStats {
     /// Adds to a counter that only this executor writes.
     pub fn add(counter: &AtomicU64, amount: u64) {
         counter.store(counter.load(Ordering::Relaxed) + amount, Ordering::Relaxed);
+    }
+
+    /// Takes from a counter that only this executor writes.
+    pub fn sub(counter: &AtomicU64, amount: u64) {
+        let value = counter.load(Ordering::Relaxed);
+        debug_assert!(value >= amount, "{amount} taken from {value}");
+        counter.store(value.saturating_sub(amount), Ordering::Relaxed);
     }
 }
 

@@ -343,7 +343,7 @@ fn large_writes_survive_a_leader_kill_on_three_nodes() {
 fn pending_write_bytes_return_to_zero() {
     use std::io::Write as _;
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut node = Node::start();
+    let node = Node::start();
     node.wait_leader();
     let pending = || -> u64 {
         let info = common::node::info_raft(node.port()).expect("INFO raft");

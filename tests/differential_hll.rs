@@ -190,8 +190,10 @@ const SCRIPT: &[&str] = &[
     "PFDEBUG TODENSE bad",
     "SET cut HYLL\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x80\\x7f",
     "PFADD cut a",
+    // (Not `PFDEBUG DECODE cut`: Redis reads the cut XZERO's missing byte
+    // from its buffer past the end, which after this PFADD holds a stale
+    // byte; redraft reads 0. See docs/datatypes.md.)
     "GET cut",
-    "PFDEBUG DECODE cut",
     // A valid cache is answered as it is, even if it is wrong.
     "SET fake HYLL\\x01\\x00\\x00\\x00\\x2a\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x7f\\xff",
     "PFCOUNT fake",
@@ -268,7 +270,11 @@ fn script_resp3() {
 fn get(conn: &mut common::Raw, key: &[u8]) -> Vec<u8> {
     match conn.command(&[b"GET", key]) {
         Frame::Bulk(bytes) => bytes.to_vec(),
-        other => panic!("GET {} replied {}", common::repr(key), common::render(&other)),
+        other => panic!(
+            "GET {} replied {}",
+            common::repr(key),
+            common::render(&other)
+        ),
     }
 }
 
@@ -304,15 +310,27 @@ fn counts_and_bytes_up_to_a_million() {
         }
         assert_eq!(pipeline(&mut a, &batches), pipeline(&mut b, &batches));
         let stale = get(&mut a, b"big");
-        assert_eq!(stale, get(&mut b, b"big"), "bytes at {checkpoint} (cache stale)");
+        assert_eq!(
+            stale,
+            get(&mut b, b"big"),
+            "bytes at {checkpoint} (cache stale)"
+        );
         let count = a.command(&[b"PFCOUNT", b"big"]);
-        assert_eq!(count, b.command(&[b"PFCOUNT", b"big"]), "PFCOUNT at {checkpoint}");
+        assert_eq!(
+            count,
+            b.command(&[b"PFCOUNT", b"big"]),
+            "PFCOUNT at {checkpoint}"
+        );
         let from_redis = get(&mut a, b"big");
         assert_eq!(from_redis, get(&mut b, b"big"), "bytes at {checkpoint}");
         // Each server's stale bytes, counted by the other.
         b.command(&[b"SET", b"copy", &stale]);
         a.command(&[b"SET", b"copy", &stale]);
-        assert_eq!(b.command(&[b"PFCOUNT", b"copy"]), count, "redraft counts Redis's bytes");
+        assert_eq!(
+            b.command(&[b"PFCOUNT", b"copy"]),
+            count,
+            "redraft counts Redis's bytes"
+        );
         assert_eq!(a.command(&[b"PFCOUNT", b"copy"]), count);
         assert_eq!(get(&mut b, b"copy"), from_redis, "the cache redraft stores");
         let union = [b"PFCOUNT".as_slice(), b"big", b"copy", b"missing"];

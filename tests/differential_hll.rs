@@ -383,3 +383,63 @@ fn sparse_to_dense_promotion() {
     ];
     assert_eq!(pipeline(&mut a, &commands), pipeline(&mut b, &commands));
 }
+
+/// In a 3-node cluster, a random stream of HyperLogLog commands sent to
+/// the leader (PFCOUNT answered as a read or proposed to refresh the
+/// cache) leaves the same bytes on every node; and a follower redirects
+/// `PFCOUNT`, which may write.
+#[test]
+fn the_same_sketches_on_every_node() {
+    use common::cluster::{Cluster, ClusterOptions};
+
+    let cluster = Cluster::start(3, ClusterOptions::default());
+    let leader = cluster.leader();
+    let mut raw = cluster.raw(leader);
+    let mut rng = Rng(7);
+    let mut generate = with_transactions(8, command);
+    let mut commands = 0;
+    while commands < 600 {
+        let batch: Vec<Command> = (0..20).map(|_| generate(&mut rng)).collect();
+        let commands_bytes: Vec<Vec<Vec<u8>>> = batch.iter().map(|c| c.args.clone()).collect();
+        pipeline(&mut raw, &commands_bytes);
+        commands += batch.len();
+    }
+    // Close any transaction the last batch left open.
+    raw.command(&[b"DISCARD"]);
+    // Refresh every cache through the log, then compare.
+    raw.command(&[b"PFADD", b"fresh", b"a", b"b", b"c"]);
+    for key in ["h0", "h1", "h2", "h3", "h4", "fresh"] {
+        raw.command(&[b"PFCOUNT", key.as_bytes()]);
+    }
+    cluster.wait_all_applied();
+    let keys = [
+        "h0", "h1", "h2", "h3", "h4", "fresh", "str", "list", "missing",
+    ];
+    let values = |id: u64| -> Vec<Option<Vec<u8>>> {
+        let mut con = cluster.connect_readonly(id);
+        keys.iter()
+            .map(|key| redis::cmd("DUMP").arg(key).query(&mut con).unwrap())
+            .collect()
+    };
+    let expected = values(leader);
+    assert!(
+        expected.iter().filter(|dump| dump.is_some()).count() >= 4,
+        "the stream left too few keys to compare"
+    );
+    for follower in cluster.followers() {
+        assert_eq!(values(follower), expected, "node {follower}");
+        // Even a connection that reads from this node's own state
+        // (READONLY) is redirected: PFCOUNT may write. A GET is answered.
+        let mut follower_raw = cluster.raw(follower);
+        follower_raw.command(&[b"READONLY"]);
+        assert!(matches!(
+            follower_raw.command(&[b"GET", b"fresh"]),
+            Frame::Bulk(_)
+        ));
+        let reply = follower_raw.command(&[b"PFCOUNT", b"fresh"]);
+        let Frame::Error(text) = &reply else {
+            panic!("a follower answered PFCOUNT: {}", common::render(&reply));
+        };
+        assert!(text.starts_with(b"MOVED"), "{}", common::render(&reply));
+    }
+}

@@ -183,6 +183,13 @@ fn murmur64a_reads_blocks_little_endian() {
 }
 
 #[test]
+fn the_self_test_passes() {
+    for seed in [1, 0xdead_beef] {
+        assert_eq!(super::selftest::run(seed), Ok(()));
+    }
+}
+
+#[test]
 fn dense_registers_keep_their_neighbours() {
     let mut registers = vec![0u8; sketch::DENSE_BYTES - HEADER_BYTES];
     for index in 0..REGISTERS {

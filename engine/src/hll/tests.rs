@@ -200,6 +200,17 @@ fn dense_registers_keep_their_neighbours() {
     }
     sketch::set_register(&mut registers, REGISTERS - 1, 0);
     assert_eq!(sketch::get_register(&registers, REGISTERS - 2), 62);
+    // The four-at-a-time paths read what one at a time reads.
+    let mut dense = sparse::to_dense(&sparse::empty()).unwrap();
+    dense[HEADER_BYTES..].copy_from_slice(&registers);
+    let mut max = Box::new([0u8; REGISTERS]);
+    sketch::merge_into(&mut max, &dense).unwrap();
+    let one_at_a_time: Vec<u8> = (0..REGISTERS)
+        .map(|index| sketch::get_register(&registers, index))
+        .collect();
+    assert_eq!(&max[..], &one_at_a_time[..]);
+    let histogram = sketch::histogram(&dense).unwrap();
+    assert_eq!(histogram, sketch::raw_histogram(&max));
 }
 
 proptest! {

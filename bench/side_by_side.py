@@ -497,6 +497,11 @@ CUSTOM_TESTS = {
     "setbit": ["SETBIT", "bitmap:__rand_int__", "100", "1"],
     # BITCOUNT of the whole of a 1 MB string that TEST_SETUP builds.
     "bitcount_1mb": ["BITCOUNT", "bitmap_1mb"],
+    # PFADD of a random element to one HyperLogLog (dense once the
+    # elements pass a few thousand).
+    "pfadd": ["PFADD", "hll", "element:__rand_int__"],
+    # PFCOUNT of the union of three sketches that TEST_SETUP fills.
+    "pfcount_3": ["PFCOUNT", "hll:a", "hll:b", "hll:c"],
 }
 
 # Commands run once on each target before a custom test's measured run
@@ -504,6 +509,10 @@ CUSTOM_TESTS = {
 TEST_SETUP = {
     # The last bit of the first megabyte: a 1 MB string.
     "bitcount_1mb": [("SETBIT", "bitmap_1mb", "8388607", "1")],
+    "pfcount_3": [
+        ("PFADD", name, *(f"{name}:{i}" for i in range(5000)))
+        for name in ("hll:a", "hll:b", "hll:c")
+    ],
 }
 
 
@@ -952,7 +961,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "ZRANGE of 100 members of the set `zadd` fills. The "
                         "data-type set of issue 5 is "
                         "lpush,lpop,sadd,hset,zadd,zrange_100,zpopmin; the "
-                        "bitmap set of issue 19 is setbit,bitcount_1mb")
+                        "bitmap set of issue 19 is setbit,bitcount_1mb; the "
+                        "HyperLogLog set is pfadd,pfcount_3")
     p.add_argument("--pipelines", default=[1, 16],
                    type=lambda s: [int(x) for x in comma_list(s)],
                    help="redis-benchmark -P values (default 1,16)")

@@ -10,7 +10,9 @@
 //! Invariants:
 //! - No clock, randomness or environment is read here.
 //! - A failed condition or a type error is a reply; state is unchanged
-//!   by a write that replies an error (expired keys aside).
+//!   by a write that replies an error (expired keys aside, and a `PFADD`
+//!   that meets a corrupt sketch, which keeps what it raised before, as
+//!   Redis does: see `hll`).
 //! - A stored string of at most `INLINE_BYTES_MAX` bytes is an inline copy
 //!   (no allocation); a longer one shares the op's own `Bytes` buffer (no
 //!   second copy).
@@ -147,6 +149,7 @@ impl Engine {
             WriteOp::Sets(op) => self.apply_set_op(db, op, now_ms),
             WriteOp::ZSets(op) => self.apply_zset(db, op, now_ms),
             WriteOp::Bitmaps(op) => self.apply_bitmap(db, op, now_ms),
+            WriteOp::Hll(op) => self.apply_hll(db, op, now_ms),
             WriteOp::SortStore { key, dst, args } => {
                 self.apply_sort_store(db, key, dst, args, now_ms)
             }

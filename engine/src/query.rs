@@ -21,8 +21,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BitUnit, Engine, Error, FieldOp, PosRange, RandArgs, RangeArgs, RangeBy, ReplySink, ScanArgs,
-    SortArgs,
+    BitUnit, Engine, Error, FieldOp, HllDebug, PosRange, RandArgs, RangeArgs, RangeBy, ReplySink,
+    ScanArgs, SortArgs,
 };
 
 /// One read of the keyspace.
@@ -207,6 +207,14 @@ pub enum Query {
     },
     /// `BITFIELD` with only `GET`s, `BITFIELD_RO`
     BitField { key: Bytes, ops: Vec<FieldOp> },
+    /// `PFCOUNT` of two keys or more (one key is `HllOp::Count`)
+    PfCount { keys: Vec<Bytes> },
+    /// `PFDEBUG DECODE|ENCODING`, or an unknown subcommand's error
+    /// (reported once the key has passed its checks)
+    PfDebug {
+        key: Bytes,
+        read: Result<HllDebug, Error>,
+    },
 }
 
 /// A type of value, as `Query::Refused` expects one.
@@ -359,6 +367,8 @@ impl Engine {
             Query::BitCount { key, range } => self.bitcount(db, key, range, now_ms, sink),
             Query::BitPos { key, bit, range } => self.bitpos(db, key, *bit, range, now_ms, sink),
             Query::BitField { key, ops } => self.bitfield_get(db, key, ops, now_ms, sink),
+            Query::PfCount { keys } => self.pfcount(db, keys, now_ms, sink),
+            Query::PfDebug { key, read } => self.pfdebug(db, key, read, now_ms, sink),
             Query::Refused {
                 key,
                 kind,

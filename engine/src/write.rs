@@ -14,7 +14,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{BitmapOp, DumpValue, HashOp, ListOp, SetOp, SortArgs, ZSetOp};
+use crate::{BitmapOp, DumpValue, HashOp, HllOp, ListOp, SetOp, SortArgs, ZSetOp};
 
 /// How a write changes the key's time to live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,6 +196,9 @@ pub enum WriteOp {
     /// A bitmap write (`SETBIT`, `BITOP`, `BITFIELD`). Last, like every
     /// new variant: an entry's ops are encoded by variant index.
     Bitmaps(BitmapOp),
+    /// A HyperLogLog write (`PFADD`, `PFCOUNT` of one key, `PFMERGE`,
+    /// `PFDEBUG GETREG|TODENSE`).
+    Hll(HllOp),
 }
 
 impl WriteOp {

@@ -859,7 +859,7 @@ fn execute(
         }
         return Step::Done;
     };
-    let is_write = spec.flags & flags::WRITE != 0;
+    let is_write = spec.is_write();
     // Inside MULTI, a command is queued, not run: it need not wait.
     let queueing = conn.client.multi.is_some() && !multi::controls_multi(spec);
     let pending = conn.writes_pending();

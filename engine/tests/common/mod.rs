@@ -6,8 +6,8 @@
 use bytes::Bytes;
 use redraft_engine::{
     format_double, AddOptions, BitOperation, BitmapOp, Engine, Error, ExpireCommand,
-    ExpireCondition, FieldOp, FieldType, HashOp, ListOp, Overflow, Reply, ReplySink, SetCondition,
-    SetOp, TtlChange, WriteOp, ZSetOp,
+    ExpireCondition, FieldOp, FieldType, HashOp, HllOp, ListOp, Overflow, Reply, ReplySink,
+    SetCondition, SetOp, TtlChange, WriteOp, ZSetOp,
 };
 
 /// Records everything written to it as `Reply` values, rebuilding arrays
@@ -165,9 +165,10 @@ fn key(rng: &mut Rng, keys: u64) -> Bytes {
 
 /// A random string write over `keys` distinct keys of db 0.
 pub fn random_op(rng: &mut Rng, keys: u64) -> WriteOp {
-    match rng.below(16) {
+    match rng.below(17) {
         10..=13 => collection_op(rng, keys),
         14 | 15 => bitmap_op(rng, keys),
+        16 => hll_op(rng, keys),
         0..=2 => WriteOp::Set {
             key: key(rng, keys),
             value: Bytes::from(format!("{}", rng.below(1000))),
@@ -249,6 +250,33 @@ fn bitmap_op(rng: &mut Rng, keys: u64) -> WriteOp {
         },
     };
     WriteOp::Bitmaps(op)
+}
+
+/// A HyperLogLog write: it edits a sketch in place (sparse, or dense
+/// once enough elements are added), or refreshes its cached count.
+fn hll_op(rng: &mut Rng, keys: u64) -> WriteOp {
+    let key = key(rng, keys);
+    let op = match rng.below(4) {
+        0 | 1 => {
+            let count = if rng.below(4) == 0 {
+                400
+            } else {
+                1 + rng.below(5)
+            };
+            HllOp::Add {
+                key,
+                elements: (0..count)
+                    .map(|_| Bytes::from(format!("e{}", rng.below(5000))))
+                    .collect(),
+            }
+        }
+        2 => HllOp::Count { key },
+        _ => HllOp::Merge {
+            dst: key,
+            sources: (0..rng.below(3)).map(|_| self::key(rng, keys)).collect(),
+        },
+    };
+    WriteOp::Hll(op)
 }
 
 /// A write to a list, hash, set or sorted set. Most add a few short

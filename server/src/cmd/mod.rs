@@ -27,6 +27,7 @@ mod connection;
 mod diag;
 mod dump;
 mod hashes;
+mod hll;
 mod inspect;
 mod introspection;
 mod keys;
@@ -79,6 +80,11 @@ pub mod flags {
     pub const BLOCKING: u32 = 1 << 11;
     /// Keys beyond the fixed positions (`SORT ... STORE dst`).
     pub const MOVABLEKEYS: u32 = 1 << 12;
+    /// Not a Redis flag (never listed): a command Redis flags `readonly`
+    /// that may still write (`PFCOUNT` storing its cached count), so it
+    /// is routed as a write and answered as a read only when it changes
+    /// nothing (`Engine::answer_without_write`).
+    pub const MAY_WRITE: u32 = 1 << 17;
 
     /// Names in the order Redis lists them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -295,8 +301,9 @@ impl CommandSpec {
         }
     }
 
+    /// Whether the command may write (`WRITE`, or `MAY_WRITE`).
     pub fn is_write(&self) -> bool {
-        self.flags & flags::WRITE != 0
+        self.flags & (flags::WRITE | flags::MAY_WRITE) != 0
     }
 
     /// Whether `argc` (including the name) satisfies the arity.
@@ -324,6 +331,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
         for group in [
             strings::COMMANDS,
             bitmaps::COMMANDS,
+            hll::COMMANDS,
             keys::COMMANDS,
             cluster::COMMANDS,
             server::COMMANDS,
@@ -489,6 +497,16 @@ fn run_parsed(ctx: &mut Ctx<'_>, spec: &CommandSpec, parse: Parser, args: &[Byte
             Action::Replied
         }
         Ok(KeyCommand::Write(op)) => {
+            // A write that changes nothing now (PFCOUNT with a valid
+            // cache) answers as a read, behind no write of its connection.
+            if !ctx.writes_pending
+                && ctx
+                    .shared
+                    .engine
+                    .answer_without_write(db, &op, now_ms, &mut ctx.out)
+            {
+                return Action::Replied;
+            }
             if let Some((key, nothing)) = op.reply_if_missing() {
                 if let Some(answered) = ctx.answer_if_missing(key, nothing) {
                     return answered;

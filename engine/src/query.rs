@@ -21,8 +21,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BitUnit, Engine, Error, FieldOp, PosRange, RandArgs, RangeArgs, RangeBy, ReplySink, ScanArgs,
-    SortArgs,
+    BitUnit, Engine, Error, FieldOp, GeoSearchArgs, PosRange, RandArgs, RangeArgs, RangeBy,
+    ReplySink, ScanArgs, SortArgs,
 };
 
 /// One read of the keyspace.
@@ -207,6 +207,19 @@ pub enum Query {
     },
     /// `BITFIELD` with only `GET`s, `BITFIELD_RO`
     BitField { key: Bytes, ops: Vec<FieldOp> },
+    /// `GEOPOS` (the geo reads follow the bitmap ones, at the end)
+    GeoPos { key: Bytes, members: Vec<Bytes> },
+    /// `GEODIST` (`to_meters`: the unit's size in meters)
+    GeoDist {
+        key: Bytes,
+        members: (Bytes, Bytes),
+        to_meters: f64,
+    },
+    /// `GEOHASH`
+    GeoHash { key: Bytes, members: Vec<Bytes> },
+    /// `GEOSEARCH`, `GEORADIUS[BYMEMBER][_RO]` without `STORE`, and a
+    /// search that would store but is refused whatever its key holds
+    GeoSearch(GeoSearchArgs),
 }
 
 /// A type of value, as `Query::Refused` expects one.
@@ -359,6 +372,14 @@ impl Engine {
             Query::BitCount { key, range } => self.bitcount(db, key, range, now_ms, sink),
             Query::BitPos { key, bit, range } => self.bitpos(db, key, *bit, range, now_ms, sink),
             Query::BitField { key, ops } => self.bitfield_get(db, key, ops, now_ms, sink),
+            Query::GeoPos { key, members } => self.geopos(db, key, members, now_ms, sink),
+            Query::GeoDist {
+                key,
+                members: (a, b),
+                to_meters,
+            } => self.geodist(db, key, (a, b), *to_meters, now_ms, sink),
+            Query::GeoHash { key, members } => self.geohash(db, key, members, now_ms, sink),
+            Query::GeoSearch(args) => self.geosearch(db, args, now_ms, sink),
             Query::Refused {
                 key,
                 kind,

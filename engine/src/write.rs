@@ -14,7 +14,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{BitmapOp, DumpValue, HashOp, ListOp, SetOp, SortArgs, ZSetOp};
+use crate::{BitmapOp, DumpValue, GeoSearchArgs, HashOp, ListOp, SetOp, SortArgs, ZSetOp};
 
 /// How a write changes the key's time to live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,6 +196,10 @@ pub enum WriteOp {
     /// A bitmap write (`SETBIT`, `BITOP`, `BITFIELD`). Last, like every
     /// new variant: an entry's ops are encoded by variant index.
     Bitmaps(BitmapOp),
+    /// `GEOSEARCHSTORE`, `GEORADIUS[BYMEMBER] ... STORE|STOREDIST`: the
+    /// search's points stored at `dst` (replacing it; deleted if none),
+    /// replying how many, or the search's error without a write.
+    GeoStore { dst: Bytes, search: GeoSearchArgs },
 }
 
 impl WriteOp {

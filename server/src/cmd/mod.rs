@@ -26,6 +26,7 @@ mod cluster;
 mod connection;
 mod diag;
 mod dump;
+mod geo;
 mod hashes;
 mod inspect;
 mod introspection;
@@ -333,6 +334,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
             hashes::COMMANDS,
             sets::COMMANDS,
             zsets::COMMANDS,
+            geo::COMMANDS,
             transactions::COMMANDS,
             blocking::COMMANDS,
             replication::COMMANDS,

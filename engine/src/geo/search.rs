@@ -239,7 +239,7 @@ fn order(found: &mut Vec<Found>, search: &GeoSearch) {
 /// Redis's `pqsort` (Bentley and McIlroy's quicksort, skipping the parts
 /// that lie wholly past `last`): afterwards `items[..=last]` are the
 /// smallest, in order. `compare` answers like a C comparator.
-fn pqsort<T>(items: &mut [T], compare: &impl Fn(&T, &T) -> i32, last: usize) {
+pub(super) fn pqsort<T>(items: &mut [T], compare: &impl Fn(&T, &T) -> i32, last: usize) {
     pqsort_range(items, compare, 0, items.len(), last);
 }
 

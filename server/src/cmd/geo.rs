@@ -144,7 +144,7 @@ fn geoadd(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
         first += 1;
     }
     let triples = &args[first..];
-    if triples.len() % 3 != 0 || (options.nx && options.xx) {
+    if !triples.len().is_multiple_of(3) || (options.nx && options.xx) {
         return Err(Error::Syntax);
     }
     let mut members = Vec::with_capacity(triples.len() / 3);

@@ -9,10 +9,13 @@
 //!   in Redis's order.
 //! - With `ANY`, reading stops once COUNT points are found.
 
+use std::cmp::Ordering;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::hash::{decode_score, SearchArea};
+use crate::sort::pqsort;
 use crate::zset::ZSet;
 use crate::Error;
 
@@ -202,7 +205,7 @@ fn read_cell(
 /// Sorts as asked (COUNT without an order and without ANY sorts
 /// ascending, as Redis does), and keeps the first COUNT. A whole sort is
 /// stable, as the C library's `qsort` (a merge sort in glibc) is; a sort
-/// of only the first COUNT is Redis's partial quicksort, [`pqsort`], so
+/// of only the first COUNT is Redis's partial quicksort (`sort/pqsort.rs`), so
 /// points at equal distances come out in Redis's order either way.
 fn order(found: &mut Vec<Found>, search: &GeoSearch) {
     let order = match search.order {
@@ -213,144 +216,31 @@ fn order(found: &mut Vec<Found>, search: &GeoSearch) {
         Ok(count) if count != 0 && count < found.len() => count,
         _ => found.len(),
     };
+    // Redis's comparator: greater, equal, else less (by the distance in
+    // meters), reversed for DESC.
     let ascending = |a: &Found, b: &Found| {
         if a.distance > b.distance {
-            1
+            Ordering::Greater
         } else if a.distance == b.distance {
-            0
+            Ordering::Equal
         } else {
-            -1
+            Ordering::Less
         }
     };
-    let compare = |a: &Found, b: &Found| match order {
-        GeoOrder::Desc => -ascending(a, b),
+    let mut compare = |a: &Found, b: &Found| match order {
+        GeoOrder::Desc => ascending(a, b).reverse(),
         _ => ascending(a, b),
     };
     if order != GeoOrder::Found {
         if returned == found.len() {
-            found.sort_by(|a, b| compare(a, b).cmp(&0));
+            found.sort_by(compare);
         } else {
-            pqsort(found, &compare, returned - 1);
+            pqsort(found, &mut compare, 0, returned - 1);
         }
     }
     found.truncate(returned);
 }
 
-/// Redis's `pqsort` (Bentley and McIlroy's quicksort, skipping the parts
-/// that lie wholly past `last`): afterwards `items[..=last]` are the
-/// smallest, in order. `compare` answers like a C comparator.
-pub(super) fn pqsort<T>(items: &mut [T], compare: &impl Fn(&T, &T) -> i32, last: usize) {
-    pqsort_range(items, compare, 0, items.len(), last);
-}
-
-/// [`pqsort`] of the `n` items from `lo`.
-fn pqsort_range<T>(
-    items: &mut [T],
-    compare: &impl Fn(&T, &T) -> i32,
-    mut lo: usize,
-    mut n: usize,
-    last: usize,
-) {
-    // Whether the items from `lo` on hold none of `0..=last` (Redis's
-    // test, for a range that starts at 0).
-    let outside = |lo: usize| lo > last;
-    loop {
-        let cmp = |items: &[T], i: usize, j: usize| compare(&items[i], &items[j]);
-        if n < 7 {
-            for pm in lo + 1..lo + n {
-                let mut pl = pm;
-                while pl > lo && cmp(items, pl - 1, pl) > 0 {
-                    items.swap(pl, pl - 1);
-                    pl -= 1;
-                }
-            }
-            return;
-        }
-        let med3 = |items: &[T], a: usize, b: usize, c: usize| {
-            if cmp(items, a, b) < 0 {
-                if cmp(items, b, c) < 0 {
-                    b
-                } else if cmp(items, a, c) < 0 {
-                    c
-                } else {
-                    a
-                }
-            } else if cmp(items, b, c) > 0 {
-                b
-            } else if cmp(items, a, c) < 0 {
-                a
-            } else {
-                c
-            }
-        };
-        let mut pm = lo + n / 2;
-        if n > 7 {
-            let (mut pl, mut pn) = (lo, lo + n - 1);
-            if n > 40 {
-                let d = n / 8;
-                pl = med3(items, pl, pl + d, pl + 2 * d);
-                pm = med3(items, pm - d, pm, pm + d);
-                pn = med3(items, pn - 2 * d, pn - d, pn);
-            }
-            pm = med3(items, pl, pm, pn);
-        }
-        items.swap(lo, pm);
-        // Signed: `pc` may pass below `pb`.
-        let (mut pa, mut pb) = (lo as isize + 1, lo as isize + 1);
-        let (mut pc, mut pd) = ((lo + n - 1) as isize, (lo + n - 1) as isize);
-        loop {
-            while pb <= pc {
-                let order = cmp(items, pb as usize, lo);
-                if order > 0 {
-                    break;
-                }
-                if order == 0 {
-                    items.swap(pa as usize, pb as usize);
-                    pa += 1;
-                }
-                pb += 1;
-            }
-            while pb <= pc {
-                let order = cmp(items, pc as usize, lo);
-                if order < 0 {
-                    break;
-                }
-                if order == 0 {
-                    items.swap(pc as usize, pd as usize);
-                    pd -= 1;
-                }
-                pc -= 1;
-            }
-            if pb > pc {
-                break;
-            }
-            items.swap(pb as usize, pc as usize);
-            pb += 1;
-            pc -= 1;
-        }
-        let (pa, pb, pc, pd) = (pa as usize, pb as usize, pc as usize, pd as usize);
-        let pn = lo + n;
-        let vecswap = |items: &mut [T], a: usize, b: usize, count: usize| {
-            for i in 0..count {
-                items.swap(a + i, b + i);
-            }
-        };
-        let r = (pa - lo).min(pb - pa);
-        vecswap(items, lo, pb - r, r);
-        let r = (pd - pc).min(pn - pd - 1);
-        vecswap(items, pb, pn - r, r);
-        let r = pb - pa;
-        if r > 1 && !outside(lo) {
-            pqsort_range(items, compare, lo, r, last);
-        }
-        let r = pd - pc;
-        if r > 1 && !outside(pn - r) {
-            (lo, n) = (pn - r, r);
-            continue;
-        }
-        return;
-    }
-}
 /// Redis's `addReplyDoubleDistance`: four decimals, rounded half to even
 /// (`llrint` of the value times 10^4).
 pub fn distance_text(distance: f64) -> String {

@@ -221,23 +221,3 @@ fn a_missing_centre_member_is_refused() {
     assert_eq!(found[0].member, Bytes::from_static(b"p1"));
     assert_eq!(found[0].distance, 0.0);
 }
-
-#[test]
-fn the_partial_sort_puts_the_smallest_first_in_order() {
-    let mut random = Random::new(9);
-    for _ in 0..300 {
-        let n = 1 + (random.next_u64() % 120) as usize;
-        // Few distinct values, so ties are common.
-        let items: Vec<u64> = (0..n).map(|_| random.next_u64() % 10).collect();
-        let last = (random.next_u64() % n as u64) as usize;
-        let mut sorted = items.clone();
-        sorted.sort();
-        let mut partial = items.clone();
-        let compare = |a: &u64, b: &u64| a.cmp(b) as i32;
-        super::search::pqsort(&mut partial, &compare, last);
-        assert_eq!(partial[..=last], sorted[..=last], "n {n}, last {last}");
-        let mut all = partial.clone();
-        all.sort();
-        assert_eq!(all, sorted, "a permutation");
-    }
-}

@@ -15,10 +15,9 @@
 //! Several members often share a position (a `ZADD` of the score 1e15
 //! moves one there), so results at equal distances are compared too:
 //! their order is Redis's (stable when every result is sorted, Redis's
-//! partial quicksort when COUNT cuts them). One thing is kept out of the
-//! streams: `GEOSEARCH`'s "exactly one of ..." errors name the command as
-//! the client typed it in Redis, in lower case in redraft, so the streams
-//! and the script send `geosearch` and `geosearchstore` in lower case.
+//! partial quicksort when COUNT cuts them). Command names come in
+//! mixed case: `GEOSEARCH`'s "exactly one of ..." errors echo the name as
+//! typed.
 
 mod common;
 
@@ -207,8 +206,11 @@ fn options(rng: &mut Rng, command: &mut Vec<Vec<u8>>, store: Option<&[&str]>) {
 
 fn search(rng: &mut Rng, k: &[u8]) -> Command {
     let mut command = match rng.below(7) {
-        0 | 1 => args(&[b"geosearch", k]),
-        2 => args(&[b"geosearchstore", &rng.one_of(&["d0", "d1"]), k]),
+        0 | 1 => args(&[&rng.one_of(&["GEOSEARCH", "geosearch", "GeoSearch"]), k]),
+        2 => {
+            let name = rng.one_of(&["GEOSEARCHSTORE", "geosearchstore"]);
+            args(&[&name, &rng.one_of(&["d0", "d1"]), k])
+        }
         3 | 4 => {
             let name = rng.one_of(&["GEORADIUS", "GEORADIUS_RO"]);
             let [lon, lat] = lon_lat(rng);
@@ -420,7 +422,13 @@ const SCRIPT: &[&str] = &[
     "geosearch g FROMLONLAT 15 37 BYBOX 1 1 yd",
     "geosearch g FROMLONLAT 15 37 BYBOX 1 1",
     "geosearch g FROMLONLAT 15 37",
-    "geosearch g BYRADIUS 1 km",
+    "GEOSEARCH g FROMLONLAT 15 37",
+    "GeoSearch g BYRADIUS 1 km",
+    "GEOSEARCHSTORE d g BYRADIUS 1 km",
+    "geoSearchStore d g FROMLONLAT 15 37",
+    "MULTI",
+    "GEOsearch g FROMLONLAT 15 37",
+    "EXEC",
     "geosearch g FROMLONLAT 15 37 BYRADIUS 1 km STORE d",
     "geosearch g FROMLONLAT 15 37 BYRADIUS 1 km STOREDIST",
     "geosearch g FROMLONLAT 15 37 BYRADIUS 1 km ANY",

@@ -13,9 +13,8 @@
 //! whichever holds. A search that stores is a write unless both parses
 //! fail (then it writes nothing, and is a read).
 //!
-//! One difference from Redis: "exactly one of ... can be specified for
-//! <command>" names the command in lower case, where Redis echoes it as
-//! the client typed it (a parser does not see the command's name).
+//! "exactly one of ... can be specified for <command>" echoes the
+//! command's name as the client typed it ([`Parse::name`]), as Redis does.
 
 use bytes::Bytes;
 use redraft_engine::int_arg::LONG;
@@ -200,18 +199,12 @@ enum Form {
     SearchStore,
 }
 
-/// A search command's name, as its errors write it.
-fn form_name(form: Form) -> &'static str {
-    match form {
-        Form::Search => "geosearch",
-        _ => "geosearchstore",
-    }
-}
-
 /// One parse of a search: the search and its store key, or its error
 /// with the members looked up before it.
-struct OneParse {
+struct OneParse<'a> {
     form: Form,
+    /// The command's name as typed, for its errors.
+    name: &'a [u8],
     /// `_RO`: no STORE.
     read_only: bool,
     /// Parsing for a key that holds a sorted set (members are looked up).
@@ -235,7 +228,7 @@ struct Options {
     shape: Option<(GeoShape, f64)>,
 }
 
-impl OneParse {
+impl OneParse<'_> {
     /// Parses `args` (after the command name) as Redis reads them.
     fn run(mut self, args: &[Bytes]) -> Result<(GeoSearch, Option<Bytes>), GeoRefused> {
         let parsed = self.parse(args);
@@ -365,14 +358,14 @@ impl OneParse {
         if search && options.from.is_none() {
             let text = format!(
                 "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {}",
-                form_name(self.form)
+                String::from_utf8_lossy(self.name)
             );
             return Err(Error::Text(text.into()));
         }
         if search && options.shape.is_none() {
             let text = format!(
                 "ERR exactly one of BYRADIUS and BYBOX can be specified for {}",
-                form_name(self.form)
+                String::from_utf8_lossy(self.name)
             );
             return Err(Error::Text(text.into()));
         }
@@ -400,17 +393,18 @@ impl OneParse {
 }
 
 /// Parses a search command for both states of its key.
-fn search(args: &[Bytes], form: Form, read_only: bool) -> Parsed {
-    let parse = |present| {
+fn search(parse: &Parse<'_>, args: &[Bytes], form: Form, read_only: bool) -> Parsed {
+    let parse_as = |present| {
         OneParse {
             form,
+            name: parse.name,
             read_only,
             present,
             looked_up: Vec::new(),
         }
         .run(args)
     };
-    let (present, missing) = (parse(true), parse(false));
+    let (present, missing) = (parse_as(true), parse_as(false));
     let dst = match (&present, &missing) {
         (Ok((_, Some(dst))), _) | (_, Ok((_, Some(dst)))) => Some(dst.clone()),
         _ => None,
@@ -430,26 +424,26 @@ fn search(args: &[Bytes], form: Form, read_only: bool) -> Parsed {
     })
 }
 
-fn geosearch(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
-    search(args, Form::Search, false)
+fn geosearch(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    search(parse, args, Form::Search, false)
 }
 
-fn geosearchstore(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
-    search(args, Form::SearchStore, false)
+fn geosearchstore(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    search(parse, args, Form::SearchStore, false)
 }
 
-fn georadius(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
-    search(args, Form::Radius, false)
+fn georadius(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    search(parse, args, Form::Radius, false)
 }
 
-fn georadius_ro(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
-    search(args, Form::Radius, true)
+fn georadius_ro(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    search(parse, args, Form::Radius, true)
 }
 
-fn georadiusbymember(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
-    search(args, Form::ByMember, false)
+fn georadiusbymember(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    search(parse, args, Form::ByMember, false)
 }
 
-fn georadiusbymember_ro(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
-    search(args, Form::ByMember, true)
+fn georadiusbymember_ro(parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    search(parse, args, Form::ByMember, true)
 }

@@ -112,7 +112,6 @@ impl Engine {
 
     /// `GEODIST key a b [unit]`: the distance in the unit (`to_meters`
     /// meters each), or nil if the key or a member is missing.
-    #[allow(clippy::too_many_arguments)]
     pub fn geodist(
         &self,
         db: usize,

@@ -82,7 +82,7 @@ fn command(rng: &mut Rng) -> Vec<Bytes> {
     let key = KEYS[rng.below(KEYS.len() as u64) as usize];
     let other = KEYS[rng.below(KEYS.len() as u64) as usize];
     let n = rng.below(20).to_string();
-    let words: Vec<String> = match rng.below(18) {
+    let words: Vec<String> = match rng.below(24) {
         0 => vec!["SET".into(), key.into(), n.clone(), "EX".into(), "5".into()],
         1 => vec!["SET".into(), key.into(), n.clone()],
         2 => vec!["INCR".into(), key.into()],
@@ -106,6 +106,31 @@ fn command(rng: &mut Rng) -> Vec<Bytes> {
         14 => vec!["SUNIONSTORE".into(), key.into(), other.into(), key.into()],
         15 => vec!["SRANDMEMBER".into(), key.into(), "-3".into()],
         16 => vec!["PERSIST".into(), key.into()],
+        17 => vec!["SETBIT".into(), key.into(), n.clone(), "1".into()],
+        18 => vec!["PFADD".into(), key.into(), n.clone(), format!("e{n}")],
+        19 => vec!["PFMERGE".into(), key.into(), other.into()],
+        20 => vec![
+            "GEOADD".into(),
+            key.into(),
+            format!("13.{n}"),
+            "38.1".into(),
+            format!("p{n}"),
+        ],
+        21 => vec![
+            "GEOSEARCHSTORE".into(),
+            other.into(),
+            key.into(),
+            "FROMLONLAT".into(),
+            "13.1".into(),
+            "38.1".into(),
+            "BYRADIUS".into(),
+            "200".into(),
+            "km".into(),
+            "ASC".into(),
+            "COUNT".into(),
+            "3".into(),
+        ],
+        22 => vec!["PFCOUNT".into(), key.into()],
         _ => vec!["COPY".into(), key.into(), other.into(), "REPLACE".into()],
     };
     words.into_iter().map(Bytes::from).collect()
@@ -115,7 +140,11 @@ fn command(rng: &mut Rng) -> Vec<Bytes> {
 fn parse(args: &[Bytes], now_ms: u64, seeds: &mut dyn FnMut() -> u64) -> KeyCommand {
     let spec = cmd::lookup(&args[0]).expect("a known command");
     let parser = spec.parse.expect("a keyspace command");
-    parser(&mut Parse::new(0, now_ms, false, seeds), &args[1..]).expect("valid arguments")
+    parser(
+        &mut Parse::new(&args[0], 0, now_ms, false, seeds),
+        &args[1..],
+    )
+    .expect("valid arguments")
 }
 
 #[test]

@@ -189,7 +189,7 @@ impl Blocked {
             WriteOp::Rename { to, .. } => add(db, to),
             WriteOp::Copy { to, to_db, .. } => add(*to_db, to),
             WriteOp::Move { key, to_db } => add(*to_db, key),
-            WriteOp::SortStore { dst, .. } => add(db, dst),
+            WriteOp::SortStore { dst, .. } | WriteOp::GeoStore { dst, .. } => add(db, dst),
             WriteOp::Restore { key, .. } => add(db, key),
             // Redis scans both databases' blocked keys.
             WriteOp::SwapDb { a, b } => ready.extend(

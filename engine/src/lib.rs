@@ -34,6 +34,7 @@ mod collection;
 mod dump;
 mod engine;
 mod error;
+mod geo;
 mod glob;
 mod hash;
 mod hll;
@@ -72,6 +73,9 @@ pub use blocked::{Blocked, Ended, WaiterId, UNBLOCKED_ERROR};
 pub use dump::{DumpRecord, DumpValue};
 pub use engine::{Engine, EngineStats, SHARDS_PER_DB};
 pub use error::Error;
+pub use geo::{
+    score as geo_score, GeoFrom, GeoOrder, GeoRefused, GeoSearch, GeoSearchArgs, GeoShape,
+};
 pub use glob::glob_match;
 pub use hash::{Hash, HashOp};
 pub use hll::{selftest::run as hll_selftest, HllDebug, HllOp};

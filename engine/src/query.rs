@@ -21,8 +21,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BitUnit, Engine, Error, FieldOp, HllDebug, PosRange, RandArgs, RangeArgs, RangeBy, ReplySink,
-    ScanArgs, SortArgs,
+    BitUnit, Engine, Error, FieldOp, GeoSearchArgs, HllDebug, PosRange, RandArgs, RangeArgs,
+    RangeBy, ReplySink, ScanArgs, SortArgs,
 };
 
 /// One read of the keyspace.
@@ -215,6 +215,19 @@ pub enum Query {
         key: Bytes,
         read: Result<HllDebug, Error>,
     },
+    /// `GEOPOS` (the geo reads follow the bitmap ones, at the end)
+    GeoPos { key: Bytes, members: Vec<Bytes> },
+    /// `GEODIST` (`to_meters`: the unit's size in meters)
+    GeoDist {
+        key: Bytes,
+        members: (Bytes, Bytes),
+        to_meters: f64,
+    },
+    /// `GEOHASH`
+    GeoHash { key: Bytes, members: Vec<Bytes> },
+    /// `GEOSEARCH`, `GEORADIUS[BYMEMBER][_RO]` without `STORE`, and a
+    /// search that would store but is refused whatever its key holds
+    GeoSearch(GeoSearchArgs),
 }
 
 /// A type of value, as `Query::Refused` expects one.
@@ -369,6 +382,14 @@ impl Engine {
             Query::BitField { key, ops } => self.bitfield_get(db, key, ops, now_ms, sink),
             Query::PfCount { keys } => self.pfcount(db, keys, now_ms, sink),
             Query::PfDebug { key, read } => self.pfdebug(db, key, read, now_ms, sink),
+            Query::GeoPos { key, members } => self.geopos(db, key, members, now_ms, sink),
+            Query::GeoDist {
+                key,
+                members: (a, b),
+                to_meters,
+            } => self.geodist(db, key, (a, b), *to_meters, now_ms, sink),
+            Query::GeoHash { key, members } => self.geohash(db, key, members, now_ms, sink),
+            Query::GeoSearch(args) => self.geosearch(db, args, now_ms, sink),
             Query::Refused {
                 key,
                 kind,

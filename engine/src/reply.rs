@@ -27,6 +27,13 @@ pub trait ReplySink {
     fn array(&mut self, len: usize);
     /// A double (`,` in RESP3, a bulk string in RESP2).
     fn double(&mut self, value: f64);
+    /// A double already written as text (Redis's `GEOPOS` coordinates,
+    /// printed with its own precision): `,<text>` in RESP3, a bulk string
+    /// in RESP2. A sink that records values rather than bytes may keep
+    /// the default, the RESP2 form.
+    fn double_text(&mut self, text: &str) {
+        self.bulk(text.as_bytes());
+    }
     /// The header of a map of `len` pairs (`%` in RESP3, an array of
     /// `2 * len` elements in RESP2); keys and values follow, alternating.
     fn map(&mut self, len: usize);

@@ -14,7 +14,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{BitmapOp, DumpValue, HashOp, HllOp, ListOp, SetOp, SortArgs, ZSetOp};
+use crate::{BitmapOp, DumpValue, GeoSearchArgs, HashOp, HllOp, ListOp, SetOp, SortArgs, ZSetOp};
 
 /// How a write changes the key's time to live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,6 +199,10 @@ pub enum WriteOp {
     /// A HyperLogLog write (`PFADD`, `PFCOUNT` of one key, `PFMERGE`,
     /// `PFDEBUG GETREG|TODENSE`).
     Hll(HllOp),
+    /// `GEOSEARCHSTORE`, `GEORADIUS[BYMEMBER] ... STORE|STOREDIST`: the
+    /// search's points stored at `dst` (replacing it; deleted if none),
+    /// replying how many, or the search's error without a write.
+    GeoStore { dst: Bytes, search: GeoSearchArgs },
 }
 
 impl WriteOp {

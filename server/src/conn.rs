@@ -958,7 +958,7 @@ fn execute(
     // One pair of clock reads serves the slow log, the latency monitor
     // and the command's latency (which starts earlier if it was held).
     let handler_started = Instant::now();
-    let action = cmd::run(&mut ctx, spec, &args[1..]);
+    let action = cmd::run(&mut ctx, spec, &args[0], &args[1..]);
     let handler_ended = Instant::now();
     let duration = handler_ended.saturating_duration_since(handler_started);
     crate::diag::hook::after_call(shared, ctx.client, spec, effective, args, &action, duration);

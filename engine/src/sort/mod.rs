@@ -49,7 +49,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Value};
-use pqsort::pqsort;
+pub(crate) use pqsort::pqsort;
 use score::sort_score;
 
 /// The error of a weight that is not a number.

@@ -110,7 +110,6 @@ fn partial<T>(
         let (mut pa, mut pb) = (a + 1, a + 1);
         // `pc` never drops below `pb - 1 >= a`, and `pd` never below `pc`.
         let (mut pc, mut pd) = (a + n - 1, a + n - 1);
-        let mut swapped = false;
         loop {
             while pb <= pc {
                 let order = cmp(&v[pb], &v[a]);
@@ -118,7 +117,6 @@ fn partial<T>(
                     break;
                 }
                 if order.is_eq() {
-                    swapped = true;
                     v.swap(pa, pb);
                     pa += 1;
                 }
@@ -130,7 +128,6 @@ fn partial<T>(
                     break;
                 }
                 if order.is_eq() {
-                    swapped = true;
                     v.swap(pc, pd);
                     pd -= 1;
                 }
@@ -140,14 +137,8 @@ fn partial<T>(
                 break;
             }
             v.swap(pb, pc);
-            swapped = true;
             pb += 1;
             pc -= 1;
-        }
-        if !swapped {
-            // Already partitioned: the C code switches to insertion sort.
-            insertion(v, a, n, cmp);
-            return;
         }
         let pn = a + n;
         let r = (pa - a).min(pb - pa);
@@ -216,6 +207,26 @@ mod tests {
                 assert_eq!(all, original, "pqsort is a permutation");
             }
         }
+    }
+
+    #[test]
+    fn an_already_partitioned_segment_is_not_insertion_sorted() {
+        // Redis 7.0's pqsort.c has no "no swaps: insertion sort" shortcut
+        // (BSD's qsort has one). Here the median pivot (2) partitions the
+        // eight items without a swap; Redis then sorts only the left part
+        // (which holds the wanted index 0) and leaves the right part
+        // `3 4 3` as it is.
+        let input: Vec<(u64, usize)> = [1, 0, 0, 1, 2, 3, 4, 3]
+            .iter()
+            .enumerate()
+            .map(|(index, &key)| (key, index))
+            .collect();
+        let mut got = input.clone();
+        pqsort(&mut got, &mut |x, y| x.0.cmp(&y.0), 0, 0);
+        assert_eq!(got[0].0, 0);
+        // Past the wanted range, the right part stays as partitioned.
+        let tail: Vec<u64> = got[5..].iter().map(|item| item.0).collect();
+        assert_ne!(tail, [3, 3, 4], "the right part was sorted: {got:?}");
     }
 
     #[test]

@@ -42,6 +42,7 @@ use indexed::Indexed;
 use packed::Packed;
 
 pub use bounds::{LexBound, LexRange, ScoreRange};
+pub(crate) use ops::store_result;
 pub use ops::ZSetOp;
 pub use parse::{
     AddOptions, Aggregate, Algebra, AlgebraArgs, AlgebraError, RandArgs, RangeArgs, RangeBy,

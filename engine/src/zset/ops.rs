@@ -242,7 +242,7 @@ fn pop_from(zset: &mut ZSet, max: bool, count: u64) -> Vec<(f64, Bytes)> {
 
 /// Stores `result` at `dst` in `shard` (replacing any value and expiry),
 /// or deletes `dst` if `result` is empty; returns the size stored.
-fn store_result(shard: &mut Shard, dst: &Bytes, mut result: ZSet, now_ms: u64) -> Reply {
+pub(crate) fn store_result(shard: &mut Shard, dst: &Bytes, mut result: ZSet, now_ms: u64) -> Reply {
     normalize_zeros(&mut result);
     let dst_ref = KeyRef::new(dst);
     let place = shard.find_for_write(dst_ref, now_ms);

@@ -6,8 +6,9 @@
 use bytes::Bytes;
 use redraft_engine::{
     format_double, AddOptions, BitOperation, BitmapOp, Engine, Error, ExpireCommand,
-    ExpireCondition, FieldOp, FieldType, HashOp, HllOp, ListOp, Overflow, Reply, ReplySink,
-    SetCondition, SetOp, TtlChange, WriteOp, ZSetOp,
+    ExpireCondition, FieldOp, FieldType, GeoFrom, GeoOrder, GeoSearch, GeoSearchArgs, GeoShape,
+    HashOp, HllOp, ListOp, Overflow, Reply, ReplySink, SetCondition, SetOp, TtlChange, WriteOp,
+    ZSetOp,
 };
 
 /// Records everything written to it as `Reply` values, rebuilding arrays
@@ -165,10 +166,11 @@ fn key(rng: &mut Rng, keys: u64) -> Bytes {
 
 /// A random string write over `keys` distinct keys of db 0.
 pub fn random_op(rng: &mut Rng, keys: u64) -> WriteOp {
-    match rng.below(17) {
+    match rng.below(18) {
         10..=13 => collection_op(rng, keys),
         14 | 15 => bitmap_op(rng, keys),
         16 => hll_op(rng, keys),
+        17 => geo_op(rng, keys),
         0..=2 => WriteOp::Set {
             key: key(rng, keys),
             value: Bytes::from(format!("{}", rng.below(1000))),
@@ -277,6 +279,51 @@ fn hll_op(rng: &mut Rng, keys: u64) -> WriteOp {
         },
     };
     WriteOp::Hll(op)
+}
+
+/// A geo write: a `GEOADD` (a `ZADD` of geohash scores) of points around
+/// (-180, -85), or a search around there stored at another key (which
+/// the search runs again at apply).
+fn geo_op(rng: &mut Rng, keys: u64) -> WriteOp {
+    let key = key(rng, keys);
+    if rng.below(2) == 0 {
+        let members = (0..1 + rng.below(3))
+            .map(|_| {
+                let longitude = -180.0 + rng.below(1000) as f64 / 100.0;
+                let latitude = -85.0 + rng.below(1000) as f64 / 100.0;
+                let score = redraft_engine::geo_score(longitude, latitude).expect("in range");
+                (score, Bytes::from(format!("p{}", rng.below(20))))
+            })
+            .collect();
+        return WriteOp::ZSets(ZSetOp::Add {
+            key,
+            options: AddOptions::default(),
+            members,
+        });
+    }
+    let search = GeoSearch {
+        from: GeoFrom::LonLat {
+            longitude: -175.0,
+            latitude: -80.0,
+        },
+        shape: GeoShape::Radius(rng.below(1500) as f64),
+        to_meters: 1000.0,
+        order: [GeoOrder::Found, GeoOrder::Asc, GeoOrder::Desc][rng.below(3) as usize],
+        count: rng.below(4),
+        any: false,
+        with_dist: false,
+        with_hash: false,
+        with_coord: false,
+        store_dist: rng.below(2) == 0,
+    };
+    WriteOp::GeoStore {
+        dst: self::key(rng, keys),
+        search: GeoSearchArgs {
+            key,
+            present: Ok(search),
+            missing: None,
+        },
+    }
 }
 
 /// A write to a list, hash, set or sorted set. Most add a few short

@@ -26,6 +26,7 @@ mod cluster;
 mod connection;
 mod diag;
 mod dump;
+mod geo;
 mod hashes;
 mod hll;
 mod inspect;
@@ -343,6 +344,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
             hashes::COMMANDS,
             sets::COMMANDS,
             zsets::COMMANDS,
+            geo::COMMANDS,
             transactions::COMMANDS,
             blocking::COMMANDS,
             replication::COMMANDS,
@@ -467,11 +469,11 @@ fn parsed_only(_ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
     unreachable!("a keyspace command runs through its parser, not a handler")
 }
 
-/// Runs `spec` on `args` (without the command name): through its parser
-/// for a keyspace command, else its handler.
-pub fn run(ctx: &mut Ctx<'_>, spec: &'static CommandSpec, args: &[Bytes]) -> Action {
+/// Runs `spec` on `args` (without the command `name`, as typed): through
+/// its parser for a keyspace command, else its handler.
+pub fn run(ctx: &mut Ctx<'_>, spec: &'static CommandSpec, name: &[u8], args: &[Bytes]) -> Action {
     match spec.parse {
-        Some(parse) => run_parsed(ctx, spec, parse, args),
+        Some(parse) => run_parsed(ctx, spec, parse, name, args),
         None => (spec.handler)(ctx, args),
     }
 }
@@ -480,11 +482,17 @@ pub fn run(ctx: &mut Ctx<'_>, spec: &'static CommandSpec, args: &[Bytes]) -> Act
 /// node's state; a write or a blocking pop goes back to the connection to
 /// propose. A pop of a missing key is answered as a read when that is
 /// safe ([`Ctx::answer_if_missing`]).
-fn run_parsed(ctx: &mut Ctx<'_>, spec: &CommandSpec, parse: Parser, args: &[Bytes]) -> Action {
+fn run_parsed(
+    ctx: &mut Ctx<'_>,
+    spec: &CommandSpec,
+    parse: Parser,
+    name: &[u8],
+    args: &[Bytes],
+) -> Action {
     let (db, now_ms, resp3) = (ctx.client.db, ctx.now_ms, ctx.client.resp3);
     let parsed = {
         let mut seeds = || ctx.random_seed();
-        parse(&mut Parse::new(db, now_ms, resp3, &mut seeds), args)
+        parse(&mut Parse::new(name, db, now_ms, resp3, &mut seeds), args)
     };
     match parsed {
         Err(error) => ctx.fail(error),
@@ -552,7 +560,7 @@ pub fn dispatch_sub(ctx: &mut Ctx<'_>, container: &'static CommandSpec, args: &[
     if !spec.arity_ok(args.len() + 1) {
         return arity_error(ctx, spec.name);
     }
-    run(ctx, spec, &args[1..])
+    run(ctx, spec, sub, &args[1..])
 }
 
 /// The reply for a command name that is not in the table, in Redis's words.

@@ -123,7 +123,10 @@ pub fn parse_queue(
             };
             // A subcommand's parser takes the arguments after its name.
             let skip = if std::ptr::eq(effective, spec) { 1 } else { 2 };
-            match parse(&mut Parse::new(db, now_ms, resp3, seeds), &args[skip..]) {
+            match parse(
+                &mut Parse::new(&args[0], db, now_ms, resp3, seeds),
+                &args[skip..],
+            ) {
                 Ok(command) => Queued::Key {
                     db: db as u8,
                     op: command.into_op(),
@@ -190,7 +193,7 @@ pub fn run_local(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             .error_text("ERR MONITOR isn't allowed for DENY BLOCKING client");
         return;
     }
-    match cmd::run(ctx, spec, &args[1..]) {
+    match cmd::run(ctx, spec, &args[0], &args[1..]) {
         Action::Replied => {}
         // As in Redis, WAIT inside a transaction does not wait: it counts
         // the followers that hold what this node has applied.

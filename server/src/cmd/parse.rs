@@ -52,6 +52,9 @@ impl KeyCommand {
 
 /// What a parser may know besides its arguments.
 pub struct Parse<'a> {
+    /// The command's name as the client typed it, for the errors that
+    /// echo it (`GEOSEARCH`'s).
+    pub name: &'a [u8],
     /// The connection's selected database.
     pub db: usize,
     /// The time reads and relative expiries are judged by (Unix ms).
@@ -64,12 +67,14 @@ pub struct Parse<'a> {
 
 impl<'a> Parse<'a> {
     pub fn new(
+        name: &'a [u8],
         db: usize,
         now_ms: u64,
         resp3: bool,
         seeds: &'a mut dyn FnMut() -> u64,
     ) -> Parse<'a> {
         Parse {
+            name,
             db,
             now_ms,
             resp3,

@@ -186,6 +186,16 @@ impl ReplySink for ReplyWriter<'_> {
         }
     }
 
+    fn double_text(&mut self, text: &str) {
+        if self.resp3 {
+            self.out.put_u8(b',');
+            put_single_line(self.out, text.as_bytes());
+            self.out.put_slice(b"\r\n");
+        } else {
+            self.bulk(text.as_bytes());
+        }
+    }
+
     fn map(&mut self, len: usize) {
         ReplyWriter::map(self, len);
     }

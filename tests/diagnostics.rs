@@ -369,3 +369,121 @@ fn json_logs_are_one_object_per_line_and_follow_config_set_loglevel() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Sets up one connection in each state `CLIENT LIST` tells apart (each
+/// named after it) and returns them, kept open, with the caller's view:
+/// each named client's fields by name.
+fn client_states(server: &Process) -> (Vec<Raw>, HashMap<String, HashMap<String, String>>) {
+    let mut caller = server.raw();
+    let mut conns = Vec::new();
+    let named = |name: &str| {
+        let mut conn = server.raw();
+        assert_eq!(
+            conn.command(&[b"CLIENT", b"SETNAME", name.as_bytes()]),
+            Frame::Simple("OK".into())
+        );
+        conn
+    };
+    let mut subscriber = named("subscriber");
+    subscriber.send_command(&[b"SUBSCRIBE", b"c1", b"c2"]);
+    subscriber.send_command(&[b"PSUBSCRIBE", b"p*"]);
+    subscriber.read_n(3);
+    let mut queuing = named("queuing");
+    queuing.command(&[b"MULTI"]);
+    queuing.command(&[b"SET", b"k", b"v"]);
+    queuing.command(&[b"INCR", b"n"]);
+    let mut blocked = named("blocked");
+    blocked.send_command(&[b"BLPOP", b"nothing", b"0"]);
+    let mut monitor = named("monitor");
+    assert_eq!(monitor.command(&[b"MONITOR"]), Frame::Simple("OK".into()));
+    let idle = named("idle");
+    conns.extend([subscriber, queuing, blocked, monitor, idle]);
+    caller.command(&[b"CLIENT", b"SETNAME", b"caller"]);
+    let fields = |line: &str| -> HashMap<String, String> {
+        line.split(' ')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(field, value)| (field.to_owned(), value.to_owned()))
+            .collect()
+    };
+    // Poll until the blocked client shows as blocked (its BLPOP was sent
+    // without waiting for an answer).
+    let view = common::wait::until(Duration::from_secs(5), "BLPOP to block", || {
+        let Frame::Bulk(list) = caller.command(&[b"CLIENT", b"LIST"]) else {
+            return Err("CLIENT LIST is not a bulk string".into());
+        };
+        let text = String::from_utf8_lossy(&list).into_owned();
+        let view: HashMap<String, HashMap<String, String>> = text
+            .lines()
+            .map(fields)
+            .map(|fields| (fields["name"].clone(), fields))
+            .collect();
+        match view.get("blocked") {
+            Some(blocked) if blocked["flags"] == "b" => Ok(view),
+            _ => Err(text),
+        }
+    });
+    conns.push(caller);
+    (conns, view)
+}
+
+#[test]
+fn client_list_shows_each_connection_s_state_as_redis_does() {
+    let redis = common::redis(&[]);
+    let redraft = common::redraft(&[]);
+    let (_redis_conns, redis_view) = client_states(&redis);
+    let (mut redraft_conns, redraft_view) = client_states(&redraft);
+    // Fields whose values both servers compute the same way.
+    const SAME: [&str; 9] = [
+        "flags", "db", "sub", "psub", "ssub", "multi", "obl", "oll", "omem",
+    ];
+    for name in [
+        "caller",
+        "subscriber",
+        "queuing",
+        "blocked",
+        "monitor",
+        "idle",
+    ] {
+        let (ours, theirs) = (&redraft_view[name], &redis_view[name]);
+        let mut fields: Vec<&String> = ours.keys().collect();
+        fields.sort();
+        let mut redis_fields: Vec<&String> = theirs.keys().collect();
+        redis_fields.sort();
+        assert_eq!(fields, redis_fields, "{name}: the same fields");
+        for field in SAME {
+            assert_eq!(ours[field], theirs[field], "{name}: {field}");
+        }
+        assert_eq!(ours["events"], "r", "{name}");
+        for field in ["qbuf-free", "rbs", "tot-mem"] {
+            assert!(ours[field].parse::<u64>().unwrap() > 0, "{name}: {field}");
+        }
+    }
+    // The caller's own command is in its query buffer, as in Redis.
+    for field in ["qbuf", "argv-mem"] {
+        assert_eq!(
+            redraft_view["caller"][field], redis_view["caller"][field],
+            "caller: {field}"
+        );
+    }
+    assert_ne!(redraft_view["queuing"]["multi-mem"], "0");
+    assert_eq!(redraft_view["idle"]["multi-mem"], "0");
+    // TYPE pubsub lists the subscriber alone; TYPE normal the others.
+    let caller = redraft_conns.last_mut().unwrap();
+    let list = |caller: &mut Raw, kind: &[u8]| -> Vec<String> {
+        let Frame::Bulk(list) = caller.command(&[b"CLIENT", b"LIST", b"TYPE", kind]) else {
+            panic!("CLIENT LIST TYPE");
+        };
+        let mut names: Vec<String> = String::from_utf8_lossy(&list)
+            .lines()
+            .filter_map(|line| line.split(" name=").nth(1))
+            .map(|rest| rest.split(' ').next().unwrap_or("").to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(list(caller, b"pubsub"), ["subscriber"]);
+    assert_eq!(
+        list(caller, b"normal"),
+        ["blocked", "caller", "idle", "monitor", "queuing"]
+    );
+}

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::config::ReadConsistency;
+use crate::conn_figures::Figures;
 
 /// What other connections may see of a client.
 pub struct ClientInfo {
@@ -35,6 +36,8 @@ pub struct ClientInfo {
     pub name: Mutex<Option<String>>,
     pub lib_name: Mutex<Option<String>>,
     pub lib_ver: Mutex<Option<String>>,
+    /// Its state and buffers, as its network thread last published them.
+    pub figures: Figures,
 }
 
 impl ClientInfo {
@@ -43,12 +46,11 @@ impl ClientInfo {
         let age_s = now.duration_since(self.connected_at).as_secs();
         let last_ms = self.last_command_ms.load(Ordering::Relaxed);
         let idle_s = crate::clock::unix_ms().saturating_sub(last_ms) / 1000;
-        let mut line = String::with_capacity(256);
+        let figures = self.figures.read();
+        let mut line = String::with_capacity(320);
         let _ = write!(
             line,
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 \
-             multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
-             tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} ",
             self.id,
             self.addr,
             self.local_addr,
@@ -56,7 +58,13 @@ impl ClientInfo {
             self.name.lock().as_deref().unwrap_or(""),
             age_s,
             idle_s,
-            self.db.load(Ordering::Relaxed),
+        );
+        figures.write_state(&mut line, self.db.load(Ordering::Relaxed));
+        line.push(' ');
+        figures.write_buffers(&mut line);
+        let _ = write!(
+            line,
+            " cmd={} user=default redir=-1 resp={}",
             last_command_name,
             self.resp.load(Ordering::Relaxed),
         );
@@ -175,6 +183,7 @@ impl Registry {
             name: Mutex::new(None),
             lib_name: Mutex::new(None),
             lib_ver: Mutex::new(None),
+            figures: Figures::default(),
         });
         clients.insert(id, info.clone());
         self.accepted_total.fetch_add(1, Ordering::Relaxed);

@@ -44,6 +44,8 @@ use crate::client::Client;
 use crate::clock::unix_ms;
 use crate::cmd::multi;
 use crate::cmd::{self, flags, Action, CommandSpec, Ctx};
+use crate::config::ReadConsistency;
+use crate::conn_figures;
 use crate::metrics::commands::{self as command_metrics, Verdict};
 use crate::raft::status::ReadGate;
 use crate::resp::{CommandDecoder, ReplyWriter};
@@ -58,6 +60,8 @@ const QUERY_BUFFER_BYTES_MAX: usize = 1024 * 1024 * 1024;
 /// Output buffers larger than this are released once drained, so one big
 /// reply does not pin memory for the life of the connection.
 const OUTPUT_BYTES_KEEP_MAX: usize = 64 * 1024;
+/// `rbp` is the output's peak over about this long, as Redis's is.
+const OUTPUT_PEAK_WINDOW_MS: u64 = 5_000;
 /// Writes, and bytes of writes, one connection may have pending; past
 /// either its next command waits, which bounds the memory a pipelining
 /// client can pin in the proposer's queue.
@@ -236,6 +240,11 @@ pub struct Conn {
     handler_ended: Option<Instant>,
     /// The poller watches for writability (replies are waiting).
     pub writing: bool,
+    /// Bytes (as received) of the command in `args`.
+    command_bytes: usize,
+    /// The most the output held since `output_peak_since_ms` (`rbp`).
+    output_peak: usize,
+    output_peak_since_ms: u64,
 }
 
 /// A `WAIT` that has not yet seen enough followers.
@@ -282,7 +291,72 @@ impl Conn {
             started: None,
             handler_ended: None,
             writing: false,
+            command_bytes: 0,
+            output_peak: 0,
+            output_peak_since_ms: 0,
         }
+    }
+
+    /// Publishes what `CLIENT LIST` shows of this connection.
+    pub fn publish_figures(&self) {
+        let client = &self.client;
+        let mut flags = 0;
+        for (set, flag) in [
+            (client.monitoring, conn_figures::MONITOR),
+            (client.subscriptions() > 0, conn_figures::PUBSUB),
+            (client.multi.is_some(), conn_figures::MULTI),
+            (self.parked(), conn_figures::BLOCKED),
+            (self.closing, conn_figures::CLOSE_AFTER_REPLY),
+            (
+                client.consistency == Some(ReadConsistency::Stale),
+                conn_figures::READONLY,
+            ),
+        ] {
+            if set {
+                flags |= flag;
+            }
+        }
+        let (multi, multi_bytes) = match &client.multi {
+            Some(multi) => (multi.commands.len() as i64, multi.bytes),
+            None => (-1, 0),
+        };
+        let argv_bytes: usize = self.args.iter().map(Bytes::len).sum();
+        let command_bytes = if self.args.is_empty() {
+            0
+        } else {
+            self.command_bytes
+        };
+        let (mut held_replies, mut held_reply_bytes, mut held_capacity) = (0, 0, 0);
+        for slot in &self.slots {
+            if let Slot::Ready(bytes) = slot {
+                held_replies += 1;
+                held_reply_bytes += bytes.len();
+                held_capacity += bytes.capacity();
+            }
+        }
+        let total_bytes = std::mem::size_of::<Conn>()
+            + self.input.capacity()
+            + self.output.capacity()
+            + held_capacity
+            + argv_bytes
+            + multi_bytes;
+        self.client.info.figures.publish(&conn_figures::Snapshot {
+            flags,
+            channels: client.channels.len() as u32,
+            patterns: client.patterns.len() as u32,
+            multi,
+            query_bytes: (self.input.len() + command_bytes) as u64,
+            query_free_bytes: (self.input.capacity() - self.input.len()) as u64,
+            argv_bytes: argv_bytes as u64,
+            multi_bytes: multi_bytes as u64,
+            reply_buffer_bytes: self.output.capacity() as u64,
+            reply_peak_bytes: self.output_peak.max(self.output.len()) as u64,
+            output_bytes: self.output.len() as u64,
+            held_replies,
+            held_reply_bytes: held_reply_bytes as u64,
+            total_bytes: total_bytes as u64,
+            writing: self.writing,
+        });
     }
 
     /// A blocking command or `WAIT` is waiting: nothing after it runs.
@@ -665,6 +739,7 @@ impl Conn {
                 Ok(true) if self.args.is_empty() => {}
                 Ok(true) => {
                     ExecutorStats::add(&tick.stats.commands, 1);
+                    self.command_bytes = consumed;
                     if self.covered_bytes.is_some() {
                         self.read_checked = Some(true);
                     }
@@ -690,6 +765,11 @@ impl Conn {
     /// Runs the command in `args`. Returns false if it was held (its
     /// arguments stay in `args`).
     fn run_command(&mut self, tick: &mut Tick<'_>, now_ms: u64) -> bool {
+        if now_ms.saturating_sub(self.output_peak_since_ms) >= OUTPUT_PEAK_WINDOW_MS {
+            self.output_peak = self.output.len();
+            self.output_peak_since_ms = now_ms;
+        }
+        self.publish_figures();
         let read_checked = self.read_checked.take();
         let mark = self.reply_mark();
         let seq = self.write_seq_next;
@@ -763,6 +843,7 @@ impl Conn {
 
     /// Sends as much of the pending output as the socket takes.
     pub fn on_writable(&mut self, stats: &ExecutorStats) -> Next {
+        self.output_peak = self.output_peak.max(self.output.len());
         while !self.output.is_empty() {
             match self.stream.write(&self.output) {
                 Ok(0) => return Next::Close,

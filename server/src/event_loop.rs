@@ -263,6 +263,9 @@ fn follow(
     proposals: &mut Vec<Proposal>,
 ) {
     let conn = &mut conns[index];
+    if next != Next::Close {
+        conn.publish_figures();
+    }
     match next {
         Next::Close => close(shared, poll, conns, index, proposals),
         Next::Write if !conn.writing => {

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod conn;
+pub mod conn_figures;
 pub mod diag;
 pub mod event_loop;
 pub mod fd_limit;

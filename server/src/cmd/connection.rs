@@ -288,9 +288,12 @@ fn client_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     let listed: Vec<&_> = match args {
         [] => clients.iter().collect(),
         [option, kind] if is(option, "type") => {
-            if is(kind, "normal") {
-                clients.iter().collect()
-            } else if ["master", "replica", "slave", "pubsub"]
+            if ["normal", "pubsub"].iter().any(|name| is(kind, name)) {
+                clients
+                    .iter()
+                    .filter(|info| is(kind, info.figures.read().kind()))
+                    .collect()
+            } else if ["master", "replica", "slave"]
                 .iter()
                 .any(|name| is(kind, name))
             {

@@ -5,7 +5,7 @@
 //! A connection over `maxclients` is accepted, answered
 //! `-ERR max number of clients reached` and closed at once, before any
 //! client state exists, exactly as Redis does; the listener's accept path
-//! (`accept.rs`) refuses the same way the connections it can take only by
+//! (`net/accept.rs`) refuses the same way the connections it can take only by
 //! giving up its spare descriptor.
 //!
 //! Invariants:

@@ -23,7 +23,7 @@ use std::io;
 const BASE_RESERVED: u64 = 32;
 /// Per network thread: its listener, its epoll instance, its waker's
 /// eventfd and the spare descriptor it keeps for refusing clients when
-/// descriptors run out (`accept.rs`).
+/// descriptors run out (`net/accept.rs`).
 const PER_NETWORK_THREAD: u64 = 4;
 /// The Raft thread's own: its tokio runtime (epoll and eventfd), the log's
 /// io_uring and directory lock, and the listeners of the peer transport and
@@ -32,7 +32,7 @@ const RAFT_RUNTIME: u64 = 6;
 /// Segment files of the Raft log: each live segment stays open, plus the
 /// spare segments being prepared. A log longer than this many segments
 /// between snapshots takes descriptors from the clients' share; the
-/// listener then refuses the excess clients (`accept.rs`).
+/// listener then refuses the excess clients (`net/accept.rs`).
 const LOG_SEGMENTS: u64 = 16;
 /// Connections of the admin HTTP API (scrapers, health checks, operators).
 const ADMIN_CONNECTIONS: u64 = 16;

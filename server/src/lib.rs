@@ -5,7 +5,6 @@
 //! Its threads, layers, the path of a write and what apply may touch are
 //! described in `docs/design.md`.
 
-pub mod accept;
 pub mod admin;
 pub mod admission;
 pub mod apply;
@@ -16,20 +15,20 @@ pub mod client;
 pub mod clock;
 pub mod cmd;
 pub mod config;
-pub mod conn;
 pub mod conn_figures;
 pub mod diag;
-pub mod event_loop;
 pub mod fd_limit;
 pub mod info;
 pub mod logging;
 pub mod malloc;
 pub mod metrics;
+pub mod net;
 pub mod pubsub;
 pub mod raft;
 pub mod resp;
 pub mod route;
 pub mod server;
+pub mod session;
 pub mod shared;
 pub mod tx_gate;
 pub mod write_path;

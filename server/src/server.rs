@@ -2,7 +2,7 @@
 //! does first thing; `fd_limit.rs`), the Raft thread (raft/node.rs), then
 //! one network thread
 //! per configured thread, each with its own SO_REUSEPORT listener on the
-//! client port (event_loop.rs), plus the cron thread (active expiry, ops/s
+//! client port (net/event_loop.rs), plus the cron thread (active expiry, ops/s
 //! sampling, returning free memory to the system).
 //!
 //! Invariants:
@@ -20,7 +20,7 @@ use std::time::Duration;
 use redraft_engine::{WriteOp, DB_COUNT};
 
 use crate::clock::unix_ms;
-use crate::event_loop;
+use crate::net::event_loop;
 use crate::raft::proposer::ENTRY_BYTES_TARGET;
 use crate::raft::status::Role;
 use crate::route::Proposal;

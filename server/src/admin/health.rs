@@ -4,7 +4,7 @@
 //! `{"status":"unavailable","reason":...}` naming the first that fails:
 //! - every client listener can accept connections (one that cannot, out of
 //!   descriptors for instance, is reported with the error while that lasts:
-//!   `accept.rs`);
+//!   `net/accept.rs`);
 //! - this node is a member of a group (a node started with `--join` is not,
 //!   until it has been added);
 //! - it knows a leader (`no leader` during an election or when cut off);

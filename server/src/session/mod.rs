@@ -1,11 +1,17 @@
-//! One client connection as a state machine driven by the event loop:
-//! read what the socket has, execute every complete command in order, and
-//! write all their replies with one write per batch.
+//! One client connection's session: the state machine between the bytes a
+//! client sent and the bytes it is sent back. It never touches a socket:
+//! its driver (`net::conn`) reads into [`Session::input_for_read`], calls
+//! [`Session::on_received`], and writes [`Session::output`], reporting what
+//! the socket took with [`Session::on_sent`]; outcomes of writes, read
+//! checks, published messages and timers come in from the network thread,
+//! and writes go out as proposals in the [`Tick`]. So it runs the same
+//! under any transport, and under the in-memory one of its scenario tests
+//! (`session/scenarios/`).
 //!
 //! Writes do not reply at once: each is queued for the proposer (one batch
 //! per event-loop tick) and its reply arrives through the executor's inbox
-//! once its Raft entry is committed and applied ([`Conn::on_outcome`]).
-//! Until then the connection keeps an ordered queue of reply slots: a
+//! once its Raft entry is committed and applied ([`Session::on_outcome`]).
+//! Until then the session keeps an ordered queue of reply slots: a
 //! pending write, or bytes of replies that came after it.
 //!
 //! Invariants:
@@ -20,23 +26,18 @@
 //!   is done. The check also covers every command that was already in the
 //!   input buffer when the read was held (they arrived before the check
 //!   began), so a pipeline of reads costs one check, not one each.
-//! - A request costs one `recv`, one `send` and a share of one
-//!   `epoll_wait`: reading stops at the first short read (the socket is
-//!   drained; the edge-triggered poller reports new data), not at EAGAIN.
-//! - While replies are waiting for the socket to drain, no more input is
-//!   processed, so a client that does not read cannot grow our buffers.
+//! - While replies are waiting for the transport to drain, no more input
+//!   is processed (the driver runs nothing until [`Session::output`] is
+//!   sent), so a client that does not read cannot grow our buffers.
 //! - A protocol error gets `-ERR Protocol error: ...` and closes only this
 //!   connection; nothing a client sends can panic the server.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
-use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use mio::net::TcpStream;
-
 use redraft_engine::{Reply, ReplySink};
 
 use crate::apply::ExecReply;
@@ -51,6 +52,9 @@ use crate::raft::status::ReadGate;
 use crate::resp::{CommandDecoder, ReplyWriter};
 use crate::route::{key_slot, Op, Outcome, Proposal, Route};
 use crate::shared::{ExecutorStats, Shared};
+
+#[cfg(test)]
+mod scenarios;
 
 /// Bytes to make room for before each read (Redis's PROTO_IOBUF_LEN).
 const READ_BYTES_MIN: usize = 16 * 1024;
@@ -181,8 +185,7 @@ pub enum Hold {
 }
 
 /// A client connection and its buffers.
-pub struct Conn {
-    pub stream: TcpStream,
+pub struct Session {
     pub client: Client,
     /// This connection's slot in its executor's slab.
     index: u32,
@@ -238,8 +241,6 @@ pub struct Conn {
     started: Option<Instant>,
     /// When its handler returned: the end of an immediate reply.
     handler_ended: Option<Instant>,
-    /// The poller watches for writability (replies are waiting).
-    pub writing: bool,
     /// Bytes (as received) of the command in `args`.
     command_bytes: usize,
     /// The most the output held since `output_peak_since_ms` (`rbp`).
@@ -262,10 +263,9 @@ pub const REPLICA_CHECK: u64 = u64::MAX;
 /// How often a `WAIT` looks at the followers again.
 const REPLICA_CHECK_MS: u64 = 5;
 
-impl Conn {
-    pub fn new(stream: TcpStream, client: Client, index: u32, executor: u16) -> Conn {
-        Conn {
-            stream,
+impl Session {
+    pub fn new(client: Client, index: u32, executor: u16) -> Session {
+        Session {
             client,
             index,
             executor,
@@ -290,7 +290,6 @@ impl Conn {
             replica_wait: None,
             started: None,
             handler_ended: None,
-            writing: false,
             command_bytes: 0,
             output_peak: 0,
             output_peak_since_ms: 0,
@@ -298,7 +297,7 @@ impl Conn {
     }
 
     /// Publishes what `CLIENT LIST` shows of this connection.
-    pub fn publish_figures(&self) {
+    pub fn publish_figures(&self, writing: bool) {
         let client = &self.client;
         let mut flags = 0;
         for (set, flag) in [
@@ -334,7 +333,7 @@ impl Conn {
                 held_capacity += bytes.capacity();
             }
         }
-        let total_bytes = std::mem::size_of::<Conn>()
+        let total_bytes = std::mem::size_of::<Session>()
             + self.input.capacity()
             + self.output.capacity()
             + held_capacity
@@ -355,7 +354,7 @@ impl Conn {
             held_replies,
             held_reply_bytes: held_reply_bytes as u64,
             total_bytes: total_bytes as u64,
-            writing: self.writing,
+            writing,
         });
     }
 
@@ -369,89 +368,90 @@ impl Conn {
         self.write_seq_next - self.reply_seq_next
     }
 
-    /// Reads what the socket has, executes every complete command and
-    /// tries to send the replies.
-    ///
-    /// The poller is edge-triggered: a read that fills the buffer may have
-    /// left data behind, so it reads again; a short read means the socket was
-    /// drained, and new data will raise a new edge. That keeps a request to
-    /// one `recv` (no extra `recv` just to see EAGAIN). Input keeps being
-    /// read while a command is held (up to the query buffer limit, as
-    /// Redis does), so no edge is lost.
-    ///
-    /// `read_closed`: the poller says the peer has shut its side (the FIN
-    /// may have come with the data, and no further edge will come for it),
-    /// so reading goes on until it sees the end.
-    pub fn on_readable(&mut self, tick: &mut Tick<'_>, read_closed: bool) -> Next {
-        if self.peer_closed {
-            return self.on_writable(tick.stats);
+    /// The input buffer, with room for the next read made: the driver
+    /// reads into its spare capacity, then calls [`Session::on_received`].
+    pub fn input_for_read(&mut self) -> &mut BytesMut {
+        self.input
+            .reserve(READ_BYTES_MIN.max(self.decoder.bytes_needed_hint()));
+        &mut self.input
+    }
+
+    /// `read` bytes arrived in the input buffer: runs every complete
+    /// command that may run. Returns false if the connection must close
+    /// now (its unparsed input passed the query buffer limit).
+    pub fn on_received(&mut self, tick: &mut Tick<'_>, read: usize) -> bool {
+        ExecutorStats::add(&tick.stats.net_input_bytes, read as u64);
+        self.execute_buffered(tick, unix_ms());
+        if !self.closing && self.input.len() > QUERY_BUFFER_BYTES_MAX {
+            tracing::warn!(
+                client = self.client.info.id,
+                "closing client that reached max query buffer length"
+            );
+            return false;
         }
-        loop {
-            self.input
-                .reserve(READ_BYTES_MIN.max(self.decoder.bytes_needed_hint()));
-            let room = self.input.capacity() - self.input.len();
-            let read = match read_some(&mut self.stream, &mut self.input) {
-                Ok(0) => return self.on_eof(tick.stats),
-                Ok(read) => read,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Next::Read,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return Next::Close,
-            };
-            ExecutorStats::add(&tick.stats.net_input_bytes, read as u64);
-            self.execute_buffered(tick, unix_ms());
-            if !self.closing && self.input.len() > QUERY_BUFFER_BYTES_MAX {
-                tracing::warn!(
-                    client = self.client.info.id,
-                    "closing client that reached max query buffer length"
-                );
-                return Next::Close;
-            }
-            let next = self.on_writable(tick.stats);
-            if next != Next::Read || (read < room && !read_closed) {
-                return next;
-            }
-        }
+        true
     }
 
     /// The peer shut its side. As Redis does, every complete command it
     /// sent before is answered (here: once its write has applied, for a
     /// write) and the connection then closes; a blocked command or a
-    /// `WAIT` ends at once (its client cannot be waiting for it).
-    fn on_eof(&mut self, stats: &ExecutorStats) -> Next {
+    /// `WAIT` ends at once (its client cannot be waiting for it). Returns
+    /// true if the connection must close now, without sending more.
+    pub fn on_eof(&mut self) -> bool {
         if self.parked() {
-            return Next::Close;
+            return true;
         }
         self.peer_closed = true;
-        self.on_writable(stats)
+        false
     }
 
-    /// After a write outcome or a read check arrived: runs the held command
-    /// if it may now run, then whatever input is buffered behind it, and
-    /// sends what is ready.
-    pub fn resume(&mut self, tick: &mut Tick<'_>) -> Next {
-        self.request_unblocks(tick);
-        if self.writing {
-            // The socket is full; the writable event drives us on.
-            return Next::Write;
-        }
+    /// The peer has shut its side: read no more.
+    pub fn peer_closed(&self) -> bool {
+        self.peer_closed
+    }
+
+    /// Runs the held command if it may now run, then whatever input is
+    /// buffered behind it.
+    pub fn run_buffered(&mut self, tick: &mut Tick<'_>) {
         self.execute_buffered(tick, unix_ms());
-        self.drive(tick)
     }
 
-    /// Flushes, then runs whatever may run now that the output drained (a
-    /// command released while replies were waiting for the socket), until
-    /// nothing more runs or the socket is full again.
-    pub fn drive(&mut self, tick: &mut Tick<'_>) -> Next {
-        loop {
-            let next = self.on_writable(tick.stats);
-            if next != Next::Read {
-                return next;
-            }
-            self.execute_buffered(tick, unix_ms());
-            if self.output.is_empty() {
-                return Next::Read;
-            }
+    /// After a write outcome, a read check or a timer: proposes the
+    /// unblocks they asked for (before anything runs).
+    pub fn prepare_resume(&mut self, tick: &mut Tick<'_>) {
+        self.request_unblocks(tick);
+    }
+
+    /// Reply bytes ready to be sent, in order.
+    pub fn output(&self) -> &[u8] {
+        &self.output
+    }
+
+    /// The transport took the first `written` bytes of [`Session::output`].
+    pub fn on_sent(&mut self, written: usize, stats: &ExecutorStats) {
+        ExecutorStats::add(&stats.net_output_bytes, written as u64);
+        let _ = self.output.split_to(written);
+    }
+
+    /// Every byte of [`Session::output`] was sent: gives a large output
+    /// buffer back, and says whether the connection is finished (closing,
+    /// or the peer gone with nothing left to answer).
+    pub fn on_drained(&mut self) -> Next {
+        debug_assert!(self.output.is_empty(), "drained with output left");
+        if self.output.capacity() > OUTPUT_BYTES_KEEP_MAX {
+            self.output = BytesMut::with_capacity(READ_BYTES_MIN);
         }
+        let finished = self.closing || (self.peer_closed && self.held.is_none());
+        if finished && self.slots.is_empty() {
+            Next::Close
+        } else {
+            Next::Read
+        }
+    }
+
+    /// Notes the output's size before it is sent, for `rbp`.
+    pub fn note_output_peak(&mut self) {
+        self.output_peak = self.output_peak.max(self.output.len());
     }
 
     /// The read check this connection's held read waits for is done.
@@ -769,7 +769,8 @@ impl Conn {
             self.output_peak = self.output.len();
             self.output_peak_since_ms = now_ms;
         }
-        self.publish_figures();
+        // No command runs while output waits for the transport.
+        self.publish_figures(false);
         let read_checked = self.read_checked.take();
         let mark = self.reply_mark();
         let seq = self.write_seq_next;
@@ -840,32 +841,6 @@ impl Conn {
             }
         }
     }
-
-    /// Sends as much of the pending output as the socket takes.
-    pub fn on_writable(&mut self, stats: &ExecutorStats) -> Next {
-        self.output_peak = self.output_peak.max(self.output.len());
-        while !self.output.is_empty() {
-            match self.stream.write(&self.output) {
-                Ok(0) => return Next::Close,
-                Ok(written) => {
-                    ExecutorStats::add(&stats.net_output_bytes, written as u64);
-                    let _ = self.output.split_to(written);
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Next::Write,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Next::Close,
-            }
-        }
-        if self.output.capacity() > OUTPUT_BYTES_KEEP_MAX {
-            self.output = BytesMut::with_capacity(READ_BYTES_MIN);
-        }
-        let finished = self.closing || (self.peer_closed && self.held.is_none());
-        if finished && self.slots.is_empty() {
-            Next::Close
-        } else {
-            Next::Read
-        }
-    }
 }
 
 /// Where the next immediate reply goes: straight to the output when no
@@ -886,19 +861,6 @@ fn reply_buffer<'a>(output: &'a mut BytesMut, slots: &'a mut VecDeque<Slot>) -> 
 /// The first bytes of a reply: enough to tell an error and name it.
 fn reply_head(reply: &[u8]) -> &[u8] {
     &reply[..reply.len().min(64)]
-}
-
-/// Reads once into the spare capacity of `input`, returning the bytes read.
-fn read_some(stream: &mut TcpStream, input: &mut BytesMut) -> io::Result<usize> {
-    let spare = input.spare_capacity_mut();
-    // SAFETY: the slice is only written by recv(2), which never reads it, and
-    // only the bytes it reports as written are exposed by `set_len`.
-    let spare = unsafe { &mut *(spare as *mut [std::mem::MaybeUninit<u8>] as *mut [u8]) };
-    let read = stream.read(spare)?;
-    assert!(read <= spare.len(), "read past the buffer");
-    // SAFETY: recv(2) initialised exactly `read` bytes past the old length.
-    unsafe { input.set_len(input.len() + read) };
-    Ok(read)
 }
 
 /// What became of one command.
@@ -923,7 +885,7 @@ fn first_key_slot(spec: &CommandSpec, args: &[Bytes]) -> u16 {
 /// holds it. `read_checked` is the result of the read check the command
 /// was held for, if it was.
 fn execute(
-    conn: &mut Conn,
+    conn: &mut Session,
     tick: &mut Tick<'_>,
     now_ms: u64,
     read_checked: Option<bool>,
@@ -1158,7 +1120,7 @@ fn queue(ctx: &mut Ctx<'_>, effective: &CommandSpec, args: &[Bytes]) {
 
 /// Queues `op` for the proposer and a reply slot for its outcome.
 fn propose(
-    conn: &mut Conn,
+    conn: &mut Session,
     tick: &mut Tick<'_>,
     op: Op,
     bytes: usize,

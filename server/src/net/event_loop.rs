@@ -35,12 +35,13 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::accept::Acceptor;
 use crate::client::Client;
 use crate::clock::unix_ms;
-use crate::conn::{Conn, Next, Tick};
 use crate::metrics::commands::{self as command_metrics, FLUSH_INTERVAL};
+use crate::net::accept::Acceptor;
+use crate::net::conn::Conn;
 use crate::route::{Delivery, Proposal};
+use crate::session::{Next, Session, Tick};
 use crate::shared::Shared;
 
 /// The listener's token; connections use their slab index + 1.
@@ -87,7 +88,7 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
     let inbox = &shared.inboxes[executor];
     inbox.set_waker(mio::Waker::new(poll.registry(), WAKER)?);
     let mut events = Events::with_capacity(EVENTS_MAX);
-    let mut conns: Slab<Conn> = Slab::new();
+    let mut conns: Slab<Conn<TcpStream>> = Slab::new();
     let stats = &shared.executors[executor];
     let mut proposals = Vec::new();
     let mut deliveries = Vec::new();
@@ -160,26 +161,26 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
                 match delivery {
                     Delivery::Write { route, outcome } => {
                         if let Some(conn) = conn_of(&mut conns, route.conn, route.client_id) {
-                            conn.on_outcome(route.seq, outcome, &shared);
+                            conn.session.on_outcome(route.seq, outcome, &shared);
                             touched.push(route.conn as usize);
                         }
                     }
                     Delivery::Message { to, message } => {
                         if let Some(conn) = conn_of(&mut conns, to.conn, to.client_id) {
-                            let client = &conn.client;
+                            let client = &conn.session.client;
                             let listening = match &message.pattern {
                                 Some(pattern) => client.patterns.contains(pattern),
                                 None => client.channels.contains(&message.channel),
                             };
                             if listening {
-                                conn.on_message(&message);
+                                conn.session.on_message(&message);
                                 touched.push(to.conn as usize);
                             }
                         }
                     }
                     Delivery::Monitor { to, line } => {
                         if let Some(conn) = conn_of(&mut conns, to.conn, to.client_id) {
-                            conn.on_monitor(&line);
+                            conn.session.on_monitor(&line);
                             touched.push(to.conn as usize);
                         }
                     }
@@ -189,7 +190,7 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
                                 return true;
                             }
                             if let Some(conn) = conn_of(&mut conns, index, client_id) {
-                                conn.on_read_checked(leader);
+                                conn.session.on_read_checked(leader);
                                 touched.push(index as usize);
                             }
                             false
@@ -210,7 +211,7 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
             }
             tick.deadlines.pop();
             if let Some(conn) = conn_of(&mut conns, index, client_id) {
-                if let Some(next_ms) = conn.on_deadline(seq, &shared, now_ms) {
+                if let Some(next_ms) = conn.session.on_deadline(seq, &shared, now_ms) {
                     tick.deadlines
                         .push(Reverse((next_ms, index, client_id, seq)));
                 }
@@ -245,10 +246,14 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
 
 /// The connection in slab slot `index`, if it is still client
 /// `client_id` (a closed connection's slot may have been reused).
-fn conn_of(conns: &mut Slab<Conn>, index: u32, client_id: u64) -> Option<&mut Conn> {
+fn conn_of(
+    conns: &mut Slab<Conn<TcpStream>>,
+    index: u32,
+    client_id: u64,
+) -> Option<&mut Conn<TcpStream>> {
     conns
         .get_mut(index as usize)
-        .filter(|conn| conn.client.info.id == client_id)
+        .filter(|conn| conn.session.client.info.id == client_id)
 }
 
 /// Acts on what a connection asked for after an event: close it, or watch
@@ -257,7 +262,7 @@ fn conn_of(conns: &mut Slab<Conn>, index: u32, client_id: u64) -> Option<&mut Co
 fn follow(
     shared: &Shared,
     poll: &Poll,
-    conns: &mut Slab<Conn>,
+    conns: &mut Slab<Conn<TcpStream>>,
     index: usize,
     next: Next,
     proposals: &mut Vec<Proposal>,
@@ -284,7 +289,7 @@ fn follow(
 fn register(
     shared: &Shared,
     poll: &Poll,
-    conns: &mut Slab<Conn>,
+    conns: &mut Slab<Conn<TcpStream>>,
     executor: u16,
     mut stream: TcpStream,
     client: Client,
@@ -300,35 +305,35 @@ fn register(
         return;
     }
     let index = entry.key() as u32;
-    entry.insert(Conn::new(stream, client, index, executor));
+    entry.insert(Conn::new(stream, Session::new(client, index, executor)));
 }
 
-fn reregister(poll: &Poll, conn: &mut Conn, index: usize, interest: Interest) {
+fn reregister(poll: &Poll, conn: &mut Conn<TcpStream>, index: usize, interest: Interest) {
     if poll
         .registry()
-        .reregister(&mut conn.stream, Token(index + 1), interest)
+        .reregister(&mut conn.transport, Token(index + 1), interest)
         .is_err()
     {
-        tracing::debug!(client = conn.client.info.id, "reregister failed");
+        tracing::debug!(client = conn.session.client.info.id, "reregister failed");
     }
 }
 
 fn close(
     shared: &Shared,
     poll: &Poll,
-    conns: &mut Slab<Conn>,
+    conns: &mut Slab<Conn<TcpStream>>,
     index: usize,
     proposals: &mut Vec<Proposal>,
 ) {
     let mut conn = conns.remove(index);
-    let _ = poll.registry().deregister(&mut conn.stream);
-    conn.on_close(proposals, shared);
-    let client = &conn.client;
+    let _ = poll.registry().deregister(&mut conn.transport);
+    conn.session.on_close(proposals, shared);
+    let client = &conn.session.client;
     shared
         .pubsub
         .forget(client.info.id, &client.channels, &client.patterns);
     if client.monitoring {
         shared.diag.monitors.remove(client.info.id);
     }
-    shared.clients.disconnect(conn.client.info.id);
+    shared.clients.disconnect(conn.session.client.info.id);
 }

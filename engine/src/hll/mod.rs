@@ -22,6 +22,7 @@
 //!   keeps the registers raised before it met the corruption, as Redis
 //!   does: the one write here that changes its key and replies an error.
 
+pub mod opcodes;
 mod ops;
 mod read;
 pub mod selftest;

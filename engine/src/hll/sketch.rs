@@ -175,7 +175,7 @@ pub fn histogram(bytes: &[u8]) -> Result<Histogram, Error> {
         return Ok(histogram);
     }
     let mut covered = 0usize;
-    for op in super::sparse::opcodes(registers) {
+    for op in super::opcodes::opcodes(registers) {
         histogram[usize::from(op.value)] += op.run;
         covered += op.run as usize;
     }
@@ -257,7 +257,7 @@ pub fn merge_into(max: &mut [u8; REGISTERS], bytes: &[u8]) -> Result<(), Error> 
         return Ok(());
     }
     let mut at = 0usize;
-    for op in super::sparse::opcodes(registers) {
+    for op in super::opcodes::opcodes(registers) {
         let run = op.run as usize;
         if op.value == 0 {
             at += run;

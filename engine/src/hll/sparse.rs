@@ -1,10 +1,7 @@
 //! The sparse sketch: Redis 7.0's run-length opcodes over the 16384
 //! registers, and the edits `PFADD` and `PFMERGE` make to them in place.
 //!
-//! Three opcodes, read left to right, each covering a run of registers:
-//! - `ZERO` `00xxxxxx`: 1 to 64 registers at 0;
-//! - `XZERO` `01xxxxxx yyyyyyyy`: 1 to 16384 registers at 0 (14 bits);
-//! - `VAL` `1vvvvvxx`: 1 to 4 registers at a value of 1 to 32.
+//! The opcodes (`ZERO`, `XZERO`, `VAL`) are read by `opcodes.rs`.
 //!
 //! A register raised past 32, or an edit that would make the sketch longer
 //! than `hll-sparse-max-bytes`, turns it dense ([`to_dense`]).
@@ -20,6 +17,7 @@
 
 use bytes::BytesMut;
 
+use super::opcodes::{opcode_at, opcodes, Kind};
 use super::sketch::{self, CORRUPT, DENSE, DENSE_BYTES, HEADER_BYTES, REGISTERS};
 use crate::Error;
 
@@ -34,74 +32,6 @@ const VAL_RUN_MAX: u32 = 4;
 const ZERO_RUN_MAX: usize = 64;
 /// The longest run of an `XZERO` opcode.
 const XZERO_RUN_MAX: usize = 16384;
-
-/// Which opcode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Zero,
-    XZero,
-    Val,
-}
-
-/// One opcode, decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Opcode {
-    pub kind: Kind,
-    /// The registers' value (0 for the zero runs).
-    pub value: u8,
-    /// How many registers it covers (at least 1).
-    pub run: u32,
-}
-
-impl Opcode {
-    /// Its length in bytes.
-    fn len(self) -> usize {
-        if self.kind == Kind::XZero {
-            2
-        } else {
-            1
-        }
-    }
-}
-
-/// Decodes the opcode at `bytes[at]` (which must exist); a byte past the
-/// end reads as 0.
-fn opcode_at(bytes: &[u8], at: usize) -> Opcode {
-    let byte = bytes[at];
-    match byte & 0xc0 {
-        0x00 => Opcode {
-            kind: Kind::Zero,
-            value: 0,
-            run: u32::from(byte & 0x3f) + 1,
-        },
-        0x40 => {
-            let low = bytes.get(at + 1).copied().unwrap_or(0);
-            Opcode {
-                kind: Kind::XZero,
-                value: 0,
-                run: ((u32::from(byte & 0x3f) << 8) | u32::from(low)) + 1,
-            }
-        }
-        _ => Opcode {
-            kind: Kind::Val,
-            value: ((byte >> 2) & 0x1f) + 1,
-            run: u32::from(byte & 0x03) + 1,
-        },
-    }
-}
-
-/// The opcodes of sparse `registers` (the bytes after the header).
-pub fn opcodes(registers: &[u8]) -> impl Iterator<Item = Opcode> + '_ {
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        if at >= registers.len() {
-            return None;
-        }
-        let op = opcode_at(registers, at);
-        at += op.len();
-        Some(op)
-    })
-}
 
 /// A `VAL` opcode byte: `value` 1..=32, `run` 1..=4.
 fn val(value: u8, run: u32) -> u8 {

@@ -142,3 +142,48 @@ fn a_closed_subscriber_leaves_no_subscription_behind() {
         Frame::Integer(0)
     );
 }
+
+/// Publishes 1 MB messages to a subscriber that never reads until the
+/// server drops it (PUBLISH counts no receiver); returns how many it took.
+fn publishes_until_dropped(server: &common::Process) -> usize {
+    let mut subscriber = server.raw();
+    assert_eq!(
+        subscriber.command(&[b"SUBSCRIBE", b"firehose"]),
+        Frame::Array(vec![
+            Frame::Bulk("subscribe".into()),
+            Frame::Bulk("firehose".into()),
+            Frame::Integer(1)
+        ])
+    );
+    let mut publisher = server.raw();
+    let payload = vec![b'x'; 1 << 20];
+    for published in 1..=256 {
+        match publisher.command(&[b"PUBLISH", b"firehose", &payload]) {
+            Frame::Integer(1) => {}
+            Frame::Integer(0) => return published,
+            other => panic!("PUBLISH answered {other:?}"),
+        }
+    }
+    panic!("a subscriber that never reads was sent 256 MB and kept");
+}
+
+#[test]
+fn a_subscriber_that_does_not_read_is_dropped_past_the_output_limit_as_in_redis() {
+    let redis = common::redis(&[]);
+    let redraft = common::redraft(&[]);
+    let by_redis = publishes_until_dropped(&redis);
+    let by_redraft = publishes_until_dropped(&redraft);
+    // Both keep at most the 32 MB hard limit plus what the sockets hold.
+    assert!(by_redis <= 64, "redis dropped it after {by_redis} MB");
+    assert!(by_redraft <= 64, "redraft dropped it after {by_redraft} MB");
+    assert!(
+        by_redraft > 32,
+        "redraft dropped it early, after {by_redraft} MB"
+    );
+    let mut probe = redraft.raw();
+    let Frame::Bulk(list) = probe.command(&[b"CLIENT", b"LIST"]) else {
+        panic!("CLIENT LIST");
+    };
+    let list = String::from_utf8_lossy(&list).into_owned();
+    assert!(!list.contains("cmd=subscribe"), "{list}");
+}

@@ -116,6 +116,9 @@ impl<T: Transport> Conn<T> {
     /// it, and sends what is ready.
     pub fn resume(&mut self, tick: &mut Tick<'_>) -> Next {
         self.session.prepare_resume(tick);
+        if self.session.finished() {
+            return Next::Close;
+        }
         if self.writing {
             // The transport is full; the writable event drives us on.
             return Next::Write;

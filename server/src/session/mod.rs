@@ -77,6 +77,13 @@ const WRITES_PENDING_BYTES_MAX: usize = 64 << 20;
 /// waits for a write of its own stops taking commands: the bound of the
 /// network -> Raft queue, short of one command per connection.
 const EXECUTOR_WRITES_PENDING_BYTES_MAX: u64 = 256 << 20;
+/// Redis's `client-output-buffer-limit pubsub 32mb 8mb 60`: a subscriber
+/// whose unsent output passes the hard limit, or stays past the soft one
+/// for the soft time, is disconnected, so one that does not read cannot
+/// grow the node's memory.
+const PUBSUB_OUTPUT_HARD_BYTES: usize = 32 << 20;
+const PUBSUB_OUTPUT_SOFT_BYTES: usize = 8 << 20;
+const PUBSUB_OUTPUT_SOFT_MS: u64 = 60_000;
 /// Reply slots kept allocated once the queue drains.
 const SLOTS_KEEP_MAX: usize = 1024;
 
@@ -247,6 +254,9 @@ pub struct Session {
     /// The most the output held since `output_peak_since_ms` (`rbp`).
     output_peak: usize,
     output_peak_since_ms: u64,
+    /// Since when a subscriber's unsent output has been past the soft
+    /// limit (Unix ms); `None` while it is not.
+    pubsub_over_soft_since_ms: Option<u64>,
 }
 
 /// A `WAIT` that has not yet seen enough followers.
@@ -294,6 +304,7 @@ impl Session {
             command_bytes: 0,
             output_peak: 0,
             output_peak_since_ms: 0,
+            pubsub_over_soft_since_ms: None,
         }
     }
 
@@ -404,6 +415,13 @@ impl Session {
         }
         self.peer_closed = true;
         false
+    }
+
+    /// The session is closing with nothing left to send (its replies are
+    /// sent, or a subscriber's or monitor's output was dropped past its
+    /// limit): close now, even if the transport is full.
+    pub fn finished(&self) -> bool {
+        self.closing && self.output.is_empty() && self.slots.is_empty()
     }
 
     /// The peer has shut its side: read no more.
@@ -618,6 +636,9 @@ impl Session {
     /// It goes straight to the output: a push may sit between any two
     /// replies, so it need not wait behind pending writes.
     pub fn on_message(&mut self, message: &crate::pubsub::Message) {
+        if self.closing || self.over_pubsub_limit(message.payload.len()) {
+            return;
+        }
         let mut out = ReplyWriter::new(&mut self.output, self.client.resp3);
         match &message.pattern {
             Some(pattern) => {
@@ -632,6 +653,33 @@ impl Session {
         }
         out.bulk(&message.channel);
         out.bulk(&message.payload);
+    }
+
+    /// Whether a message of about `adding` bytes takes this subscriber's
+    /// unsent output past Redis's pub/sub limits: then the output is
+    /// dropped and the connection closes, as Redis closes it.
+    fn over_pubsub_limit(&mut self, adding: usize) -> bool {
+        let unsent = self.output.len() + adding;
+        let over = if unsent > PUBSUB_OUTPUT_HARD_BYTES {
+            true
+        } else if unsent > PUBSUB_OUTPUT_SOFT_BYTES {
+            let now_ms = unix_ms();
+            let since_ms = *self.pubsub_over_soft_since_ms.get_or_insert(now_ms);
+            now_ms.saturating_sub(since_ms) >= PUBSUB_OUTPUT_SOFT_MS
+        } else {
+            self.pubsub_over_soft_since_ms = None;
+            false
+        };
+        if over {
+            tracing::warn!(
+                client = self.client.info.id,
+                unsent_bytes = unsent,
+                "closing a subscriber past the pub/sub output buffer limits"
+            );
+            self.output.clear();
+            self.closing = true;
+        }
+        over
     }
 
     /// Writes a MONITOR line. Like a push it goes straight to the output

@@ -487,3 +487,42 @@ fn client_list_shows_each_connection_s_state_as_redis_does() {
         ["blocked", "caller", "idle", "monitor", "queuing"]
     );
 }
+
+/// Sends 1 MB ECHOs while a MONITOR client never reads, until the server
+/// drops the monitor; returns how many megabytes that took.
+fn echoes_until_monitor_dropped(server: &Process) -> usize {
+    let mut monitor = server.raw();
+    assert_eq!(monitor.command(&[b"MONITOR"]), Frame::Simple("OK".into()));
+    let mut client = server.raw();
+    let payload = vec![b'x'; 1 << 20];
+    for sent in 1..=512 {
+        client.command(&[b"ECHO", &payload]);
+        if sent % 16 == 0 {
+            let Frame::Bulk(list) = client.command(&[b"CLIENT", b"LIST"]) else {
+                panic!("CLIENT LIST");
+            };
+            if !String::from_utf8_lossy(&list).contains("flags=O") {
+                return sent;
+            }
+        }
+    }
+    panic!("a monitor that never reads was sent 512 MB and kept");
+}
+
+/// Redis keeps such a monitor whatever it costs (monitors are "normal"
+/// clients to its output limits, which are off for those); redraft drops
+/// it past 256 MB, Redis's limit for replicas, so it cannot exhaust memory.
+#[test]
+fn a_monitor_that_does_not_read_is_dropped_past_256_mb() {
+    let redraft = common::redraft(&[]);
+    let by_redraft = echoes_until_monitor_dropped(&redraft);
+    // Plus what the sockets hold and the 16 MB between two looks.
+    assert!(
+        by_redraft <= 320,
+        "redraft dropped it after {by_redraft} MB"
+    );
+    assert!(
+        by_redraft >= 256,
+        "redraft dropped it early, after {by_redraft} MB"
+    );
+}

@@ -16,8 +16,9 @@
 //! - The registry lists a connection at most once, exactly while its
 //!   `Client::monitoring` is set; a closing connection leaves nothing.
 //! - A monitor whose unsent output passes [`OUTPUT_BYTES_MAX`] is
-//!   disconnected (Redis applies its replica output limit to monitors),
-//!   so a monitor that does not read cannot grow the node's memory.
+//!   disconnected, so a monitor that does not read cannot grow the node's
+//!   memory. (Redis sets no limit: to its output limits a monitor is a
+//!   normal client. The limit here is Redis's for replicas.)
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -30,7 +31,8 @@ use crate::pubsub::Subscriber;
 use crate::route::{Delivery, Inbox};
 
 /// Unsent monitor output past which the monitor is disconnected (Redis's
-/// hard `client-output-buffer-limit` for replicas, which monitors are).
+/// hard `client-output-buffer-limit` for replicas; Redis has none for
+/// monitors).
 pub const OUTPUT_BYTES_MAX: usize = 256 << 20;
 
 /// The connections in MONITOR mode on this node.

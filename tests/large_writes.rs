@@ -336,20 +336,25 @@ fn large_writes_survive_a_leader_kill_on_three_nodes() {
     }
 }
 
-/// The node's count of pending write bytes (`raft_writes_pending_bytes`),
+/// The node's count of pending writes and their bytes (`raft_writes_pending`,
+/// `raft_writes_pending_bytes`),
 /// which bounds the network -> Raft queue, returns to zero once every
 /// write was answered, also when clients close with writes in flight.
 #[test]
-fn pending_write_bytes_return_to_zero() {
+fn pending_writes_return_to_zero() {
     use std::io::Write as _;
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let node = Node::start();
     node.wait_leader();
-    let pending = || -> u64 {
+    // (writes, bytes) pending.
+    let pending = || -> (u64, u64) {
         let info = common::node::info_raft(node.port()).expect("INFO raft");
-        info["raft_writes_pending_bytes"].parse().expect("a number")
+        (
+            info["raft_writes_pending"].parse().expect("a number"),
+            info["raft_writes_pending_bytes"].parse().expect("a number"),
+        )
     };
-    assert_eq!(pending(), 0);
+    assert_eq!(pending(), (0, 0));
     let mut pipeline = Vec::new();
     for i in 0..2_000 {
         let value = if i % 500 == 0 { 2 * MB } else { 100 };
@@ -364,7 +369,7 @@ fn pending_write_bytes_return_to_zero() {
             .as_bytes(),
         );
     }
-    let mut seen_max = 0;
+    let mut seen_max = (0, 0);
     let mut kept = Vec::new();
     for client in 0..6 {
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", node.port())).unwrap();
@@ -377,7 +382,10 @@ fn pending_write_bytes_return_to_zero() {
             kept.push(stream);
         }
     }
-    assert!(seen_max > 0, "writes were pending while the pipelines ran");
+    assert!(
+        seen_max.0 > 0 && seen_max.1 > 0,
+        "writes were pending while the pipelines ran"
+    );
     // The kept clients read every reply; the count then drains to zero.
     for mut stream in kept {
         use std::io::Read as _;
@@ -390,8 +398,10 @@ fn pending_write_bytes_return_to_zero() {
         }
     }
     until(READ_TIMEOUT, "no write pending", || match pending() {
-        0 => Ok(()),
-        bytes => Err(format!("raft_writes_pending_bytes:{bytes}")),
+        (0, 0) => Ok(()),
+        (writes, bytes) => Err(format!(
+            "raft_writes_pending:{writes} raft_writes_pending_bytes:{bytes}"
+        )),
     });
     let mut con = node.connect();
     let value: String = redis::cmd("GET").arg("k1").query(&mut con).unwrap();

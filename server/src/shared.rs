@@ -28,6 +28,8 @@ pub struct ExecutorStats {
     /// Bytes (as sent) of this executor's writes proposed and not yet
     /// answered, over all its connections.
     pub pending_write_bytes: AtomicU64,
+    /// This executor's writes (commands) proposed and not yet answered.
+    pub pending_writes: AtomicU64,
 }
 
 impl ExecutorStats {

@@ -17,7 +17,8 @@ use redraft_engine::ReplySink;
 
 use super::{
     reply_buffer, Blocked, Hold, Ran, ReplicaWait, Session, Slot, Tick, Timing,
-    EXECUTOR_WRITES_PENDING_BYTES_MAX, REPLICA_CHECK, WRITES_PENDING_BYTES_MAX, WRITES_PENDING_MAX,
+    EXECUTOR_WRITES_PENDING_BYTES_MAX, EXECUTOR_WRITES_PENDING_MAX, REPLICA_CHECK,
+    WRITES_PENDING_BYTES_MAX, WRITES_PENDING_MAX,
 };
 use crate::client::Client;
 use crate::cmd::multi;
@@ -74,8 +75,10 @@ pub(super) fn execute(
         || pending >= WRITES_PENDING_MAX
         || conn.pending_bytes >= WRITES_PENDING_BYTES_MAX
         || (pending > 0
-            && tick.stats.pending_write_bytes.load(Ordering::Relaxed)
-                >= EXECUTOR_WRITES_PENDING_BYTES_MAX)
+            && (tick.stats.pending_write_bytes.load(Ordering::Relaxed)
+                >= EXECUTOR_WRITES_PENDING_BYTES_MAX
+                || tick.stats.pending_writes.load(Ordering::Relaxed)
+                    >= EXECUTOR_WRITES_PENDING_MAX))
     {
         return Step::Hold(Hold::Writes);
     }
@@ -304,6 +307,7 @@ fn propose(
         .push_back(Slot::Write(seq, bytes as u32, timing, Vec::new()));
     conn.pending_bytes += bytes;
     ExecutorStats::add(&tick.stats.pending_write_bytes, bytes as u64);
+    ExecutorStats::add(&tick.stats.pending_writes, 1);
     tick.proposals.push(Proposal {
         route: Some(conn.route(write_slot, seq)),
         db: conn.client.db as u8,

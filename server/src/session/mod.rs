@@ -77,6 +77,9 @@ const WRITES_PENDING_BYTES_MAX: usize = 64 << 20;
 /// waits for a write of its own stops taking commands: the bound of the
 /// network -> Raft queue, short of one command per connection.
 const EXECUTOR_WRITES_PENDING_BYTES_MAX: u64 = 256 << 20;
+/// The same bound in commands (a proposal costs about 200 bytes of memory
+/// whatever its size on the wire).
+const EXECUTOR_WRITES_PENDING_MAX: u64 = 256 * 1024;
 /// Redis's `client-output-buffer-limit pubsub 32mb 8mb 60`: a subscriber
 /// whose unsent output passes the hard limit, or stays past the soft one
 /// for the soft time, is disconnected, so one that does not read cannot
@@ -604,6 +607,7 @@ impl Session {
     pub fn on_close(&mut self, proposals: &mut Vec<Proposal>, shared: &Shared) {
         let stats = &shared.executors[usize::from(self.executor)];
         ExecutorStats::sub(&stats.pending_write_bytes, self.pending_bytes as u64);
+        ExecutorStats::sub(&stats.pending_writes, self.writes_pending());
         self.pending_bytes = 0;
         if let Some(blocked) = self.blocked.take() {
             self.unblock_later.push(blocked.seq);
@@ -711,10 +715,9 @@ impl Session {
         };
         assert_eq!(seq, self.reply_seq_next, "writes are answered in order");
         self.pending_bytes -= bytes as usize;
-        ExecutorStats::sub(
-            &shared.executors[usize::from(self.executor)].pending_write_bytes,
-            u64::from(bytes),
-        );
+        let stats = &shared.executors[usize::from(self.executor)];
+        ExecutorStats::sub(&stats.pending_write_bytes, u64::from(bytes));
+        ExecutorStats::sub(&stats.pending_writes, 1);
         self.reply_seq_next += 1;
         let at = self.output.len();
         let mut out = ReplyWriter::new(&mut self.output, self.client.resp3);

@@ -502,6 +502,12 @@ CUSTOM_TESTS = {
     "pfadd": ["PFADD", "hll", "element:__rand_int__"],
     # PFCOUNT of the union of three sketches that TEST_SETUP fills.
     "pfcount_3": ["PFCOUNT", "hll:a", "hll:b", "hll:c"],
+    # GEOADD of a random member (one geo set, fixed coordinates).
+    "geoadd": ["GEOADD", "geo", "13.361389", "38.115556", "member:__rand_int__"],
+    # GEOSEARCH BYRADIUS finding the 100 of 1000 points that TEST_SETUP
+    # puts within 50 km of the centre, nearest first.
+    "geosearch_100": ["GEOSEARCH", "geo:points", "FROMLONLAT", "13.0", "38.0",
+                      "BYRADIUS", "50", "km", "ASC"],
 }
 
 # Commands run once on each target before a custom test's measured run
@@ -512,6 +518,17 @@ TEST_SETUP = {
     "pfcount_3": [
         ("PFADD", name, *(f"{name}:{i}" for i in range(5000)))
         for name in ("hll:a", "hll:b", "hll:c")
+    ],
+    # 100 points within about 30 km of (13, 38), 900 far away.
+    "geosearch_100": [
+        ("GEOADD", "geo:points", *(
+            field for i in range(100)
+            for field in (f"{13.0 + (i % 10 - 4.5) * 0.05:.4f}",
+                          f"{38.0 + (i // 10 - 4.5) * 0.04:.4f}", f"near:{i}"))),
+        ("GEOADD", "geo:points", *(
+            field for i in range(900)
+            for field in (f"{-120.0 + (i % 30) * 0.1:.4f}",
+                          f"{-40.0 + (i // 30) * 0.1:.4f}", f"far:{i}"))),
     ],
 }
 
@@ -859,7 +876,7 @@ def render_metrics_cost(samples: Samples, target_names: list[str]) -> list[str]:
 
 # Tests that only read: compared with plain redis, since neither server
 # touches the disk for them. Matched on the CSV row name's first word.
-READ_TESTS = ("GET", "LRANGE", "PING", "ZRANGE", "BITCOUNT")
+READ_TESTS = ("GET", "LRANGE", "PING", "ZRANGE", "BITCOUNT", "PFCOUNT", "GEOSEARCH")
 
 
 def baseline_for(test: str, target_names: list[str]) -> str | None:
@@ -962,7 +979,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "data-type set of issue 5 is "
                         "lpush,lpop,sadd,hset,zadd,zrange_100,zpopmin; the "
                         "bitmap set of issue 19 is setbit,bitcount_1mb; the "
-                        "HyperLogLog set is pfadd,pfcount_3")
+                        "HyperLogLog set is pfadd,pfcount_3; the geo set is "
+                        "geoadd,geosearch_100")
     p.add_argument("--pipelines", default=[1, 16],
                    type=lambda s: [int(x) for x in comma_list(s)],
                    help="redis-benchmark -P values (default 1,16)")

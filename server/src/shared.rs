@@ -131,7 +131,7 @@ impl Shared {
             runtime,
             clients: Registry::default(),
             pubsub: crate::pubsub::PubSub::default(),
-            tx_gate: crate::tx_gate::TxGate::default(),
+            tx_gate: crate::tx_gate::TxGate::new(config.threads),
             blocking: Arc::default(),
             executors,
             command_stats: crate::metrics::commands::CommandStats::new(commands),

@@ -115,7 +115,7 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
             return Err(error);
         }
         // No transaction applies while this tick runs (see `transaction`).
-        let _tick_gate = shared.tx_gate.tick();
+        let _tick_gate = shared.tx_gate.tick(executor);
         let mut tick = Tick {
             shared: &shared,
             stats,

@@ -14,7 +14,7 @@
 //! | --- | --- |
 //! | `cN < WORD ...` | client N sends one command (a RESP array; `"a b"` quotes a word) |
 //! | `cN <raw TEXT` | client N sends bytes (`\r`, `\n`, `\\` escapes) |
-//! | `cN > FRAMES` | what client N received since its last check, one frame after another: `+OK`, `-ERR …`, `:1`, `"bulk"`, `nil`, `[…]`, `>[…]` (a push) |
+//! | `cN > FRAMES` | what client N received since its last check, one frame after another: `+OK`, `-ERR …`, `:1`, `"bulk"`, `nil`, `[…]`, `>[…]` (a push), `{k => v, …}` (a map) |
 //! | `cN closed` | client N's connection was closed by the server |
 //! | `cN eof` | client N shuts its side |
 //! | `cN room B` | client N's transport takes only B more bytes (then it is full) |
@@ -488,6 +488,14 @@ fn render(frame: &Frame) -> String {
         Frame::NullBulk | Frame::NullArray | Frame::Null => "nil".to_owned(),
         Frame::Array(items) => format!("[{}]", list(items)),
         Frame::Push(items) => format!(">[{}]", list(items)),
+        Frame::Map(pairs) => format!(
+            "{{{}}}",
+            pairs
+                .iter()
+                .map(|(key, value)| format!("{} => {}", render(key), render(value)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         other => format!("{other:?}"),
     }
 }

@@ -469,47 +469,14 @@ const SCRIPT: &[&str] = &[
     "ZRANGE td 0 -1 WITHSCORES",
 ];
 
-/// Unescapes `''` in a script word.
-fn script_word(word: &str) -> Vec<u8> {
-    match word {
-        "''" => Vec::new(),
-        word => word.as_bytes().to_vec(),
-    }
-}
-
-/// Runs [`SCRIPT`] on both servers, in RESP2 or RESP3.
-fn run_script(resp3: bool) {
-    let redis = common::redis(&[]);
-    let redraft = common::redraft(&[]);
-    let (mut a, mut b) = (redis.raw(), redraft.raw());
-    if resp3 {
-        a.command(&[b"HELLO", b"3"]);
-        b.command(&[b"HELLO", b"3"]);
-    }
-    let mut mismatches = Vec::new();
-    for line in SCRIPT {
-        let words: Vec<Vec<u8>> = line.split(' ').map(script_word).collect();
-        let parts: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
-        let (from_redis, from_redraft) = (a.command(&parts), b.command(&parts));
-        if from_redis != from_redraft {
-            mismatches.push(format!(
-                "> {line}\n  redis:   {}\n  redraft: {}",
-                common::render(&from_redis),
-                common::render(&from_redraft)
-            ));
-        }
-    }
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
-}
-
 #[test]
 fn script_resp2() {
-    run_script(false);
+    common::diff::run_script(SCRIPT, false);
 }
 
 #[test]
 fn script_resp3() {
-    run_script(true);
+    common::diff::run_script(SCRIPT, true);
 }
 
 /// In a 3-node cluster, a random stream of geo commands (stores and

@@ -211,59 +211,14 @@ const SCRIPT: &[&str] = &[
     "PFSELFTEST",
 ];
 
-/// Unescapes `\xHH` and `''` in a script word.
-fn script_word(word: &str) -> Vec<u8> {
-    if word == "''" {
-        return Vec::new();
-    }
-    let mut bytes = Vec::new();
-    let mut rest = word.as_bytes();
-    while let Some((&first, tail)) = rest.split_first() {
-        if first == b'\\' && tail.first() == Some(&b'x') {
-            let hex = std::str::from_utf8(&tail[1..3]).unwrap();
-            bytes.push(u8::from_str_radix(hex, 16).unwrap());
-            rest = &tail[3..];
-        } else {
-            bytes.push(first);
-            rest = tail;
-        }
-    }
-    bytes
-}
-
-/// Runs [`SCRIPT`] on both servers.
-fn run_script(resp3: bool) {
-    let redis = common::redis(&[]);
-    let redraft = common::redraft(&[]);
-    let (mut a, mut b) = (redis.raw(), redraft.raw());
-    if resp3 {
-        a.command(&[b"HELLO", b"3"]);
-        b.command(&[b"HELLO", b"3"]);
-    }
-    let mut mismatches = Vec::new();
-    for line in SCRIPT {
-        let words: Vec<Vec<u8>> = line.split(' ').map(script_word).collect();
-        let parts: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
-        let (from_redis, from_redraft) = (a.command(&parts), b.command(&parts));
-        if from_redis != from_redraft {
-            mismatches.push(format!(
-                "> {line}\n  redis:   {}\n  redraft: {}",
-                common::render(&from_redis),
-                common::render(&from_redraft)
-            ));
-        }
-    }
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
-}
-
 #[test]
 fn script_resp2() {
-    run_script(false);
+    common::diff::run_script(SCRIPT, false);
 }
 
 #[test]
 fn script_resp3() {
-    run_script(true);
+    common::diff::run_script(SCRIPT, true);
 }
 
 /// The bytes of `GET key`.

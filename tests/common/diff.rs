@@ -461,3 +461,50 @@ macro_rules! differential_seeds {
         )*
     };
 }
+
+/// A word of a script line: `''` is the empty string, `\xHH` a byte.
+pub fn script_word(word: &str) -> Vec<u8> {
+    if word == "''" {
+        return Vec::new();
+    }
+    let mut bytes = Vec::new();
+    let mut rest = word.as_bytes();
+    while let Some((&first, tail)) = rest.split_first() {
+        if first == b'\\' && tail.first() == Some(&b'x') {
+            let hex = std::str::from_utf8(&tail[1..3]).unwrap();
+            bytes.push(u8::from_str_radix(hex, 16).unwrap());
+            rest = &tail[3..];
+        } else {
+            bytes.push(first);
+            rest = tail;
+        }
+    }
+    bytes
+}
+
+/// Sends each line of `script` (words split at spaces, see
+/// [`script_word`]) to a fresh redis-server and a fresh redraft, in RESP2
+/// or RESP3, and panics listing every line whose replies differ.
+pub fn run_script(script: &[&str], resp3: bool) {
+    let redis = super::redis(&[]);
+    let redraft = super::redraft(&[]);
+    let (mut a, mut b) = (redis.raw(), redraft.raw());
+    if resp3 {
+        a.command(&[b"HELLO", b"3"]);
+        b.command(&[b"HELLO", b"3"]);
+    }
+    let mut mismatches = Vec::new();
+    for line in script {
+        let words: Vec<Vec<u8>> = line.split(' ').map(script_word).collect();
+        let parts: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
+        let (from_redis, from_redraft) = (a.command(&parts), b.command(&parts));
+        if from_redis != from_redraft {
+            mismatches.push(format!(
+                "> {line}\n  redis:   {}\n  redraft: {}",
+                render(&from_redis),
+                render(&from_redraft)
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}

@@ -622,18 +622,23 @@ class RaftCounters:
     entries: int   # raft_entries_proposed: Raft entries they went into
     durable: int   # raft_log_entries_durable: entries fdatasync'ed
     fsyncs: int    # raft_log_fsyncs: fdatasync calls on the log
+    # Context switches of every thread of the target's processes
+    # (/proc/PID/task/*/status, voluntary and not).
+    switches: int
 
     def minus(self, earlier: RaftCounters) -> RaftCounters:
         return RaftCounters(self.commands - earlier.commands,
                             self.entries - earlier.entries,
                             self.durable - earlier.durable,
-                            self.fsyncs - earlier.fsyncs)
+                            self.fsyncs - earlier.fsyncs,
+                            self.switches - earlier.switches)
 
     def plus(self, other: RaftCounters) -> RaftCounters:
         return RaftCounters(self.commands + other.commands,
                             self.entries + other.entries,
                             self.durable + other.durable,
-                            self.fsyncs + other.fsyncs)
+                            self.fsyncs + other.fsyncs,
+                            self.switches + other.switches)
 
 
 RAFT_COUNTER_FIELDS = ("raft_commands_proposed", "raft_entries_proposed",
@@ -657,7 +662,24 @@ def raft_counters(running: Running) -> RaftCounters:
     except (KeyError, ValueError) as err:
         raise HarnessError(f"{running.name}: INFO raft lacks a counter: {err}") \
             from err
-    return RaftCounters(*values)
+    return RaftCounters(*values, context_switches(running))
+
+
+def context_switches(running: Running) -> int:
+    """Context switches so far of every thread of the target's processes
+    (a thread that ended meanwhile is not counted)."""
+    total = 0
+    for proc in running.procs:
+        for status in Path(f"/proc/{proc.pid}/task").glob("*/status"):
+            try:
+                text = status.read_text()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                if line.startswith(("voluntary_ctxt_switches",
+                                    "nonvoluntary_ctxt_switches")):
+                    total += int(line.split()[1])
+    return total
 
 
 # Results by (test row name, pipeline, target name): one Result per repeat.
@@ -889,16 +911,18 @@ def baseline_for(test: str, target_names: list[str]) -> str | None:
 
 
 def batching_cells(deltas: list[RaftCounters] | None) -> list[str]:
-    """Commands per entry and entries per fdatasync over the repeats; "-"
-    where the run proposed or flushed nothing (reads)."""
+    """Commands per entry, entries per fdatasync and context switches per
+    entry over the repeats; "-" where the run proposed or flushed nothing
+    (reads)."""
     if not deltas:
-        return ["n/a", "n/a"]
+        return ["n/a", "n/a", "n/a"]
     total = deltas[0]
     for delta in deltas[1:]:
         total = total.plus(delta)
     per_entry = f"{total.commands / total.entries:.2f}" if total.entries > 0 else "-"
     per_fsync = f"{total.durable / total.fsyncs:.2f}" if total.fsyncs > 0 else "-"
-    return [per_entry, per_fsync]
+    switches = f"{total.switches / total.entries:.2f}" if total.entries > 0 else "-"
+    return [per_entry, per_fsync, switches]
 
 
 def render_comparison(samples: Samples, raft_samples: RaftSamples,
@@ -909,11 +933,12 @@ def render_comparison(samples: Samples, raft_samples: RaftSamples,
         return []
     head = ["test", "pipeline", "target", "req/s", "p99 ms", "baseline",
             "baseline req/s", "baseline p99 ms", "target/baseline req/s",
-            "cmds/entry", "entries/fsync"]
+            "cmds/entry", "entries/fsync", "switches/entry"]
     lines = ["", "Redraft against its fair baseline: writes vs redis-aof-always "
              "(fsync on every write), reads vs redis (no persistence). "
              "cmds/entry and entries/fsync: INFO raft deltas on the leader over "
-             "the measured runs.",
+             "the measured runs; switches/entry: context switches of all the "
+             "target's threads (every node's) per entry proposed.",
              "", "| " + " | ".join(head) + " |",
              "|" + "|".join(["---"] * 3 + ["---:"] * 2 + ["---"]
                             + ["---:"] * (len(head) - 6)) + "|"]

@@ -3,7 +3,7 @@
 //! shared by the node's network threads.
 //!
 //! This module holds the node's state ([`Diag`]); the connection calls
-//! [`hook::after_call`] once per command that ran (Redis's `call()`): one
+//! `session::diag_hook::after_call` once per command that ran (Redis's `call()`): one
 //! clock read and three relaxed atomic loads on the fast path; the locks,
 //! copies and formatting happen only for a command that is slow enough to
 //! log or while someone monitors.
@@ -17,7 +17,6 @@
 //!   pair and `CONFIG SET requirepass`'s value are replaced by
 //!   `(redacted)` in the slow log and in MONITOR, as Redis 7.0 does.
 
-pub mod hook;
 pub mod latency;
 pub mod monitor;
 pub mod slowlog;

@@ -7,3 +7,5 @@
 pub mod accept;
 pub mod conn;
 pub mod event_loop;
+#[cfg(test)]
+mod scenarios;

@@ -115,7 +115,7 @@ pub(super) fn execute(
         fail_transaction(ctx.client);
         return Step::Done;
     }
-    if let Some(error) = crate::diag::hook::refusal(ctx.client, effective) {
+    if let Some(error) = super::diag_hook::refusal(ctx.client, effective) {
         ctx.out.error_text(error);
         return Step::Done;
     }
@@ -171,7 +171,7 @@ pub(super) fn execute(
     let action = cmd::run(&mut ctx, spec, &args[0], &args[1..]);
     let handler_ended = Instant::now();
     let duration = handler_ended.saturating_duration_since(handler_started);
-    crate::diag::hook::after_call(shared, ctx.client, spec, effective, args, &action, duration);
+    super::diag_hook::after_call(shared, ctx.client, spec, effective, args, &action, duration);
     if shared.command_stats.tracking() {
         conn.started.get_or_insert(handler_started);
         conn.handler_ended = Some(handler_ended);

@@ -6,7 +6,7 @@
 //! checks, published messages and timers come in from the network thread,
 //! and writes go out as proposals in the [`Tick`]. So it runs the same
 //! under any transport, and under the in-memory one of its scenario tests
-//! (`session/scenarios/`).
+//! (`net/scenarios/`).
 //!
 //! Writes do not reply at once: each is queued for the proposer (one batch
 //! per event-loop tick) and its reply arrives through the executor's inbox
@@ -51,9 +51,8 @@ use crate::resp::{CommandDecoder, ReplyWriter};
 use crate::route::{Op, Outcome, Proposal, Route};
 use crate::shared::{ExecutorStats, Shared};
 
+mod diag_hook;
 mod dispatch;
-#[cfg(test)]
-mod scenarios;
 
 use dispatch::{execute, Step};
 

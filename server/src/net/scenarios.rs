@@ -1,4 +1,4 @@
-//! Scenario tests of the session: each file in `session/scenarios/` is a
+//! Scenario tests of a connection's session: each file in `net/scenarios/` is a
 //! script of events (bytes from clients, entries applied, read checks,
 //! transports that fill up or close) and the reply bytes each client must
 //! have received by then. The sessions run over in-memory transports
@@ -34,12 +34,12 @@ use bytes::{Bytes, BytesMut};
 use openraft::{CommittedLeaderId, LogId, Membership, RaftMetrics, ServerState, StoredMembership};
 use redraft_engine::{Blocked, WaiterId};
 
-use super::{Next, Session, Tick};
 use crate::apply::{apply_request, Command, GroupState, Outcome, Request, Staged};
 use crate::config::{Config, Flags};
 use crate::net::conn::{Conn, Transport};
 use crate::resp::{decode_frame, Frame};
 use crate::route::{Delivery, Proposal, Route};
+use crate::session::{Next, Session, Tick};
 use crate::shared::Shared;
 
 /// An in-memory transport: bytes the client sent and not yet read, and
@@ -567,7 +567,7 @@ impl Node {
 
 #[test]
 fn scenarios() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/session/scenarios");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/net/scenarios");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("scenario folder")
         .map(|entry| entry.unwrap().path())

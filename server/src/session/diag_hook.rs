@@ -1,15 +1,15 @@
-//! The hook the connection calls for each command: what goes to the slow
-//! log, the latency monitor and MONITOR, with secrets redacted (see the
-//! module above for the invariants).
+//! The hook the session calls for each command: what goes to the slow
+//! log, the latency monitor and MONITOR, with secrets redacted (see
+//! `crate::diag` for the invariants).
 
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::{latency, monitor};
 use crate::client::Client;
 use crate::cmd::{flags, Action, CommandSpec};
+use crate::diag::{latency, monitor};
 use crate::shared::Shared;
 
 /// What a redacted argument shows.

@@ -42,9 +42,9 @@ use crate::format::{
     encode_record, encode_segment_header, record_bytes, segment_file_name, END_MARKER_BYTES,
     SEGMENT_HEADER_BYTES,
 };
-use crate::log::{Queued, Request, Shared, Status};
 use crate::meta::{self, encode_purged, Kind, PURGED_FILE, VOTE_FILE};
 use crate::segment::{preallocate, Segment};
+use crate::state::{Queued, Request, Shared, Status};
 use crate::uring::Ring;
 use crate::{Callback, Entry, Purged};
 

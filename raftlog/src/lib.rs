@@ -48,6 +48,7 @@ mod log;
 mod meta;
 mod recovery;
 mod segment;
+mod state;
 mod uring;
 
 use bytes::Bytes;

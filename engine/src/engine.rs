@@ -19,15 +19,10 @@ use std::sync::Arc;
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::key::KeyRef;
+pub use crate::placement::SHARDS_PER_DB;
+pub(crate) use crate::placement::{shard_of, shard_start, SHARD_BITS};
 use crate::shard::{Counters, Shard};
 use crate::DB_COUNT;
-
-/// log2 of [`SHARDS_PER_DB`].
-const SHARD_BITS: u32 = 6;
-/// Shards per database. A power of two; at most 64, because multi-key
-/// operations track the shards they lock in a `u64` bit mask.
-pub const SHARDS_PER_DB: usize = 1 << SHARD_BITS;
-const _: () = assert!(SHARDS_PER_DB <= 64 && SHARDS_PER_DB.is_power_of_two());
 
 /// Engine-wide counters, as `INFO` reports them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -80,18 +75,6 @@ impl Default for Engine {
     fn default() -> Engine {
         Engine::new()
     }
-}
-
-/// The shard of a key hash within its database.
-#[inline]
-pub(crate) fn shard_of(hash: u64) -> usize {
-    (hash >> (64 - SHARD_BITS)) as usize
-}
-
-/// The first hash position of shard `shard`.
-#[inline]
-pub(crate) fn shard_start(shard: usize) -> u64 {
-    (shard as u64) << (64 - SHARD_BITS)
 }
 
 impl Engine {

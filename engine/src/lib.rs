@@ -48,6 +48,7 @@ mod lru;
 mod number;
 mod object;
 mod payload;
+mod placement;
 mod query;
 mod random;
 mod read;

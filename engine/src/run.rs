@@ -43,10 +43,10 @@ use bytes::Bytes;
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
-use crate::engine::{shard_of, SHARDS_PER_DB};
 use crate::hash::{Hash, HashRecord};
 use crate::list::{List, ListRecord};
 use crate::lru::Lru;
+use crate::placement::{shard_of, SHARDS_PER_DB};
 use crate::set::{Set, SetRecord};
 use crate::value::{Entry, Value};
 use crate::zset::{ZSet, ZSetRecord};

@@ -43,13 +43,13 @@ const PEERS_MIN: u64 = 4;
 const ASSUMED_LIMIT: u64 = 1024;
 
 /// Descriptors the server keeps beside its clients' connections, for
-/// `threads` network threads in a group of `members` voters: the
-/// constants above, plus one connection each way per peer transport lane
-/// to every other member (`raft/network.rs` opens one per lane, and every
-/// peer does the same to this node).
-pub fn reserved_descriptors(threads: usize, members: usize) -> u64 {
+/// `threads` network threads in a group of `members` voters whose peer
+/// transport opens `lanes` connections to each peer: the constants above,
+/// plus one connection each way per lane to every other member (every
+/// peer opens as many to this node).
+pub fn reserved_descriptors(threads: usize, members: usize, lanes: usize) -> u64 {
     let peers = (members.saturating_sub(1) as u64).max(PEERS_MIN);
-    let lanes = crate::raft::network::LANES as u64;
+    let lanes = lanes as u64;
     BASE_RESERVED
         + PER_NETWORK_THREAD * threads as u64
         + RAFT_RUNTIME
@@ -382,9 +382,9 @@ mod tests {
 
     #[test]
     fn the_reserve_counts_threads_and_peers() {
-        // 2 threads, a single node (room kept for 4 peers).
-        assert_eq!(reserved_descriptors(2, 1), 32 + 8 + 6 + 16 + 16 + 40);
+        // 2 threads, a single node (room kept for 4 peers), 5 lanes.
+        assert_eq!(reserved_descriptors(2, 1, 5), 32 + 8 + 6 + 16 + 16 + 40);
         // Nine members: 8 peers.
-        assert_eq!(reserved_descriptors(2, 9), 32 + 8 + 6 + 16 + 16 + 80);
+        assert_eq!(reserved_descriptors(2, 9, 5), 32 + 8 + 6 + 16 + 16 + 80);
     }
 }

@@ -23,6 +23,7 @@ pub mod logging;
 pub mod malloc;
 pub mod metrics;
 pub mod net;
+pub mod node;
 pub mod pubsub;
 pub mod raft;
 pub mod resp;

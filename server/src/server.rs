@@ -1,5 +1,5 @@
 //! Starts the node: fits the open-files limit to `maxclients` (as Redis
-//! does first thing; `fd_limit.rs`), the Raft thread (raft/node.rs), then
+//! does first thing; `fd_limit.rs`), the Raft thread (node.rs), then
 //! one network thread
 //! per configured thread, each with its own SO_REUSEPORT listener on the
 //! client port (net/event_loop.rs), plus the cron thread (active expiry, ops/s
@@ -40,7 +40,7 @@ pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), Str
     let addr = SocketAddr::new(shared.config.bind, shared.config.port);
     event_loop::ensure_port_free(addr)
         .map_err(|error| format!("cannot listen on {addr}: {error}"))?;
-    crate::raft::node::start(shared.clone(), proposer_input.queue, proposer_input.notify)?;
+    crate::node::start(shared.clone(), proposer_input.queue, proposer_input.notify)?;
     if let Some(log) = shared.raft.log.get() {
         shared.diag.watch_raft_log(log);
     }

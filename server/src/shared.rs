@@ -119,7 +119,11 @@ impl Shared {
         ));
         let admission = crate::admission::Admission::new(
             config.maxclients,
-            crate::fd_limit::reserved_descriptors(config.threads, config.raft.members.len()),
+            crate::fd_limit::reserved_descriptors(
+                config.threads,
+                config.raft.members.len(),
+                crate::raft::network::LANES,
+            ),
             config.threads,
         );
         let shared = Shared {

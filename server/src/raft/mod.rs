@@ -15,7 +15,9 @@
 //! - [`events`]: structured events from openraft's metrics reports.
 //! - [`health`]: each peer's reachability; [`probe`]: the prober.
 //! - [`upload`]: large writes sent through the log in bounded parts.
-//! - [`node`]: the Raft thread, wiring the parts together.
+//!
+//! The Raft thread that wires these parts together (with the admin API)
+//! is `crate::node`, above this module.
 
 pub mod counters;
 pub mod events;
@@ -23,7 +25,6 @@ pub mod frame;
 pub mod health;
 pub mod log_store;
 pub mod network;
-pub mod node;
 pub mod peer_server;
 pub mod probe;
 pub mod proposer;

@@ -1,5 +1,6 @@
 //! The Raft thread: a tokio current_thread runtime that owns openraft, the
-//! peer transport, the proposer and the status watcher, wired together.
+//! peer transport, the proposer, the status watcher and the admin HTTP
+//! API, wired together from the parts in `crate::raft` and `crate::admin`.
 //!
 //! Start-up, in order:
 //! 1. Open the log (`<data_dir>/raft`) and the state machine, which loads

@@ -748,6 +748,7 @@ def measure(servers: list[Running],
                                       requests_for(pipeline, args), args)
                     is_raft = TARGETS[running.name].raft
                     before = raft_counters(running) if is_raft else None
+                    cpu_before = cpu_seconds(running)
                     if args.large_writes_mb:
                         with LargeWriter(running.port, args.large_writes_mb) as large:
                             rows = run_benchmark(running, argv, args.bench_timeout)
@@ -756,14 +757,39 @@ def measure(servers: list[Running],
                         LARGE_WRITES.setdefault((test, pipeline, running.name), []).append(large.done)
                     else:
                         rows = run_benchmark(running, argv, args.bench_timeout)
+                    cpu_us = ((cpu_seconds(running) - cpu_before) * 1e6
+                              / requests_for(pipeline, args))
                     delta = (raft_counters(running).minus(before)
                              if before is not None else None)
                     for name, result in rows.items():
                         key = (name, pipeline, running.name)
                         samples.setdefault(key, []).append(result)
+                        CPU_SAMPLES.setdefault(key, []).append(cpu_us)
                         if delta is not None:
                             raft_samples.setdefault(key, []).append(delta)
     return samples, raft_samples
+
+
+# Server CPU time (user + system, every process of the target) per request
+# of each measured run, in microseconds, by (test row name, pipeline,
+# target). Unlike req/s, this hardly moves when other work shares the
+# machine: it is what the server spent, not how fast the machine let it.
+CPU_SAMPLES: dict[tuple[str, int, str], list[float]] = {}
+
+
+def cpu_seconds(running: Running) -> float:
+    """User plus system CPU time so far of the target's processes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for proc in running.procs:
+        try:
+            # The fields after the command name: utime and stime are the
+            # 14th and 15th of the line, 12th and 13th after the ')'.
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 # Large writes completed during each measured run, by (test, pipeline, target).
@@ -869,8 +895,35 @@ def render_table(samples: Samples, raft_samples: RaftSamples,
         cells += table_cells(samples, test, pipeline, target_names, ratio_cols)
         lines.append("| " + " | ".join(cells) + " |")
     lines += render_comparison(samples, raft_samples, target_names)
+    lines += render_cpu(samples, target_names)
     lines += render_metrics_cost(samples, target_names)
     return "\n".join(lines) + "\n"
+
+
+def render_cpu(samples: Samples, target_names: list[str]) -> list[str]:
+    """Server CPU time per request on each target (median over the
+    repeats), and redraft's against its fair baseline."""
+    raft_names = [n for n in target_names if TARGETS[n].raft]
+    head = ["test", "pipeline"] + [f"{name} µs" for name in target_names]
+    head += [f"{name}/baseline" for name in raft_names]
+    lines = ["", "Server CPU time per request (user + system of every process "
+             "of the target, in µs; lower is better), and each redraft "
+             "target's against its fair baseline.",
+             "", "| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    for test, pipeline in dict.fromkeys((t, p) for t, p, _ in samples):
+        cpu = {name: statistics.median(CPU_SAMPLES[(test, pipeline, name)])
+               for name in target_names if (test, pipeline, name) in CPU_SAMPLES}
+        cells = [test, str(pipeline)]
+        cells += [f"{cpu[name]:.1f}" if name in cpu else "n/a" for name in target_names]
+        for name in raft_names:
+            baseline = baseline_for(test, target_names)
+            if name in cpu and baseline in cpu and cpu[baseline] > 0:
+                cells.append(f"{cpu[name] / cpu[baseline]:.2f}")
+            else:
+                cells.append("n/a")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def render_metrics_cost(samples: Samples, target_names: list[str]) -> list[str]:

@@ -376,5 +376,18 @@ fn check_membership(cluster: &Cluster, id: u64, members: &[u64]) {
             line.contains("voter=1") && line.contains("reachable=1"),
             "node {id}: raft_member_{member}:{line}"
         );
+        // The leader has replicated to every follower: it knows the
+        // round trip (a number of µs).
+        let rtt = line
+            .split(',')
+            .find_map(|field| field.strip_prefix("append_rtt_us="))
+            .unwrap_or_else(|| panic!("node {id}: raft_member_{member}:{line}"));
+        let leads = info.get("raft_role").map(String::as_str) == Some("leader");
+        if leads && *member != id {
+            assert!(
+                rtt.parse::<u64>().is_ok(),
+                "node {id}: raft_member_{member}:{line}"
+            );
+        }
     }
 }

@@ -204,18 +204,14 @@ fn raft(shared: &Shared, out: &mut String) {
     for member in &view.members {
         // This node always reaches itself; others as the health monitor says.
         let health = if member.id == view.node_id {
-            crate::raft::health::PeerReport {
-                reachable: Some(true),
-                last_contact_ms: Some(0),
-                failures: 0,
-            }
+            crate::raft::health::PeerReport::this_node()
         } else {
             status.health.report(&member.id)
         };
         let _ = write!(
             out,
             "raft_member_{}:host={},port={},raft_port={},voter={},matched={},reachable={},\
-             last_contact_ms={},failures={}\r\n",
+             last_contact_ms={},failures={},append_rtt_us={}\r\n",
             member.id,
             member.node.host,
             member.node.port,
@@ -231,6 +227,7 @@ fn raft(shared: &Shared, out: &mut String) {
                 .last_contact_ms
                 .map_or_else(dash, |ms| ms.to_string()),
             health.failures,
+            health.append_rtt_us.map_or_else(dash, |us| us.to_string()),
         );
     }
 }

@@ -93,6 +93,8 @@ pub struct MemberStatus {
     pub last_contact_ms: Option<u64>,
     /// Consecutive failed RPCs to it since the last success.
     pub failures: u64,
+    /// Moving average of this node's AppendEntries round trips to it, µs.
+    pub append_rtt_us: Option<u64>,
     /// On the leader: the last log index it is known to hold.
     pub matched_index: Option<u64>,
     /// On the leader: `last_log_index - matched_index`.
@@ -143,11 +145,7 @@ pub fn members_of(
             let voter = membership.voter_ids().any(|voter| voter == id);
             let this_node = id == metrics.id;
             let report = if this_node {
-                PeerReport {
-                    reachable: Some(true),
-                    last_contact_ms: Some(0),
-                    failures: 0,
-                }
+                PeerReport::this_node()
             } else {
                 health.report(&id)
             };
@@ -180,6 +178,7 @@ pub fn members_of(
                 reachable: report.reachable,
                 last_contact_ms: report.last_contact_ms,
                 failures: report.failures,
+                append_rtt_us: report.append_rtt_us,
                 matched_index,
                 lag: matched_index.map(|matched| last_log_index.saturating_sub(matched)),
             }
@@ -209,6 +208,7 @@ pub async fn members(State(state): State<AdminState>) -> Answer {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
     use std::sync::Arc;
+    use std::time::Duration;
 
     use openraft::{CommittedLeaderId, LogId, Membership, ServerState, StoredMembership};
     use serde_json::json;
@@ -266,6 +266,8 @@ mod tests {
     fn members_json_shape() {
         let health = PeerHealth::new(Arc::new(RaftCounters::new(1)));
         health.contacted(&2);
+        health.append_answered(&2, Duration::from_micros(1600));
+        health.append_answered(&2, Duration::from_micros(800));
         let members = members_of(&leader_metrics(), &health);
         let mut value = serde_json::to_value(&members).unwrap();
         // The contact time depends on the clock; it is a small number.
@@ -276,13 +278,13 @@ mod tests {
             json!([
                 {"id": 1, "host": "127.0.0.1", "port": 7001, "raft_port": 8001, "role": "leader",
                  "voter": true, "this_node": true, "reachable": true, "last_contact_ms": 0,
-                 "failures": 0, "matched_index": 10, "lag": 0},
+                 "failures": 0, "append_rtt_us": null, "matched_index": 10, "lag": 0},
                 {"id": 2, "host": "127.0.0.1", "port": 7002, "raft_port": 8002, "role": "follower",
                  "voter": true, "this_node": false, "reachable": true, "last_contact_ms": null,
-                 "failures": 0, "matched_index": 7, "lag": 3},
+                 "failures": 0, "append_rtt_us": 1500, "matched_index": 7, "lag": 3},
                 {"id": 3, "host": "127.0.0.1", "port": 7003, "raft_port": 8003, "role": "learner",
                  "voter": false, "this_node": false, "reachable": null, "last_contact_ms": null,
-                 "failures": 0, "matched_index": null, "lag": null}
+                 "failures": 0, "append_rtt_us": null, "matched_index": null, "lag": null}
             ])
         );
         let back: Vec<MemberStatus> = serde_json::from_value(value).unwrap();

@@ -58,6 +58,22 @@ pub struct PeerReport {
     pub last_contact_ms: Option<u64>,
     /// Consecutive failed attempts since the last contact.
     pub failures: u64,
+    /// The round trip of this node's AppendEntries to the peer (sending
+    /// the entries, the peer's append and fsync, the reply), in µs, as a
+    /// moving average of the last few; `None` before the first.
+    pub append_rtt_us: Option<u64>,
+}
+
+impl PeerReport {
+    /// How a node reports itself: reachable, in contact now.
+    pub fn this_node() -> PeerReport {
+        PeerReport {
+            reachable: Some(true),
+            last_contact_ms: Some(0),
+            failures: 0,
+            append_rtt_us: None,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +83,8 @@ struct PeerState {
     up: Option<bool>,
     /// While down: when that was last logged.
     down_logged_at: Option<Instant>,
+    /// Moving average of AppendEntries round trips, in µs.
+    append_rtt_us: Option<u64>,
 }
 
 /// Reachability of every peer this node has exchanged RPCs with, keyed by
@@ -102,6 +120,18 @@ impl<NID: Clone + Eq + Hash + Display> PeerHealth<NID> {
                 "peer up"
             );
         }
+    }
+
+    /// `peer` answered an AppendEntries after `rtt`. The average weighs
+    /// the newest round trip 1/8, as TCP's smoothed RTT does.
+    pub fn append_answered(&self, peer: &NID, rtt: Duration) {
+        let rtt_us = rtt.as_micros().min(u128::from(u64::MAX)) as u64;
+        let mut peers = self.peers.lock();
+        let state = peers.entry(peer.clone()).or_default();
+        state.append_rtt_us = Some(match state.append_rtt_us {
+            None => rtt_us,
+            Some(average) => (average * 7 + rtt_us) / 8,
+        });
     }
 
     /// A failed attempt to reach `peer`.
@@ -158,11 +188,13 @@ impl<NID: Clone + Eq + Hash + Display> PeerHealth<NID> {
                 reachable: state.up,
                 last_contact_ms: state.last_contact.map(|at| at.elapsed().as_millis() as u64),
                 failures: state.failures,
+                append_rtt_us: state.append_rtt_us,
             },
             None => PeerReport {
                 reachable: None,
                 last_contact_ms: None,
                 failures: 0,
+                append_rtt_us: None,
             },
         }
     }

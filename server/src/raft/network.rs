@@ -428,10 +428,17 @@ impl<C: RaftTypeConfig> Peer<C> {
     /// Sends one RPC on its lane and waits for the reply within `timeout`,
     /// and reports the outcome to the health monitor.
     async fn call(&self, rpc: Rpc<C>, timeout: Duration) -> Result<Reply<C>, CallError> {
+        let append = matches!(rpc, Rpc::AppendEntries(_));
+        let started = Instant::now();
         let result = self.attempt(rpc, timeout).await;
         if let Some(health) = &self.health {
             match &result {
-                Ok(_) => health.contacted(&self.target),
+                Ok(_) => {
+                    health.contacted(&self.target);
+                    if append {
+                        health.append_answered(&self.target, started.elapsed());
+                    }
+                }
                 Err(CallError::BackingOff { .. } | CallError::RequestTooLarge { .. }) => {}
                 Err(e) => health.failed(&self.target, e),
             }

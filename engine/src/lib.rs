@@ -82,6 +82,7 @@ pub use hash::{Hash, HashOp};
 pub use hll::{selftest::run as hll_selftest, HllDebug, HllOp};
 pub use key::key_hash;
 pub use list::{List, ListOp};
+pub use lru::{lfu_settings, set_lfu};
 pub use number::{format_double, parse_float, parse_i64_strict};
 pub use payload::{decode as decode_payload, encode as encode_payload, PAYLOAD_VERSION};
 pub use query::{KeyKind, Query, SetAlgebra};

@@ -17,11 +17,16 @@ use bytes::Bytes;
 
 use crate::engine::{shard_of, SHARDS_PER_DB};
 use crate::key::KeyRef;
-use crate::lru::{idle_seconds, lru_clock};
+use crate::lru::{idle_seconds, lfu_settings, lru_clock};
 use crate::{Engine, Random};
 
 /// Entries a draw walks past (expired ones) before it gives up.
 const SKIP_MAX: usize = 64;
+
+/// The LFU decay time in effect (none while LFU tracking is off).
+fn decay_time_min() -> u64 {
+    lfu_settings().map_or(0, |(_, decay_time_min)| decay_time_min)
+}
 
 /// One sampled key, with what eviction policies rank it by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +36,9 @@ pub struct Candidate {
     pub idle_s: u64,
     /// Its expiry, as a Unix time in milliseconds.
     pub expires_at_ms: Option<u64>,
+    /// Its LFU counter, decayed to now (`OBJECT FREQ`; meaningful while
+    /// LFU tracking is on).
+    pub frequency: u8,
 }
 
 impl Engine {
@@ -95,6 +103,7 @@ impl Engine {
                     key: Bytes::copy_from_slice(key),
                     idle_s: idle_seconds(clock, entry.lru().get()),
                     expires_at_ms: entry.expires_at_ms(),
+                    frequency: entry.lru().frequency(clock, decay_time_min()),
                 });
             }
         }
@@ -116,13 +125,18 @@ impl Engine {
                 // Due for active expiry, which deletes it anyway.
                 continue;
             }
+            let key_ref = KeyRef::new(key);
             let idle_s = shard
-                .idle_seconds(KeyRef::new(key), now_ms)
+                .idle_seconds(key_ref, now_ms)
+                .expect("an indexed key is stored");
+            let frequency = shard
+                .frequency(key_ref, now_ms, decay_time_min())
                 .expect("an indexed key is stored");
             return Some(Candidate {
                 key: key.to_bytes(),
                 idle_s,
                 expires_at_ms: Some(at),
+                frequency,
             });
         }
         None
@@ -155,7 +169,12 @@ mod tests {
     #[test]
     fn samples_hold_only_the_keys_the_kind_allows() {
         let now_ms = 1_700_000_000_000;
-        let cases: &[(&[(&str, Option<u64>)], bool, &[&str])] = &[
+        type Case = (
+            &'static [(&'static str, Option<u64>)],
+            bool,
+            &'static [&'static str],
+        );
+        let cases: &[Case] = &[
             (&[], false, &[]),
             (&[], true, &[]),
             (&[("a", None), ("b", None)], true, &[]),

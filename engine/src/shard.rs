@@ -274,11 +274,27 @@ impl Shard {
         Some(idle_seconds(lru_clock(now_ms), lru.get()))
     }
 
+    /// The LFU counter of `key` decayed to `now_ms` by `decay_time_min`
+    /// (`OBJECT FREQ`); `None` if it is missing or expired. Not itself an
+    /// access.
+    pub(crate) fn frequency(
+        &self,
+        key: KeyRef<'_>,
+        now_ms: u64,
+        decay_time_min: u64,
+    ) -> Option<u8> {
+        let (entry, lru) = self.lookup(key)?;
+        if entry.is_expired(now_ms) {
+            return None;
+        }
+        Some(lru.frequency(lru_clock(now_ms), decay_time_min))
+    }
+
     /// Makes the live `key` `idle_s` seconds idle at `now_ms`, as `RESTORE
     /// ... IDLETIME` does (see `lru::lru_for_idle`).
     pub(crate) fn set_idle(&mut self, key: KeyRef<'_>, idle_s: i64, now_ms: u64) {
         let (_, lru) = self.lookup(key).expect("the key was just stored");
-        lru.touch(lru_for_idle(lru_clock(now_ms), idle_s));
+        lru.set_clock(lru_for_idle(lru_clock(now_ms), idle_s));
     }
 
     /// Sets the LRU clock that the entries stored next get as their access
@@ -434,9 +450,12 @@ impl Shard {
     }
 
     /// Replaces the entry at `found`, returning the old one. The new entry
-    /// is accessed now (the write's clock).
+    /// is accessed now (the write's clock) and keeps the old one's LFU
+    /// counter, as Redis's `dbOverwrite` does.
     pub(crate) fn replace_at(&mut self, found: Found, mut entry: Entry) -> Entry {
         entry.lru = Lru::new(self.write_lru);
+        entry.lru.copy_from(&self.entries.value(found).lru);
+        entry.lru.set_clock(self.write_lru);
         let key_len = self.entries.slot(found).1.len();
         let new_cost = entry_cost_bytes(key_len, &entry);
         let new_expiry = entry.expires_at_ms();
@@ -624,7 +643,7 @@ impl Shard {
         // merged, reads since the freeze included; the merge yields them
         // in the run's order.
         for (lru, (_, _, view)) in run.lrus().iter().zip(Merged::new(merged.layers(), 0)) {
-            lru.touch(view.lru().get());
+            lru.copy_from(view.lru());
         }
         let replaced: Vec<_> = self.frozen.drain(kept..).collect();
         let old_bytes = replaced.iter().map(|frozen| frozen.cost_bytes).sum::<u64>()

@@ -12,6 +12,9 @@ use std::path::PathBuf;
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::evict::policy::{self, parse_memory, Policy};
+use crate::evict::MemorySettings;
+
 /// Command-line flags. Each one, when given, overrides the file.
 #[derive(Debug, Parser, Default)]
 #[command(
@@ -45,6 +48,14 @@ pub struct Flags {
     /// 10000; lowered at start to fit the open-files limit).
     #[arg(long)]
     pub maxclients: Option<u64>,
+    /// Memory limit for the keyspace, as Redis's `maxmemory`: bytes or an
+    /// amount with a unit (64mb, 1gb); 0 for none (default).
+    #[arg(long)]
+    pub maxmemory: Option<String>,
+    /// What to do over `maxmemory`, as Redis's `maxmemory-policy`
+    /// (default noeviction).
+    #[arg(long)]
+    pub maxmemory_policy: Option<String>,
     /// Log level: error, warn, info, debug or trace (default info).
     #[arg(long)]
     pub log_level: Option<String>,
@@ -77,8 +88,22 @@ struct ServerSection {
     data_dir: Option<PathBuf>,
     requirepass: Option<String>,
     maxclients: Option<u64>,
+    maxmemory: Option<MemoryAmount>,
+    maxmemory_policy: Option<String>,
+    maxmemory_samples: Option<u64>,
+    maxmemory_eviction_tenacity: Option<u64>,
+    lfu_log_factor: Option<u64>,
+    lfu_decay_time: Option<u64>,
     log_level: Option<String>,
     log_format: Option<String>,
+}
+
+/// `maxmemory` in the file: a number of bytes or Redis's text (`"64mb"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum MemoryAmount {
+    Bytes(u64),
+    Text(String),
 }
 
 /// One initial voter, as written in `[[raft.members]]`.
@@ -317,6 +342,8 @@ pub struct Config {
     /// Clients allowed at once, as asked for; the server may lower it at
     /// start to fit its open-files limit (see `fd_limit`).
     pub maxclients: u64,
+    /// `maxmemory` and the eviction settings (`evict/`).
+    pub memory: MemorySettings,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     pub raft: RaftConfig,
@@ -455,6 +482,17 @@ impl Config {
                 MAXCLIENTS_RANGE.end()
             ));
         }
+        let memory = memory_settings(
+            flags,
+            MemoryFields {
+                maxmemory: server.maxmemory,
+                policy: server.maxmemory_policy,
+                samples: server.maxmemory_samples,
+                tenacity: server.maxmemory_eviction_tenacity,
+                lfu_log_factor: server.lfu_log_factor,
+                lfu_decay_time: server.lfu_decay_time,
+            },
+        )?;
         let level_text = flags
             .log_level
             .clone()
@@ -482,11 +520,86 @@ impl Config {
             data_dir,
             requirepass,
             maxclients,
+            memory,
             log_level,
             log_format,
             raft,
         })
     }
+}
+
+/// The `maxmemory` family as written in `[server]`.
+struct MemoryFields {
+    maxmemory: Option<MemoryAmount>,
+    policy: Option<String>,
+    samples: Option<u64>,
+    tenacity: Option<u64>,
+    lfu_log_factor: Option<u64>,
+    lfu_decay_time: Option<u64>,
+}
+
+fn memory_settings(flags: &Flags, fields: MemoryFields) -> Result<MemorySettings, String> {
+    let defaults = MemorySettings::default();
+    let maxmemory_text = flags
+        .maxmemory
+        .clone()
+        .map(MemoryAmount::Text)
+        .or(fields.maxmemory);
+    let maxmemory_bytes = match maxmemory_text {
+        None => defaults.maxmemory_bytes,
+        Some(MemoryAmount::Bytes(bytes)) => bytes,
+        Some(MemoryAmount::Text(text)) => parse_memory(&text).ok_or_else(|| {
+            format!("server.maxmemory: '{text}' is not a memory amount (bytes, or 64mb, 1gb, ...)")
+        })?,
+    };
+    let policy = match flags.maxmemory_policy.clone().or(fields.policy) {
+        None => defaults.policy,
+        Some(text) => Policy::parse(&text).ok_or_else(|| {
+            format!(
+                "server.maxmemory_policy: '{text}' is not one of {}",
+                policy::POLICY_ERROR
+                    .trim_start_matches("argument(s) must be one of the following: ")
+            )
+        })?,
+    };
+    let ranged = |name: &str, value: Option<u64>, default: u64, (min, max): (i64, i64)| {
+        let value = value.unwrap_or(default);
+        if (min as u64..=max as u64).contains(&value) {
+            Ok(value)
+        } else {
+            Err(format!(
+                "server.{name}: must be between {min} and {max}, got {value}"
+            ))
+        }
+    };
+    Ok(MemorySettings {
+        maxmemory_bytes,
+        policy,
+        samples: ranged(
+            "maxmemory_samples",
+            fields.samples,
+            defaults.samples,
+            policy::SAMPLES_RANGE,
+        )?,
+        tenacity: ranged(
+            "maxmemory_eviction_tenacity",
+            fields.tenacity,
+            defaults.tenacity,
+            policy::TENACITY_RANGE,
+        )?,
+        lfu_log_factor: ranged(
+            "lfu_log_factor",
+            fields.lfu_log_factor,
+            defaults.lfu_log_factor,
+            policy::LFU_RANGE,
+        )?,
+        lfu_decay_time_min: ranged(
+            "lfu_decay_time",
+            fields.lfu_decay_time,
+            defaults.lfu_decay_time_min,
+            policy::LFU_RANGE,
+        )?,
+    })
 }
 
 fn parse_file(text: &str) -> Result<FileConfig, String> {

@@ -20,6 +20,7 @@ pub mod conn;
 pub mod conn_figures;
 pub mod diag;
 pub mod event_loop;
+pub mod evict;
 pub mod fd_limit;
 pub mod info;
 pub mod logging;

@@ -203,6 +203,12 @@ impl Engine {
             .sum()
     }
 
+    /// The memory estimate alone (`stats().used_memory_bytes`), one atomic
+    /// load: for checks on every command.
+    pub fn used_memory_bytes(&self) -> u64 {
+        self.counters.used_memory_bytes.load(Ordering::Relaxed)
+    }
+
     /// The engine-wide counters.
     pub fn stats(&self) -> EngineStats {
         let (hits, misses) = self.slots.iter().fold((0, 0), |(hits, misses), slot| {

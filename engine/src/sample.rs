@@ -113,6 +113,7 @@ impl Engine {
     /// A live key with an expiry, from the expiry index of the first shard
     /// that has one at or after a random shard.
     fn draw_expiring(&self, db: usize, random: &mut Random, now_ms: u64) -> Option<Candidate> {
+        let clock = lru_clock(now_ms);
         let first = random.below(SHARDS_PER_DB);
         for step in 0..SHARDS_PER_DB {
             let shard = self.slot(db, (first + step) % SHARDS_PER_DB).shard.lock();
@@ -125,18 +126,14 @@ impl Engine {
                 // Due for active expiry, which deletes it anyway.
                 continue;
             }
-            let key_ref = KeyRef::new(key);
-            let idle_s = shard
-                .idle_seconds(key_ref, now_ms)
-                .expect("an indexed key is stored");
-            let frequency = shard
-                .frequency(key_ref, now_ms, decay_time_min())
+            let lru = shard
+                .access(KeyRef::new(key))
                 .expect("an indexed key is stored");
             return Some(Candidate {
                 key: key.to_bytes(),
-                idle_s,
+                idle_s: idle_seconds(clock, lru.get()),
                 expires_at_ms: Some(at),
-                frequency,
+                frequency: lru.frequency(clock, decay_time_min()),
             });
         }
         None

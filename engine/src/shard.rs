@@ -274,6 +274,12 @@ impl Shard {
         Some(idle_seconds(lru_clock(now_ms), lru.get()))
     }
 
+    /// The access time and LFU counter of `key` (unless it is missing), in
+    /// one lookup that is not itself an access: for eviction's samples.
+    pub(crate) fn access(&self, key: KeyRef<'_>) -> Option<&Lru> {
+        self.lookup(key).map(|(_, lru)| lru)
+    }
+
     /// The LFU counter of `key` decayed to `now_ms` by `decay_time_min`
     /// (`OBJECT FREQ`); `None` if it is missing or expired. Not itself an
     /// access.

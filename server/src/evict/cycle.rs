@@ -97,7 +97,7 @@ impl Evictor {
         }
         let engine = &shared.engine;
         let now_ms = unix_ms();
-        let used_bytes = engine.stats().used_memory_bytes;
+        let used_bytes = engine.used_memory_bytes();
         let in_flight_bytes = self.in_flight_bytes(shared, now_ms);
         let counted_bytes = used_bytes.saturating_sub(in_flight_bytes);
         if counted_bytes <= settings.maxmemory_bytes {
@@ -132,17 +132,23 @@ impl Evictor {
             if freed_bytes >= to_free_bytes || victims.len() >= VICTIMS_PER_CYCLE_MAX {
                 break;
             }
+            // Keys already chosen are left out of the samples, or the best
+            // of them (still there until their entry applies) would come
+            // back every time.
             let drawn: Vec<_> = dbs
                 .iter()
                 .map(|&db| {
-                    let sample =
+                    let mut sample =
                         engine.eviction_sample(db, volatile, samples, &mut self.random, now_ms);
+                    sample.retain(|candidate| !taken.contains(&(db, candidate.key.clone())));
                     (db, sample)
                 })
-                .filter(|(_, sample)| !sample.is_empty())
                 .collect();
             let Some((db, key)) = choose(&mut self.pool, rank, &drawn, &mut self.random) else {
-                break;
+                if drawn.iter().all(|(_, sample)| sample.is_empty()) {
+                    break;
+                }
+                continue;
             };
             if taken.contains(&(db, key.clone())) {
                 continue;

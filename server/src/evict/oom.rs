@@ -36,10 +36,10 @@ pub fn refuses(
 /// the evictor when memory is over the limit.
 pub fn refusal(shared: &Shared, spec: &CommandSpec) -> Option<&'static str> {
     let maxmemory_bytes = shared.memory.limits.maxmemory_bytes();
-    if maxmemory_bytes == 0 {
+    if maxmemory_bytes == 0 || spec.flags & flags::DENYOOM == 0 {
         return None;
     }
-    let used_bytes = shared.engine.stats().used_memory_bytes;
+    let used_bytes = shared.engine.used_memory_bytes();
     if used_bytes <= maxmemory_bytes {
         return None;
     }

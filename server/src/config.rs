@@ -88,7 +88,8 @@ struct ServerSection {
     data_dir: Option<PathBuf>,
     requirepass: Option<String>,
     maxclients: Option<u64>,
-    maxmemory: Option<MemoryAmount>,
+    /// Bytes (an integer) or Redis's text (`"64mb"`).
+    maxmemory: Option<toml::Value>,
     maxmemory_policy: Option<String>,
     maxmemory_samples: Option<u64>,
     maxmemory_eviction_tenacity: Option<u64>,
@@ -96,14 +97,6 @@ struct ServerSection {
     lfu_decay_time: Option<u64>,
     log_level: Option<String>,
     log_format: Option<String>,
-}
-
-/// `maxmemory` in the file: a number of bytes or Redis's text (`"64mb"`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum MemoryAmount {
-    Bytes(u64),
-    Text(String),
 }
 
 /// One initial voter, as written in `[[raft.members]]`.
@@ -530,7 +523,7 @@ impl Config {
 
 /// The `maxmemory` family as written in `[server]`.
 struct MemoryFields {
-    maxmemory: Option<MemoryAmount>,
+    maxmemory: Option<toml::Value>,
     policy: Option<String>,
     samples: Option<u64>,
     tenacity: Option<u64>,
@@ -540,17 +533,18 @@ struct MemoryFields {
 
 fn memory_settings(flags: &Flags, fields: MemoryFields) -> Result<MemorySettings, String> {
     let defaults = MemorySettings::default();
-    let maxmemory_text = flags
+    let maxmemory = flags
         .maxmemory
         .clone()
-        .map(MemoryAmount::Text)
+        .map(toml::Value::String)
         .or(fields.maxmemory);
-    let maxmemory_bytes = match maxmemory_text {
+    let maxmemory_bytes = match maxmemory {
         None => defaults.maxmemory_bytes,
-        Some(MemoryAmount::Bytes(bytes)) => bytes,
-        Some(MemoryAmount::Text(text)) => parse_memory(&text).ok_or_else(|| {
-            format!("server.maxmemory: '{text}' is not a memory amount (bytes, or 64mb, 1gb, ...)")
-        })?,
+        Some(toml::Value::Integer(bytes)) if bytes >= 0 => bytes as u64,
+        Some(toml::Value::String(text)) if parse_memory(&text).is_some() => {
+            parse_memory(&text).expect("checked")
+        }
+        Some(other) => return Err(format!("server.maxmemory: {other} is not a memory amount")),
     };
     let policy = match flags.maxmemory_policy.clone().or(fields.policy) {
         None => defaults.policy,
@@ -717,6 +711,34 @@ mod tests {
         assert_eq!(config.bind.to_string(), "127.0.0.1");
     }
 
+    /// `maxmemory` as bytes or Redis's text, the policy by name, the
+    /// numbers in range; a flag overrides the file.
+    #[test]
+    fn memory_settings_from_the_file_and_flags() {
+        let text = "[server]\nmaxmemory = \"64mb\"\nmaxmemory_policy = \"ALLKEYS-LFU\"\n\
+                    maxmemory_samples = 10\nmaxmemory_eviction_tenacity = 100\n\
+                    lfu_log_factor = 0\nlfu_decay_time = 0\n";
+        let config = load_text(text, Flags::default()).unwrap();
+        let memory = config.memory;
+        assert_eq!(memory.maxmemory_bytes, 64 << 20);
+        assert_eq!(memory.policy, Policy::AllKeysLfu);
+        assert_eq!((memory.samples, memory.tenacity), (10, 100));
+        assert_eq!((memory.lfu_log_factor, memory.lfu_decay_time_min), (0, 0));
+        let config = load_text("[server]\nmaxmemory = 1000\n", Flags::default()).unwrap();
+        assert_eq!(config.memory.maxmemory_bytes, 1000);
+        assert_eq!(config.memory.policy, Policy::NoEviction);
+        let flags = Flags {
+            maxmemory: Some("2gb".into()),
+            maxmemory_policy: Some("volatile-ttl".into()),
+            ..Flags::default()
+        };
+        let config = load_text(text, flags).unwrap();
+        assert_eq!(config.memory.maxmemory_bytes, 2 << 30);
+        assert_eq!(config.memory.policy, Policy::VolatileTtl);
+        let config = load_text("", Flags::default()).unwrap();
+        assert_eq!(config.memory, MemorySettings::default());
+    }
+
     #[test]
     fn bad_values_name_their_field() {
         let cases = [
@@ -728,6 +750,14 @@ mod tests {
             ("[server]\nadmin_port = 6379\n", "server.admin_port"),
             ("[server]\nmaxclients = 0\n", "server.maxclients"),
             ("[server]\nmaxclients = 4294967296\n", "server.maxclients"),
+            ("[server]\nmaxmemory = \"1.5mb\"\n", "server.maxmemory"),
+            ("[server]\nmaxmemory = -1\n", "server.maxmemory"),
+            ("[server]\nmaxmemory = 1.5\n", "server.maxmemory"),
+            ("[server]\nmaxmemory_policy = \"lru\"\n", "server.maxmemory_policy"),
+            ("[server]\nmaxmemory_samples = 0\n", "server.maxmemory_samples"),
+            ("[server]\nmaxmemory_eviction_tenacity = 101\n", "server.maxmemory_eviction_tenacity"),
+            ("[server]\nlfu_log_factor = 2147483648\n", "server.lfu_log_factor"),
+            ("[server]\nlfu_decay_time = 2147483648\n", "server.lfu_decay_time"),
             ("[server]\nprot = 1\n", "unknown field `prot`"),
             ("[server]\nport = \"x\"\n", "invalid type"),
             ("[raft]\nnode_id = 0\n", "raft.node_id"),

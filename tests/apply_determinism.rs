@@ -168,7 +168,7 @@ fn the_same_entries_give_the_same_outcomes_and_state_on_two_nodes() {
             let mut next_seed = || seeds.next();
             let mut commands = Vec::new();
             for _ in 0..1 + rng.below(6) {
-                let op = match rng.below(10) {
+                let op = match rng.below(11) {
                     0..=5 => {
                         let args = command(&mut rng);
                         match parse(&args, stamp_ms, &mut next_seed) {
@@ -203,10 +203,23 @@ fn the_same_entries_give_the_same_outcomes_and_state_on_two_nodes() {
                             seq: 0,
                         }
                     }
-                    _ => match blocked_clients.pop() {
+                    9 => match blocked_clients.pop() {
                         Some((client_id, seq)) => Op::Unblock { client_id, seq },
                         None => continue,
                     },
+                    // Eviction as the leader proposes it: victims drawn
+                    // from its own view (the first node's).
+                    _ => {
+                        let mut random = redraft_engine::Random::new(rng.next());
+                        let volatile = rng.below(2) == 0;
+                        let keys = nodes[0]
+                            .engine
+                            .eviction_sample(0, volatile, 3, &mut random, stamp_ms)
+                            .into_iter()
+                            .map(|candidate| candidate.key)
+                            .collect();
+                        Op::Write(redraft_engine::WriteOp::Evict { keys })
+                    }
                 };
                 commands.push(Command { db: 0, op });
             }
@@ -257,6 +270,9 @@ fn the_same_entries_give_the_same_outcomes_and_state_on_two_nodes() {
         assert_eq!(first.blocked, second.blocked, "seed {seed}");
         assert_eq!(first.staged, second.staged, "seed {seed}");
         assert_eq!(first.clock_ms, second.clock_ms, "seed {seed}");
+        let evicted = first.engine.stats().evicted_keys;
+        assert_eq!(evicted, second.engine.stats().evicted_keys, "seed {seed}");
+        seen.evicted += evicted;
         first.engine.check_invariants();
     }
     // The run went where it was meant to.
@@ -265,6 +281,7 @@ fn the_same_entries_give_the_same_outcomes_and_state_on_two_nodes() {
     assert!(seen.waits_ended > 10, "{seen:?}");
     assert!(seen.wrongtype > 10, "{seen:?}");
     assert!(seen.assembled > 5, "{seen:?}");
+    assert!(seen.evicted > 10, "{seen:?}");
 }
 
 /// What the outcomes showed, over every seed.
@@ -275,6 +292,7 @@ struct Seen {
     waits_ended: usize,
     wrongtype: usize,
     assembled: usize,
+    evicted: u64,
 }
 
 impl Seen {

@@ -144,6 +144,7 @@ impl Engine {
             WriteOp::FlushDb => Ok(self.apply_flush(Some(db))),
             WriteOp::FlushAll => Ok(self.apply_flush(None)),
             WriteOp::PurgeExpired { keys } => Ok(self.apply_purge(db, keys, now_ms)),
+            WriteOp::Evict { keys } => Ok(self.apply_evict(db, keys, now_ms)),
             WriteOp::Lists(op) => self.apply_list(db, op, now_ms),
             WriteOp::Hashes(op) => self.apply_hash(db, op, now_ms),
             WriteOp::Sets(op) => self.apply_set_op(db, op, now_ms),

@@ -33,6 +33,8 @@ pub struct EngineStats {
     pub keyspace_misses: u64,
     /// Keys removed because they had expired (Redis `expired_keys`).
     pub expired_keys: u64,
+    /// Keys deleted to stay under `maxmemory` (Redis `evicted_keys`).
+    pub evicted_keys: u64,
     /// Approximate bytes held by keys and values, kept up to date on every
     /// insert and removal.
     pub used_memory_bytes: u64,
@@ -64,7 +66,7 @@ pub struct Engine {
     /// `db * SHARDS_PER_DB + s`, so ascending index is ascending (db, s).
     slots: Box<[ShardSlot]>,
     /// Shared with every shard, which updates it as it changes.
-    counters: Arc<Counters>,
+    pub(crate) counters: Arc<Counters>,
     /// The slot where `expired_candidates` starts next, so that a shard
     /// with many due keys cannot starve the others. Local, not replicated:
     /// it only changes which keys the leader proposes first.
@@ -184,6 +186,12 @@ impl Engine {
             .sum()
     }
 
+    /// The memory estimate alone (`stats().used_memory_bytes`), one atomic
+    /// load: for checks on every command.
+    pub fn used_memory_bytes(&self) -> u64 {
+        self.counters.used_memory_bytes.load(Ordering::Relaxed)
+    }
+
     /// The engine-wide counters.
     pub fn stats(&self) -> EngineStats {
         let (hits, misses) = self.slots.iter().fold((0, 0), |(hits, misses), slot| {
@@ -196,18 +204,20 @@ impl Engine {
             keyspace_hits: hits,
             keyspace_misses: misses,
             expired_keys: self.counters.expired_keys.load(Ordering::Relaxed),
+            evicted_keys: self.counters.evicted_keys.load(Ordering::Relaxed),
             used_memory_bytes: self.counters.used_memory_bytes.load(Ordering::Relaxed),
         }
     }
 
     /// Zeroes the counters `CONFIG RESETSTAT` resets (hits, misses, expired
-    /// keys); the memory estimate is a level, not a counter, and stays.
+    /// and evicted keys); the memory estimate is a level, not a counter, and stays.
     pub fn reset_stats(&self) {
         for slot in self.slots.iter() {
             slot.hits.store(0, Ordering::Relaxed);
             slot.misses.store(0, Ordering::Relaxed);
         }
         self.counters.expired_keys.store(0, Ordering::Relaxed);
+        self.counters.evicted_keys.store(0, Ordering::Relaxed);
     }
 
     /// Panics unless every shard's expiry index and memory estimate agree

@@ -1,5 +1,6 @@
 //! Writes on whole keys: `DEL`, the `EXPIRE` family, `PERSIST`, `RENAME`,
-//! `COPY`, `FLUSHDB`/`FLUSHALL` and the leader's `PurgeExpired`.
+//! `COPY`, `FLUSHDB`/`FLUSHALL` and the leader's `PurgeExpired` and
+//! `Evict`.
 //!
 //! Invariants:
 //! - Multi-key writes lock every shard they touch before changing any, in
@@ -72,6 +73,19 @@ impl Engine {
             }
         }
         Reply::Int(removed)
+    }
+
+    /// Deletes the leader's eviction victims that still exist (a key
+    /// expired at `now_ms` counts as expired, not evicted) and counts them
+    /// in `evicted_keys`.
+    pub(crate) fn apply_evict(&self, db: usize, keys: &[Bytes], now_ms: u64) -> Reply {
+        let Reply::Int(evicted) = self.apply_del(db, keys, now_ms) else {
+            unreachable!("DEL replies an integer")
+        };
+        self.counters
+            .evicted_keys
+            .fetch_add(evicted as u64, std::sync::atomic::Ordering::Relaxed);
+        Reply::Int(evicted)
     }
 
     pub(crate) fn apply_expire(

@@ -59,6 +59,22 @@ impl Engine {
         shard.idle_seconds(key_ref, now_ms)
     }
 
+    /// `OBJECT FREQ`: the key's LFU counter decayed to `now_ms` by
+    /// `decay_time_min` (Redis's `LFUDecrAndReturn`); `None` if the key is
+    /// missing. Meaningful while LFU tracking is on (`set_lfu`). Not
+    /// itself an access.
+    pub fn object_freq(
+        &self,
+        db: usize,
+        key: &[u8],
+        now_ms: u64,
+        decay_time_min: u64,
+    ) -> Option<u8> {
+        let key_ref = KeyRef::new(key);
+        let shard = self.slot_of(db, key_ref).shard.lock();
+        shard.frequency(key_ref, now_ms, decay_time_min)
+    }
+
     /// `OBJECT ENCODING`: the encoding's name, or `None` if the key is
     /// missing.
     pub fn object_encoding(&self, db: usize, key: &[u8], now_ms: u64) -> Option<&'static str> {

@@ -21,8 +21,17 @@
 //!   live keys.
 //! - `head_bytes` is the sum of [`entry_cost_bytes`] over the head's
 //!   entries, `lower_bytes` the frozen layers' costs plus the run's
-//!   archive size, and the engine-wide `Counters::used_memory_bytes` is
-//!   the sum over shards.
+//!   archive size, `credit_bytes` is `min(shadowed_bytes, lower_bytes)`,
+//!   and the engine-wide `Counters::used_memory_bytes` is the sum over
+//!   shards of `head_bytes + lower_bytes - credit_bytes`.
+//! - A key a lower layer holds that the head copied up (to write or to
+//!   delete it) is charged once: its lower record stays in `lower_bytes`
+//!   until the next run merges it away, so that record's charge (its
+//!   entry's cost in a frozen table, the run's average per record in the
+//!   run) is added to `shadowed_bytes`, which the estimate takes off. Without
+//!   this, deleting or overwriting keys after a snapshot would lower the
+//!   estimate by nothing until the next one, and eviction, which deletes
+//!   until the estimate is under `maxmemory`, would empty the keyspace.
 //! - The tables' own invariants hold (see `table.rs`): entries are in
 //!   (hash, key bytes) order, which `SCAN` walks.
 //! - The head never points into a run: what it copies up is copied.
@@ -68,6 +77,9 @@ pub(crate) struct Counters {
     pub(crate) used_memory_bytes: AtomicU64,
     /// Keys removed because they were expired (active or lazy expiry).
     pub(crate) expired_keys: AtomicU64,
+    /// Keys deleted by the leader's `WriteOp::Evict` (Redis's
+    /// `evicted_keys`).
+    pub(crate) evicted_keys: AtomicU64,
 }
 
 /// The estimated cost of one stored key.
@@ -96,6 +108,11 @@ fn heap_len(len: usize) -> u64 {
     } else {
         0
     }
+}
+
+/// A run's charge per record: its archive size over its keys.
+fn run_record_bytes(run: &RunShard) -> u64 {
+    run.cost_bytes() / run.len().max(1) as u64
 }
 
 /// Where a write's key is ([`Found`]), or where it would be inserted
@@ -152,6 +169,14 @@ pub(crate) struct Shard {
     head_bytes: u64,
     /// The frozen tables' and the run's part of it.
     lower_bytes: u64,
+    /// The cost, when copied up, of the keys copied up from a lower layer
+    /// since the lower layers were last replaced whole: records that
+    /// `lower_bytes` still counts but that no read sees (see the module
+    /// docs). Recomputed when a run replaces every lower layer.
+    shadowed_bytes: u64,
+    /// What the published estimate takes off for them:
+    /// `min(shadowed_bytes, lower_bytes)`, as last published.
+    credit_bytes: u64,
     /// Where memory and expiry totals are published for `INFO`.
     counters: Arc<Counters>,
     /// The LRU clock of the write in progress, which the entries it stores
@@ -175,6 +200,8 @@ impl Shard {
             expiries: BTreeSet::new(),
             head_bytes: 0,
             lower_bytes: 0,
+            shadowed_bytes: 0,
+            credit_bytes: 0,
             counters,
             write_lru: 0,
         }
@@ -247,11 +274,33 @@ impl Shard {
         Some(idle_seconds(lru_clock(now_ms), lru.get()))
     }
 
+    /// The access time and LFU counter of `key` (unless it is missing), in
+    /// one lookup that is not itself an access: for eviction's samples.
+    pub(crate) fn access(&self, key: KeyRef<'_>) -> Option<&Lru> {
+        self.lookup(key).map(|(_, lru)| lru)
+    }
+
+    /// The LFU counter of `key` decayed to `now_ms` by `decay_time_min`
+    /// (`OBJECT FREQ`); `None` if it is missing or expired. Not itself an
+    /// access.
+    pub(crate) fn frequency(
+        &self,
+        key: KeyRef<'_>,
+        now_ms: u64,
+        decay_time_min: u64,
+    ) -> Option<u8> {
+        let (entry, lru) = self.lookup(key)?;
+        if entry.is_expired(now_ms) {
+            return None;
+        }
+        Some(lru.frequency(lru_clock(now_ms), decay_time_min))
+    }
+
     /// Makes the live `key` `idle_s` seconds idle at `now_ms`, as `RESTORE
     /// ... IDLETIME` does (see `lru::lru_for_idle`).
     pub(crate) fn set_idle(&mut self, key: KeyRef<'_>, idle_s: i64, now_ms: u64) {
         let (_, lru) = self.lookup(key).expect("the key was just stored");
-        lru.touch(lru_for_idle(lru_clock(now_ms), idle_s));
+        lru.set_clock(lru_for_idle(lru_clock(now_ms), idle_s));
     }
 
     /// Sets the LRU clock that the entries stored next get as their access
@@ -328,8 +377,11 @@ impl Shard {
     /// key was already counted and indexed.
     #[cold]
     fn copy_up(&mut self, vacant: Vacant, key: KeyRef<'_>, entry: Entry) -> Found {
+        let hidden = self.lower_record_bytes(key, &entry);
         let key = SmallBytes::from(key.key);
         self.add_head_cost(entry_cost_bytes(key.len(), &entry));
+        self.shadowed_bytes += hidden;
+        self.publish_credit();
         self.entries.insert_at(vacant, key, entry)
     }
 
@@ -404,9 +456,12 @@ impl Shard {
     }
 
     /// Replaces the entry at `found`, returning the old one. The new entry
-    /// is accessed now (the write's clock).
+    /// is accessed now (the write's clock) and keeps the old one's LFU
+    /// counter, as Redis's `dbOverwrite` does.
     pub(crate) fn replace_at(&mut self, found: Found, mut entry: Entry) -> Entry {
         entry.lru = Lru::new(self.write_lru);
+        entry.lru.copy_from(&self.entries.value(found).lru);
+        entry.lru.set_clock(self.write_lru);
         let key_len = self.entries.slot(found).1.len();
         let new_cost = entry_cost_bytes(key_len, &entry);
         let new_expiry = entry.expires_at_ms();
@@ -512,6 +567,17 @@ impl Shard {
         self.range_from(0)
     }
 
+    /// The `index`-th key of the expiry index, earliest first, with its
+    /// expiry: O(index), for eviction's random draws.
+    pub(crate) fn expiring(&self, index: usize) -> (u64, &SmallBytes) {
+        let (at, key) = self
+            .expiries
+            .iter()
+            .nth(index)
+            .expect("an index below expires_len");
+        (*at, key.key())
+    }
+
     /// Keys whose expiry is `<= now_ms`, earliest first.
     pub(crate) fn due(&self, now_ms: u64) -> impl Iterator<Item = &SmallBytes> + '_ {
         self.expiries
@@ -523,6 +589,7 @@ impl Shard {
     /// Empties the shard and hands back its contents, so the caller can
     /// drop them after releasing the lock.
     pub(crate) fn take_all(&mut self) -> Contents {
+        self.shadowed_bytes = 0;
         self.sub_lower_cost(self.lower_bytes);
         self.sub_head_cost(self.head_bytes);
         self.len = 0;
@@ -582,7 +649,7 @@ impl Shard {
         // merged, reads since the freeze included; the merge yields them
         // in the run's order.
         for (lru, (_, _, view)) in run.lrus().iter().zip(Merged::new(merged.layers(), 0)) {
-            lru.touch(view.lru().get());
+            lru.copy_from(view.lru());
         }
         let replaced: Vec<_> = self.frozen.drain(kept..).collect();
         let old_bytes = replaced.iter().map(|frozen| frozen.cost_bytes).sum::<u64>()
@@ -590,6 +657,10 @@ impl Shard {
         self.sub_lower_cost(old_bytes);
         self.add_lower_cost(run.cost_bytes());
         let old_base = self.base.replace(run);
+        if self.frozen.is_empty() {
+            self.shadowed_bytes = self.head_shadow_bytes();
+            self.publish_credit();
+        }
         Some(Contents {
             _entries: Table::new(0, 0),
             _tombstones: Table::new(0, 0),
@@ -629,12 +700,55 @@ impl Shard {
     fn add_lower_cost(&mut self, bytes: u64) {
         self.lower_bytes += bytes;
         self.publish_added(bytes);
+        self.publish_credit();
     }
 
     fn sub_lower_cost(&mut self, bytes: u64) {
         assert!(self.lower_bytes >= bytes, "shard memory estimate underflow");
         self.lower_bytes -= bytes;
         self.publish_removed(bytes);
+        self.publish_credit();
+    }
+
+    /// Brings the published credit for shadowed lower records up to date
+    /// with `shadowed_bytes` and `lower_bytes`.
+    fn publish_credit(&mut self) {
+        let credit = self.shadowed_bytes.min(self.lower_bytes);
+        match credit.cmp(&self.credit_bytes) {
+            std::cmp::Ordering::Greater => self.publish_removed(credit - self.credit_bytes),
+            std::cmp::Ordering::Less => self.publish_added(self.credit_bytes - credit),
+            std::cmp::Ordering::Equal => {}
+        }
+        self.credit_bytes = credit;
+    }
+
+    /// What `lower_bytes` charges for the record of `key` (whose entry is
+    /// `entry`) in the newest lower layer holding it: its entry's cost in
+    /// a frozen table, the run's average per record in the run (a run is
+    /// charged its archive size, not per key).
+    fn lower_record_bytes(&self, key: KeyRef<'_>, entry: &Entry) -> u64 {
+        for frozen in &self.frozen {
+            if frozen.lookup(key.hash, key.key).is_some() {
+                return entry_cost_bytes(key.key.len(), entry);
+            }
+        }
+        self.base.as_ref().map_or(0, run_record_bytes)
+    }
+
+    /// What the head hides of the run under it (no frozen layer left): the
+    /// run's average per record for each head key or tombstone the run
+    /// holds (every tombstone does).
+    fn head_shadow_bytes(&self) -> u64 {
+        let Some(base) = self.base.as_ref() else {
+            return 0;
+        };
+        let hidden = self
+            .entries
+            .iter()
+            .filter(|(hash, key, _)| base.get(*hash, key).is_some())
+            .count()
+            + self.tombstones.len();
+        hidden as u64 * run_record_bytes(base)
     }
 
     fn publish_added(&self, bytes: u64) {
@@ -677,6 +791,11 @@ impl Shard {
             lower_cost, self.lower_bytes,
             "lower layers' estimate drifted"
         );
+        assert_eq!(
+            self.credit_bytes,
+            self.shadowed_bytes.min(self.lower_bytes),
+            "shadowed lower records' credit drifted"
+        );
         for (hash, key, ()) in self.tombstones.iter() {
             let key = KeyRef { hash, key };
             assert!(
@@ -707,7 +826,7 @@ impl Shard {
     }
 
     pub(crate) fn used_bytes(&self) -> u64 {
-        self.head_bytes + self.lower_bytes
+        self.head_bytes + self.lower_bytes - self.credit_bytes
     }
 }
 

@@ -203,6 +203,11 @@ pub enum WriteOp {
     /// search's points stored at `dst` (replacing it; deleted if none),
     /// replying how many, or the search's error without a write.
     GeoStore { dst: Bytes, search: GeoSearchArgs },
+    /// Eviction, proposed by the leader when used memory is over
+    /// `maxmemory` (the server's `evict/`): deletes each key that exists,
+    /// whatever it holds, and counts it in `evicted_keys`. Replies the
+    /// number deleted.
+    Evict { keys: Vec<Bytes> },
 }
 
 impl WriteOp {

@@ -166,3 +166,56 @@ fn a_damaged_run_is_refused() {
     restored.install_run(&copy);
     assert_eq!(restored.dump(), engine.dump());
 }
+
+/// Deleting or overwriting keys that only the run holds lowers the memory
+/// estimate at once (the run's records they hide are taken off), rather
+/// than at the next snapshot; eviction depends on it.
+#[test]
+fn deleting_run_keys_lowers_the_estimate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::new();
+    let keys: Vec<Bytes> = (0..4000).map(|i| Bytes::from(format!("key:{i}"))).collect();
+    let pairs = keys
+        .iter()
+        .map(|key| (key.clone(), Bytes::from(vec![b'v'; 100])))
+        .collect();
+    engine.apply(0, &WriteOp::MSet { pairs }, 1_000);
+    let frozen = engine.freeze();
+    let run = write_and_open(&frozen, dir.path(), "all.run", b"");
+    engine.adopt_run(&frozen, &run);
+    let full = engine.stats().used_memory_bytes;
+    let half = keys[..2000].to_vec();
+    let evicted = engine.apply(0, &WriteOp::Evict { keys: half.clone() }, 2_000);
+    assert_eq!(evicted, redraft_engine::Reply::Int(2000));
+    assert_eq!(engine.stats().evicted_keys, 2000);
+    engine.check_invariants();
+    let after = engine.stats().used_memory_bytes;
+    assert!(
+        after * 10 < full * 6,
+        "estimate {full} -> {after} after deleting half the keys"
+    );
+    // Overwriting the other half with the same values leaves it about
+    // where it was, rather than doubling it.
+    let pairs = keys[2000..]
+        .iter()
+        .map(|key| (key.clone(), Bytes::from(vec![b'v'; 100])))
+        .collect();
+    engine.apply(0, &WriteOp::MSet { pairs }, 3_000);
+    engine.check_invariants();
+    let overwritten = engine.stats().used_memory_bytes;
+    assert!(
+        overwritten * 10 < after * 13,
+        "estimate {after} -> {overwritten} after overwriting the rest"
+    );
+    // The next snapshot merges the hidden records away; the credit goes
+    // with them.
+    let frozen = engine.freeze();
+    let run = write_and_open(&frozen, dir.path(), "next.run", b"");
+    engine.adopt_run(&frozen, &run);
+    engine.check_invariants();
+    assert_eq!(engine.dbsize(0), 2000);
+    // An evicted key that is gone already is not counted again.
+    let again = engine.apply(0, &WriteOp::Evict { keys: half }, 4_000);
+    assert_eq!(again, redraft_engine::Reply::Int(0));
+    assert_eq!(engine.stats().evicted_keys, 2000);
+}

@@ -12,6 +12,9 @@ use std::path::PathBuf;
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::evict::policy::{self, parse_memory, Policy};
+use crate::evict::MemorySettings;
+
 /// Command-line flags. Each one, when given, overrides the file.
 #[derive(Debug, Parser, Default)]
 #[command(
@@ -45,6 +48,14 @@ pub struct Flags {
     /// 10000; lowered at start to fit the open-files limit).
     #[arg(long)]
     pub maxclients: Option<u64>,
+    /// Memory limit for the keyspace, as Redis's `maxmemory`: bytes or an
+    /// amount with a unit (64mb, 1gb); 0 for none (default).
+    #[arg(long)]
+    pub maxmemory: Option<String>,
+    /// What to do over `maxmemory`, as Redis's `maxmemory-policy`
+    /// (default noeviction).
+    #[arg(long)]
+    pub maxmemory_policy: Option<String>,
     /// Log level: error, warn, info, debug or trace (default info).
     #[arg(long)]
     pub log_level: Option<String>,
@@ -77,6 +88,13 @@ struct ServerSection {
     data_dir: Option<PathBuf>,
     requirepass: Option<String>,
     maxclients: Option<u64>,
+    /// Bytes (an integer) or Redis's text (`"64mb"`).
+    maxmemory: Option<toml::Value>,
+    maxmemory_policy: Option<String>,
+    maxmemory_samples: Option<u64>,
+    maxmemory_eviction_tenacity: Option<u64>,
+    lfu_log_factor: Option<u64>,
+    lfu_decay_time: Option<u64>,
     log_level: Option<String>,
     log_format: Option<String>,
 }
@@ -317,6 +335,8 @@ pub struct Config {
     /// Clients allowed at once, as asked for; the server may lower it at
     /// start to fit its open-files limit (see `fd_limit`).
     pub maxclients: u64,
+    /// `maxmemory` and the eviction settings (`evict/`).
+    pub memory: MemorySettings,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     pub raft: RaftConfig,
@@ -455,6 +475,17 @@ impl Config {
                 MAXCLIENTS_RANGE.end()
             ));
         }
+        let memory = memory_settings(
+            flags,
+            MemoryFields {
+                maxmemory: server.maxmemory,
+                policy: server.maxmemory_policy,
+                samples: server.maxmemory_samples,
+                tenacity: server.maxmemory_eviction_tenacity,
+                lfu_log_factor: server.lfu_log_factor,
+                lfu_decay_time: server.lfu_decay_time,
+            },
+        )?;
         let level_text = flags
             .log_level
             .clone()
@@ -482,11 +513,87 @@ impl Config {
             data_dir,
             requirepass,
             maxclients,
+            memory,
             log_level,
             log_format,
             raft,
         })
     }
+}
+
+/// The `maxmemory` family as written in `[server]`.
+struct MemoryFields {
+    maxmemory: Option<toml::Value>,
+    policy: Option<String>,
+    samples: Option<u64>,
+    tenacity: Option<u64>,
+    lfu_log_factor: Option<u64>,
+    lfu_decay_time: Option<u64>,
+}
+
+fn memory_settings(flags: &Flags, fields: MemoryFields) -> Result<MemorySettings, String> {
+    let defaults = MemorySettings::default();
+    let maxmemory = flags
+        .maxmemory
+        .clone()
+        .map(toml::Value::String)
+        .or(fields.maxmemory);
+    let maxmemory_bytes = match maxmemory {
+        None => defaults.maxmemory_bytes,
+        Some(toml::Value::Integer(bytes)) if bytes >= 0 => bytes as u64,
+        Some(toml::Value::String(text)) if parse_memory(&text).is_some() => {
+            parse_memory(&text).expect("checked")
+        }
+        Some(other) => return Err(format!("server.maxmemory: {other} is not a memory amount")),
+    };
+    let policy = match flags.maxmemory_policy.clone().or(fields.policy) {
+        None => defaults.policy,
+        Some(text) => Policy::parse(&text).ok_or_else(|| {
+            format!(
+                "server.maxmemory_policy: '{text}' is not one of {}",
+                policy::POLICY_ERROR
+                    .trim_start_matches("argument(s) must be one of the following: ")
+            )
+        })?,
+    };
+    let ranged = |name: &str, value: Option<u64>, default: u64, (min, max): (i64, i64)| {
+        let value = value.unwrap_or(default);
+        if (min as u64..=max as u64).contains(&value) {
+            Ok(value)
+        } else {
+            Err(format!(
+                "server.{name}: must be between {min} and {max}, got {value}"
+            ))
+        }
+    };
+    Ok(MemorySettings {
+        maxmemory_bytes,
+        policy,
+        samples: ranged(
+            "maxmemory_samples",
+            fields.samples,
+            defaults.samples,
+            policy::SAMPLES_RANGE,
+        )?,
+        tenacity: ranged(
+            "maxmemory_eviction_tenacity",
+            fields.tenacity,
+            defaults.tenacity,
+            policy::TENACITY_RANGE,
+        )?,
+        lfu_log_factor: ranged(
+            "lfu_log_factor",
+            fields.lfu_log_factor,
+            defaults.lfu_log_factor,
+            policy::LFU_RANGE,
+        )?,
+        lfu_decay_time_min: ranged(
+            "lfu_decay_time",
+            fields.lfu_decay_time,
+            defaults.lfu_decay_time_min,
+            policy::LFU_RANGE,
+        )?,
+    })
 }
 
 fn parse_file(text: &str) -> Result<FileConfig, String> {
@@ -604,6 +711,34 @@ mod tests {
         assert_eq!(config.bind.to_string(), "127.0.0.1");
     }
 
+    /// `maxmemory` as bytes or Redis's text, the policy by name, the
+    /// numbers in range; a flag overrides the file.
+    #[test]
+    fn memory_settings_from_the_file_and_flags() {
+        let text = "[server]\nmaxmemory = \"64mb\"\nmaxmemory_policy = \"ALLKEYS-LFU\"\n\
+                    maxmemory_samples = 10\nmaxmemory_eviction_tenacity = 100\n\
+                    lfu_log_factor = 0\nlfu_decay_time = 0\n";
+        let config = load_text(text, Flags::default()).unwrap();
+        let memory = config.memory;
+        assert_eq!(memory.maxmemory_bytes, 64 << 20);
+        assert_eq!(memory.policy, Policy::AllKeysLfu);
+        assert_eq!((memory.samples, memory.tenacity), (10, 100));
+        assert_eq!((memory.lfu_log_factor, memory.lfu_decay_time_min), (0, 0));
+        let config = load_text("[server]\nmaxmemory = 1000\n", Flags::default()).unwrap();
+        assert_eq!(config.memory.maxmemory_bytes, 1000);
+        assert_eq!(config.memory.policy, Policy::NoEviction);
+        let flags = Flags {
+            maxmemory: Some("2gb".into()),
+            maxmemory_policy: Some("volatile-ttl".into()),
+            ..Flags::default()
+        };
+        let config = load_text(text, flags).unwrap();
+        assert_eq!(config.memory.maxmemory_bytes, 2 << 30);
+        assert_eq!(config.memory.policy, Policy::VolatileTtl);
+        let config = load_text("", Flags::default()).unwrap();
+        assert_eq!(config.memory, MemorySettings::default());
+    }
+
     #[test]
     fn bad_values_name_their_field() {
         let cases = [
@@ -615,6 +750,14 @@ mod tests {
             ("[server]\nadmin_port = 6379\n", "server.admin_port"),
             ("[server]\nmaxclients = 0\n", "server.maxclients"),
             ("[server]\nmaxclients = 4294967296\n", "server.maxclients"),
+            ("[server]\nmaxmemory = \"1.5mb\"\n", "server.maxmemory"),
+            ("[server]\nmaxmemory = -1\n", "server.maxmemory"),
+            ("[server]\nmaxmemory = 1.5\n", "server.maxmemory"),
+            ("[server]\nmaxmemory_policy = \"lru\"\n", "server.maxmemory_policy"),
+            ("[server]\nmaxmemory_samples = 0\n", "server.maxmemory_samples"),
+            ("[server]\nmaxmemory_eviction_tenacity = 101\n", "server.maxmemory_eviction_tenacity"),
+            ("[server]\nlfu_log_factor = 2147483648\n", "server.lfu_log_factor"),
+            ("[server]\nlfu_decay_time = 2147483648\n", "server.lfu_decay_time"),
             ("[server]\nprot = 1\n", "unknown field `prot`"),
             ("[server]\nport = \"x\"\n", "invalid type"),
             ("[raft]\nnode_id = 0\n", "raft.node_id"),

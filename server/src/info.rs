@@ -117,13 +117,20 @@ pub fn rss_bytes() -> u64 {
 fn memory(shared: &Shared, out: &mut String) {
     let used = shared.engine.stats().used_memory_bytes;
     let rss = rss_bytes();
+    let limits = shared.memory.limits.get();
+    // Nothing outside the keyspace is counted in used_memory (Redis counts
+    // replication and AOF buffers there, and leaves them out for eviction).
+    let not_counted = 0;
     let _ = write!(
         out,
         "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
-         used_memory_rss_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n\
-         mem_allocator:libc\r\n",
+         used_memory_rss_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n\
+         mem_not_counted_for_evict:{not_counted}\r\nmem_allocator:libc\r\n",
         human_bytes(used),
         human_bytes(rss),
+        limits.maxmemory_bytes,
+        human_bytes(limits.maxmemory_bytes),
+        limits.policy.name(),
     );
 }
 
@@ -133,7 +140,7 @@ fn stats(shared: &Shared, out: &mut String) {
         out,
         "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
          instantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
-         rejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\n\
+         rejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\n\
          keyspace_misses:{}\r\n",
         shared.clients.accepted_total.load(Ordering::Relaxed),
         shared.total(|stats| &stats.commands),
@@ -142,6 +149,7 @@ fn stats(shared: &Shared, out: &mut String) {
         shared.total(|stats| &stats.net_output_bytes),
         shared.admission.rejected(),
         engine.expired_keys,
+        engine.evicted_keys,
         engine.keyspace_hits,
         engine.keyspace_misses,
     );

@@ -17,6 +17,7 @@ pub mod cmd;
 pub mod config;
 pub mod conn_figures;
 pub mod diag;
+pub mod evict;
 pub mod fd_limit;
 pub mod info;
 pub mod logging;

@@ -59,6 +59,11 @@ pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), Str
             .map_err(|error| format!("cannot start network thread {executor}: {error}"))?;
         handles.push(handle);
     }
+    let evict_shared = shared.clone();
+    std::thread::Builder::new()
+        .name("redraft-evict".into())
+        .spawn(move || crate::evict::cycle::run(&evict_shared))
+        .map_err(|error| format!("cannot start the evictor thread: {error}"))?;
     let cron_shared = shared.clone();
     std::thread::Builder::new()
         .name("redraft-cron".into())

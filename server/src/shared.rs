@@ -88,6 +88,8 @@ pub struct Shared {
     pub set_log_level: SetLogLevel,
     /// The slow log, the latency monitor and the MONITOR connections.
     pub diag: crate::diag::Diag,
+    /// `maxmemory` and eviction (`evict/`).
+    pub memory: crate::evict::Memory,
 }
 
 impl Shared {
@@ -144,6 +146,7 @@ impl Shared {
             ops_per_sec: AtomicU64::new(0),
             set_log_level,
             diag: crate::diag::Diag::default(),
+            memory: crate::evict::Memory::new(config.memory),
             config,
         };
         (shared, proposer_input)

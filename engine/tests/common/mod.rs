@@ -166,8 +166,11 @@ fn key(rng: &mut Rng, keys: u64) -> Bytes {
 
 /// A random string write over `keys` distinct keys of db 0.
 pub fn random_op(rng: &mut Rng, keys: u64) -> WriteOp {
-    match rng.below(18) {
+    match rng.below(19) {
         10..=13 => collection_op(rng, keys),
+        18 => WriteOp::Evict {
+            keys: vec![key(rng, keys), key(rng, keys)],
+        },
         14 | 15 => bitmap_op(rng, keys),
         16 => hll_op(rng, keys),
         17 => geo_op(rng, keys),

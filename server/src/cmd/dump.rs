@@ -10,7 +10,8 @@
 //! answers `BUSYKEY` itself. `IDLETIME` sets the key's idle time at
 //! apply, as Redis does (`OBJECT IDLETIME`); `FREQ` is validated as Redis
 //! does and otherwise ignored, as Redis ignores it under an eviction
-//! policy that is not LFU (redraft never evicts).
+//! policy that is not LFU (redraft ignores it under an LFU policy too: the
+//! counter is node-local, never set at apply; `docs/memory.md`).
 //!
 //! Invariants:
 //! - A RESTORE error that Redis would report only after its `BUSYKEY`

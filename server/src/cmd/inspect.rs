@@ -159,10 +159,22 @@ fn object_refcount(_parse: &mut Parse<'_>, args: &[Bytes]) -> Result<KeyCommand,
     }))
 }
 
+/// Whether the eviction policy counts access frequency (LFU).
+fn lfu_policy(ctx: &Ctx<'_>) -> bool {
+    ctx.shared.memory.limits.policy().rank() == Some(crate::evict::policy::Rank::Frequency)
+}
+
 /// Seconds since the key was last read or written on this node; nil if
-/// it is missing. Redis's error for an LFU eviction policy cannot happen:
-/// redraft never evicts.
+/// it is missing. Under an LFU policy Redis does not track idle times and
+/// says so; redraft keeps them, but answers as Redis does.
 fn object_idletime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    if lfu_policy(ctx) {
+        return ctx.fail(Error::Other(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that \
+             when switching between policies at runtime LRU and LFU data will take some time \
+             to adjust.",
+        ));
+    }
     match ctx
         .shared
         .engine
@@ -174,16 +186,20 @@ fn object_idletime(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     Action::Replied
 }
 
-/// Redis answers this way whenever its eviction policy is not LFU, which
-/// is always true here (redraft never evicts).
+/// The key's LFU counter, decayed to now, under an LFU policy; nil if it
+/// is missing; otherwise Redis's error (frequencies are not tracked).
 fn object_freq(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    if ctx
-        .shared
-        .engine
-        .object_encoding(ctx.client.db, &args[0], ctx.now_ms)
-        .is_none()
-    {
+    let decay_time_min = ctx.shared.memory.limits.get().lfu_decay_time_min;
+    let Some(frequency) =
+        ctx.shared
+            .engine
+            .object_freq(ctx.client.db, &args[0], ctx.now_ms, decay_time_min)
+    else {
         ctx.out.nil();
+        return Action::Replied;
+    };
+    if lfu_policy(ctx) {
+        ctx.out.int(i64::from(frequency));
         return Action::Replied;
     }
     ctx.fail(Error::Other(

@@ -12,6 +12,7 @@ use super::args::is;
 use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, RANDOM, READONLY, STALE, WRITE};
 use super::{Action, CommandSpec, Ctx, KeyCommand, Parse};
 use crate::config::LogLevel;
+use crate::evict::policy::{self, Policy};
 use crate::metrics::command_info::{format_percentile, parse_percentiles};
 
 const fn spec(
@@ -241,6 +242,36 @@ const PARAMS: &[Param] = &[
         name: "maxclients",
         mutable: true,
     },
+    // In the order Redis 7.0 lists them for `maxmemory*` and `lfu*`.
+    Param {
+        name: "maxmemory-policy",
+        mutable: true,
+    },
+    Param {
+        name: "maxmemory-eviction-tenacity",
+        mutable: true,
+    },
+    Param {
+        name: "maxmemory",
+        mutable: true,
+    },
+    Param {
+        name: "maxmemory-samples",
+        mutable: true,
+    },
+    // Client eviction is not built: reported as off, not settable.
+    Param {
+        name: "maxmemory-clients",
+        mutable: false,
+    },
+    Param {
+        name: "lfu-decay-time",
+        mutable: true,
+    },
+    Param {
+        name: "lfu-log-factor",
+        mutable: true,
+    },
 ];
 
 /// The range of an integer parameter `CONFIG SET` may change.
@@ -252,6 +283,9 @@ fn integer_range(name: &str) -> Option<(i64, i64)> {
             *crate::config::MAXCLIENTS_RANGE.start() as i64,
             *crate::config::MAXCLIENTS_RANGE.end() as i64,
         )),
+        "maxmemory-samples" => Some(policy::SAMPLES_RANGE),
+        "maxmemory-eviction-tenacity" => Some(policy::TENACITY_RANGE),
+        "lfu-log-factor" | "lfu-decay-time" => Some(policy::LFU_RANGE),
         _ => None,
     }
 }
@@ -270,6 +304,7 @@ fn parse_integer(value: &str, (min, max): (i64, i64)) -> Result<i64, String> {
 
 fn param_value(ctx: &Ctx<'_>, name: &str) -> String {
     let config = &ctx.shared.config;
+    let memory = ctx.shared.memory.limits.get();
     match name {
         "bind" => config.bind.to_string(),
         "port" => config.port.to_string(),
@@ -303,6 +338,13 @@ fn param_value(ctx: &Ctx<'_>, name: &str) -> String {
         "slowlog-max-len" => ctx.shared.diag.slowlog.max_len().to_string(),
         "latency-monitor-threshold" => ctx.shared.diag.latency.threshold_ms().to_string(),
         "maxclients" => ctx.shared.admission.maxclients().to_string(),
+        "maxmemory" => memory.maxmemory_bytes.to_string(),
+        "maxmemory-policy" => memory.policy.name().to_string(),
+        "maxmemory-samples" => memory.samples.to_string(),
+        "maxmemory-clients" => "0".to_string(),
+        "maxmemory-eviction-tenacity" => memory.tenacity.to_string(),
+        "lfu-log-factor" => memory.lfu_log_factor.to_string(),
+        "lfu-decay-time" => memory.lfu_decay_time_min.to_string(),
         _ => unreachable!("{name} is in PARAMS"),
     }
 }
@@ -425,6 +467,12 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
             "latency-monitor-threshold" => diag.latency.set_threshold_ms(integer()),
             // Set above, where it could be refused.
             "maxclients" => {}
+            "maxmemory"
+            | "maxmemory-policy"
+            | "maxmemory-samples"
+            | "maxmemory-eviction-tenacity"
+            | "lfu-log-factor"
+            | "lfu-decay-time" => set_memory(ctx, name, &value),
             _ => unreachable!("only mutable parameters reach here"),
         }
     }
@@ -432,9 +480,39 @@ fn config_set(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     Action::Replied
 }
 
+/// Stores one validated `maxmemory`-family value.
+fn set_memory(ctx: &Ctx<'_>, name: &str, value: &str) {
+    let mut settings = ctx.shared.memory.limits.get();
+    let integer = || super::args::parse_i64(value.as_bytes()).expect("validated above") as u64;
+    match name {
+        "maxmemory" => {
+            settings.maxmemory_bytes = policy::parse_memory(value).expect("validated above");
+            let used = ctx.shared.engine.stats().used_memory_bytes;
+            if settings.maxmemory_bytes != 0 && settings.maxmemory_bytes < used {
+                tracing::warn!(
+                    "WARNING: the new maxmemory value set via CONFIG SET ({}) is smaller than \
+                     the current memory usage ({used}). This will result in key eviction \
+                     and/or the inability to accept new write commands depending on the \
+                     maxmemory-policy.",
+                    settings.maxmemory_bytes
+                );
+            }
+        }
+        "maxmemory-policy" => settings.policy = Policy::parse(value).expect("validated above"),
+        "maxmemory-samples" => settings.samples = integer(),
+        "maxmemory-eviction-tenacity" => settings.tenacity = integer(),
+        "lfu-log-factor" => settings.lfu_log_factor = integer(),
+        "lfu-decay-time" => settings.lfu_decay_time_min = integer(),
+        _ => unreachable!("{name} is a maxmemory parameter"),
+    }
+    ctx.shared.memory.set(settings);
+}
+
 /// Checks a new value for a mutable parameter; the error is Redis's text.
 fn validate(name: &str, value: &str) -> Result<(), &'static str> {
     match name {
+        "maxmemory" if policy::parse_memory(value).is_none() => Err(policy::MEMORY_ERROR),
+        "maxmemory-policy" if Policy::parse(value).is_none() => Err(policy::POLICY_ERROR),
         "loglevel" if LogLevel::parse(value).is_none() => {
             Err("argument(s) must be one of the following: debug, verbose, notice, warning")
         }

@@ -126,6 +126,11 @@ pub(super) fn execute(
         ));
         return Step::Done;
     }
+    if let Some(error) = crate::evict::oom::refusal(shared, effective) {
+        ctx.out.error_text(error);
+        fail_transaction(ctx.client);
+        return Step::Done;
+    }
     if queueing {
         *ran = Ran::Queued;
         queue(&mut ctx, effective, args);

@@ -23,7 +23,7 @@ use crate::shard::{Counters, Shard};
 use crate::DB_COUNT;
 
 /// log2 of [`SHARDS_PER_DB`].
-const SHARD_BITS: u32 = 6;
+pub(crate) const SHARD_BITS: u32 = 6;
 /// Shards per database. A power of two; at most 64, because multi-key
 /// operations track the shards they lock in a `u64` bit mask.
 pub const SHARDS_PER_DB: usize = 1 << SHARD_BITS;

@@ -158,6 +158,23 @@ fn config_replies_match_redis() {
     );
 }
 
+/// One unlabelled sample of the node's `/metrics` page.
+fn metric(server: &Process, name: &str) -> u64 {
+    let url = format!("http://127.0.0.1:{}/metrics", server.admin_port);
+    let body = ureq::get(&url)
+        .call()
+        .unwrap_or_else(|error| panic!("GET {url}: {error}"))
+        .body_mut()
+        .read_to_string()
+        .expect("a text body");
+    body.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} on /metrics"))
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is not an integer"))
+}
+
 /// A CONFIG GET reply's (name, value) pairs in name order.
 fn sorted_pairs(frame: Frame) -> Frame {
     let Frame::Array(items) = frame else {
@@ -305,6 +322,9 @@ fn lru_policies_evict_the_longest_idle_keys() {
             "{policy}: {newest_left} of the 500 newest left"
         );
         report(&mut con, policy, peak, used);
+        // /metrics agrees with INFO.
+        assert_eq!(metric(&server, "redraft_evicted_keys_total"), evicted);
+        assert_eq!(metric(&server, "redraft_memory_max_bytes"), MAXMEMORY_BYTES);
     }
 }
 

@@ -15,13 +15,16 @@
 
 use bytes::Bytes;
 
-use crate::engine::{shard_of, SHARDS_PER_DB};
+use crate::engine::{shard_of, SHARDS_PER_DB, SHARD_BITS};
 use crate::key::KeyRef;
 use crate::lru::{idle_seconds, lfu_settings, lru_clock};
 use crate::{Engine, Random};
 
 /// Entries a draw walks past (expired ones) before it gives up.
 const SKIP_MAX: usize = 64;
+/// Entries a draw of a key with an expiry walks by hash before it falls
+/// back to the expiry index.
+const WALK_MAX: usize = 32;
 
 /// The LFU decay time in effect (none while LFU tracking is off).
 fn decay_time_min() -> u64 {
@@ -61,15 +64,17 @@ impl Engine {
                 break;
             }
             let drawn = if volatile {
-                self.draw_expiring(db, random, now_ms)
+                self.draw_expiring(db, random, now_ms, count - sample.len())
             } else {
                 self.draw_any(db, random.next_u64(), now_ms)
+                    .into_iter()
+                    .collect()
             };
-            match drawn {
-                Some(candidate) => sample.push(candidate),
+            if drawn.is_empty() {
                 // The walk went round every shard: nothing to draw.
-                None => break,
+                break;
             }
+            sample.extend(drawn);
         }
         sample
     }
@@ -110,16 +115,55 @@ impl Engine {
         None
     }
 
-    /// A live key with an expiry, from the expiry index of the first shard
-    /// that has one at or after a random shard.
-    fn draw_expiring(&self, db: usize, random: &mut Random, now_ms: u64) -> Option<Candidate> {
+    /// Up to `want` live keys with an expiry from the first shard at or
+    /// after a random one that has one. Where keys with an expiry are at
+    /// least an eighth of the shard, those that follow a random hash (a
+    /// walk of a few entries; a run of several, as Redis's
+    /// `dictGetSomeKeys` takes, evens out the gaps between hashes that
+    /// would favour the key after a wide one); else one random entry of the
+    /// shard's expiry index (a walk of the index, O(its length)).
+    fn draw_expiring(
+        &self,
+        db: usize,
+        random: &mut Random,
+        now_ms: u64,
+        want: usize,
+    ) -> Vec<Candidate> {
+        let mut drawn = Vec::new();
         let clock = lru_clock(now_ms);
         let first = random.below(SHARDS_PER_DB);
         for step in 0..SHARDS_PER_DB {
-            let shard = self.slot(db, (first + step) % SHARDS_PER_DB).shard.lock();
+            let index = (first + step) % SHARDS_PER_DB;
+            let shard = self.slot(db, index).shard.lock();
             let len = shard.expires_len();
             if len == 0 {
                 continue;
+            }
+            if len * 8 >= shard.len() {
+                // A random hash within this shard, then on (wrapping to the
+                // shard's start once).
+                let from = crate::engine::shard_start(index) | (random.next_u64() >> SHARD_BITS);
+                let after = shard.range_from(from).take(WALK_MAX);
+                let before = shard
+                    .range_from(crate::engine::shard_start(index))
+                    .take_while(|(hash, _, _)| *hash < from)
+                    .take(WALK_MAX);
+                for (_, key, entry) in after.chain(before) {
+                    if let Some(at) = entry.expires_at_ms().filter(|at| *at > now_ms) {
+                        drawn.push(Candidate {
+                            key: Bytes::copy_from_slice(key),
+                            idle_s: idle_seconds(clock, entry.lru().get()),
+                            expires_at_ms: Some(at),
+                            frequency: entry.lru().frequency(clock, decay_time_min()),
+                        });
+                        if drawn.len() == want {
+                            break;
+                        }
+                    }
+                }
+                if !drawn.is_empty() {
+                    return drawn;
+                }
             }
             let (at, key) = shard.expiring(random.below(len));
             if at <= now_ms {
@@ -129,14 +173,15 @@ impl Engine {
             let lru = shard
                 .access(KeyRef::new(key))
                 .expect("an indexed key is stored");
-            return Some(Candidate {
+            drawn.push(Candidate {
                 key: key.to_bytes(),
                 idle_s: idle_seconds(clock, lru.get()),
                 expires_at_ms: Some(at),
                 frequency: lru.frequency(clock, decay_time_min()),
             });
+            return drawn;
         }
-        None
+        drawn
     }
 }
 
@@ -195,6 +240,31 @@ mod tests {
                 );
             }
             assert_eq!(sample.is_empty(), allowed.is_empty(), "{keys:?} {volatile}");
+        }
+    }
+
+    /// Few keys with an expiry among many (the expiry index is walked) or
+    /// many (runs after random hashes): only they are drawn, all of them.
+    #[test]
+    fn volatile_samples_find_sparse_and_dense_expiring_keys() {
+        let now_ms = 1_700_000_000_000;
+        for (persistent, expiring) in [(2000, 3), (50, 500)] {
+            let engine = Engine::new();
+            for n in 0..persistent {
+                set(&engine, &format!("p{n}"), None, now_ms);
+            }
+            for n in 0..expiring {
+                set(&engine, &format!("e{n}"), Some(60_000), now_ms);
+            }
+            let mut random = Random::new(3);
+            let mut seen = std::collections::HashSet::new();
+            for _ in 0..2000 {
+                for candidate in engine.eviction_sample(0, true, 5, &mut random, now_ms) {
+                    assert!(candidate.key.starts_with(b"e"), "{candidate:?}");
+                    seen.insert(candidate.key);
+                }
+            }
+            assert_eq!(seen.len(), expiring, "{persistent} persistent keys");
         }
     }
 

@@ -12,8 +12,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use serde::Deserialize;
 
-use crate::evict::policy::{self, parse_memory, Policy};
-use crate::evict::MemorySettings;
+use crate::maxmemory::{self as policy, parse_memory, MemorySettings, Policy};
 
 /// Command-line flags. Each one, when given, overrides the file.
 #[derive(Debug, Parser, Default)]

@@ -22,6 +22,7 @@ pub mod fd_limit;
 pub mod info;
 pub mod logging;
 pub mod malloc;
+pub mod maxmemory;
 pub mod metrics;
 pub mod net;
 pub mod node;

@@ -62,7 +62,7 @@ pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), Str
     let evict_shared = shared.clone();
     std::thread::Builder::new()
         .name("redraft-evict".into())
-        .spawn(move || crate::evict::cycle::run(&evict_shared))
+        .spawn(move || crate::evict::cycle::run(evict_shared.evict_node()))
         .map_err(|error| format!("cannot start the evictor thread: {error}"))?;
     let cron_shared = shared.clone();
     std::thread::Builder::new()

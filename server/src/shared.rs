@@ -152,6 +152,16 @@ impl Shared {
         (shared, proposer_input)
     }
 
+    /// What eviction uses of the node (`evict/`).
+    pub fn evict_node(&self) -> crate::evict::Node<'_> {
+        crate::evict::Node {
+            memory: &self.memory,
+            engine: &self.engine,
+            raft: &self.raft,
+            write_path: &self.write_path,
+        }
+    }
+
     /// `CONFIG RESETSTAT`: zeroes the counters INFO reports.
     pub fn reset_stats(&self) {
         for stats in self.executors.iter() {

@@ -161,7 +161,7 @@ fn object_refcount(_parse: &mut Parse<'_>, args: &[Bytes]) -> Result<KeyCommand,
 
 /// Whether the eviction policy counts access frequency (LFU).
 fn lfu_policy(ctx: &Ctx<'_>) -> bool {
-    ctx.shared.memory.limits.policy().rank() == Some(crate::evict::policy::Rank::Frequency)
+    ctx.shared.memory.limits.policy().rank() == Some(crate::maxmemory::Rank::Frequency)
 }
 
 /// Seconds since the key was last read or written on this node; nil if

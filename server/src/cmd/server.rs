@@ -12,7 +12,7 @@ use super::args::is;
 use super::flags::{ADMIN, FAST, LOADING, NOSCRIPT, RANDOM, READONLY, STALE, WRITE};
 use super::{Action, CommandSpec, Ctx, KeyCommand, Parse};
 use crate::config::LogLevel;
-use crate::evict::policy::{self, Policy};
+use crate::maxmemory::{self as policy, Policy};
 use crate::metrics::command_info::{format_percentile, parse_percentiles};
 
 const fn spec(

@@ -27,11 +27,11 @@ use bytes::Bytes;
 use redraft_engine::{Random, WriteOp, DB_COUNT};
 
 use super::victims::{choose, Pool};
+use super::Node;
 use crate::clock::unix_ms;
 use crate::raft::proposer::ENTRY_BYTES_TARGET;
 use crate::raft::status::Role;
 use crate::route::Proposal;
-use crate::shared::Shared;
 
 /// How long a victim counts as in flight after its proposal.
 const IN_FLIGHT_MS: u64 = 2_000;
@@ -62,15 +62,15 @@ struct Evictor {
 }
 
 /// Runs the evictor forever (the `redraft-evict` thread).
-pub fn run(shared: &Shared) {
+pub fn run(node: Node<'_>) {
     let mut evictor = Evictor {
         pool: Pool::default(),
         random: Random::new(unix_ms() ^ u64::from(std::process::id())),
         in_flight: VecDeque::new(),
     };
     loop {
-        shared.memory.wait(IDLE_WAIT);
-        while evictor.cycle(shared) == Cycle::Again {}
+        node.memory.wait(IDLE_WAIT);
+        while evictor.cycle(node) == Cycle::Again {}
     }
 }
 
@@ -84,24 +84,24 @@ pub fn time_limit(tenacity: u64) -> Duration {
 }
 
 impl Evictor {
-    fn cycle(&mut self, shared: &Shared) -> Cycle {
-        let settings = shared.memory.limits.get();
+    fn cycle(&mut self, node: Node<'_>) -> Cycle {
+        let settings = node.memory.limits.get();
         let Some(rank) = settings.policy.rank() else {
             self.forget();
-            shared.memory.set_evictable(false);
+            node.memory.set_evictable(false);
             return Cycle::Idle;
         };
-        if settings.maxmemory_bytes == 0 || shared.raft.role() != Role::Leader {
+        if settings.maxmemory_bytes == 0 || node.raft.role() != Role::Leader {
             self.forget();
             return Cycle::Idle;
         }
-        let engine = &shared.engine;
+        let engine = node.engine;
         let now_ms = unix_ms();
         let used_bytes = engine.used_memory_bytes();
-        let in_flight_bytes = self.in_flight_bytes(shared, now_ms);
+        let in_flight_bytes = self.in_flight_bytes(node, now_ms);
         let counted_bytes = used_bytes.saturating_sub(in_flight_bytes);
         if counted_bytes <= settings.maxmemory_bytes {
-            shared.memory.set_evictable(true);
+            node.memory.set_evictable(true);
             return Cycle::Idle;
         }
         let to_free_bytes = counted_bytes - settings.maxmemory_bytes;
@@ -164,13 +164,12 @@ impl Evictor {
                 break;
             }
         }
-        shared
-            .memory
+        node.memory
             .set_evictable(!victims.is_empty() || !self.in_flight.is_empty());
         if victims.is_empty() {
             return Cycle::Stuck;
         }
-        self.propose(shared, victims, now_ms);
+        self.propose(node, victims, now_ms);
         if timed_out || freed_bytes < to_free_bytes {
             Cycle::Again
         } else {
@@ -180,7 +179,7 @@ impl Evictor {
 
     /// The cost of the victims in flight that are still there; forgets
     /// those gone or proposed too long ago.
-    fn in_flight_bytes(&mut self, shared: &Shared, now_ms: u64) -> u64 {
+    fn in_flight_bytes(&mut self, node: Node<'_>, now_ms: u64) -> u64 {
         while let Some((at, _, _)) = self.in_flight.front() {
             if now_ms.saturating_sub(*at) < IN_FLIGHT_MS {
                 break;
@@ -189,7 +188,7 @@ impl Evictor {
         }
         let mut total = 0;
         self.in_flight.retain(
-            |(_, db, key)| match shared.engine.memory_usage(*db, key, now_ms) {
+            |(_, db, key)| match node.engine.memory_usage(*db, key, now_ms) {
                 Some(cost) => {
                     total += cost;
                     true
@@ -207,7 +206,7 @@ impl Evictor {
 
     /// Proposes the deletion of `victims`: one `Evict` per database, split
     /// so that none is much over an entry's byte target.
-    fn propose(&mut self, shared: &Shared, victims: Vec<(usize, Bytes)>, now_ms: u64) {
+    fn propose(&mut self, node: Node<'_>, victims: Vec<(usize, Bytes)>, now_ms: u64) {
         let mut per_db: Vec<Vec<Bytes>> = vec![Vec::new(); DB_COUNT];
         for (db, key) in victims {
             self.in_flight.push_back((now_ms, db, key.clone()));
@@ -233,7 +232,7 @@ impl Evictor {
                 batch.push(evict(db, chunk, bytes));
             }
         }
-        shared.write_path.propose(batch);
+        node.write_path.propose(batch);
     }
 }
 

@@ -3,43 +3,14 @@
 //! OOM check and by the leader's evictor without a lock.
 //!
 //! Invariants:
-//! - Every value is in its Redis range (`policy.rs`); `CONFIG SET`
+//! - Every value is in its Redis range (`maxmemory.rs`); `CONFIG SET`
 //!   validates before it stores.
 //! - These settings are node-local, never read at apply: they only decide
 //!   what the leader proposes and which writes a node refuses.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
-use super::policy::Policy;
-
-/// The `maxmemory` family, as configured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MemorySettings {
-    /// 0 means no limit.
-    pub maxmemory_bytes: u64,
-    pub policy: Policy,
-    /// Keys sampled per database for each victim (`maxmemory-samples`).
-    pub samples: u64,
-    /// How long one eviction cycle may run (`maxmemory-eviction-tenacity`).
-    pub tenacity: u64,
-    /// `lfu-log-factor`: how slowly the LFU counter grows.
-    pub lfu_log_factor: u64,
-    /// `lfu-decay-time`: minutes per step the LFU counter decays.
-    pub lfu_decay_time_min: u64,
-}
-
-impl Default for MemorySettings {
-    fn default() -> MemorySettings {
-        MemorySettings {
-            maxmemory_bytes: 0,
-            policy: Policy::NoEviction,
-            samples: super::policy::SAMPLES_DEFAULT,
-            tenacity: super::policy::TENACITY_DEFAULT,
-            lfu_log_factor: super::policy::LFU_LOG_FACTOR_DEFAULT,
-            lfu_decay_time_min: super::policy::LFU_DECAY_TIME_DEFAULT,
-        }
-    }
-}
+use crate::maxmemory::{MemorySettings, Policy};
 
 /// The live settings, one atomic each.
 #[derive(Debug, Default)]

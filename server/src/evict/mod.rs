@@ -19,7 +19,6 @@
 pub mod cycle;
 pub mod limits;
 pub mod oom;
-pub mod policy;
 pub mod victims;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,8 +26,25 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-pub use limits::{Limits, MemorySettings};
-pub use policy::Policy;
+pub use crate::maxmemory::{MemorySettings, Policy};
+pub use limits::Limits;
+
+use redraft_engine::Engine;
+
+use crate::raft::status::RaftStatus;
+use crate::write_path::WritePath;
+
+/// The parts of the node eviction uses, lent by the caller so that this
+/// folder stands below the node's shared state.
+#[derive(Clone, Copy)]
+pub struct Node<'a> {
+    pub memory: &'a Memory,
+    pub engine: &'a Engine,
+    /// Whether this node leads (only the leader evicts or refuses).
+    pub raft: &'a RaftStatus,
+    /// Where the evictor proposes its `Evict` entries.
+    pub write_path: &'a WritePath,
+}
 
 /// The node's memory limit, shared by connections and the evictor.
 #[derive(Debug)]
@@ -96,6 +112,9 @@ impl Memory {
 /// LFU counting on an access costs a little, so the engine does it only
 /// under an LFU policy, as Redis does.
 fn apply_lfu(settings: &MemorySettings) {
-    let lfu = matches!(settings.policy.rank(), Some(policy::Rank::Frequency));
+    let lfu = matches!(
+        settings.policy.rank(),
+        Some(crate::maxmemory::Rank::Frequency)
+    );
     redraft_engine::set_lfu(lfu.then_some((settings.lfu_log_factor, settings.lfu_decay_time_min)));
 }

@@ -9,51 +9,48 @@
 //! - Only the leader refuses, since only its writes are proposed; a
 //!   follower answers a write with a redirect whatever its memory.
 
-use crate::cmd::{flags, CommandSpec};
+use super::Node;
 use crate::raft::status::Role;
-use crate::shared::Shared;
 
 /// Redis's reply, without the leading `-`.
 pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
-/// Whether a command with `flags` is refused at `used_bytes` under
-/// `maxmemory_bytes` (0: no limit), given whether the policy evicts and
-/// whether the evictor finds keys to evict.
+/// Whether a command (`denyoom`: one that may grow memory) is refused at
+/// `used_bytes` under `maxmemory_bytes` (0: no limit), given whether the
+/// policy evicts and whether the evictor finds keys to evict.
 pub fn refuses(
-    command_flags: u32,
+    denyoom: bool,
     used_bytes: u64,
     maxmemory_bytes: u64,
     evicts: bool,
     evictable: bool,
 ) -> bool {
-    command_flags & flags::DENYOOM != 0
-        && maxmemory_bytes != 0
-        && used_bytes > maxmemory_bytes
-        && !(evicts && evictable)
+    denyoom && maxmemory_bytes != 0 && used_bytes > maxmemory_bytes && !(evicts && evictable)
 }
 
-/// The error to answer `spec` with on this node, if it is refused. Wakes
-/// the evictor when memory is over the limit.
-pub fn refusal(shared: &Shared, spec: &CommandSpec) -> Option<&'static str> {
-    let maxmemory_bytes = shared.memory.limits.maxmemory_bytes();
-    if maxmemory_bytes == 0 || spec.flags & flags::DENYOOM == 0 {
+/// The error to answer a command with on this node, if it is refused
+/// (`denyoom`: the command has Redis's `DENYOOM` flag). Wakes the evictor
+/// when memory is over the limit.
+pub fn refusal(node: Node<'_>, denyoom: bool) -> Option<&'static str> {
+    let maxmemory_bytes = node.memory.limits.maxmemory_bytes();
+    if maxmemory_bytes == 0 || !denyoom {
         return None;
     }
-    let used_bytes = shared.engine.used_memory_bytes();
+    let used_bytes = node.engine.used_memory_bytes();
     if used_bytes <= maxmemory_bytes {
         return None;
     }
-    shared.memory.nudge();
-    if shared.raft.role() != Role::Leader {
+    node.memory.nudge();
+    if node.raft.role() != Role::Leader {
         return None;
     }
-    let evicts = shared.memory.limits.policy().rank().is_some();
+    let evicts = node.memory.limits.policy().rank().is_some();
     refuses(
-        spec.flags,
+        denyoom,
         used_bytes,
         maxmemory_bytes,
         evicts,
-        shared.memory.evictable(),
+        node.memory.evictable(),
     )
     .then_some(OOM_ERROR)
 }
@@ -62,25 +59,23 @@ pub fn refusal(shared: &Shared, spec: &CommandSpec) -> Option<&'static str> {
 mod tests {
     use super::*;
 
-    /// Each case: flags, used, maxmemory, policy evicts, keys evictable,
+    /// Each case: denyoom, used, maxmemory, policy evicts, keys evictable,
     /// refused.
     #[test]
     fn only_growing_commands_over_the_limit_without_eviction_are_refused() {
-        let denyoom = flags::WRITE | flags::DENYOOM;
-        let cases: &[(u32, u64, u64, bool, bool, bool)] = &[
-            (denyoom, 200, 100, false, true, true),
-            (denyoom, 200, 100, true, false, true),
-            (denyoom, 200, 100, true, true, false),
-            (denyoom, 100, 100, false, false, false),
-            (denyoom, 200, 0, false, false, false),
-            (flags::WRITE, 200, 100, false, false, false),
-            (flags::READONLY, 200, 100, false, false, false),
+        let cases: &[(bool, u64, u64, bool, bool, bool)] = &[
+            (true, 200, 100, false, true, true),
+            (true, 200, 100, true, false, true),
+            (true, 200, 100, true, true, false),
+            (true, 100, 100, false, false, false),
+            (true, 200, 0, false, false, false),
+            (false, 200, 100, false, false, false),
         ];
-        for &(command_flags, used, max, evicts, evictable, want) in cases {
+        for &(denyoom, used, max, evicts, evictable, want) in cases {
             assert_eq!(
-                refuses(command_flags, used, max, evicts, evictable),
+                refuses(denyoom, used, max, evicts, evictable),
                 want,
-                "{command_flags:#x} {used} {max} {evicts} {evictable}"
+                "{denyoom} {used} {max} {evicts} {evictable}"
             );
         }
     }

@@ -13,7 +13,7 @@
 use bytes::Bytes;
 use redraft_engine::{Candidate, Random};
 
-use super::policy::Rank;
+use crate::maxmemory::Rank;
 
 /// Keys the pool keeps (Redis's `EVPOOL_SIZE`).
 pub const POOL_SIZE: usize = 16;

@@ -203,10 +203,22 @@ fn server(shared: &Shared, page: &mut Page) {
         crate::info::rss_bytes(),
     );
     page.single(
+        "redraft_memory_max_bytes",
+        "gauge",
+        "The memory limit (maxmemory); 0 for none.",
+        shared.memory.limits.maxmemory_bytes(),
+    );
+    page.single(
         "redraft_expired_keys_total",
         "counter",
         "Keys deleted because they expired.",
         engine.expired_keys,
+    );
+    page.single(
+        "redraft_evicted_keys_total",
+        "counter",
+        "Keys deleted to stay under maxmemory (INFO's evicted_keys).",
+        engine.evicted_keys,
     );
     page.single(
         "redraft_keyspace_hits_total",

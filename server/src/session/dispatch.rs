@@ -126,7 +126,8 @@ pub(super) fn execute(
         ));
         return Step::Done;
     }
-    if let Some(error) = crate::evict::oom::refusal(shared, effective) {
+    let denyoom = effective.flags & flags::DENYOOM != 0;
+    if let Some(error) = crate::evict::oom::refusal(shared.evict_node(), denyoom) {
         ctx.out.error_text(error);
         fail_transaction(ctx.client);
         return Step::Done;

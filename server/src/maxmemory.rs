@@ -1,6 +1,7 @@
 //! The `maxmemory` settings as Redis 7.0 spells them: the policies'
 //! names, memory amounts with units (`64mb`, `1gb`), and the ranges and
-//! defaults of the numeric parameters.
+//! defaults of the numeric parameters. The configuration reads them here;
+//! `evict/` acts on them.
 //!
 //! Invariants:
 //! - [`Policy::parse`] accepts exactly Redis's eight names (any case) and
@@ -153,6 +154,35 @@ pub const TENACITY_RANGE: (i64, i64) = (0, 100);
 pub const LFU_LOG_FACTOR_DEFAULT: u64 = 10;
 pub const LFU_DECAY_TIME_DEFAULT: u64 = 1;
 pub const LFU_RANGE: (i64, i64) = (0, i32::MAX as i64);
+
+/// The `maxmemory` family, as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemorySettings {
+    /// 0 means no limit.
+    pub maxmemory_bytes: u64,
+    pub policy: Policy,
+    /// Keys sampled per database for each victim (`maxmemory-samples`).
+    pub samples: u64,
+    /// How long one eviction cycle may run (`maxmemory-eviction-tenacity`).
+    pub tenacity: u64,
+    /// `lfu-log-factor`: how slowly the LFU counter grows.
+    pub lfu_log_factor: u64,
+    /// `lfu-decay-time`: minutes per step the LFU counter decays.
+    pub lfu_decay_time_min: u64,
+}
+
+impl Default for MemorySettings {
+    fn default() -> MemorySettings {
+        MemorySettings {
+            maxmemory_bytes: 0,
+            policy: Policy::NoEviction,
+            samples: SAMPLES_DEFAULT,
+            tenacity: TENACITY_DEFAULT,
+            lfu_log_factor: LFU_LOG_FACTOR_DEFAULT,
+            lfu_decay_time_min: LFU_DECAY_TIME_DEFAULT,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

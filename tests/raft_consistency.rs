@@ -51,6 +51,9 @@ fn each_level_reads_where_it_says_on_a_follower() {
         (&[b"CONSISTENCY", b"LEASE"], ok()),
         (&[b"CONSISTENCY"], bulk("lease")),
         (&[b"GET", b"foo"], moved.clone()),
+        // ASKING answers OK and changes nothing: the level stays.
+        (&[b"ASKING"], ok()),
+        (&[b"CONSISTENCY"], bulk("lease")),
         (&[b"READONLY"], ok()),
         (&[b"CONSISTENCY"], bulk("stale")),
         (&[b"GET", b"foo"], bulk("bar")),

@@ -177,6 +177,15 @@ pub const COMMANDS: &[CommandSpec] = &[
         getrange,
         "Returns a substring of the string stored at a key.",
     ),
+    // GETRANGE's name before Redis 2.0, still answered the same way.
+    spec(
+        "substr",
+        4,
+        READONLY,
+        (1, 1, 1),
+        getrange,
+        "Get a substring of the string stored at a key",
+    ),
     spec(
         "setrange",
         4,

@@ -343,6 +343,7 @@ scenarios!(
     strings_incr,
     strings_incrbyfloat,
     strings_ranges,
+    strings_lcs,
     keys_del_exists,
     keys_expire,
     keys_ttl,

@@ -353,6 +353,7 @@ scenarios!(
     keys_misc,
     db_select,
     connection,
+    connection_reset,
     server,
     resp3,
     lists_push_pop,

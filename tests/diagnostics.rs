@@ -139,6 +139,11 @@ fn monitored_run(server: &Process) -> Vec<String> {
         &[b"CLIENT", b"ID"],
         &[b"MONITOR"],
         &[b"ECHO", b"last"],
+        // RESET leaves MONITOR: its own commands after it are replied to,
+        // not streamed.
+        &[b"RESET"],
+        &[b"ECHO", b"after reset"],
+        &[b"MONITOR"],
     ] {
         monitor.send_command(args);
         seen.push(format!("> {}", String::from_utf8_lossy(&args.join(&b' '))));

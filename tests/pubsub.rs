@@ -49,6 +49,16 @@ const SCRIPT: &[(usize, bool, &[&str])] = &[
     (2, false, &["PUBSUB", "NUMPAT"]),
     (2, false, &["PUBSUB", "NOPE"]),
     (2, false, &["PUBLISH", "news"]),
+    // RESET leaves every subscription silently, and subscribed mode (and
+    // RESP3: the replies after it are RESP2's).
+    (0, false, &["PSUBSCRIBE", "s*"]),
+    (0, false, &["RESET"]),
+    (2, false, &["PUBLISH", "sport", "after reset"]),
+    (2, false, &["PUBSUB", "NUMSUB", "sport"]),
+    (2, false, &["PUBSUB", "NUMPAT"]),
+    (0, false, &["GET", "k"]),
+    (0, false, &["HGETALL", "k"]),
+    (0, false, &["UNSUBSCRIBE"]),
 ];
 
 /// The frames as redis-cli shows them; with `sort`, in sorted order, and

@@ -140,7 +140,10 @@ pub fn parse_queue(
 /// The commands that control a transaction and so run at once, even
 /// inside `MULTI` (as in Redis).
 pub fn controls_multi(spec: &CommandSpec) -> bool {
-    matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit")
+    matches!(
+        spec.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
 }
 
 /// Whether `spec` (the effective spec, for a subcommand) may be queued:

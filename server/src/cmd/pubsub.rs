@@ -194,6 +194,16 @@ fn leave(ctx: &mut Ctx<'_>, names: &[Bytes], patterns: bool) -> Action {
     Action::Replied
 }
 
+/// Drops every subscription of this connection without a confirmation
+/// (`RESET`).
+pub fn leave_all(ctx: &mut Ctx<'_>) {
+    let channels = std::mem::take(&mut ctx.client.channels);
+    let patterns = std::mem::take(&mut ctx.client.patterns);
+    ctx.shared
+        .pubsub
+        .forget(ctx.client.info.id, &channels, &patterns);
+}
+
 fn unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     leave(ctx, args, false)
 }

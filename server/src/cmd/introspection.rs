@@ -130,7 +130,13 @@ fn emit_key_specs(ctx: &mut Ctx<'_>, spec: &CommandSpec) {
         ctx.out.array(0);
         return;
     }
-    let access = if spec.is_write() { "RW" } else { "RO" };
+    let access = if spec.flags & super::flags::NOT_KEY != 0 {
+        "not_key"
+    } else if spec.is_write() {
+        "RW"
+    } else {
+        "RO"
+    };
     ctx.out.array(1);
     ctx.out.map(3);
     ctx.out.bulk(b"flags");

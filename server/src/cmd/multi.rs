@@ -196,6 +196,13 @@ pub fn run_local(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             .error_text("ERR MONITOR isn't allowed for DENY BLOCKING client");
         return;
     }
+    if spec.name == "ssubscribe" {
+        // Redis 7.0 lets SUBSCRIBE run in a transaction (for old clients)
+        // but not SSUBSCRIBE.
+        ctx.out
+            .error_text("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+        return;
+    }
     match cmd::run(ctx, spec, &args[0], &args[1..]) {
         Action::Replied => {}
         // As in Redis, WAIT inside a transaction does not wait: it counts

@@ -137,7 +137,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    if !ctx.out.is_resp3() && ctx.client.subscriptions() > 0 && args.len() <= 1 {
+    if !ctx.out.is_resp3() && ctx.client.subscribed() && args.len() <= 1 {
         // In RESP2's subscribed mode Redis answers in the shape of a message.
         ctx.out.array(2);
         ctx.out.bulk(b"pong");

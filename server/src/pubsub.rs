@@ -270,7 +270,7 @@ mod tests {
         assert_eq!(pubsub.publish(&news, &hi, &inboxes), 2);
         assert_eq!(pubsub.numsub(b"news", true), 1);
         assert_eq!(pubsub.channels(None, true), vec![news.clone()]);
-        pubsub.forget(101, &[], &[], &[news.clone()]);
+        pubsub.forget(101, &[], &[], std::slice::from_ref(&news));
         assert_eq!(pubsub.numsub(b"news", true), 0);
         assert_eq!(pubsub.channels(None, true), Vec::<Bytes>::new());
         assert_eq!(pubsub.numsub(b"news", false), 1);

@@ -354,6 +354,7 @@ scenarios!(
     db_select,
     connection,
     connection_reset,
+    command_getkeys,
     server,
     resp3,
     lists_push_pop,

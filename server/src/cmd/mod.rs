@@ -31,6 +31,7 @@ mod hashes;
 mod hll;
 mod inspect;
 mod introspection;
+mod key_specs;
 mod keys;
 mod latency_histogram;
 mod lists;

@@ -139,6 +139,11 @@ fn monitored_run(server: &Process) -> Vec<String> {
         &[b"CLIENT", b"ID"],
         &[b"MONITOR"],
         &[b"ECHO", b"last"],
+        // RESET leaves MONITOR: its own commands after it are replied to,
+        // not streamed.
+        &[b"RESET"],
+        &[b"ECHO", b"after reset"],
+        &[b"MONITOR"],
     ] {
         monitor.send_command(args);
         seen.push(format!("> {}", String::from_utf8_lossy(&args.join(&b' '))));
@@ -387,7 +392,12 @@ fn client_states(server: &Process) -> (Vec<Raw>, HashMap<String, HashMap<String,
     let mut subscriber = named("subscriber");
     subscriber.send_command(&[b"SUBSCRIBE", b"c1", b"c2"]);
     subscriber.send_command(&[b"PSUBSCRIBE", b"p*"]);
-    subscriber.read_n(3);
+    subscriber.send_command(&[b"SSUBSCRIBE", b"s1", b"s2", b"s3"]);
+    subscriber.read_n(6);
+    // Subscribed to shard channels only: still a pub/sub client.
+    let mut shard_subscriber = named("shard_subscriber");
+    shard_subscriber.send_command(&[b"SSUBSCRIBE", b"s1"]);
+    shard_subscriber.read_n(1);
     let mut queuing = named("queuing");
     queuing.command(&[b"MULTI"]);
     queuing.command(&[b"SET", b"k", b"v"]);
@@ -397,7 +407,14 @@ fn client_states(server: &Process) -> (Vec<Raw>, HashMap<String, HashMap<String,
     let mut monitor = named("monitor");
     assert_eq!(monitor.command(&[b"MONITOR"]), Frame::Simple("OK".into()));
     let idle = named("idle");
-    conns.extend([subscriber, queuing, blocked, monitor, idle]);
+    conns.extend([
+        subscriber,
+        shard_subscriber,
+        queuing,
+        blocked,
+        monitor,
+        idle,
+    ]);
     caller.command(&[b"CLIENT", b"SETNAME", b"caller"]);
     let fields = |line: &str| -> HashMap<String, String> {
         line.split(' ')
@@ -439,6 +456,7 @@ fn client_list_shows_each_connection_s_state_as_redis_does() {
     for name in [
         "caller",
         "subscriber",
+        "shard_subscriber",
         "queuing",
         "blocked",
         "monitor",
@@ -467,7 +485,8 @@ fn client_list_shows_each_connection_s_state_as_redis_does() {
     }
     assert_ne!(redraft_view["queuing"]["multi-mem"], "0");
     assert_eq!(redraft_view["idle"]["multi-mem"], "0");
-    // TYPE pubsub lists the subscriber alone; TYPE normal the others.
+    // TYPE pubsub lists the subscribers (shard channels count); TYPE
+    // normal the others.
     let caller = redraft_conns.last_mut().unwrap();
     let list = |caller: &mut Raw, kind: &[u8]| -> Vec<String> {
         let Frame::Bulk(list) = caller.command(&[b"CLIENT", b"LIST", b"TYPE", kind]) else {
@@ -481,7 +500,7 @@ fn client_list_shows_each_connection_s_state_as_redis_does() {
         names.sort();
         names
     };
-    assert_eq!(list(caller, b"pubsub"), ["subscriber"]);
+    assert_eq!(list(caller, b"pubsub"), ["shard_subscriber", "subscriber"]);
     assert_eq!(
         list(caller, b"normal"),
         ["blocked", "caller", "idle", "monitor", "queuing"]

@@ -179,7 +179,12 @@ fn command(rng: &mut Rng, times: &Times) -> Command {
         22 => {
             let start = text(rng.range(-12, 12));
             let end = text(rng.range(-12, 12));
-            exact(args(&[b"GETRANGE", &k, &start, &end]))
+            let name: &[u8] = if rng.chance(4) {
+                b"SUBSTR"
+            } else {
+                b"GETRANGE"
+            };
+            exact(args(&[name, &k, &start, &end]))
         }
         23 => {
             let offset = if rng.chance(20) {
@@ -229,8 +234,30 @@ fn command(rng: &mut Rng, times: &Times) -> Command {
             1..=3 => args(&[b"FLUSHDB"]),
             _ => args(&[b"ECHO", &value(rng)]),
         }),
+        40 | 41 => exact(lcs_command(rng, k)),
         _ => exact(args(&[b"EXISTS", &k])),
     }
+}
+
+/// `LCS` of two keys with options in any order, now and then a wrong one.
+fn lcs_command(rng: &mut Rng, k: Vec<u8>) -> Vec<Vec<u8>> {
+    let mut parts = vec![b"LCS".to_vec(), k, key(rng)];
+    let mut options: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..rng.below(4) {
+        match rng.below(12) {
+            0..=3 => options.push(b"IDX".to_vec()),
+            4 | 5 => options.push(b"WITHMATCHLEN".to_vec()),
+            6 | 7 => {
+                options.push(b"MINMATCHLEN".to_vec());
+                options.push(text(rng.range(-1, 3)));
+            }
+            8 | 9 => options.push(b"LEN".to_vec()),
+            10 => options.push(rng.pick(&["MINMATCHLEN", "x"]).as_bytes().to_vec()),
+            _ => options.push(b"minmatchlen".to_vec()),
+        }
+    }
+    parts.extend(options);
+    parts
 }
 
 fn set_command(rng: &mut Rng, times: &Times, k: Vec<u8>) -> Vec<Vec<u8>> {

@@ -259,6 +259,76 @@ fn keys_survive_restarts_from_a_snapshot_and_the_log_after_it() {
     }
 }
 
+/// The Unix time in seconds, by this machine's clock.
+fn unix_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The snapshot file's modification time in Unix seconds.
+fn written_s(path: &std::path::Path) -> i64 {
+    let modified = std::fs::metadata(path).unwrap().modified().unwrap();
+    modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn lastsave_is_when_the_last_snapshot_was_made_durable() {
+    let before_start_s = unix_s();
+    let mut node = Node::start_with_config("[raft]\nsnapshot_logs_since_last = 20\n");
+    let lastsave =
+        |node: &Node| -> i64 { redis::cmd("LASTSAVE").query(&mut node.connect()).unwrap() };
+    // No snapshot yet: the node's start, as Redis counts its data saved
+    // when it starts.
+    let started_s = lastsave(&node);
+    assert!(
+        (before_start_s..=unix_s()).contains(&started_s),
+        "LASTSAVE {started_s} at start"
+    );
+    // A second later, writes until a snapshot is made: LASTSAVE moves to
+    // the time its file was written.
+    std::thread::sleep(Duration::from_millis(1100));
+    // One write at a time, stopping just after a snapshot, so the restart
+    // below (which adds an entry or two) is far from making another.
+    let mut con = node.connect();
+    let mut written = 0;
+    until(WRITE_TIMEOUT, "a snapshot just made", || {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{written}"))
+            .arg(written)
+            .query(&mut con)
+            .unwrap();
+        written += 1;
+        let info = common::node::info_raft(node.port())?;
+        let index = |name: &str| -> u64 { info[name].parse().unwrap() };
+        let snapshot = index("raft_snapshot_index");
+        match index("raft_applied_index") - snapshot {
+            behind if snapshot > 0 && behind < 5 => Ok(()),
+            behind => Err(format!("snapshot {snapshot}, {behind} entries after it")),
+        }
+    });
+    let saved_s = lastsave(&node);
+    let run = node.process.dir.join("data/snapshot/snapshot.run");
+    assert!(saved_s > started_s, "LASTSAVE {saved_s} after a snapshot");
+    assert!(
+        (saved_s - written_s(&run)).abs() <= 1,
+        "LASTSAVE {saved_s}, snapshot written at {}",
+        written_s(&run)
+    );
+    // Restarted a second later, it reports the snapshot it started from,
+    // not its new start.
+    node.kill();
+    std::thread::sleep(Duration::from_millis(1100));
+    node.restart();
+    node.wait_leader();
+    assert_eq!(lastsave(&node), written_s(&run), "LASTSAVE after a restart");
+    assert!(lastsave(&node) <= saved_s, "LASTSAVE after a restart");
+}
+
 /// What one writer did before the server died: keys `0..acked` got `OK`,
 /// keys `acked..sent` were sent without a reply.
 #[derive(Debug)]

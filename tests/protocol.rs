@@ -498,6 +498,27 @@ fn auth_with_requirepass() {
     pair.finish();
 }
 
+#[test]
+fn reset_unauthenticates_with_requirepass() {
+    let pair = Pair::start(&["--requirepass", "secret"]);
+    let noauth: &[u8] = b"-NOAUTH Authentication required.\r\n";
+    pair.expect("RESET before AUTH", &cmd(&["RESET"]), b"+RESET\r\n");
+    pair.expect(
+        "AUTH, RESET, then a command",
+        &[
+            cmd(&["AUTH", "secret"]),
+            cmd(&["PING"]),
+            cmd(&["RESET"]),
+            cmd(&["PING"]),
+            cmd(&["AUTH", "secret"]),
+            cmd(&["PING"]),
+        ]
+        .concat(),
+        &[b"+OK\r\n+PONG\r\n+RESET\r\n", noauth, b"+OK\r\n+PONG\r\n"].concat(),
+    );
+    pair.finish();
+}
+
 /// The HELLO reply with its `id` value replaced by 0.
 fn masked_hello(frame: Frame) -> Frame {
     let mask = |(key, value): (Frame, Frame)| {

@@ -9,8 +9,10 @@
 //! asynchronously, so they are awaited, not assumed) and the same ones.
 //! Frames of one step are compared in order, except where Redis's own
 //! order is a hash order (an UNSUBSCRIBE of everything, PUBSUB CHANNELS).
-//! PUBSUB HELP is left out: Redis also lists the shard channel commands,
-//! which redraft does not have.
+//! Sharded pub/sub (SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH, PUBSUB
+//! SHARDCHANNELS and SHARDNUMSUB) runs in the same script: its counts are
+//! apart from the other subscriptions', and subscribed mode lasts while
+//! either kind does.
 
 mod common;
 
@@ -49,6 +51,53 @@ const SCRIPT: &[(usize, bool, &[&str])] = &[
     (2, false, &["PUBSUB", "NUMPAT"]),
     (2, false, &["PUBSUB", "NOPE"]),
     (2, false, &["PUBLISH", "news"]),
+    // Sharded pub/sub: a namespace and a count of its own.
+    (1, false, &["SSUBSCRIBE", "news", "orders"]),
+    (1, false, &["SSUBSCRIBE", "news"]),
+    (1, false, &["PING"]),
+    (1, false, &["GET", "k"]),
+    (0, false, &["SSUBSCRIBE", "orders"]),
+    (2, false, &["SPUBLISH", "orders", "one"]),
+    (2, false, &["SPUBLISH", "news", "shard news"]),
+    (2, false, &["PUBLISH", "orders", "not sharded"]),
+    (2, false, &["SPUBLISH", "sport", "nobody"]),
+    (2, true, &["PUBSUB", "SHARDCHANNELS"]),
+    (2, true, &["PUBSUB", "SHARDCHANNELS", "o*"]),
+    (
+        2,
+        false,
+        &["PUBSUB", "SHARDNUMSUB", "orders", "news", "sport"],
+    ),
+    (2, false, &["PUBSUB", "SHARDNUMSUB"]),
+    (2, false, &["PUBSUB", "NUMSUB", "orders"]),
+    (2, true, &["PUBSUB", "CHANNELS"]),
+    (2, false, &["PUBSUB", "SHARDCHANNELS", "a", "b"]),
+    (2, false, &["PUBSUB", "channels", "a", "b"]),
+    (2, false, &["PUBSUB", "HELP"]),
+    (1, false, &["UNSUBSCRIBE"]),
+    (1, false, &["GET", "k"]),
+    (1, false, &["SUNSUBSCRIBE", "news", "never"]),
+    (2, false, &["SPUBLISH", "news", "gone"]),
+    (1, true, &["SUNSUBSCRIBE"]),
+    (1, false, &["SUNSUBSCRIBE"]),
+    (1, false, &["GET", "k"]),
+    (2, false, &["SPUBLISH"]),
+    (2, false, &["MULTI"]),
+    (2, false, &["SSUBSCRIBE", "m"]),
+    (2, false, &["EXEC"]),
+    (2, false, &["PUBSUB", "SHARDNUMSUB", "m"]),
+    // RESET leaves every subscription silently, and subscribed mode (and
+    // RESP3: the replies after it are RESP2's).
+    (0, false, &["PSUBSCRIBE", "s*"]),
+    (0, false, &["RESET"]),
+    (2, false, &["PUBLISH", "sport", "after reset"]),
+    (2, false, &["SPUBLISH", "orders", "after reset"]),
+    (2, false, &["PUBSUB", "SHARDNUMSUB", "orders"]),
+    (2, false, &["PUBSUB", "NUMSUB", "sport"]),
+    (2, false, &["PUBSUB", "NUMPAT"]),
+    (0, false, &["GET", "k"]),
+    (0, false, &["HGETALL", "k"]),
+    (0, false, &["UNSUBSCRIBE"]),
 ];
 
 /// The frames as redis-cli shows them; with `sort`, in sorted order, and

@@ -51,6 +51,9 @@ fn each_level_reads_where_it_says_on_a_follower() {
         (&[b"CONSISTENCY", b"LEASE"], ok()),
         (&[b"CONSISTENCY"], bulk("lease")),
         (&[b"GET", b"foo"], moved.clone()),
+        // ASKING answers OK and changes nothing: the level stays.
+        (&[b"ASKING"], ok()),
+        (&[b"CONSISTENCY"], bulk("lease")),
         (&[b"READONLY"], ok()),
         (&[b"CONSISTENCY"], bulk("stale")),
         (&[b"GET", b"foo"], bulk("bar")),
@@ -72,6 +75,14 @@ fn each_level_reads_where_it_says_on_a_follower() {
         ),
         // A refused level leaves the connection as it was.
         (&[b"CONSISTENCY"], bulk("linearizable")),
+        // RESET drops the connection's level: back to the node's.
+        (&[b"CONSISTENCY", b"stale"], ok()),
+        (&[b"RESET"], Frame::Simple("RESET".into())),
+        (&[b"CONSISTENCY"], bulk("linearizable")),
+        (&[b"GET", b"foo"], moved.clone()),
+        (&[b"READONLY"], ok()),
+        (&[b"RESET"], Frame::Simple("RESET".into())),
+        (&[b"GET", b"foo"], moved.clone()),
     ];
     for (args, expected) in steps {
         let shown: Vec<String> = args

@@ -21,8 +21,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    BitUnit, Engine, Error, FieldOp, GeoSearchArgs, HllDebug, PosRange, RandArgs, RangeArgs,
-    RangeBy, ReplySink, ScanArgs, SortArgs,
+    BitUnit, Engine, Error, FieldOp, GeoSearchArgs, HllDebug, LcsReply, PosRange, RandArgs,
+    RangeArgs, RangeBy, ReplySink, ScanArgs, SortArgs,
 };
 
 /// One read of the keyspace.
@@ -228,6 +228,13 @@ pub enum Query {
     /// `GEOSEARCH`, `GEORADIUS[BYMEMBER][_RO]` without `STORE`, and a
     /// search that would store but is refused whatever its key holds
     GeoSearch(GeoSearchArgs),
+    /// `LCS` of the strings at `a` and `b`: its reply, or its options'
+    /// error (reported only once neither key holds another type).
+    Lcs {
+        a: Bytes,
+        b: Bytes,
+        reply: Result<LcsReply, Error>,
+    },
 }
 
 /// A type of value, as `Query::Refused` expects one.
@@ -390,6 +397,7 @@ impl Engine {
             } => self.geodist(db, key, (a, b), *to_meters, now_ms, sink),
             Query::GeoHash { key, members } => self.geohash(db, key, members, now_ms, sink),
             Query::GeoSearch(args) => self.geosearch(db, args, now_ms, sink),
+            Query::Lcs { a, b, reply } => self.lcs(db, [a, b], reply, now_ms, sink),
             Query::Refused {
                 key,
                 kind,

@@ -101,6 +101,9 @@ pub struct Client {
     pub channels: Vec<Bytes>,
     /// Patterns this connection subscribes to, in subscription order.
     pub patterns: Vec<Bytes>,
+    /// Shard channels this connection subscribes to (`SSUBSCRIBE`), in
+    /// subscription order.
+    pub shard_channels: Vec<Bytes>,
     /// The commands queued since `MULTI`; `None` outside a transaction.
     pub multi: Option<Multi>,
     /// The keys under `WATCH`, each once, in the order watched.
@@ -118,15 +121,22 @@ impl Client {
             monitoring: false,
             channels: Vec::new(),
             patterns: Vec::new(),
+            shard_channels: Vec::new(),
             multi: None,
             watches: Vec::new(),
         }
     }
 
-    /// Channels plus patterns: the count subscribe replies carry. While it
-    /// is above zero a RESP2 connection is in subscribed mode.
+    /// Channels plus patterns: the count the (P)(UN)SUBSCRIBE replies
+    /// carry. Shard channels are counted apart, as in Redis 7.0.
     pub fn subscriptions(&self) -> usize {
         self.channels.len() + self.patterns.len()
+    }
+
+    /// Whether it subscribes to anything, shard channels included: then a
+    /// RESP2 connection is in subscribed mode (`CLIENT LIST`'s `P`).
+    pub fn subscribed(&self) -> bool {
+        self.subscriptions() + self.shard_channels.len() > 0
     }
 
     pub fn set_db(&mut self, db: usize) {

@@ -43,6 +43,8 @@ pub struct Snapshot {
     pub flags: u32,
     pub channels: u32,
     pub patterns: u32,
+    /// Shard channels (`SSUBSCRIBE`).
+    pub shard_channels: u32,
     /// Commands queued since `MULTI`; -1 outside a transaction.
     pub multi: i64,
     /// Input received and not yet run, the running command included.
@@ -76,6 +78,7 @@ pub struct Figures {
     flags: AtomicU32,
     channels: AtomicU32,
     patterns: AtomicU32,
+    shard_channels: AtomicU32,
     multi: AtomicI64,
     query_bytes: AtomicU64,
     query_free_bytes: AtomicU64,
@@ -96,6 +99,7 @@ impl Default for Figures {
             flags: AtomicU32::new(0),
             channels: AtomicU32::new(0),
             patterns: AtomicU32::new(0),
+            shard_channels: AtomicU32::new(0),
             multi: AtomicI64::new(-1),
             query_bytes: AtomicU64::new(0),
             query_free_bytes: AtomicU64::new(0),
@@ -127,6 +131,7 @@ impl Figures {
         self.flags.store(now.flags, relaxed);
         self.channels.store(now.channels, relaxed);
         self.patterns.store(now.patterns, relaxed);
+        self.shard_channels.store(now.shard_channels, relaxed);
         self.multi.store(now.multi, relaxed);
         self.query_bytes.store(now.query_bytes, relaxed);
         self.query_free_bytes.store(now.query_free_bytes, relaxed);
@@ -149,6 +154,7 @@ impl Figures {
             flags: self.flags.load(relaxed),
             channels: self.channels.load(relaxed),
             patterns: self.patterns.load(relaxed),
+            shard_channels: self.shard_channels.load(relaxed),
             multi: self.multi.load(relaxed),
             query_bytes: self.query_bytes.load(relaxed),
             query_free_bytes: self.query_free_bytes.load(relaxed),
@@ -194,11 +200,12 @@ impl Snapshot {
     pub fn write_state(&self, line: &mut String, db: usize) {
         let _ = write!(
             line,
-            "flags={} db={} sub={} psub={} ssub=0 multi={}",
+            "flags={} db={} sub={} psub={} ssub={} multi={}",
             self.flag_letters(),
             db,
             self.channels,
             self.patterns,
+            self.shard_channels,
             self.multi,
         );
     }
@@ -253,6 +260,7 @@ mod tests {
             flags: PUBSUB | MULTI,
             channels: 2,
             patterns: 1,
+            shard_channels: 4,
             multi: 3,
             query_bytes: 26,
             query_free_bytes: 16358,

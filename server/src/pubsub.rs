@@ -1,8 +1,11 @@
-//! Pub/sub on one node: who subscribes to which channels and patterns, and
-//! the delivery of a published message to every subscriber.
+//! Pub/sub on one node: who subscribes to which channels, patterns and
+//! shard channels, and the delivery of a published message to every
+//! subscriber.
 //!
-//! Messages are not replicated: a `PUBLISH` reaches the subscribers of the
-//! node it was sent to, as in Redis Cluster's classic pub/sub. A message
+//! Messages are not replicated: a `PUBLISH` or `SPUBLISH` reaches the
+//! subscribers of the node it was sent to. Shard channels (`SSUBSCRIBE`,
+//! `SPUBLISH`) are a namespace of their own, as in Redis 7.0: a shard
+//! message reaches only shard subscribers, never a pattern. A message
 //! for a connection travels to the network thread that owns it as a
 //! [`Delivery::Message`] through that thread's inbox, so no thread touches
 //! another's connections.
@@ -10,7 +13,8 @@
 //! Invariants:
 //! - The registry lists a (connection, channel) pair at most once, and
 //!   exactly when the connection's own `Client::channels` lists the channel
-//!   (the same for patterns); a closing connection leaves nothing behind.
+//!   (the same for patterns and shard channels); a closing connection
+//!   leaves nothing behind.
 //! - A publish sends one delivery per subscription it matched, and replies
 //!   that count (a client subscribed to a channel and a matching pattern
 //!   gets, and counts, two messages), as Redis does.
@@ -28,6 +32,7 @@ pub use crate::route::{Message, Subscriber};
 struct Registry {
     channels: HashMap<Bytes, Vec<Subscriber>>,
     patterns: HashMap<Bytes, Vec<Subscriber>>,
+    shard_channels: HashMap<Bytes, Vec<Subscriber>>,
 }
 
 /// The node's subscriptions.
@@ -74,9 +79,27 @@ impl PubSub {
         remove(&mut self.registry.write().patterns, pattern, who.client_id);
     }
 
-    /// Drops every subscription of a closing connection.
-    pub fn forget(&self, client_id: u64, channels: &[Bytes], patterns: &[Bytes]) {
-        if channels.is_empty() && patterns.is_empty() {
+    pub fn ssubscribe(&self, channel: &Bytes, who: Subscriber) -> bool {
+        add(&mut self.registry.write().shard_channels, channel, who)
+    }
+
+    pub fn sunsubscribe(&self, channel: &[u8], who: Subscriber) {
+        remove(
+            &mut self.registry.write().shard_channels,
+            channel,
+            who.client_id,
+        );
+    }
+
+    /// Drops every subscription of a closing (or `RESET`) connection.
+    pub fn forget(
+        &self,
+        client_id: u64,
+        channels: &[Bytes],
+        patterns: &[Bytes],
+        shard_channels: &[Bytes],
+    ) {
+        if channels.is_empty() && patterns.is_empty() && shard_channels.is_empty() {
             return;
         }
         let mut registry = self.registry.write();
@@ -85,6 +108,9 @@ impl PubSub {
         }
         for pattern in patterns {
             remove(&mut registry.patterns, pattern, client_id);
+        }
+        for channel in shard_channels {
+            remove(&mut registry.shard_channels, channel, client_id);
         }
     }
 
@@ -108,28 +134,46 @@ impl PubSub {
             for (who, pattern) in direct.chain(patterned) {
                 let message = Message {
                     pattern: pattern.cloned(),
+                    shard: false,
                     channel: channel.clone(),
                     payload: payload.clone(),
                 };
                 by_executor[usize::from(who.executor)].push(Delivery::Message { to: who, message });
             }
         }
-        let mut sent = 0;
-        for (inbox, deliveries) in inboxes.iter().zip(by_executor) {
-            sent += deliveries.len();
-            if !deliveries.is_empty() {
-                inbox.push(deliveries);
-            }
-        }
-        sent
+        deliver(inboxes, by_executor)
     }
 
-    /// `PUBSUB CHANNELS`: channels with at least one subscriber, matching
-    /// `pattern` if given.
-    pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
+    /// Sends `payload` to every subscriber of the shard channel `channel`
+    /// (`SPUBLISH`); returns how many deliveries were made.
+    pub fn spublish(&self, channel: &Bytes, payload: &Bytes, inboxes: &[Inbox]) -> usize {
+        let mut by_executor: Vec<Vec<Delivery>> = (0..inboxes.len()).map(|_| Vec::new()).collect();
+        {
+            let registry = self.registry.read();
+            for who in registry.shard_channels.get(channel).into_iter().flatten() {
+                let message = Message {
+                    pattern: None,
+                    shard: true,
+                    channel: channel.clone(),
+                    payload: payload.clone(),
+                };
+                by_executor[usize::from(who.executor)]
+                    .push(Delivery::Message { to: *who, message });
+            }
+        }
+        deliver(inboxes, by_executor)
+    }
+
+    /// `PUBSUB CHANNELS` (`shard`: `SHARDCHANNELS`): channels with at
+    /// least one subscriber, matching `pattern` if given, sorted.
+    pub fn channels(&self, pattern: Option<&[u8]>, shard: bool) -> Vec<Bytes> {
         let registry = self.registry.read();
-        let mut channels: Vec<Bytes> = registry
-            .channels
+        let map = if shard {
+            &registry.shard_channels
+        } else {
+            &registry.channels
+        };
+        let mut channels: Vec<Bytes> = map
             .keys()
             .filter(|channel| pattern.is_none_or(|p| glob_match(p, channel, false)))
             .cloned()
@@ -138,19 +182,33 @@ impl PubSub {
         channels
     }
 
-    /// `PUBSUB NUMSUB`: subscribers of `channel`.
-    pub fn numsub(&self, channel: &[u8]) -> usize {
-        self.registry
-            .read()
-            .channels
-            .get(channel)
-            .map_or(0, Vec::len)
+    /// `PUBSUB NUMSUB` (`shard`: `SHARDNUMSUB`): subscribers of `channel`.
+    pub fn numsub(&self, channel: &[u8], shard: bool) -> usize {
+        let registry = self.registry.read();
+        let map = if shard {
+            &registry.shard_channels
+        } else {
+            &registry.channels
+        };
+        map.get(channel).map_or(0, Vec::len)
     }
 
     /// `PUBSUB NUMPAT`: distinct patterns subscribed to.
     pub fn numpat(&self) -> usize {
         self.registry.read().patterns.len()
     }
+}
+
+/// Hands each network thread its deliveries; returns how many there were.
+fn deliver(inboxes: &[Inbox], by_executor: Vec<Vec<Delivery>>) -> usize {
+    let mut sent = 0;
+    for (inbox, deliveries) in inboxes.iter().zip(by_executor) {
+        sent += deliveries.len();
+        if !deliveries.is_empty() {
+            inbox.push(deliveries);
+        }
+    }
+    sent
 }
 
 #[cfg(test)]
@@ -181,12 +239,40 @@ mod tests {
         let mut taken = Vec::new();
         inboxes[0].take(&mut taken);
         assert_eq!(taken.len(), 3);
-        assert_eq!(pubsub.numsub(b"news.tech"), 1);
+        assert_eq!(pubsub.numsub(b"news.tech", false), 1);
         assert_eq!(pubsub.numpat(), 3);
-        assert_eq!(pubsub.channels(Some(b"news.*")), vec![news.clone()]);
+        assert_eq!(pubsub.channels(Some(b"news.*"), false), vec![news.clone()]);
         pubsub.unsubscribe(b"news.tech", who(1));
-        assert_eq!(pubsub.channels(None), Vec::<Bytes>::new());
+        assert_eq!(pubsub.channels(None, false), Vec::<Bytes>::new());
         pubsub.punsubscribe(b"n*", who(2));
         assert_eq!(pubsub.numpat(), 2);
+    }
+
+    #[test]
+    fn shard_channels_are_a_namespace_of_their_own() {
+        let pubsub = PubSub::default();
+        let inboxes: Vec<Inbox> = (0..1).map(|_| Inbox::default()).collect();
+        let news = Bytes::from_static(b"news");
+        let hi = Bytes::from_static(b"hi");
+        assert!(pubsub.ssubscribe(&news, who(1)));
+        assert!(!pubsub.ssubscribe(&news, who(1)));
+        assert!(pubsub.subscribe(&news, who(2)));
+        assert!(pubsub.psubscribe(&Bytes::from_static(b"n*"), who(3)));
+        // Each publish reaches its own namespace only; no pattern matches a
+        // shard channel.
+        assert_eq!(pubsub.spublish(&news, &hi, &inboxes), 1);
+        let mut taken = Vec::new();
+        inboxes[0].take(&mut taken);
+        assert!(matches!(
+            &taken[..],
+            [Delivery::Message { to, message }] if to.conn == 1 && message.shard
+        ));
+        assert_eq!(pubsub.publish(&news, &hi, &inboxes), 2);
+        assert_eq!(pubsub.numsub(b"news", true), 1);
+        assert_eq!(pubsub.channels(None, true), vec![news.clone()]);
+        pubsub.forget(101, &[], &[], std::slice::from_ref(&news));
+        assert_eq!(pubsub.numsub(b"news", true), 0);
+        assert_eq!(pubsub.channels(None, true), Vec::<Bytes>::new());
+        assert_eq!(pubsub.numsub(b"news", false), 1);
     }
 }

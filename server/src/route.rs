@@ -84,8 +84,11 @@ impl Subscriber {
 /// One published message on its way to a subscriber.
 #[derive(Debug, Clone)]
 pub struct Message {
-    /// The pattern that matched, for a `pmessage`; `None` for a `message`.
+    /// The pattern that matched, for a `pmessage`; `None` for a `message`
+    /// or an `smessage`.
     pub pattern: Option<Bytes>,
+    /// Published to a shard channel (`SPUBLISH`): an `smessage`.
+    pub shard: bool,
     pub channel: Bytes,
     pub payload: Bytes,
 }

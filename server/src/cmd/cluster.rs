@@ -109,6 +109,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         readwrite,
         "Disables read queries for a connection to a cluster replica node",
     ),
+    spec(
+        "asking",
+        1,
+        FAST,
+        asking,
+        "Sent by cluster clients after an -ASK redirect",
+    ),
     CommandSpec::new(
         "consistency",
         -1,
@@ -129,6 +136,15 @@ fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 /// state (`CONSISTENCY stale`), even on a follower.
 fn readonly(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
     ctx.client.consistency = Some(ReadConsistency::Stale);
+    ctx.out.ok();
+    Action::Replied
+}
+
+/// `ASKING`: a cluster client sends it before the command an `-ASK`
+/// redirect points at a slot being imported. redraft never migrates slots
+/// (one group owns all 16384) and so never replies `-ASK`; every slot is
+/// served whether or not the flag is set, so there is nothing to record.
+fn asking(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
     ctx.out.ok();
     Action::Replied
 }

@@ -1,4 +1,4 @@
-//! Connection commands: QUIT, HELLO, AUTH, SELECT, CLIENT.
+//! Connection commands: QUIT, HELLO, AUTH, SELECT, CLIENT, RESET.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -111,6 +111,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Changes the selected database.",
     ),
     spec(
+        "reset",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
+        reset,
+        "Reset the connection",
+    )
+    .since("6.2.0"),
+    spec(
         "client",
         -2,
         0,
@@ -123,6 +131,32 @@ pub const COMMANDS: &[CommandSpec] = &[
 fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
     ctx.out.ok();
     Action::Close
+}
+
+/// `RESET`: the connection as a new one would be, as Redis 7.0's
+/// `clearClientConnectionState` leaves it: out of `MULTI` with nothing
+/// watched, subscribed to nothing (silently), no longer a monitor, on
+/// database 0, RESP2, unnamed, unauthenticated if a password is set, and
+/// with the node's read consistency (no `READONLY` or `CONSISTENCY`).
+/// It runs even inside `MULTI` (`multi::controls_multi`) and in RESP2's
+/// subscribed mode, and asks nothing of apply: it only drops this
+/// connection's own state.
+fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    if ctx.client.monitoring {
+        ctx.shared.diag.monitors.remove(ctx.client.info.id);
+        ctx.client.monitoring = false;
+    }
+    ctx.client.set_db(0);
+    ctx.client.set_resp3(false);
+    ctx.client.authenticated = ctx.shared.runtime.read().requirepass.is_none();
+    ctx.client.multi = None;
+    ctx.client.watches.clear();
+    super::pubsub::leave_all(ctx);
+    *ctx.client.info.name.lock() = None;
+    ctx.client.consistency = None;
+    ctx.out.set_resp3(false);
+    ctx.out.simple("RESET");
+    Action::Replied
 }
 
 /// Checks a password against `requirepass`. `Err` holds Redis's reply.

@@ -1,6 +1,7 @@
 //! COMMAND: the command table as clients see it (`COMMAND`, `COUNT`,
 //! `INFO`, `DOCS`, `LIST`), enough for redis-cli's hints and for cluster
-//! clients that read key positions.
+//! clients that read key positions, and the keys of a command line
+//! (`GETKEYS`, `GETKEYSANDFLAGS`, by Redis's key specs: `key_specs`).
 
 use bytes::Bytes;
 use redraft_engine::ReplySink;
@@ -52,6 +53,19 @@ const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
         command_list,
         "Returns a list of command names.",
     ),
+    spec(
+        "command|getkeys",
+        -4,
+        command_getkeys,
+        "Extract keys given a full Redis command",
+    ),
+    spec(
+        "command|getkeysandflags",
+        -4,
+        command_getkeysandflags,
+        "Extract keys and access flags given a full Redis command",
+    )
+    .since("7.0.0"),
     spec(
         "command|help",
         2,
@@ -130,7 +144,13 @@ fn emit_key_specs(ctx: &mut Ctx<'_>, spec: &CommandSpec) {
         ctx.out.array(0);
         return;
     }
-    let access = if spec.is_write() { "RW" } else { "RO" };
+    let access = if spec.flags & super::flags::NOT_KEY != 0 {
+        "not_key"
+    } else if spec.is_write() {
+        "RW"
+    } else {
+        "RO"
+    };
     ctx.out.array(1);
     ctx.out.map(3);
     ctx.out.bulk(b"flags");
@@ -227,6 +247,62 @@ fn command_list(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     Action::Replied
 }
 
+fn command_getkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    getkeys(ctx, args, false)
+}
+
+fn command_getkeysandflags(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    getkeys(ctx, args, true)
+}
+
+/// The command a command line runs, as Redis's `lookupCommand` finds it:
+/// a container's subcommand when one follows (`None` if it is unknown).
+fn line_spec(line: &[Bytes]) -> Option<&'static CommandSpec> {
+    let spec = super::lookup(&line[0])?;
+    match line.get(1) {
+        Some(sub) if !spec.subcommands.is_empty() => super::lookup_sub(spec, sub),
+        _ => Some(spec),
+    }
+}
+
+/// `COMMAND GETKEYS|GETKEYSANDFLAGS <command line>`, with Redis's checks
+/// in its order: a known command, one with keys, its arity, then keys
+/// its specs find in the line.
+fn getkeys(ctx: &mut Ctx<'_>, line: &[Bytes], with_flags: bool) -> Action {
+    let Some(spec) = line_spec(line) else {
+        ctx.out.error_text("ERR Invalid command specified");
+        return Action::Replied;
+    };
+    if !super::key_specs::has_keys(spec) {
+        ctx.out.error_text("ERR The command has no key arguments");
+        return Action::Replied;
+    }
+    if !spec.arity_ok(line.len()) {
+        ctx.out
+            .error_text("ERR Invalid number of arguments specified for command");
+        return Action::Replied;
+    }
+    let Some(keys) = super::key_specs::keys(spec, line) else {
+        ctx.out
+            .error_text("ERR Invalid arguments specified for command");
+        return Action::Replied;
+    };
+    ctx.out.array(keys.len());
+    for key in keys {
+        if with_flags {
+            ctx.out.array(2);
+        }
+        ctx.out.bulk(&line[key.position]);
+        if with_flags {
+            ctx.out.set(key.flags.len());
+            for flag in key.flags {
+                ctx.out.simple(flag);
+            }
+        }
+    }
+    Action::Replied
+}
+
 fn command_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
     super::help(
         ctx,
@@ -240,8 +316,16 @@ fn command_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
             "    Return a list of all commands in this Redis server.",
             "INFO [<command-name> ...]",
             "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
             "DOCS [<command-name> ...]",
             "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
         ],
     )
 }

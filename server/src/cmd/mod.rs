@@ -31,6 +31,7 @@ mod hashes;
 mod hll;
 mod inspect;
 mod introspection;
+mod key_specs;
 mod keys;
 mod latency_histogram;
 mod lists;
@@ -86,6 +87,11 @@ pub mod flags {
     /// is routed as a write and answered as a read only when it changes
     /// nothing (`Engine::answer_without_write`).
     pub const MAY_WRITE: u32 = 1 << 17;
+    /// Not a Redis command flag (never listed): the key positions name
+    /// channels, not keys (sharded pub/sub), as Redis's `not_key` key
+    /// spec says; they are shown in `COMMAND INFO` for cluster clients and
+    /// are no keys to `COMMAND GETKEYS`.
+    pub const NOT_KEY: u32 = 1 << 18;
 
     /// Names in the order Redis lists them.
     pub const NAMES: &[(u32, &str)] = &[
@@ -617,7 +623,7 @@ mod tests {
     /// Whether `spec` names keys or is flagged as reading or writing data.
     fn touches_keyspace(spec: &CommandSpec) -> bool {
         let data = flags::MOVABLEKEYS | flags::WRITE | flags::READONLY | flags::READS_KEYS;
-        spec.keys.0 > 0 || spec.flags & data != 0
+        (spec.keys.0 > 0 && spec.flags & flags::NOT_KEY == 0) || spec.flags & data != 0
     }
 
     #[test]

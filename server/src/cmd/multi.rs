@@ -140,7 +140,10 @@ pub fn parse_queue(
 /// The commands that control a transaction and so run at once, even
 /// inside `MULTI` (as in Redis).
 pub fn controls_multi(spec: &CommandSpec) -> bool {
-    matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit")
+    matches!(
+        spec.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
 }
 
 /// Whether `spec` (the effective spec, for a subcommand) may be queued:
@@ -191,6 +194,13 @@ pub fn run_local(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         // expects one reply per command.
         ctx.out
             .error_text("ERR MONITOR isn't allowed for DENY BLOCKING client");
+        return;
+    }
+    if spec.name == "ssubscribe" {
+        // Redis 7.0 lets SUBSCRIBE run in a transaction (for old clients)
+        // but not SSUBSCRIBE.
+        ctx.out
+            .error_text("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
         return;
     }
     match cmd::run(ctx, spec, &args[0], &args[1..]) {

@@ -1,13 +1,20 @@
 //! Pub/sub commands: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE,
-//! PUBLISH and PUBSUB CHANNELS|NUMSUB|NUMPAT|HELP (see `crate::pubsub`).
+//! PUBLISH, the sharded SSUBSCRIBE, SUNSUBSCRIBE and SPUBLISH, and PUBSUB
+//! CHANNELS|NUMSUB|NUMPAT|SHARDCHANNELS|SHARDNUMSUB|HELP (see
+//! `crate::pubsub`).
 //!
 //! Each (un)subscription is confirmed by its own push (RESP3) or array
-//! (RESP2) of [kind, name, subscriptions left], as Redis sends them.
+//! (RESP2) of [kind, name, subscriptions left], as Redis sends them. As in
+//! Redis 7.0, shard channels are counted apart: an `ssubscribe` or
+//! `sunsubscribe` carries the count of shard channels, the others the
+//! count of channels and patterns. A RESP2 connection subscribed to any
+//! of them is in subscribed mode.
 
 use bytes::Bytes;
 use redraft_engine::ReplySink;
 
-use super::flags::{FAST, LOADING, NOSCRIPT, STALE};
+use super::args::is;
+use super::flags::{FAST, LOADING, NOSCRIPT, NOT_KEY, STALE};
 use super::strings::owned;
 use super::{Action, CommandSpec, Ctx};
 
@@ -46,6 +53,22 @@ const PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
         numpat,
         "Returns a count of unique pattern subscriptions.",
         "2.8.0",
+    ),
+    spec(
+        "pubsub|shardchannels",
+        -2,
+        LOADING | STALE,
+        shardchannels,
+        "List active shard channels",
+        "7.0.0",
+    ),
+    spec(
+        "pubsub|shardnumsub",
+        -2,
+        LOADING | STALE,
+        shardnumsub,
+        "Get the count of subscribers for shard channels",
+        "7.0.0",
     ),
     spec(
         "pubsub|help",
@@ -98,6 +121,36 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Posts a message to a channel.",
         "2.0.0",
     ),
+    CommandSpec::new(
+        "ssubscribe",
+        -2,
+        NOSCRIPT | LOADING | STALE | NOT_KEY,
+        (1, -1, 1),
+        ssubscribe,
+        "pubsub",
+        "Listen for messages published to the given shard channels",
+    )
+    .since("7.0.0"),
+    CommandSpec::new(
+        "sunsubscribe",
+        -1,
+        NOSCRIPT | LOADING | STALE | NOT_KEY,
+        (1, -1, 1),
+        sunsubscribe,
+        "pubsub",
+        "Stop listening for messages posted to the given shard channels",
+    )
+    .since("7.0.0"),
+    CommandSpec::new(
+        "spublish",
+        3,
+        LOADING | STALE | FAST | NOT_KEY,
+        (1, 1, 1),
+        spublish,
+        "pubsub",
+        "Post a message to a shard channel",
+    )
+    .since("7.0.0"),
     spec(
         "pubsub",
         -2,
@@ -114,15 +167,58 @@ pub const COMMANDS: &[CommandSpec] = &[
 pub fn allowed_when_subscribed(name: &str) -> bool {
     matches!(
         name,
-        "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
+        "subscribe"
+            | "unsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "ssubscribe"
+            | "sunsubscribe"
+            | "ping"
+            | "quit"
+            | "reset"
     )
 }
 
-/// One confirmation: [kind, name or nil, subscriptions left].
-fn confirm(ctx: &mut Ctx<'_>, kind: &str, name: Option<&[u8]>) {
-    let count = ctx.client.subscriptions();
+/// The three namespaces a connection subscribes in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+impl Kind {
+    /// The confirmation's name for a subscription and for leaving one.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Channel => ("subscribe", "unsubscribe"),
+            Kind::Pattern => ("psubscribe", "punsubscribe"),
+            Kind::Shard => ("ssubscribe", "sunsubscribe"),
+        }
+    }
+
+    /// This connection's subscriptions of this kind.
+    fn mine(self, client: &mut crate::client::Client) -> &mut Vec<Bytes> {
+        match self {
+            Kind::Channel => &mut client.channels,
+            Kind::Pattern => &mut client.patterns,
+            Kind::Shard => &mut client.shard_channels,
+        }
+    }
+}
+
+/// One confirmation: [kind, name or nil, subscriptions left], the count
+/// of shard channels for a shard confirmation, else of channels and
+/// patterns.
+fn confirm(ctx: &mut Ctx<'_>, kind: Kind, subscribing: bool, name: Option<&[u8]>) {
+    let count = match kind {
+        Kind::Shard => ctx.client.shard_channels.len(),
+        Kind::Channel | Kind::Pattern => ctx.client.subscriptions(),
+    };
+    let (joined, left) = kind.names();
     ctx.out.push(3);
-    ctx.out.bulk(kind.as_bytes());
+    ctx.out
+        .bulk(if subscribing { joined } else { left }.as_bytes());
     match name {
         Some(name) => ctx.out.bulk(name),
         None => ctx.out.nil(),
@@ -130,45 +226,44 @@ fn confirm(ctx: &mut Ctx<'_>, kind: &str, name: Option<&[u8]>) {
     ctx.out.int(count as i64);
 }
 
-fn subscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    for channel in args {
-        let channel = owned(channel);
-        if ctx.shared.pubsub.subscribe(&channel, ctx.subscriber) {
-            ctx.client.channels.push(channel.clone());
+/// Subscribes to `names` of `kind`, one confirmation each.
+fn join(ctx: &mut Ctx<'_>, names: &[Bytes], kind: Kind) -> Action {
+    for name in names {
+        let name = owned(name);
+        let pubsub = &ctx.shared.pubsub;
+        let added = match kind {
+            Kind::Channel => pubsub.subscribe(&name, ctx.subscriber),
+            Kind::Pattern => pubsub.psubscribe(&name, ctx.subscriber),
+            Kind::Shard => pubsub.ssubscribe(&name, ctx.subscriber),
+        };
+        if added {
+            kind.mine(ctx.client).push(name.clone());
         }
-        confirm(ctx, "subscribe", Some(&channel));
+        confirm(ctx, kind, true, Some(&name));
     }
     Action::Replied
+}
+
+fn subscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    join(ctx, args, Kind::Channel)
 }
 
 fn psubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    for pattern in args {
-        let pattern = owned(pattern);
-        if ctx.shared.pubsub.psubscribe(&pattern, ctx.subscriber) {
-            ctx.client.patterns.push(pattern.clone());
-        }
-        confirm(ctx, "psubscribe", Some(&pattern));
-    }
-    Action::Replied
+    join(ctx, args, Kind::Pattern)
 }
 
-/// Unsubscribes from `names` (all of this connection's when empty), one
-/// confirmation each; with nothing to leave, one confirmation with a nil
-/// name, as Redis replies.
-fn leave(ctx: &mut Ctx<'_>, names: &[Bytes], patterns: bool) -> Action {
-    let kind = if patterns {
-        "punsubscribe"
-    } else {
-        "unsubscribe"
-    };
+fn ssubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    join(ctx, args, Kind::Shard)
+}
+
+/// Unsubscribes from `names` of `kind` (all of this connection's when
+/// empty), one confirmation each; with nothing to leave, one confirmation
+/// with a nil name, as Redis replies.
+fn leave(ctx: &mut Ctx<'_>, names: &[Bytes], kind: Kind) -> Action {
     let names: Vec<Bytes> = if names.is_empty() {
-        let mine = if patterns {
-            &ctx.client.patterns
-        } else {
-            &ctx.client.channels
-        };
+        let mine = kind.mine(ctx.client);
         if mine.is_empty() {
-            confirm(ctx, kind, None);
+            confirm(ctx, kind, false, None);
             return Action::Replied;
         }
         mine.clone()
@@ -176,30 +271,42 @@ fn leave(ctx: &mut Ctx<'_>, names: &[Bytes], patterns: bool) -> Action {
         names.to_vec()
     };
     for name in names {
-        let mine = if patterns {
-            &mut ctx.client.patterns
-        } else {
-            &mut ctx.client.channels
-        };
+        let mine = kind.mine(ctx.client);
         if let Some(at) = mine.iter().position(|listed| *listed == name) {
             mine.remove(at);
-            if patterns {
-                ctx.shared.pubsub.punsubscribe(&name, ctx.subscriber);
-            } else {
-                ctx.shared.pubsub.unsubscribe(&name, ctx.subscriber);
+            let pubsub = &ctx.shared.pubsub;
+            match kind {
+                Kind::Channel => pubsub.unsubscribe(&name, ctx.subscriber),
+                Kind::Pattern => pubsub.punsubscribe(&name, ctx.subscriber),
+                Kind::Shard => pubsub.sunsubscribe(&name, ctx.subscriber),
             }
         }
-        confirm(ctx, kind, Some(&name));
+        confirm(ctx, kind, false, Some(&name));
     }
     Action::Replied
 }
 
+/// Drops every subscription of this connection without a confirmation
+/// (`RESET`).
+pub fn leave_all(ctx: &mut Ctx<'_>) {
+    let channels = std::mem::take(&mut ctx.client.channels);
+    let patterns = std::mem::take(&mut ctx.client.patterns);
+    let shard_channels = std::mem::take(&mut ctx.client.shard_channels);
+    ctx.shared
+        .pubsub
+        .forget(ctx.client.info.id, &channels, &patterns, &shard_channels);
+}
+
 fn unsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    leave(ctx, args, false)
+    leave(ctx, args, Kind::Channel)
 }
 
 fn punsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    leave(ctx, args, true)
+    leave(ctx, args, Kind::Pattern)
+}
+
+fn sunsubscribe(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    leave(ctx, args, Kind::Shard)
 }
 
 fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
@@ -211,18 +318,37 @@ fn publish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     Action::Replied
 }
 
+fn spublish(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    let sent = ctx
+        .shared
+        .pubsub
+        .spublish(&owned(&args[0]), &owned(&args[1]), &ctx.shared.inboxes);
+    ctx.out.int(sent as i64);
+    Action::Replied
+}
+
 fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    // Redis refuses CHANNELS and SHARDCHANNELS with more than a pattern
+    // in words of its own, naming the subcommand as typed.
+    if let [sub, _, _, ..] = args {
+        if is(sub, "channels") || is(sub, "shardchannels") {
+            let text = format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+                String::from_utf8_lossy(&sub[..sub.len().min(128)])
+            );
+            ctx.out.error_text(&text);
+            return Action::Replied;
+        }
+    }
     let container = super::lookup(b"pubsub").expect("pubsub is in the table");
     super::dispatch_sub(ctx, container, args)
 }
 
-fn channels(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let pattern = match args {
-        [] => None,
-        [pattern] => Some(&pattern[..]),
-        _ => return super::arity_error(ctx, "pubsub|channels"),
-    };
-    let channels = ctx.shared.pubsub.channels(pattern);
+/// `PUBSUB CHANNELS`/`SHARDCHANNELS [pattern]` (more arguments are
+/// refused by `pubsub`, before dispatch).
+fn list_channels(ctx: &mut Ctx<'_>, args: &[Bytes], shard: bool) -> Action {
+    let pattern = args.first().map(|pattern| &pattern[..]);
+    let channels = ctx.shared.pubsub.channels(pattern, shard);
     ctx.out.array(channels.len());
     for channel in &channels {
         ctx.out.bulk(channel);
@@ -230,14 +356,30 @@ fn channels(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     Action::Replied
 }
 
+fn channels(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    list_channels(ctx, args, false)
+}
+
+fn shardchannels(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    list_channels(ctx, args, true)
+}
+
 /// A flat array of (channel, count), in RESP3 too, as Redis 7.0 sends it.
-fn numsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+fn count_subscribers(ctx: &mut Ctx<'_>, args: &[Bytes], shard: bool) -> Action {
     ctx.out.array(args.len() * 2);
     for channel in args {
         ctx.out.bulk(channel);
-        ctx.out.int(ctx.shared.pubsub.numsub(channel) as i64);
+        ctx.out.int(ctx.shared.pubsub.numsub(channel, shard) as i64);
     }
     Action::Replied
+}
+
+fn numsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    count_subscribers(ctx, args, false)
+}
+
+fn shardnumsub(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    count_subscribers(ctx, args, true)
 }
 
 fn numpat(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
@@ -257,6 +399,10 @@ fn pubsub_help(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
             "NUMSUB [<channel> ...]",
             "    Return the number of subscribers for the specified channels, excluding",
             "    pattern subscriptions(default: no channels).",
+            "SHARDCHANNELS [<pattern>]",
+            "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+            "SHARDNUMSUB [<shardchannel> ...]",
+            "    Return the number of subscribers for the specified shard level channel(s)",
         ],
     )
 }

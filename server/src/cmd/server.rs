@@ -1,5 +1,5 @@
 //! Server commands: PING, ECHO, INFO, CONFIG, DBSIZE, FLUSHDB, FLUSHALL,
-//! TIME.
+//! TIME, LASTSAVE.
 //!
 //! `DBSIZE`, `FLUSHDB` and `FLUSHALL` read or write the keyspace, so they
 //! parse into a [`Query`] or a [`WriteOp`] like every keyspace command;
@@ -135,10 +135,32 @@ pub const COMMANDS: &[CommandSpec] = &[
         "server",
         "Returns the server time.",
     ),
+    spec(
+        "lastsave",
+        1,
+        LOADING | STALE | FAST,
+        lastsave,
+        "server",
+        "Get the UNIX time stamp of the last successful save to disk",
+    ),
 ];
 
+/// `LASTSAVE`: when this node last made a snapshot of its state durable
+/// (see `RaftCounters::snapshot_saved_unix_s`). Every write is durable in
+/// the Raft log before it is acknowledged; a snapshot is what lets the log
+/// be cut, so it is this node's "save".
+fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
+    let counters = &ctx.shared.raft.counters;
+    ctx.out.int(
+        counters
+            .snapshot_saved_unix_s
+            .load(std::sync::atomic::Ordering::Relaxed) as i64,
+    );
+    Action::Replied
+}
+
 fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    if !ctx.out.is_resp3() && ctx.client.subscriptions() > 0 && args.len() <= 1 {
+    if !ctx.out.is_resp3() && ctx.client.subscribed() && args.len() <= 1 {
         // In RESP2's subscribed mode Redis answers in the shape of a message.
         ctx.out.array(2);
         ctx.out.bulk(b"pong");

@@ -1,9 +1,9 @@
 //! String commands: SET and its family, GET and its family, counters,
-//! ranges.
+//! ranges, LCS.
 
 use bytes::Bytes;
 use redraft_engine::int_arg::LONG;
-use redraft_engine::{Error, KeyKind, Query, SetCondition, TtlChange, WriteOp};
+use redraft_engine::{Error, KeyKind, LcsReply, Query, SetCondition, TtlChange, WriteOp};
 
 use super::args::{is, Args};
 use super::flags::{DENYOOM, FAST, READONLY, WRITE};
@@ -176,6 +176,24 @@ pub const COMMANDS: &[CommandSpec] = &[
         (1, 1, 1),
         getrange,
         "Returns a substring of the string stored at a key.",
+    ),
+    spec(
+        "lcs",
+        -3,
+        READONLY,
+        (1, 2, 1),
+        lcs,
+        "Find longest common substring",
+    )
+    .since("7.0.0"),
+    // GETRANGE's name before Redis 2.0, still answered the same way.
+    spec(
+        "substr",
+        4,
+        READONLY,
+        (1, 1, 1),
+        getrange,
+        "Get a substring of the string stored at a key",
     ),
     spec(
         "setrange",
@@ -485,4 +503,46 @@ fn setrange(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
         offset,
         value: owned(&args[2]),
     }))
+}
+
+fn lcs(_parse: &mut Parse<'_>, args: &[Bytes]) -> Parsed {
+    Ok(KeyCommand::Read(Query::Lcs {
+        a: args[0].clone(),
+        b: args[1].clone(),
+        reply: lcs_options(&args[2..]),
+    }))
+}
+
+/// `LCS`'s options, as Redis reads them: in any order and repeated,
+/// `MINMATCHLEN` (a negative length is 0) and `WITHMATCHLEN` count only
+/// with `IDX`, and `LEN` with `IDX` is refused. Redis reports these errors
+/// only once both keys are found missing or strings, so they travel in the
+/// query.
+fn lcs_options(args: &[Bytes]) -> Result<LcsReply, Error> {
+    let (mut idx, mut len, mut with_match_len, mut min_match_len) = (false, false, false, 0);
+    let mut rest = Args::new(args);
+    while let Some(option) = rest.next_opt() {
+        if is(option, "idx") {
+            idx = true;
+        } else if is(option, "len") {
+            len = true;
+        } else if is(option, "withmatchlen") {
+            with_match_len = true;
+        } else if is(option, "minmatchlen") && rest.remaining() > 0 {
+            min_match_len = rest.next_i64()?.max(0) as u64;
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    match (idx, len) {
+        (true, true) => Err(Error::Other(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        )),
+        (true, false) => Ok(LcsReply::Ranges {
+            min_match_len,
+            with_match_len,
+        }),
+        (false, true) => Ok(LcsReply::Len),
+        (false, false) => Ok(LcsReply::Subsequence),
+    }
 }

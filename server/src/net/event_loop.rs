@@ -170,6 +170,9 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
                             let client = &conn.session.client;
                             let listening = match &message.pattern {
                                 Some(pattern) => client.patterns.contains(pattern),
+                                None if message.shard => {
+                                    client.shard_channels.contains(&message.channel)
+                                }
                                 None => client.channels.contains(&message.channel),
                             };
                             if listening {
@@ -329,9 +332,12 @@ fn close(
     let _ = poll.registry().deregister(&mut conn.transport);
     conn.session.on_close(proposals, shared);
     let client = &conn.session.client;
-    shared
-        .pubsub
-        .forget(client.info.id, &client.channels, &client.patterns);
+    shared.pubsub.forget(
+        client.info.id,
+        &client.channels,
+        &client.patterns,
+        &client.shard_channels,
+    );
     if client.monitoring {
         shared.diag.monitors.remove(client.info.id);
     }

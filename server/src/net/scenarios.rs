@@ -191,9 +191,12 @@ impl Node {
         let mut conn = self.conns.remove(&index).expect("open");
         conn.session.on_close(&mut self.proposals, &self.shared);
         let client = &conn.session.client;
-        self.shared
-            .pubsub
-            .forget(client.info.id, &client.channels, &client.patterns);
+        self.shared.pubsub.forget(
+            client.info.id,
+            &client.channels,
+            &client.patterns,
+            &client.shard_channels,
+        );
         if client.monitoring {
             self.shared.diag.monitors.remove(client.info.id);
         }

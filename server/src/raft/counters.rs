@@ -43,14 +43,26 @@ pub struct RaftCounters {
     pub snapshot_last_build_ms: AtomicU64,
     /// Times the log was purged behind a snapshot.
     pub log_purges: AtomicU64,
+    /// Unix seconds when this node last made a snapshot durable
+    /// (`snapshot.run` built or received, synced and renamed into place):
+    /// `LASTSAVE`. Before its first, the time the snapshot it started from
+    /// was written (the file's modification time) or, with none, the
+    /// node's start, as Redis counts its data saved when it starts.
+    pub snapshot_saved_unix_s: AtomicU64,
 }
 
 impl RaftCounters {
     pub fn new(node_id: u64) -> RaftCounters {
         RaftCounters {
             node_id,
+            snapshot_saved_unix_s: AtomicU64::new(crate::clock::unix_ms() / 1000),
             ..RaftCounters::default()
         }
+    }
+
+    /// Records that a snapshot became durable at `unix_s`.
+    pub fn snapshot_saved(&self, unix_s: u64) {
+        self.snapshot_saved_unix_s.store(unix_s, Ordering::Relaxed);
     }
 
     /// The latest term seen.

@@ -209,8 +209,17 @@ impl StateMachine {
         self.inner.lock().observer = Some(observer);
     }
 
-    /// Counts snapshots built and installed in `counters`.
+    /// Counts snapshots built and installed in `counters`, and records
+    /// there when the snapshot this node started from was written.
     pub fn set_counters(&self, counters: Arc<RaftCounters>) {
+        let files = self.files.lock();
+        if files.persisted_index.is_some() {
+            let written = fs::metadata(files.dir.join(SNAPSHOT_FILE)).and_then(|m| m.modified());
+            if let Ok(since_epoch) = written.map(|at| at.duration_since(std::time::UNIX_EPOCH)) {
+                counters.snapshot_saved(since_epoch.map_or(0, |since| since.as_secs()));
+            }
+        }
+        drop(files);
         self.inner.lock().counters = Some(counters);
     }
 
@@ -245,6 +254,10 @@ impl StateMachine {
         fs::rename(temporary, files.dir.join(SNAPSHOT_FILE))?;
         fs::File::open(&files.dir)?.sync_all()?;
         files.persisted_index = index;
+        drop(files);
+        if let Some(counters) = &self.inner.lock().counters {
+            counters.snapshot_saved(crate::clock::unix_ms() / 1000);
+        }
         Ok(())
     }
 

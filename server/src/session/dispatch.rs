@@ -119,7 +119,7 @@ pub(super) fn execute(
         ctx.out.error_text(error);
         return Step::Done;
     }
-    if !resp3 && ctx.client.subscriptions() > 0 && !cmd::allowed_when_subscribed(spec) {
+    if !resp3 && ctx.client.subscribed() && !cmd::allowed_when_subscribed(spec) {
         ctx.out.error_text(&format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             effective.name

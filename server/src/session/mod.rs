@@ -316,7 +316,7 @@ impl Session {
         let mut flags = 0;
         for (set, flag) in [
             (client.monitoring, conn_figures::MONITOR),
-            (client.subscriptions() > 0, conn_figures::PUBSUB),
+            (client.subscribed(), conn_figures::PUBSUB),
             (client.multi.is_some(), conn_figures::MULTI),
             (self.parked(), conn_figures::BLOCKED),
             (self.closing, conn_figures::CLOSE_AFTER_REPLY),
@@ -357,6 +357,7 @@ impl Session {
             flags,
             channels: client.channels.len() as u32,
             patterns: client.patterns.len() as u32,
+            shard_channels: client.shard_channels.len() as u32,
             multi,
             query_bytes: (self.input.len() + command_bytes) as u64,
             query_free_bytes: (self.input.capacity() - self.input.len()) as u64,
@@ -651,7 +652,11 @@ impl Session {
             }
             None => {
                 out.push(3);
-                out.bulk(b"message");
+                out.bulk(if message.shard {
+                    &b"smessage"[..]
+                } else {
+                    b"message"
+                });
             }
         }
         out.bulk(&message.channel);

@@ -37,13 +37,15 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// A connection with [`LARGE_IO_TIMEOUT`].
 fn connect(port: u16) -> redis::Connection {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("client");
-    let con = client
-        .get_connection_with_timeout(LARGE_IO_TIMEOUT)
-        .unwrap_or_else(|err| panic!("connect to {port}: {err}"));
-    con.set_read_timeout(Some(LARGE_IO_TIMEOUT)).unwrap();
-    con.set_write_timeout(Some(LARGE_IO_TIMEOUT)).unwrap();
-    con
+    try_connect(port).unwrap_or_else(|err| panic!("connect to {port}: {err}"))
+}
+
+fn try_connect(port: u16) -> redis::RedisResult<redis::Connection> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+    let con = client.get_connection_with_timeout(LARGE_IO_TIMEOUT)?;
+    con.set_read_timeout(Some(LARGE_IO_TIMEOUT))?;
+    con.set_write_timeout(Some(LARGE_IO_TIMEOUT))?;
+    Ok(con)
 }
 
 /// `len` bytes that differ from one `seed` to another and do not repeat
@@ -169,7 +171,13 @@ impl Writer for ClusterLeader<'_> {
                     eprintln!("attempt {attempt}: {err}; asking the leader again");
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(200));
-                    self.con = connect(self.cluster.port(self.cluster.leader()));
+                    // The node found leading may lose it (or die) before
+                    // we connect: then the next attempt fails on the old
+                    // connection and asks again.
+                    match try_connect(self.cluster.port(self.cluster.leader())) {
+                        Ok(con) => self.con = con,
+                        Err(err) => eprintln!("attempt {attempt}: connect: {err}"),
+                    }
                 }
                 answer => return answer,
             }
@@ -181,7 +189,11 @@ fn leader_may_have_changed(err: &redis::RedisError) -> bool {
     let text = err.to_string();
     matches!(
         err.kind(),
-        redis::ErrorKind::ClusterDown | redis::ErrorKind::Moved | redis::ErrorKind::IoError
+        redis::ErrorKind::ClusterDown
+            | redis::ErrorKind::Moved
+            | redis::ErrorKind::IoError
+            | redis::ErrorKind::TryAgain
+            | redis::ErrorKind::BusyLoadingError
     ) || text.contains("write not applied")
         || text.contains("write outcome unknown")
 }

@@ -457,6 +457,14 @@ TARGETS: dict[str, Target] = {
                setup=(("CONFIG", "SET", "latency-tracking", "no"),),
                help="redraft single node with latency tracking off "
                     "(CONFIG SET latency-tracking no): the cost of metrics"),
+        Target("redraft-lru",
+               lambda ctx: start_redraft(ctx, "redraft-lru"),
+               baseline=False, raft=True,
+               setup=(("CONFIG", "SET", "maxmemory", "32mb"),
+                      ("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")),
+               help="redraft single node with maxmemory 32mb and allkeys-lru: "
+                    "with a keyspace larger than that (-r 1000000), SET "
+                    "evicts as it goes; against redraft, the cost of eviction"),
         Target("redraft-3node", start_redraft_cluster, baseline=False,
                raft=True,
                help=f"redraft {CLUSTER_SIZE}-node cluster on loopback, "
@@ -897,6 +905,7 @@ def render_table(samples: Samples, raft_samples: RaftSamples,
     lines += render_comparison(samples, raft_samples, target_names)
     lines += render_cpu(samples, target_names)
     lines += render_metrics_cost(samples, target_names)
+    lines += render_eviction_cost(samples, target_names)
     return "\n".join(lines) + "\n"
 
 
@@ -923,6 +932,28 @@ def render_cpu(samples: Samples, target_names: list[str]) -> list[str]:
             else:
                 cells.append("n/a")
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_eviction_cost(samples: Samples, target_names: list[str]) -> list[str]:
+    """redraft-lru (evicting under maxmemory) against redraft (no limit),
+    when both ran: what eviction costs the writes."""
+    if not {"redraft", "redraft-lru"} <= set(target_names):
+        return []
+    head = ["test", "pipeline", "evicting req/s", "no limit req/s",
+            "evicting/no limit req/s", "evicting p99 ms", "no limit p99 ms"]
+    lines = ["", "Cost of eviction: redraft under maxmemory 32mb with "
+             "allkeys-lru against the same server without a limit, same run.",
+             "", "| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    for test, pipeline in dict.fromkeys((t, p) for t, p, _ in samples):
+        keys = [(test, pipeline, n) for n in ("redraft-lru", "redraft")]
+        if not all(k in samples for k in keys):
+            continue
+        lru, plain = (median_result(samples[k]) for k in keys)
+        ratio = f"{lru.rps / plain.rps:.3f}" if plain.rps > 0 else "n/a"
+        lines.append(f"| {test} | {pipeline} | {lru.rps:,.0f} | {plain.rps:,.0f} "
+                     f"| {ratio} | {lru.p99_ms:.3f} | {plain.p99_ms:.3f} |")
     return lines
 
 

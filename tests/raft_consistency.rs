@@ -96,6 +96,17 @@ fn each_level_reads_where_it_says_on_a_follower() {
             shown.join(" ")
         );
     }
+    // HELLO names a follower's role as Redis names a replica's, and the
+    // leader's as a master's.
+    let role = |id: u64| -> Frame {
+        let Frame::Array(fields) = cluster.raw(id).command(&[b"HELLO", b"2"]) else {
+            panic!("HELLO 2 on node {id} is not an array");
+        };
+        let at = fields.iter().position(|field| *field == bulk("role"));
+        fields[at.expect("a role field") + 1].clone()
+    };
+    assert_eq!(role(follower), bulk("replica"), "HELLO on a follower");
+    assert_eq!(role(leader), bulk("master"), "HELLO on the leader");
     // On the leader every level serves the read.
     let mut on_leader = cluster.raw(leader);
     for level in [&b"linearizable"[..], b"lease", b"stale"] {

@@ -248,8 +248,11 @@ fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     ctx.out.int(ctx.client.info.id as i64);
     ctx.out.bulk(b"mode");
     ctx.out.bulk(b"standalone");
+    // Redis's replica says `replica`: here, a node that does not lead
+    // (it redirects writes, as a replica refuses them).
+    let leads = ctx.shared.raft.role() == crate::raft::status::Role::Leader;
     ctx.out.bulk(b"role");
-    ctx.out.bulk(b"master");
+    ctx.out.bulk(if leads { b"master" } else { b"replica" });
     ctx.out.bulk(b"modules");
     ctx.out.array(0);
     Action::Replied

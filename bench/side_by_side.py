@@ -935,49 +935,48 @@ def render_cpu(samples: Samples, target_names: list[str]) -> list[str]:
     return lines
 
 
-def render_eviction_cost(samples: Samples, target_names: list[str]) -> list[str]:
-    """redraft-lru (evicting under maxmemory) against redraft (no limit),
-    when both ran: what eviction costs the writes."""
-    if not {"redraft", "redraft-lru"} <= set(target_names):
+def render_pair_cost(samples: Samples, target_names: list[str],
+                     pair: tuple[str, str], labels: tuple[str, str],
+                     caption: str) -> list[str]:
+    """One redraft variant against another from the same run (`pair`:
+    measured, reference; `labels` name them in the columns), when both
+    ran: what the variant's difference costs."""
+    if not set(pair) <= set(target_names):
         return []
-    head = ["test", "pipeline", "evicting req/s", "no limit req/s",
-            "evicting/no limit req/s", "evicting p99 ms", "no limit p99 ms"]
-    lines = ["", "Cost of eviction: redraft under maxmemory 32mb with "
-             "allkeys-lru against the same server without a limit, same run.",
+    measured, reference = labels
+    head = ["test", "pipeline", f"{measured} req/s", f"{reference} req/s",
+            f"{measured}/{reference} req/s", f"{measured} p99 ms",
+            f"{reference} p99 ms"]
+    lines = ["", caption,
              "", "| " + " | ".join(head) + " |",
              "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
     for test, pipeline in dict.fromkeys((t, p) for t, p, _ in samples):
-        keys = [(test, pipeline, n) for n in ("redraft-lru", "redraft")]
+        keys = [(test, pipeline, n) for n in pair]
         if not all(k in samples for k in keys):
             continue
-        lru, plain = (median_result(samples[k]) for k in keys)
-        ratio = f"{lru.rps / plain.rps:.3f}" if plain.rps > 0 else "n/a"
-        lines.append(f"| {test} | {pipeline} | {lru.rps:,.0f} | {plain.rps:,.0f} "
-                     f"| {ratio} | {lru.p99_ms:.3f} | {plain.p99_ms:.3f} |")
+        one, other = (median_result(samples[k]) for k in keys)
+        ratio = f"{one.rps / other.rps:.3f}" if other.rps > 0 else "n/a"
+        lines.append(f"| {test} | {pipeline} | {one.rps:,.0f} | {other.rps:,.0f} "
+                     f"| {ratio} | {one.p99_ms:.3f} | {other.p99_ms:.3f} |")
     return lines
+
+
+def render_eviction_cost(samples: Samples, target_names: list[str]) -> list[str]:
+    """redraft-lru (evicting under maxmemory) against redraft (no limit)."""
+    return render_pair_cost(
+        samples, target_names, ("redraft-lru", "redraft"), ("evicting", "no limit"),
+        "Cost of eviction: redraft under maxmemory 32mb with allkeys-lru "
+        "against the same server without a limit, same run.")
 
 
 def render_metrics_cost(samples: Samples, target_names: list[str]) -> list[str]:
-    """redraft (latency tracking on) against redraft-nometrics (off), when
-    both ran: what recording the metrics costs."""
-    if not {"redraft", "redraft-nometrics"} <= set(target_names):
-        return []
-    head = ["test", "pipeline", "tracking on req/s", "tracking off req/s",
-            "on/off req/s", "on p99 ms", "off p99 ms"]
-    lines = ["", "Cost of metrics: redraft with latency tracking on (the "
-             "default) against the same server with `CONFIG SET "
-             "latency-tracking no`, same run.",
-             "", "| " + " | ".join(head) + " |",
-             "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
-    for test, pipeline in dict.fromkeys((t, p) for t, p, _ in samples):
-        keys = [(test, pipeline, n) for n in ("redraft", "redraft-nometrics")]
-        if not all(k in samples for k in keys):
-            continue
-        on, off = (median_result(samples[k]) for k in keys)
-        ratio = f"{on.rps / off.rps:.3f}" if off.rps > 0 else "n/a"
-        lines.append(f"| {test} | {pipeline} | {on.rps:,.0f} | {off.rps:,.0f} "
-                     f"| {ratio} | {on.p99_ms:.3f} | {off.p99_ms:.3f} |")
-    return lines
+    """redraft (latency tracking on) against redraft-nometrics (off)."""
+    return render_pair_cost(
+        samples, target_names, ("redraft", "redraft-nometrics"),
+        ("tracking on", "tracking off"),
+        "Cost of metrics: redraft with latency tracking on (the default) "
+        "against the same server with `CONFIG SET latency-tracking no`, "
+        "same run.")
 
 
 # Tests that only read: compared with plain redis, since neither server

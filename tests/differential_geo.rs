@@ -491,31 +491,10 @@ fn the_same_points_on_every_node() {
     let leader = cluster.leader();
     let mut raw = cluster.raw(leader);
     let mut rng = Rng(11);
-    let mut generate = with_transactions(8, command);
-    let mut commands = 0;
-    while commands < 600 {
-        let batch: Vec<Command> = (0..20).map(|_| generate(&mut rng)).collect();
-        let mut bytes = Vec::new();
-        for command in &batch {
-            let parts: Vec<&[u8]> = command.args.iter().map(Vec::as_slice).collect();
-            bytes.extend(common::encode_command(&parts));
-        }
-        raw.send(&bytes);
-        for _ in &batch {
-            raw.read_frame();
-        }
-        commands += batch.len();
-    }
-    // Close any transaction the last batch left open.
-    raw.command(&[b"DISCARD"]);
+    common::diff::send_stream(&mut raw, &mut rng, with_transactions(8, command), 600);
     cluster.wait_all_applied();
     let keys = ["g0", "g1", "g2", "d0", "d1", "str", "list"];
-    let dumps = |id: u64| -> Vec<Option<Vec<u8>>> {
-        let mut con = cluster.connect_readonly(id);
-        keys.iter()
-            .map(|key| redis::cmd("DUMP").arg(key).query(&mut con).unwrap())
-            .collect()
-    };
+    let dumps = |id: u64| cluster.dumps(id, &keys);
     let expected = dumps(leader);
     assert!(
         expected[..5].iter().filter(|dump| dump.is_some()).count() >= 3,

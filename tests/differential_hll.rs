@@ -351,16 +351,7 @@ fn the_same_sketches_on_every_node() {
     let leader = cluster.leader();
     let mut raw = cluster.raw(leader);
     let mut rng = Rng(7);
-    let mut generate = with_transactions(8, command);
-    let mut commands = 0;
-    while commands < 600 {
-        let batch: Vec<Command> = (0..20).map(|_| generate(&mut rng)).collect();
-        let commands_bytes: Vec<Vec<Vec<u8>>> = batch.iter().map(|c| c.args.clone()).collect();
-        pipeline(&mut raw, &commands_bytes);
-        commands += batch.len();
-    }
-    // Close any transaction the last batch left open.
-    raw.command(&[b"DISCARD"]);
+    common::diff::send_stream(&mut raw, &mut rng, with_transactions(8, command), 600);
     // Refresh every cache through the log, then compare.
     raw.command(&[b"PFADD", b"fresh", b"a", b"b", b"c"]);
     for key in ["h0", "h1", "h2", "h3", "h4", "fresh"] {
@@ -370,12 +361,7 @@ fn the_same_sketches_on_every_node() {
     let keys = [
         "h0", "h1", "h2", "h3", "h4", "fresh", "str", "list", "missing",
     ];
-    let values = |id: u64| -> Vec<Option<Vec<u8>>> {
-        let mut con = cluster.connect_readonly(id);
-        keys.iter()
-            .map(|key| redis::cmd("DUMP").arg(key).query(&mut con).unwrap())
-            .collect()
-    };
+    let values = |id: u64| cluster.dumps(id, &keys);
     let expected = values(leader);
     assert!(
         expected.iter().filter(|dump| dump.is_some()).count() >= 4,

@@ -17,13 +17,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redraft_engine::{WriteOp, DB_COUNT};
+use redraft_engine::WriteOp;
 
 use crate::clock::unix_ms;
 use crate::net::event_loop;
 use crate::raft::proposer::ENTRY_BYTES_TARGET;
 use crate::raft::status::Role;
-use crate::route::Proposal;
 use crate::shared::Shared;
 use crate::write_path::ProposerInput;
 
@@ -107,41 +106,9 @@ fn expire_cycle(shared: &Shared) {
     let candidates = shared
         .engine
         .expired_candidates(now_ms, EXPIRE_KEYS_PER_TICK_MAX);
-    if candidates.is_empty() {
-        return;
-    }
-    let mut per_db: Vec<Vec<bytes::Bytes>> = vec![Vec::new(); DB_COUNT];
-    for (db, key) in candidates {
-        per_db[db].push(key);
-    }
-    // Split so no proposal is much over an entry's byte target: keys can
-    // be megabytes long, and an entry over the log's limit would be fatal.
-    let mut batch: Vec<Proposal> = Vec::new();
-    for (db, keys) in per_db.into_iter().enumerate() {
-        let mut chunk = Vec::new();
-        let mut bytes = 0usize;
-        for key in keys {
-            let size = key.len() + 16;
-            if !chunk.is_empty() && bytes + size > ENTRY_BYTES_TARGET {
-                batch.push(purge(db, std::mem::take(&mut chunk), bytes));
-                bytes = 0;
-            }
-            bytes += size;
-            chunk.push(key);
-        }
-        if !chunk.is_empty() {
-            batch.push(purge(db, chunk, bytes));
-        }
-    }
-    shared.write_path.propose(batch);
-}
-
-/// A server-made proposal deleting `keys` of `db` if they are expired.
-fn purge(db: usize, keys: Vec<bytes::Bytes>, bytes: usize) -> Proposal {
-    Proposal {
-        route: None,
-        db: db as u8,
-        bytes: bytes as u32,
-        op: crate::route::Op::Write(WriteOp::PurgeExpired { keys }),
-    }
+    shared
+        .write_path
+        .propose_deletions(candidates, ENTRY_BYTES_TARGET, |keys| {
+            WriteOp::PurgeExpired { keys }
+        });
 }

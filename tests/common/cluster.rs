@@ -229,6 +229,15 @@ impl Cluster {
         con
     }
 
+    /// `DUMP` of each of `keys` as node `id` holds them (read from its own
+    /// state), to compare nodes value for value.
+    pub fn dumps(&self, id: u64, keys: &[&str]) -> Vec<Option<Vec<u8>>> {
+        let mut con = self.connect_readonly(id);
+        keys.iter()
+            .map(|key| redis::cmd("DUMP").arg(key).query(&mut con).unwrap())
+            .collect()
+    }
+
     /// A raw RESP connection to node `id`, for exact reply bytes.
     pub fn raw(&self, id: u64) -> Raw {
         Raw::connect(self.port(id))

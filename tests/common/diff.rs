@@ -508,3 +508,30 @@ pub fn run_script(script: &[&str], resp3: bool) {
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// Sends `total` generated commands (or a few more, to end a batch) to
+/// `conn` in pipelined batches of 20, reading every reply without checking
+/// it, then a `DISCARD` that closes a transaction the last batch left open:
+/// a random stream for tests that compare what it leaves on every node.
+pub fn send_stream(
+    conn: &mut Raw,
+    rng: &mut Rng,
+    mut generate: impl FnMut(&mut Rng) -> Command,
+    total: usize,
+) {
+    let mut sent = 0;
+    while sent < total {
+        let batch: Vec<Command> = (0..20).map(|_| generate(rng)).collect();
+        let mut bytes = Vec::new();
+        for command in &batch {
+            let parts: Vec<&[u8]> = command.args.iter().map(Vec::as_slice).collect();
+            bytes.extend(super::encode_command(&parts));
+        }
+        conn.send(&bytes);
+        for _ in &batch {
+            conn.read_frame();
+        }
+        sent += batch.len();
+    }
+    conn.command(&[b"DISCARD"]);
+}

@@ -31,7 +31,6 @@ use super::Node;
 use crate::clock::unix_ms;
 use crate::raft::proposer::ENTRY_BYTES_TARGET;
 use crate::raft::status::Role;
-use crate::route::Proposal;
 
 /// How long a victim counts as in flight after its proposal.
 const IN_FLIGHT_MS: u64 = 2_000;
@@ -207,42 +206,14 @@ impl Evictor {
     /// Proposes the deletion of `victims`: one `Evict` per database, split
     /// so that none is much over an entry's byte target.
     fn propose(&mut self, node: Node<'_>, victims: Vec<(usize, Bytes)>, now_ms: u64) {
-        let mut per_db: Vec<Vec<Bytes>> = vec![Vec::new(); DB_COUNT];
-        for (db, key) in victims {
-            self.in_flight.push_back((now_ms, db, key.clone()));
-            per_db[db].push(key);
+        for (db, key) in &victims {
+            self.in_flight.push_back((now_ms, *db, key.clone()));
         }
         while self.in_flight.len() > IN_FLIGHT_MAX {
             self.in_flight.pop_front();
         }
-        let mut batch = Vec::new();
-        for (db, keys) in per_db.into_iter().enumerate() {
-            let mut chunk = Vec::new();
-            let mut bytes = 0usize;
-            for key in keys {
-                let size = key.len() + 16;
-                if !chunk.is_empty() && bytes + size > ENTRY_BYTES_TARGET {
-                    batch.push(evict(db, std::mem::take(&mut chunk), bytes));
-                    bytes = 0;
-                }
-                bytes += size;
-                chunk.push(key);
-            }
-            if !chunk.is_empty() {
-                batch.push(evict(db, chunk, bytes));
-            }
-        }
-        node.write_path.propose(batch);
-    }
-}
-
-/// A server-made proposal evicting `keys` of `db`.
-fn evict(db: usize, keys: Vec<Bytes>, bytes: usize) -> Proposal {
-    Proposal {
-        route: None,
-        db: db as u8,
-        bytes: bytes as u32,
-        op: crate::route::Op::Write(WriteOp::Evict { keys }),
+        node.write_path
+            .propose_deletions(victims, ENTRY_BYTES_TARGET, |keys| WriteOp::Evict { keys });
     }
 }
 

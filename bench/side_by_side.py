@@ -331,7 +331,8 @@ def wait_ready(running: Running, timeout_s: float) -> None:
 # --------------------------------------------------------------------------
 
 
-def start_redraft(ctx: Context, name: str = "redraft") -> Running:
+def start_redraft(ctx: Context, name: str = "redraft",
+                  extra: tuple[str, ...] = ()) -> Running:
     port, admin_port, raft_port = free_ports(3)
     data_dir = Path(tempfile.mkdtemp(prefix="redraft-data-", dir=ctx.tmp))
     argv = [
@@ -345,6 +346,7 @@ def start_redraft(ctx: Context, name: str = "redraft") -> Running:
         "--threads", str(ctx.args.redraft_threads),
         "--data-dir", str(data_dir),
         "--log-level", "warn",
+        *extra,
     ]
     return spawn(name, argv, ctx.tmp / f"{name}.log", port)
 
@@ -465,6 +467,13 @@ TARGETS: dict[str, Target] = {
                help="redraft single node with maxmemory 32mb and allkeys-lru: "
                     "with a keyspace larger than that (-r 1000000), SET "
                     "evicts as it goes; against redraft, the cost of eviction"),
+        Target("redraft-raft-thread",
+               lambda ctx: start_redraft(ctx, "redraft-raft-thread",
+                                         ("--clients-on-raft-thread", "true")),
+               baseline=False, raft=True,
+               help="redraft single node whose Raft thread also serves "
+                    "clients (network loop 0): no thread hand-off for "
+                    "its connections' writes"),
         Target("redraft-3node", start_redraft_cluster, baseline=False,
                raft=True,
                help=f"redraft {CLUSTER_SIZE}-node cluster on loopback, "

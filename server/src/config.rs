@@ -37,6 +37,12 @@ pub struct Flags {
     /// Executor threads, one per core (default: the number of cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Whether the Raft thread serves clients too, as network loop 0
+    /// (default false): a write from one of its connections is then
+    /// proposed, made durable and answered without a thread hand-off,
+    /// but on two cores it measured slower (docs/server.md).
+    #[arg(long)]
+    pub clients_on_raft_thread: Option<bool>,
     /// Directory for the Raft log and snapshots (default ./data).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -84,6 +90,7 @@ struct ServerSection {
     port: Option<u16>,
     admin_port: Option<u16>,
     threads: Option<usize>,
+    clients_on_raft_thread: Option<bool>,
     data_dir: Option<PathBuf>,
     requirepass: Option<String>,
     maxclients: Option<u64>,
@@ -329,6 +336,9 @@ pub struct Config {
     pub port: u16,
     pub admin_port: u16,
     pub threads: usize,
+    /// Network loop 0 runs on the Raft thread, not a thread of its own
+    /// (`net/event_loop.rs`, `run_as_task`).
+    pub clients_on_raft_thread: bool,
     pub data_dir: PathBuf,
     pub requirepass: Option<String>,
     /// Clients allowed at once, as asked for; the server may lower it at
@@ -450,6 +460,10 @@ impl Config {
                 "server.threads: must be between 1 and {THREADS_MAX}, got {threads}"
             ));
         }
+        let clients_on_raft_thread = flags
+            .clients_on_raft_thread
+            .or(server.clients_on_raft_thread)
+            .unwrap_or(false);
         let data_dir = flags
             .data_dir
             .clone()
@@ -509,6 +523,7 @@ impl Config {
             port,
             admin_port,
             threads,
+            clients_on_raft_thread,
             data_dir,
             requirepass,
             maxclients,

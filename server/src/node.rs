@@ -62,12 +62,13 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 const MEMBERSHIP_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Starts the Raft thread and returns once the node is ready to serve
-/// clients (or could not start).
+/// clients (or could not start), with a handle on the thread's runtime
+/// for tasks that are to share it (a network loop).
 pub fn start(
     shared: Arc<Shared>,
     queue: Receiver<ToRaft>,
     notify: Arc<Notify>,
-) -> Result<(), String> {
+) -> Result<tokio::runtime::Handle, String> {
     let (ready, booted) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("redraft-raft".into())
@@ -82,10 +83,11 @@ pub fn start(
                     return;
                 }
             };
+            let handle = runtime.handle().clone();
             runtime.block_on(async move {
                 match boot(&shared, queue, notify).await {
                     Ok(node) => {
-                        let _ = ready.send(Ok(()));
+                        let _ = ready.send(Ok(handle));
                         node.run().await;
                     }
                     Err(error) => {

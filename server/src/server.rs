@@ -39,7 +39,8 @@ pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), Str
     let addr = SocketAddr::new(shared.config.bind, shared.config.port);
     event_loop::ensure_port_free(addr)
         .map_err(|error| format!("cannot listen on {addr}: {error}"))?;
-    crate::node::start(shared.clone(), proposer_input.queue, proposer_input.notify)?;
+    let raft_runtime =
+        crate::node::start(shared.clone(), proposer_input.queue, proposer_input.notify)?;
     if let Some(log) = shared.raft.log.get() {
         shared.diag.watch_raft_log(log);
     }
@@ -49,15 +50,26 @@ pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), Str
             event_loop::bind(addr).map_err(|error| format!("cannot listen on {addr}: {error}"))?,
         );
     }
-    let mut handles = Vec::with_capacity(listeners.len() + 1);
+    // Every network loop reports here if it ever stops.
+    let (stopped_tx, stopped) = std::sync::mpsc::channel::<String>();
     for (executor, listener) in listeners.into_iter().enumerate() {
         let shared = shared.clone();
-        let handle = std::thread::Builder::new()
+        let report = StopReport {
+            executor,
+            to: Some(stopped_tx.clone()),
+        };
+        if executor == 0 && shared.config.clients_on_raft_thread {
+            raft_runtime.spawn(async move {
+                report.send(event_loop::run_as_task(shared, listener, executor).await);
+            });
+            continue;
+        }
+        std::thread::Builder::new()
             .name(format!("redraft-net-{executor}"))
-            .spawn(move || event_loop::run(shared, listener, executor))
+            .spawn(move || report.send(event_loop::run(shared, listener, executor)))
             .map_err(|error| format!("cannot start network thread {executor}: {error}"))?;
-        handles.push(handle);
     }
+    drop(stopped_tx);
     let evict_shared = shared.clone();
     std::thread::Builder::new()
         .name("redraft-evict".into())
@@ -69,14 +81,38 @@ pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), Str
         .spawn(move || cron(&cron_shared))
         .map_err(|error| format!("cannot start the cron thread: {error}"))?;
     tracing::info!(%addr, threads = shared.config.threads, "ready to accept connections");
-    for handle in handles {
-        match handle.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => return Err(format!("network thread failed: {error}")),
-            Err(_) => return Err("network thread panicked".into()),
+    Err(stopped
+        .recv()
+        .unwrap_or_else(|_| "every network loop stopped".into()))
+}
+
+/// Tells `run` that a network loop ended: how it returned, or, if it is
+/// dropped unsent (the loop panicked), that it panicked. A loop runs
+/// until the process ends, so any report stops the server.
+struct StopReport {
+    executor: usize,
+    to: Option<std::sync::mpsc::Sender<String>>,
+}
+
+impl StopReport {
+    fn send(mut self, result: std::io::Result<()>) {
+        let executor = self.executor;
+        let text = match result {
+            Ok(()) => format!("network loop {executor} stopped"),
+            Err(error) => format!("network loop {executor} failed: {error}"),
+        };
+        if let Some(to) = self.to.take() {
+            let _ = to.send(text);
         }
     }
-    Ok(())
+}
+
+impl Drop for StopReport {
+    fn drop(&mut self) {
+        if let Some(to) = self.to.take() {
+            let _ = to.send(format!("network loop {} panicked", self.executor));
+        }
+    }
 }
 
 /// Periodic housekeeping, like Redis's serverCron: samples ops/s,

@@ -28,6 +28,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,51 +80,161 @@ fn bind_with(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(socket.into()))
 }
 
-/// Runs one network thread's loop forever.
+/// Runs one network thread's loop forever, on a thread of its own.
 pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::Result<()> {
-    let mut poll = Poll::new()?;
-    let mut acceptor = Acceptor::new(listener, executor)?;
-    poll.registry()
-        .register(acceptor.listener_mut(), LISTENER, Interest::READABLE)?;
-    let inbox = &shared.inboxes[executor];
-    inbox.set_waker(mio::Waker::new(poll.registry(), WAKER)?);
-    let mut events = Events::with_capacity(EVENTS_MAX);
-    let mut conns: Slab<Conn<TcpStream>> = Slab::new();
-    let stats = &shared.executors[executor];
-    let mut proposals = Vec::new();
-    let mut deliveries = Vec::new();
-    let mut touched = Vec::new();
-    let mut read_waiters = Vec::new();
-    let mut read_ticket = 1;
-    let mut deadlines: BinaryHeap<Reverse<(u64, u32, u64, u64)>> = BinaryHeap::new();
-    // Command figures not yet handed to the node: wake up to hand them.
-    let mut unflushed = false;
+    let mut event_loop = EventLoop::new(shared, listener, executor)?;
     loop {
-        let mut timeout = deadlines.peek().map(|Reverse((deadline_ms, ..))| {
+        let timeout = event_loop.timeout();
+        event_loop.turn(timeout)?;
+    }
+}
+
+/// Runs one network loop forever as a task of the current tokio runtime
+/// (the Raft thread's): the runtime waits on the loop's epoll descriptor
+/// beside its own work, so a write from a connection on this core is
+/// proposed, made durable, applied and answered without leaving the
+/// thread.
+///
+/// The epoll descriptor is watched edge-triggered: it becomes readable
+/// again only when an event is added after the last `epoll_wait`, so a
+/// turn that filled its event buffer is followed by another turn at once
+/// (after letting the runtime's other tasks run), never by a wait.
+pub async fn run_as_task(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    executor: usize,
+) -> io::Result<()> {
+    let mut event_loop = EventLoop::new(shared, listener, executor)?;
+    // SAFETY: the descriptor belongs to `event_loop.poll`, which outlives
+    // `epoll` (declared after it, so dropped first) and is never replaced.
+    let epoll = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(
+            EpollFd(event_loop.poll.as_raw_fd()),
+            tokio::io::Interest::READABLE,
+        )
+    }
+    .map_err(io::Error::from)?;
+    loop {
+        let ready = match event_loop.timeout() {
+            Some(timeout) => tokio::time::timeout(timeout, epoll.readable()).await.ok(),
+            None => Some(epoll.readable().await),
+        };
+        if let Some(guard) = ready {
+            guard?.clear_ready();
+        }
+        while event_loop.turn(Some(Duration::ZERO))? == EVENTS_MAX {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// The epoll descriptor of a `mio::Poll`, borrowed for the runtime to
+/// watch; the `EventLoop` owns and closes it.
+struct EpollFd(RawFd);
+
+impl AsRawFd for EpollFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+/// One network loop: its poller, listener and connections, and the
+/// buffers a tick reuses.
+struct EventLoop {
+    shared: Arc<Shared>,
+    executor: usize,
+    poll: Poll,
+    acceptor: Acceptor,
+    events: Events,
+    conns: Slab<Conn<TcpStream>>,
+    proposals: Vec<Proposal>,
+    deliveries: Vec<Delivery>,
+    touched: Vec<usize>,
+    read_waiters: Vec<(u32, u64, u64)>,
+    read_ticket: u64,
+    deadlines: BinaryHeap<Reverse<(u64, u32, u64, u64)>>,
+    /// Command figures not yet handed to the node: wake up to hand them.
+    unflushed: bool,
+}
+
+impl EventLoop {
+    fn new(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::Result<EventLoop> {
+        let poll = Poll::new()?;
+        let mut acceptor = Acceptor::new(listener, executor)?;
+        poll.registry()
+            .register(acceptor.listener_mut(), LISTENER, Interest::READABLE)?;
+        shared.inboxes[executor].set_waker(mio::Waker::new(poll.registry(), WAKER)?);
+        Ok(EventLoop {
+            shared,
+            executor,
+            poll,
+            acceptor,
+            events: Events::with_capacity(EVENTS_MAX),
+            conns: Slab::new(),
+            proposals: Vec::new(),
+            deliveries: Vec::new(),
+            touched: Vec::new(),
+            read_waiters: Vec::new(),
+            read_ticket: 1,
+            deadlines: BinaryHeap::new(),
+            unflushed: false,
+        })
+    }
+
+    /// How long the loop may wait for readiness: until the next blocked
+    /// client's deadline, figures to flush, or an accept retry.
+    fn timeout(&self) -> Option<Duration> {
+        let mut timeout = self.deadlines.peek().map(|Reverse((deadline_ms, ..))| {
             Duration::from_millis(deadline_ms.saturating_sub(unix_ms()))
         });
-        if unflushed {
+        if self.unflushed {
             timeout = Some(timeout.map_or(FLUSH_INTERVAL, |t| t.min(FLUSH_INTERVAL)));
         }
-        if let Some(retry) = acceptor.timeout() {
+        if let Some(retry) = self.acceptor.timeout() {
             timeout = Some(timeout.map_or(retry, |t| t.min(retry)));
         }
-        if let Err(error) = poll.poll(&mut events, timeout) {
+        timeout
+    }
+
+    /// One tick: waits up to `timeout` for readiness, handles every ready
+    /// socket, the inbox and due deadlines, and hands the tick's writes
+    /// to the proposer. Returns how many readiness events it handled.
+    fn turn(&mut self, timeout: Option<Duration>) -> io::Result<usize> {
+        let EventLoop {
+            shared,
+            executor,
+            poll,
+            acceptor,
+            events,
+            conns,
+            proposals,
+            deliveries,
+            touched,
+            read_waiters,
+            read_ticket,
+            deadlines,
+            unflushed,
+        } = self;
+        let shared: &Arc<Shared> = shared;
+        let executor = *executor;
+        let inbox = &shared.inboxes[executor];
+        let stats = &shared.executors[executor];
+        if let Err(error) = poll.poll(events, timeout) {
             if error.kind() == io::ErrorKind::Interrupted {
-                continue;
+                return Ok(0);
             }
             return Err(error);
         }
         // No transaction applies while this tick runs (see `transaction`).
         let _tick_gate = shared.tx_gate.tick(executor);
         let mut tick = Tick {
-            shared: &shared,
+            shared,
             stats,
             executor: executor as u16,
-            proposals: &mut proposals,
-            read_ticket,
-            read_waiters: &mut read_waiters,
-            deadlines: &mut deadlines,
+            proposals,
+            read_ticket: *read_ticket,
+            read_waiters,
+            deadlines,
         };
         let mut woken = false;
         let mut accept_ready = false;
@@ -148,25 +259,25 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
             } else {
                 conn.on_readable(&mut tick, event.is_read_closed())
             };
-            follow(&shared, &poll, &mut conns, index, next, tick.proposals);
+            follow(shared, poll, conns, index, next, tick.proposals);
         }
         if accept_ready || acceptor.due() {
-            acceptor.accept_pending(&shared, |stream, client| {
-                register(&shared, &poll, &mut conns, executor as u16, stream, client);
+            acceptor.accept_pending(shared, |stream, client| {
+                register(shared, poll, conns, executor as u16, stream, client);
             });
         }
         if woken {
-            inbox.take(&mut deliveries);
+            inbox.take(deliveries);
             for delivery in deliveries.drain(..) {
                 match delivery {
                     Delivery::Write { route, outcome } => {
-                        if let Some(conn) = conn_of(&mut conns, route.conn, route.client_id) {
-                            conn.session.on_outcome(route.seq, outcome, &shared);
+                        if let Some(conn) = conn_of(conns, route.conn, route.client_id) {
+                            conn.session.on_outcome(route.seq, outcome, shared);
                             touched.push(route.conn as usize);
                         }
                     }
                     Delivery::Message { to, message } => {
-                        if let Some(conn) = conn_of(&mut conns, to.conn, to.client_id) {
+                        if let Some(conn) = conn_of(conns, to.conn, to.client_id) {
                             let client = &conn.session.client;
                             let listening = match &message.pattern {
                                 Some(pattern) => client.patterns.contains(pattern),
@@ -182,7 +293,7 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
                         }
                     }
                     Delivery::Monitor { to, line } => {
-                        if let Some(conn) = conn_of(&mut conns, to.conn, to.client_id) {
+                        if let Some(conn) = conn_of(conns, to.conn, to.client_id) {
                             conn.session.on_monitor(&line);
                             touched.push(to.conn as usize);
                         }
@@ -192,7 +303,7 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
                             if waits_for > ticket {
                                 return true;
                             }
-                            if let Some(conn) = conn_of(&mut conns, index, client_id) {
+                            if let Some(conn) = conn_of(conns, index, client_id) {
                                 conn.session.on_read_checked(leader);
                                 touched.push(index as usize);
                             }
@@ -213,8 +324,8 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
                 break;
             }
             tick.deadlines.pop();
-            if let Some(conn) = conn_of(&mut conns, index, client_id) {
-                if let Some(next_ms) = conn.session.on_deadline(seq, &shared, now_ms) {
+            if let Some(conn) = conn_of(conns, index, client_id) {
+                if let Some(next_ms) = conn.session.on_deadline(seq, shared, now_ms) {
                     tick.deadlines
                         .push(Reverse((next_ms, index, client_id, seq)));
                 }
@@ -229,21 +340,22 @@ pub fn run(shared: Arc<Shared>, listener: TcpListener, executor: usize) -> io::R
                     continue;
                 };
                 let next = conn.resume(&mut tick);
-                follow(&shared, &poll, &mut conns, index, next, tick.proposals);
+                follow(shared, poll, conns, index, next, tick.proposals);
             }
         }
         if tick
             .read_waiters
             .iter()
-            .any(|&(_, _, ticket)| ticket == read_ticket)
+            .any(|&(_, _, ticket)| ticket == *read_ticket)
         {
-            shared.write_path.read_index(executor as u16, read_ticket);
-            read_ticket += 1;
+            shared.write_path.read_index(executor as u16, *read_ticket);
+            *read_ticket += 1;
         }
         if !proposals.is_empty() {
-            shared.write_path.propose(std::mem::take(&mut proposals));
+            shared.write_path.propose(std::mem::take(proposals));
         }
-        unflushed = command_metrics::flush_if_due(&shared.command_stats, Instant::now);
+        *unflushed = command_metrics::flush_if_due(&shared.command_stats, Instant::now);
+        Ok(events.iter().count())
     }
 }
 

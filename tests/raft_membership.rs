@@ -391,3 +391,55 @@ fn check_membership(cluster: &Cluster, id: u64, members: &[u64]) {
         }
     }
 }
+
+/// Joining a node that never starts must not make it a voter: the join
+/// answers 504 once its catch-up time is over, the node stays a learner,
+/// and the group keeps its quorum (a real voter can die and writes go on).
+/// An address already in use by a member is refused.
+#[test]
+fn a_node_that_never_starts_stays_a_learner_and_costs_no_quorum() {
+    let mut cluster = Cluster::start(3, ClusterOptions::default());
+    let leader = cluster.leader();
+    let [port, raft_port]: [u16; 2] = common::node::free_ports(2).try_into().unwrap();
+    let body = format!(
+        r#"{{"id":4,"host":"127.0.0.1","port":{port},"raft_port":{raft_port},"catch_up_timeout_ms":1500}}"#
+    );
+    let answer = admin::post(&cluster.admin_url(leader), "/cluster/join", &body).unwrap();
+    assert_eq!(answer.status, 504, "{}", answer.body);
+    let error = answer.body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("stays a learner"), "{error}");
+    let status = admin::get(&cluster.admin_url(leader), "/cluster/status").unwrap();
+    let membership = &status.body["membership"];
+    assert_eq!(
+        membership["voters"],
+        serde_json::json!([1, 2, 3]),
+        "{status:?}"
+    );
+    assert_eq!(membership["learners"], serde_json::json!([4]), "{status:?}");
+
+    // Another member's address under a new id is refused.
+    let taken = format!(
+        r#"{{"id":5,"host":"127.0.0.1","port":{},"raft_port":{}}}"#,
+        cluster.port(leader),
+        raft_port + 1
+    );
+    let answer = admin::post(&cluster.admin_url(leader), "/cluster/join", &taken).unwrap();
+    assert_eq!(answer.status, 409, "{}", answer.body);
+
+    // Three voters, one down: two still make a quorum.
+    let follower = cluster.followers()[0];
+    cluster.kill(follower);
+    let leader = cluster.leader_among(&cluster.running());
+    let mut con = cluster.connect(leader);
+    for i in 0..20 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("after-kill-{i}"))
+            .arg(i)
+            .query(&mut con)
+            .unwrap_or_else(|error| panic!("write {i} with one voter down: {error}"));
+    }
+
+    // The learner that never came is removed as any member is.
+    let voters = change(&cluster, leader, "/cluster/leave", r#"{"id":4}"#);
+    assert_eq!(voters, [1, 2, 3]);
+}

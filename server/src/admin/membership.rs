@@ -1,9 +1,10 @@
 //! `POST /cluster/join` and `POST /cluster/leave`: membership changes.
 //!
-//! Join `{"id":N,"host":H,"port":P,"raft_port":R}`: the leader adds the node
-//! as a learner (openraft `add_learner`, blocking until the leader sees it
-//! caught up to the entry that added it, at most [`CATCH_UP_TIMEOUT`]),
-//! then promotes it to voter (`change_membership`, joint consensus: a joint
+//! Join `{"id":N,"host":H,"port":P,"raft_port":R}` (and optionally
+//! `"catch_up_timeout_ms"`): the leader adds the node as a learner
+//! (openraft `add_learner`), waits until it has replicated to it every
+//! entry up to the one that added it (at most [`CATCH_UP_TIMEOUT`]), and
+//! only then promotes it to voter (`change_membership`, joint consensus: a joint
 //! configuration, then the new one). Leave `{"id":N}`: the leader removes
 //! the node from the voters and from the members (`retain = false`), or
 //! only from the members if it is a learner. The leader may remove itself:
@@ -66,6 +67,11 @@ pub struct JoinRequest {
     /// Client (RESP) port.
     pub port: u16,
     pub raft_port: u16,
+    /// How long the new node may take to catch up before the join gives
+    /// up with 504, leaving it a learner (default and most:
+    /// [`CATCH_UP_TIMEOUT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up_timeout_ms: Option<u64>,
 }
 
 /// The body of `POST /cluster/leave`.
@@ -286,22 +292,79 @@ async fn run_join(state: &AdminState, request: JoinRequest) -> Result<Answer, An
             ),
         ));
     }
+    let catch_up_timeout = request.catch_up_timeout_ms.map_or(CATCH_UP_TIMEOUT, |ms| {
+        Duration::from_millis(ms).min(CATCH_UP_TIMEOUT)
+    });
     tracing::info!(node_id = state.shared.config.raft.node_id, joining = id, at = %node, "adding a learner");
-    match tokio::time::timeout(CATCH_UP_TIMEOUT, state.raft.add_learner(id, node, true)).await {
-        Err(_elapsed) => {
-            return Err(Answer::error(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!(
-                    "node {id} was added as a learner but did not catch up within {} s; \
-                     it stays a learner: check that it runs and is reachable, then send the join again",
-                    CATCH_UP_TIMEOUT.as_secs()
-                ),
-            ))
-        }
-        Ok(result) => result.map_err(write_error)?,
-    };
+    // Not openraft's blocking add: it counts a learner within
+    // `replication_lag_threshold` entries of the leader as caught up,
+    // which on a young log is one that never answered.
+    let added =
+        match tokio::time::timeout(CHANGE_TIMEOUT, state.raft.add_learner(id, node, false)).await {
+            Err(_elapsed) => {
+                return Err(Answer::error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!(
+                        "adding node {id} as a learner did not commit within {} s",
+                        CHANGE_TIMEOUT.as_secs()
+                    ),
+                ))
+            }
+            Ok(result) => result.map_err(write_error)?,
+        };
+    wait_caught_up(state, id, added.log_id.index, catch_up_timeout).await?;
+    tracing::info!(
+        node_id = state.shared.config.raft.node_id,
+        joining = id,
+        "the learner caught up; promoting it to voter"
+    );
     change(state, ChangeMembers::AddVoterIds(BTreeSet::from([id]))).await?;
     Ok(done(state, id, true))
+}
+
+/// Waits until the leader has replicated to learner `id` every entry up
+/// to `index` (the entry that added it), within `timeout`. Fails with 504
+/// if it does not (the node stays a learner), or 503 if this node stops
+/// leading meanwhile.
+async fn wait_caught_up(
+    state: &AdminState,
+    id: NodeId,
+    index: u64,
+    timeout: Duration,
+) -> Result<(), Answer> {
+    let waited = state
+        .raft
+        .wait(Some(timeout))
+        .metrics(
+            |metrics| match &metrics.replication {
+                // Not the leader any more: stop waiting.
+                None => true,
+                Some(replication) => replication
+                    .get(&id)
+                    .and_then(|matched| matched.as_ref())
+                    .is_some_and(|matched| matched.index >= index),
+            },
+            "the new learner catching up",
+        )
+        .await;
+    match waited {
+        Ok(metrics) if metrics.replication.is_some() => Ok(()),
+        Ok(_) => Err(Answer::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "this node stopped leading while node {id} caught up; it stays a learner: \
+                 send the join again"
+            ),
+        )),
+        Err(_) => Err(Answer::error(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "node {id} was added as a learner but did not catch up within {} s; \
+                 it stays a learner: check that it runs and is reachable, then send the join again",
+                timeout.as_secs_f64()
+            ),
+        )),
+    }
 }
 
 async fn run_leave(state: &AdminState, request: LeaveRequest) -> Result<Answer, Answer> {
@@ -394,7 +457,8 @@ mod tests {
                 id: 4,
                 host: "127.0.0.1".into(),
                 port: 7004,
-                raft_port: 8004
+                raft_port: 8004,
+                catch_up_timeout_ms: None,
             }))
         );
         assert_eq!(

@@ -443,3 +443,66 @@ fn a_node_that_never_starts_stays_a_learner_and_costs_no_quorum() {
     let voters = change(&cluster, leader, "/cluster/leave", r#"{"id":4}"#);
     assert_eq!(voters, [1, 2, 3]);
 }
+
+/// A node removed while it was down comes back believing in its old
+/// membership: it must learn from its peers that it was removed, stop
+/// campaigning (its term stops rising) and say so in `/health` and
+/// `INFO raft`, while the group goes on undisturbed.
+#[test]
+fn a_node_removed_while_down_stops_campaigning_and_says_removed() {
+    let mut cluster = Cluster::start(3, ClusterOptions::default());
+    let leader = cluster.leader();
+    let gone = cluster.followers()[0];
+    cluster.kill(gone);
+    let voters = change(
+        &cluster,
+        leader,
+        "/cluster/leave",
+        &format!(r#"{{"id":{gone}}}"#),
+    );
+    assert!(!voters.contains(&gone), "{voters:?}");
+    let leader_term = cluster.raft_number(leader, "raft_term");
+    cluster.restart(gone);
+
+    until(
+        Duration::from_secs(20),
+        "the removed node to say so",
+        || {
+            let info = cluster.try_info_raft(gone)?;
+            match info.get("raft_removed").map(String::as_str) {
+                Some("1") => Ok(()),
+                other => Err(format!("raft_removed:{other:?}")),
+            }
+        },
+    );
+    let health = admin::get(&cluster.admin_url(gone), "/health").unwrap();
+    assert_eq!(health.status, 503, "{}", health.body);
+    let reason = health.body["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("removed"), "{reason}");
+
+    // No more elections: the term holds over several election timeouts
+    // (400-800 ms in these clusters).
+    let term = cluster.raft_number(gone, "raft_term");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        cluster.raft_number(gone, "raft_term"),
+        term,
+        "still campaigning"
+    );
+    // The group did not notice.
+    let now_leader = cluster.leader_among(&voters);
+    assert_eq!(now_leader, leader);
+    assert_eq!(cluster.raft_number(leader, "raft_term"), leader_term);
+    let mut con = cluster.connect(leader);
+    let _: () = redis::cmd("SET")
+        .arg("still")
+        .arg("writing")
+        .query(&mut con)
+        .unwrap();
+    // And the leader's log does not fill with the removed node coming and
+    // going (it once logged "peer up" for it every 400 ms).
+    let noise = format!("term={leader_term} peer={gone}");
+    let log = cluster.log(leader);
+    let lines = log.lines().filter(|line| line.contains(&noise)).count();
+    assert!(lines <= 1, "{lines} lines about node {gone}:\n{log}");
+}

@@ -188,7 +188,7 @@ fn raft(shared: &Shared, out: &mut String) {
          raft_entries_proposed:{entries}\r\nraft_commands_proposed:{commands}\r\n\
          raft_commands_per_entry:{:.2}\r\nraft_log_entries_durable:{}\r\nraft_log_fsyncs:{}\r\n\
          raft_log_entries_per_fsync:{:.2}\r\nraft_log_sync_us_avg:{:.1}\r\nraft_members:{}\r\n\
-         raft_writes_pending:{}\r\nraft_writes_pending_bytes:{}\r\n",
+         raft_writes_pending:{}\r\nraft_writes_pending_bytes:{}\r\nraft_removed:{}\r\n",
         view.node_id,
         view.state,
         view.term,
@@ -207,6 +207,7 @@ fn raft(shared: &Shared, out: &mut String) {
         view.members.len(),
         shared.total(|stats| &stats.pending_writes),
         shared.total(|stats| &stats.pending_write_bytes),
+        u8::from(status.removed()),
     );
     let dash = || "-".to_string();
     for member in &view.members {

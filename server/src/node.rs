@@ -129,7 +129,7 @@ impl Node {
         tokio::spawn(probe_members(
             self.raft.clone(),
             self.network.clone(),
-            self.status.health.clone(),
+            self.status.clone(),
             self.probe_interval,
         ));
         self.proposer.run().await;

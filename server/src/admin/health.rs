@@ -159,7 +159,7 @@ pub async fn get(State(state): State<AdminState>) -> Answer {
     let input = HealthInput {
         listener_problem: state.shared.admission.listener_problem(),
         node_id: metrics.id,
-        member: membership.get_node(&metrics.id).is_some(),
+        member: membership.get_node(&metrics.id).is_some() && !status.removed(),
         initialized: metrics.membership_config.log_id().is_some(),
         leader: metrics.current_leader,
         voters: membership.voter_ids().count(),

@@ -52,7 +52,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// Version of this format, exchanged in the hello. Bump it on any change
 /// to the messages below: postcard is not self-describing, so two versions
 /// must never read each other's frames.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Default largest frame body, both directions. Append-entries batches and
 /// snapshot chunks (openraft's `snapshot_max_chunk_size`, 3 MiB by default)
@@ -140,8 +140,18 @@ pub enum Reply<C: RaftTypeConfig> {
     InstallSnapshot(
         Result<InstallSnapshotResponse<C::NodeId>, RaftError<C::NodeId, InstallSnapshotError>>,
     ),
-    Pong,
+    Pong(Standing),
     Admin(AdminAnswer),
+}
+
+/// What a pinged node knows of the pinging one: whether it is in the
+/// newest membership the pinged node has, and that membership's log
+/// index. A node that learns it is not a member of a membership at
+/// least as new as its own has been removed (`raft::probe`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing {
+    pub member: bool,
+    pub membership_index: u64,
 }
 
 /// Why a frame could not be written or read.
@@ -361,14 +371,20 @@ mod tests {
         }
         let pong = ServerFrame::<TestConfig>::Response {
             id: 3,
-            reply: Reply::Pong,
+            reply: Reply::Pong(Standing {
+                member: false,
+                membership_index: 7,
+            }),
         };
         let bytes = encode(&pong, 1024).unwrap();
         assert!(matches!(
             read_frame::<_, ServerFrame<TestConfig>>(&mut &bytes[..], 1024).await,
             Ok(Some(ServerFrame::Response {
                 id: 3,
-                reply: Reply::Pong
+                reply: Reply::Pong(Standing {
+                    member: false,
+                    membership_index: 7
+                })
             }))
         ));
     }

@@ -73,7 +73,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::frame::{
-    self, AdminAnswer, AdminCall, ClientFrame, FrameError, Reply, Rpc, ServerFrame,
+    self, AdminAnswer, AdminCall, ClientFrame, FrameError, Reply, Rpc, ServerFrame, Standing,
     PROTOCOL_VERSION,
 };
 use super::health::PeerHealth;
@@ -174,18 +174,19 @@ impl<C: RaftTypeConfig> Network<C> {
         peer.clone()
     }
 
-    /// Probes `target`: `Ok` if it answered within `timeout`.
+    /// Probes `target`: what it knows of this node, if it answered within
+    /// `timeout`.
     pub async fn ping(
         &self,
         target: C::NodeId,
         node: &PeerNode,
         timeout: Duration,
-    ) -> Result<(), String>
+    ) -> Result<Standing, String>
     where
         C: RaftTypeConfig<Node = PeerNode>,
     {
         match self.peer(target, node).call(Rpc::Ping, timeout).await {
-            Ok(Reply::Pong) => Ok(()),
+            Ok(Reply::Pong(standing)) => Ok(standing),
             Ok(_) => Err(CallError::WrongReply.to_string()),
             Err(e) => Err(e.to_string()),
         }

@@ -38,7 +38,7 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::frame::{
-    self, AdminAnswer, AdminCall, ClientFrame, FrameError, Reply, Rpc, ServerFrame,
+    self, AdminAnswer, AdminCall, ClientFrame, FrameError, Reply, Rpc, ServerFrame, Standing,
     PROTOCOL_VERSION,
 };
 use super::health::PeerHealth;
@@ -288,7 +288,7 @@ async fn serve_connection<C: RaftTypeConfig>(
         if let Some(health) = &hooks.health {
             health.contacted(&from);
         }
-        let reply = dispatch(&raft, rpc, &hooks).await;
+        let reply = dispatch(&raft, rpc, &hooks, &from).await;
         send(&mut conn, &ServerFrame::Response { id, reply }, &config).await?;
     }
 }
@@ -337,12 +337,28 @@ async fn dispatch<C: RaftTypeConfig>(
     raft: &Raft<C>,
     rpc: Rpc<C>,
     hooks: &PeerHooks<C::NodeId>,
+    from: &C::NodeId,
 ) -> Reply<C> {
     match rpc {
         Rpc::AppendEntries(req) => Reply::AppendEntries(raft.append_entries(req).await),
         Rpc::Vote(req) => Reply::Vote(raft.vote(req).await),
         Rpc::InstallSnapshot(req) => Reply::InstallSnapshot(raft.install_snapshot(req).await),
-        Rpc::Ping => Reply::Pong,
+        Rpc::Ping => {
+            let metrics = raft.metrics();
+            let metrics = metrics.borrow();
+            let membership = &metrics.membership_config;
+            let membership_index = membership.log_id().as_ref().map_or(0, |id| id.index);
+            // A membership not yet applied (so maybe not committed) may
+            // still be truncated: it removes nobody yet.
+            let decided = metrics
+                .last_applied
+                .as_ref()
+                .is_some_and(|applied| applied.index >= membership_index);
+            Reply::Pong(Standing {
+                member: !decided || membership.membership().get_node(from).is_some(),
+                membership_index,
+            })
+        }
         Rpc::Admin(call) => Reply::Admin(match &hooks.admin {
             Some(handler) => handler(call).await,
             None => AdminAnswer {

@@ -115,6 +115,10 @@ pub struct RaftStatus {
     pub counters: Arc<RaftCounters>,
     /// Each peer's reachability, kept by the peer transport.
     pub health: Arc<PeerHealth<NodeId>>,
+    /// The log index of a membership a peer reported that leaves this
+    /// node out, at least as new as this node's own; 0 while not removed
+    /// (`raft::probe`).
+    removed_at: AtomicU64,
 }
 
 impl RaftStatus {
@@ -139,7 +143,24 @@ impl RaftStatus {
             entries_proposed: AtomicU64::new(0),
             commands_proposed: AtomicU64::new(0),
             log: OnceLock::new(),
+            removed_at: AtomicU64::new(0),
         }
+    }
+
+    /// Whether a peer has told this node that the group removed it.
+    pub fn removed(&self) -> bool {
+        self.removed_at.load(Ordering::Relaxed) != 0
+    }
+
+    /// The log index of the membership that removed this node, or 0.
+    pub fn removed_at(&self) -> u64 {
+        self.removed_at.load(Ordering::Relaxed)
+    }
+
+    /// Records that this node was removed by the membership at `index`
+    /// (0: it is a member again).
+    pub fn set_removed_at(&self, index: u64) {
+        self.removed_at.store(index, Ordering::Relaxed);
     }
 
     /// This node's role as of the last report.

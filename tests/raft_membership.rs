@@ -416,6 +416,13 @@ fn a_node_that_never_starts_stays_a_learner_and_costs_no_quorum() {
         "{status:?}"
     );
     assert_eq!(membership["learners"], serde_json::json!([4]), "{status:?}");
+    // The wait was reported, with the learner's progress.
+    let log = cluster.log(leader);
+    assert!(
+        log.lines()
+            .any(|line| line.contains("learner catching up") && line.contains("learner=4")),
+        "{log}"
+    );
 
     // Another member's address under a new id is refused.
     let taken = format!(

@@ -99,6 +99,10 @@ pub struct MemberStatus {
     pub matched_index: Option<u64>,
     /// On the leader: `last_log_index - matched_index`.
     pub lag: Option<u64>,
+    /// While this node sends it a snapshot: the bytes it has taken, and
+    /// the snapshot's size.
+    pub snapshot_sent_bytes: Option<u64>,
+    pub snapshot_total_bytes: Option<u64>,
 }
 
 /// The status part of a metrics report, with the commit index.
@@ -136,6 +140,7 @@ pub fn membership_of(metrics: &RaftMetrics<NodeId, PeerNode>) -> MembershipView 
 pub fn members_of(
     metrics: &RaftMetrics<NodeId, PeerNode>,
     health: &PeerHealth<NodeId>,
+    snapshot_bytes: u64,
 ) -> Vec<MemberStatus> {
     let membership = metrics.membership_config.membership();
     let last_log_index = metrics.last_log_index.unwrap_or(0);
@@ -181,6 +186,8 @@ pub fn members_of(
                 append_rtt_us: report.append_rtt_us,
                 matched_index,
                 lag: matched_index.map(|matched| last_log_index.saturating_sub(matched)),
+                snapshot_sent_bytes: report.snapshot_sent_bytes,
+                snapshot_total_bytes: report.snapshot_sent_bytes.map(|_| snapshot_bytes),
             }
         })
         .collect();
@@ -200,7 +207,16 @@ pub async fn members(State(state): State<AdminState>) -> Answer {
     let metrics = state.raft.metrics().borrow().clone();
     Answer::json(
         StatusCode::OK,
-        &members_of(&metrics, &state.shared.raft.health),
+        &members_of(
+            &metrics,
+            &state.shared.raft.health,
+            state
+                .shared
+                .raft
+                .counters
+                .snapshot_last_bytes
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ),
     )
 }
 
@@ -268,7 +284,8 @@ mod tests {
         health.contacted(&2);
         health.append_answered(&2, Duration::from_micros(1600));
         health.append_answered(&2, Duration::from_micros(800));
-        let members = members_of(&leader_metrics(), &health);
+        health.snapshot_sent(&3, 4096, false);
+        let members = members_of(&leader_metrics(), &health, 10_000);
         let mut value = serde_json::to_value(&members).unwrap();
         // The contact time depends on the clock; it is a small number.
         let contact = value[1]["last_contact_ms"].take();
@@ -278,13 +295,16 @@ mod tests {
             json!([
                 {"id": 1, "host": "127.0.0.1", "port": 7001, "raft_port": 8001, "role": "leader",
                  "voter": true, "this_node": true, "reachable": true, "last_contact_ms": 0,
-                 "failures": 0, "append_rtt_us": null, "matched_index": 10, "lag": 0},
+                 "failures": 0, "append_rtt_us": null, "matched_index": 10, "lag": 0,
+                 "snapshot_sent_bytes": null, "snapshot_total_bytes": null},
                 {"id": 2, "host": "127.0.0.1", "port": 7002, "raft_port": 8002, "role": "follower",
                  "voter": true, "this_node": false, "reachable": true, "last_contact_ms": null,
-                 "failures": 0, "append_rtt_us": 1500, "matched_index": 7, "lag": 3},
+                 "failures": 0, "append_rtt_us": 1500, "matched_index": 7, "lag": 3,
+                 "snapshot_sent_bytes": null, "snapshot_total_bytes": null},
                 {"id": 3, "host": "127.0.0.1", "port": 7003, "raft_port": 8003, "role": "learner",
                  "voter": false, "this_node": false, "reachable": null, "last_contact_ms": null,
-                 "failures": 0, "append_rtt_us": null, "matched_index": null, "lag": null}
+                 "failures": 0, "append_rtt_us": null, "matched_index": null, "lag": null,
+                 "snapshot_sent_bytes": 4096, "snapshot_total_bytes": 10000}
             ])
         );
         let back: Vec<MemberStatus> = serde_json::from_value(value).unwrap();
@@ -298,7 +318,7 @@ mod tests {
         metrics.state = ServerState::Follower;
         metrics.replication = None;
         let health = PeerHealth::new(Arc::new(RaftCounters::new(2)));
-        let members = members_of(&metrics, &health);
+        let members = members_of(&metrics, &health, 0);
         assert!(members
             .iter()
             .all(|m| m.lag.is_none() && m.matched_index.is_none()));

@@ -49,6 +49,10 @@ use crate::raft::types::NodeId;
 
 /// Longest wait for a new node to catch up before it is promoted.
 pub const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often a join logs its learner's progress while it catches up.
+const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(5);
+/// Longest sleep between two looks at a catching-up learner.
+const PROGRESS_POLL: Duration = Duration::from_millis(200);
 /// Longest wait for one membership change (both joint-consensus steps).
 pub const CHANGE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for the leader's answer to a forwarded request.
@@ -323,47 +327,93 @@ async fn run_join(state: &AdminState, request: JoinRequest) -> Result<Answer, An
 }
 
 /// Waits until the leader has replicated to learner `id` every entry up
-/// to `index` (the entry that added it), within `timeout`. Fails with 504
-/// if it does not (the node stays a learner), or 503 if this node stops
-/// leading meanwhile.
+/// to `index` (the entry that added it), within `timeout`, logging its
+/// progress at once and then every [`PROGRESS_LOG_INTERVAL`]. Fails with 504 if it does not
+/// catch up (the node stays a learner), or 503 if this node stops leading
+/// meanwhile.
 async fn wait_caught_up(
     state: &AdminState,
     id: NodeId,
     index: u64,
     timeout: Duration,
 ) -> Result<(), Answer> {
-    let waited = state
-        .raft
-        .wait(Some(timeout))
-        .metrics(
-            |metrics| match &metrics.replication {
-                // Not the leader any more: stop waiting.
-                None => true,
-                Some(replication) => replication
+    let started = tokio::time::Instant::now();
+    let deadline = started + timeout;
+    let mut metrics = state.raft.metrics();
+    // When progress was last logged, and the matched index then.
+    let mut logged: Option<(tokio::time::Instant, u64)> = None;
+    loop {
+        let (leading, matched, last_log_index) = {
+            let now = metrics.borrow_and_update();
+            let matched = now.replication.as_ref().and_then(|replication| {
+                replication
                     .get(&id)
-                    .and_then(|matched| matched.as_ref())
-                    .is_some_and(|matched| matched.index >= index),
-            },
-            "the new learner catching up",
-        )
-        .await;
-    match waited {
-        Ok(metrics) if metrics.replication.is_some() => Ok(()),
-        Ok(_) => Err(Answer::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "this node stopped leading while node {id} caught up; it stays a learner: \
-                 send the join again"
-            ),
-        )),
-        Err(_) => Err(Answer::error(
-            StatusCode::GATEWAY_TIMEOUT,
-            format!(
-                "node {id} was added as a learner but did not catch up within {} s; \
-                 it stays a learner: check that it runs and is reachable, then send the join again",
-                timeout.as_secs_f64()
-            ),
-        )),
+                    .and_then(|matched| matched.as_ref().map(|log_id| log_id.index))
+            });
+            (
+                now.replication.is_some(),
+                matched,
+                now.last_log_index.unwrap_or(0),
+            )
+        };
+        if !leading {
+            return Err(Answer::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "this node stopped leading while node {id} caught up; it stays a learner: \
+                     send the join again"
+                ),
+            ));
+        }
+        if matched.is_some_and(|matched| matched >= index) {
+            return Ok(());
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(Answer::error(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "node {id} was added as a learner but did not catch up within {} s; \
+                     it stays a learner: check that it runs and is reachable, then send the join again",
+                    timeout.as_secs_f64()
+                ),
+            ));
+        }
+        if logged.is_none_or(|(at, _)| now.duration_since(at) >= PROGRESS_LOG_INTERVAL) {
+            let matched_now = matched.unwrap_or(0);
+            let entries_per_sec = logged.map_or(0.0, |(at, matched_then)| {
+                let seconds = now.duration_since(at).as_secs_f64();
+                (matched_now.saturating_sub(matched_then) as f64 / seconds).round()
+            });
+            let report = state.shared.raft.health.report(&id);
+            tracing::info!(
+                node_id = state.shared.config.raft.node_id,
+                learner = id,
+                matched = matched_now,
+                behind = last_log_index.saturating_sub(matched_now),
+                entries_per_sec,
+                snapshot_sent_bytes = report.snapshot_sent_bytes.unwrap_or(0),
+                snapshot_total_bytes = state
+                    .shared
+                    .raft
+                    .counters
+                    .snapshot_last_bytes
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                waited_s = now.duration_since(started).as_secs(),
+                "learner catching up"
+            );
+            logged = Some((now, matched_now));
+        }
+        // Woken by the next metrics change, or at least every
+        // `PROGRESS_POLL`, so the deadline and the log are kept.
+        if let Ok(Err(_closed)) =
+            tokio::time::timeout(PROGRESS_POLL.min(deadline - now), metrics.changed()).await
+        {
+            return Err(Answer::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the Raft node is shutting down",
+            ));
+        }
     }
 }
 

@@ -62,6 +62,9 @@ pub struct PeerReport {
     /// the entries, the peer's append and fsync, the reply), in µs, as a
     /// moving average of the last few; `None` before the first.
     pub append_rtt_us: Option<u64>,
+    /// Bytes of a snapshot this node is sending it that the peer has
+    /// taken so far; `None` when no snapshot is being sent.
+    pub snapshot_sent_bytes: Option<u64>,
 }
 
 impl PeerReport {
@@ -72,6 +75,7 @@ impl PeerReport {
             last_contact_ms: Some(0),
             failures: 0,
             append_rtt_us: None,
+            snapshot_sent_bytes: None,
         }
     }
 }
@@ -85,6 +89,8 @@ struct PeerState {
     down_logged_at: Option<Instant>,
     /// Moving average of AppendEntries round trips, in µs.
     append_rtt_us: Option<u64>,
+    /// Bytes of the snapshot being sent that the peer has taken.
+    snapshot_sent_bytes: Option<u64>,
 }
 
 /// Reachability of every peer this node has exchanged RPCs with, keyed by
@@ -132,6 +138,14 @@ impl<NID: Clone + Eq + Hash + Display> PeerHealth<NID> {
             None => rtt_us,
             Some(average) => (average * 7 + rtt_us) / 8,
         });
+    }
+
+    /// `peer` took a snapshot chunk ending at `sent_bytes`; `done`: the
+    /// last one, the snapshot is installed.
+    pub fn snapshot_sent(&self, peer: &NID, sent_bytes: u64, done: bool) {
+        let mut peers = self.peers.lock();
+        let state = peers.entry(peer.clone()).or_default();
+        state.snapshot_sent_bytes = (!done).then_some(sent_bytes);
     }
 
     /// A failed attempt to reach `peer`.
@@ -189,12 +203,14 @@ impl<NID: Clone + Eq + Hash + Display> PeerHealth<NID> {
                 last_contact_ms: state.last_contact.map(|at| at.elapsed().as_millis() as u64),
                 failures: state.failures,
                 append_rtt_us: state.append_rtt_us,
+                snapshot_sent_bytes: state.snapshot_sent_bytes,
             },
             None => PeerReport {
                 reachable: None,
                 last_contact_ms: None,
                 failures: 0,
                 append_rtt_us: None,
+                snapshot_sent_bytes: None,
             },
         }
     }

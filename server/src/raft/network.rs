@@ -430,6 +430,13 @@ impl<C: RaftTypeConfig> Peer<C> {
     /// and reports the outcome to the health monitor.
     async fn call(&self, rpc: Rpc<C>, timeout: Duration) -> Result<Reply<C>, CallError> {
         let append = matches!(rpc, Rpc::AppendEntries(_));
+        // A snapshot chunk: where it ends, and whether it is the last.
+        let snapshot_chunk = match &rpc {
+            Rpc::InstallSnapshot(request) => {
+                Some((request.offset + request.data.len() as u64, request.done))
+            }
+            _ => None,
+        };
         let started = Instant::now();
         let result = self.attempt(rpc, timeout).await;
         if let Some(health) = &self.health {
@@ -438,6 +445,9 @@ impl<C: RaftTypeConfig> Peer<C> {
                     health.contacted(&self.target);
                     if append {
                         health.append_answered(&self.target, started.elapsed());
+                    }
+                    if let Some((sent_bytes, done)) = snapshot_chunk {
+                        health.snapshot_sent(&self.target, sent_bytes, done);
                     }
                 }
                 Err(CallError::BackingOff { .. } | CallError::RequestTooLarge { .. }) => {}

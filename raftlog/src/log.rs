@@ -335,6 +335,15 @@ impl RaftLog {
         self.shared.sync_observers.lock().push(observer);
     }
 
+    /// Why the log cannot make its next segment now (the disk is full),
+    /// if so. Appends still go into the current segment and the spares
+    /// already made, but a caller that goes on appending will use them up
+    /// and the log will then fail: stop taking writes while this is
+    /// `Some` (it clears by itself once a spare can be made again).
+    pub fn space_short(&self) -> Option<String> {
+        self.shared.spares.short()
+    }
+
     /// Counters since open.
     pub fn stats(&self) -> Stats {
         self.shared.state.lock().stats

@@ -20,6 +20,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
@@ -29,6 +30,8 @@ use crate::meta::sync_dir;
 
 /// Bytes of zeros written per call when filling a new segment.
 const ZERO_CHUNK_BYTES: usize = 1 << 20;
+/// How often the preparer tries again after it could not make a spare.
+const SHORT_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A live segment file: where its durable records are.
 pub struct Segment {
@@ -80,6 +83,9 @@ struct Spares {
     preparing: bool,
     /// Set when the log closes, to stop the preparer thread.
     closing: bool,
+    /// Why the preparer could not make the spare it wanted (a full disk,
+    /// most likely), until it makes one or the pool is full again.
+    short: Option<String>,
 }
 
 /// Keeps up to `spare_segments_max` spare segment files ready, filled by a
@@ -90,6 +96,9 @@ pub struct SparePool {
     ready_max: usize,
     state: Mutex<Spares>,
     wake: Condvar,
+    /// Mirrors `state.short.is_some()`, for the callers that ask on every
+    /// write without taking the lock.
+    short_now: AtomicBool,
 }
 
 impl SparePool {
@@ -123,8 +132,10 @@ impl SparePool {
                 next_id,
                 preparing: false,
                 closing: false,
+                short: None,
             }),
             wake: Condvar::new(),
+            short_now: AtomicBool::new(false),
         }))
     }
 
@@ -169,12 +180,29 @@ impl SparePool {
         self.wake.notify_all();
     }
 
-    /// The preparer thread: keeps the pool full until `close`.
+    /// Why a spare segment cannot be made now (the disk is full), if so:
+    /// the log then has only its current segment and the spares it holds
+    /// left, and its user should stop taking writes.
+    pub fn short(&self) -> Option<String> {
+        if !self.short_now.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.state.lock().short.clone()
+    }
+
+    /// The preparer thread: keeps the pool full until `close`. When it
+    /// cannot make a spare it says so ([`SparePool::short`]) and tries
+    /// again every [`SHORT_RETRY`], until it can or the pool is full again
+    /// (recycled segments refill it).
     pub fn run_preparer(self: Arc<Self>) {
         loop {
             {
                 let mut spares = self.state.lock();
                 while !spares.closing && spares.ready.len() >= self.ready_max {
+                    if let Some(why) = spares.short.take() {
+                        self.short_now.store(false, Ordering::Relaxed);
+                        tracing::info!(was = %why, "raftlog: spare segments are ready again");
+                    }
                     self.wake.wait(&mut spares);
                 }
                 if spares.closing {
@@ -185,16 +213,29 @@ impl SparePool {
             let created = self.create();
             let mut spares = self.state.lock();
             spares.preparing = false;
-            if let Ok(path) = &created {
-                spares.ready.push(path.clone());
+            match &created {
+                Ok(path) => {
+                    spares.ready.push(path.clone());
+                    if let Some(why) = spares.short.take() {
+                        self.short_now.store(false, Ordering::Relaxed);
+                        tracing::info!(was = %why, "raftlog: a spare segment was made again");
+                    }
+                }
+                Err(err) => {
+                    if spares.short.is_none() {
+                        tracing::warn!(%err, "raftlog: could not prepare a spare segment");
+                    }
+                    spares.short = Some(err.to_string());
+                    self.short_now.store(true, Ordering::Relaxed);
+                }
             }
             drop(spares);
             self.wake.notify_all();
-            if let Err(err) = created {
-                // The flusher will try again itself when it needs a
-                // segment, and fail the log if it cannot.
-                tracing::warn!(%err, "raftlog: could not prepare a spare segment");
-                return;
+            if created.is_err() {
+                let mut spares = self.state.lock();
+                if !spares.closing {
+                    self.wake.wait_for(&mut spares, SHORT_RETRY);
+                }
             }
         }
     }
@@ -208,7 +249,11 @@ impl SparePool {
         };
         let tmp = self.dir.join(format!("spare-{id}.tmp"));
         let path = self.dir.join(format!("spare-{id}.seg"));
-        zero_fill(&tmp, self.segment_bytes).map_err(|e| Error::io(&tmp, &e))?;
+        if let Err(e) = zero_fill(&tmp, self.segment_bytes) {
+            // Give back what a half-made spare took (a full disk).
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::io(&tmp, &e));
+        }
         fs::rename(&tmp, &path).map_err(|e| Error::io(&tmp, &e))?;
         sync_dir(&self.dir)?;
         Ok(path)

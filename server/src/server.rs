@@ -135,7 +135,8 @@ fn cron(shared: &Shared) {
 /// On the leader, proposes one `PurgeExpired` per database that has
 /// expired keys (followers delete them when the leader's entry applies).
 fn expire_cycle(shared: &Shared) {
-    if shared.raft.role() != Role::Leader {
+    // Nor while the log cannot grow: expired keys read as missing anyway.
+    if shared.raft.role() != Role::Leader || shared.raft.log_space_short().is_some() {
         return;
     }
     let now_ms = unix_ms();

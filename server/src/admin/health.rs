@@ -34,6 +34,8 @@ use crate::raft::types::NodeId;
 pub struct HealthInput {
     /// Why a client listener cannot accept connections, while one cannot.
     pub listener_problem: Option<String>,
+    /// Why the Raft log cannot grow (a full disk), while it cannot.
+    pub log_space_short: Option<String>,
     pub node_id: NodeId,
     /// Whether the membership in effect includes this node.
     pub member: bool,
@@ -57,6 +59,11 @@ pub struct HealthInput {
 pub fn verdict(input: &HealthInput) -> Result<(), String> {
     if let Some(problem) = &input.listener_problem {
         return Err(problem.clone());
+    }
+    if let Some(why) = &input.log_space_short {
+        return Err(format!(
+            "disk full: the Raft log cannot grow ({why}); writes are refused until it can"
+        ));
     }
     if !input.initialized {
         return Err(
@@ -158,6 +165,7 @@ pub async fn get(State(state): State<AdminState>) -> Answer {
     );
     let input = HealthInput {
         listener_problem: state.shared.admission.listener_problem(),
+        log_space_short: status.log_space_short(),
         node_id: metrics.id,
         member: membership.get_node(&metrics.id).is_some() && !status.removed(),
         initialized: metrics.membership_config.log_id().is_some(),
@@ -198,6 +206,7 @@ mod tests {
     fn healthy_follower() -> HealthInput {
         HealthInput {
             listener_problem: None,
+            log_space_short: None,
             node_id: 2,
             member: true,
             initialized: true,
@@ -229,6 +238,11 @@ mod tests {
                 Err("not a member of the group (removed)"),
             ),
             ("election", |i| i.leader = None, Err("no leader")),
+            (
+                "disk full",
+                |i| i.log_space_short = Some("No space left on device".into()),
+                Err("disk full: the Raft log cannot grow (No space left on device); writes are refused until it can"),
+            ),
             (
                 "leader silent",
                 |i| i.leader_contact_ms = Some(1200),

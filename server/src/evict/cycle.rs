@@ -206,6 +206,11 @@ impl Evictor {
     /// Proposes the deletion of `victims`: one `Evict` per database, split
     /// so that none is much over an entry's byte target.
     fn propose(&mut self, node: Node<'_>, victims: Vec<(usize, Bytes)>, now_ms: u64) {
+        // Writes are refused while the log cannot grow, so memory does not
+        // grow either; the log's last room is kept for what is in flight.
+        if node.raft.log_space_short().is_some() {
+            return;
+        }
         for (db, key) in &victims {
             self.in_flight.push_back((now_ms, *db, key.clone()));
         }

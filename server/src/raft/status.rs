@@ -147,6 +147,12 @@ impl RaftStatus {
         }
     }
 
+    /// Why the Raft log cannot grow now (a full disk), if so: writes are
+    /// then refused (`-MISCONF`) until it can.
+    pub fn log_space_short(&self) -> Option<String> {
+        self.log.get()?.space_short()
+    }
+
     /// Whether a peer has told this node that the group removed it.
     pub fn removed(&self) -> bool {
         self.removed_at.load(Ordering::Relaxed) != 0

@@ -27,6 +27,7 @@ use crate::raft::status::ReadGate;
 use crate::resp::ReplyWriter;
 use crate::route::{key_slot, Op, Proposal};
 use crate::shared::ExecutorStats;
+use crate::shared::Shared;
 
 /// What became of one command.
 pub(super) enum Step {
@@ -130,6 +131,20 @@ pub(super) fn execute(
     if let Some(error) = crate::evict::oom::refusal(shared.evict_node(), denyoom) {
         ctx.out.error_text(error);
         fail_transaction(ctx.client);
+        return Step::Done;
+    }
+    if let Some(error) = persistence_refusal(shared, effective, ctx.client) {
+        if effective.name == "exec" {
+            // As Redis's execCommandAbort: the transaction is discarded.
+            ctx.client.multi = None;
+            ctx.client.watches.clear();
+            ctx.out.error_text(&format!(
+                "EXECABORT Transaction discarded because of: {error}"
+            ));
+        } else {
+            ctx.out.error_text(&error);
+            fail_transaction(ctx.client);
+        }
         return Step::Done;
     }
     if queueing {
@@ -266,6 +281,28 @@ pub(super) fn execute(
 }
 
 /// Marks the connection's transaction, if any, to abort at `EXEC`.
+/// While the Raft log cannot make its next segment (a full disk), what
+/// Redis answers when it cannot persist: `-MISCONF` to a write, to PING,
+/// and to an EXEC whose queue holds a write; reads go on. The writes
+/// already in flight still fit the current segment and the spares made.
+fn persistence_refusal(
+    shared: &Shared,
+    effective: &CommandSpec,
+    client: &Client,
+) -> Option<String> {
+    let why = shared.raft.log_space_short()?;
+    let refused = effective.is_write()
+        || effective.name == "ping"
+        || (effective.name == "exec"
+            && client.multi.as_ref().is_some_and(|multi| {
+                multi
+                    .commands
+                    .iter()
+                    .any(|command| cmd::lookup(&command[0]).is_some_and(|spec| spec.is_write()))
+            }));
+    refused.then(|| format!("MISCONF Errors writing to the Raft log: {why}"))
+}
+
 fn fail_transaction(client: &mut Client) {
     if let Some(multi) = client.multi.as_mut() {
         multi.failed = true;

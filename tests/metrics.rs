@@ -376,6 +376,77 @@ fn metrics_page_parses_and_moves_with_a_known_workload() {
         value(&after, "redraft_db_keys", &[("db", "0")]),
         Some(300.0)
     );
+    // The histogram counts the same SETs as the summary, its buckets
+    // rising to all of them.
+    let set_buckets = after
+        .samples
+        .iter()
+        .find_map(|sample| match &sample.value {
+            prometheus_parse::Value::Histogram(buckets)
+                if sample.metric == "redraft_command_duration_seconds"
+                    && sample.labels.get("command") == Some("set") =>
+            {
+                Some(buckets.clone())
+            }
+            _ => None,
+        })
+        .expect("a SET duration histogram");
+    let counts: Vec<f64> = set_buckets.iter().map(|bucket| bucket.count).collect();
+    assert!(
+        counts.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{counts:?}"
+    );
+    assert_eq!(counts.last(), Some(&300.0), "{counts:?}");
+    // The standard process series.
+    assert!(value(&after, "process_resident_memory_bytes", &[]).is_some_and(|bytes| bytes > 0.0));
+    assert!(value(&after, "process_open_fds", &[]).is_some_and(|fds| fds >= 3.0));
+}
+
+/// Prometheus's own linter accepts the page (`promtool check metrics`,
+/// from Debian's `prometheus` package, which `.ci/run` installs).
+#[test]
+fn the_metrics_page_passes_promtool() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let server = redraft(&[]);
+    let mut con = server.raw();
+    for command in [
+        &b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"[..],
+        b"*1\r\n$4\r\nPING\r\n",
+    ] {
+        con.send(command);
+        con.read_frame();
+    }
+    let (status, page) = admin_get(&server, "/metrics");
+    assert_eq!(status, 200, "{page}");
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(error) if std::env::var_os("CI").is_none() => {
+            eprintln!("promtool not found ({error}); skipped (install Debian's prometheus)");
+            return;
+        }
+        Err(error) => panic!("promtool: {error} (.ci/run installs Debian's prometheus)"),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(page.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics: {}\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
@@ -413,6 +484,7 @@ fn dashboard_series_exist_and_the_page_serves() {
         let family = name
             .strip_suffix("_sum")
             .or_else(|| name.strip_suffix("_count"))
+            .or_else(|| name.strip_suffix("_bucket"))
             .unwrap_or(&name);
         assert!(
             families.contains(family),

@@ -1,6 +1,8 @@
 //! The admin port's `/metrics` page, in Prometheus's text exposition
 //! format (version 0.0.4): the node's counters, each command's calls,
-//! errors and latency summary, and the Raft group as this node sees it.
+//! errors and latency (a summary with quantiles, and a histogram whose
+//! buckets add up across nodes), the Raft group as this node sees it, and
+//! the standard `process_*` series.
 //!
 //! Invariants:
 //! - Every family is written once, with its `# HELP` and `# TYPE` lines
@@ -84,6 +86,80 @@ impl Page {
     }
 }
 
+/// Upper bounds (ns) of the buckets of a command's latency histogram, from
+/// a cached read to a write waiting out elections.
+const COMMAND_BUCKETS_NS: [u64; 17] = [
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+/// Upper bounds (ns) of the buckets of the log's group-commit histogram.
+const SYNC_BUCKETS_NS: [u64; 13] = [
+    50_000,
+    100_000,
+    200_000,
+    400_000,
+    700_000,
+    1_000_000,
+    2_000_000,
+    4_000_000,
+    7_000_000,
+    10_000_000,
+    50_000_000,
+    100_000_000,
+    1_000_000_000,
+];
+
+impl Page {
+    /// The samples of a histogram in seconds for one label set (the family
+    /// was started by the caller): cumulative `_bucket`s for `bounds_ns`
+    /// and `+Inf`, `_sum` and `_count`. A recorded value counts in the
+    /// first bucket whose bound is at least the highest value it may
+    /// stand for (hdrhistogram keeps values to a few significant digits).
+    fn histogram(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        histogram: &Histogram<u64>,
+        sum_ns: u64,
+        bounds_ns: &[u64],
+    ) {
+        let mut counts = vec![0u64; bounds_ns.len() + 1];
+        for value in histogram.iter_recorded() {
+            let at = bounds_ns.partition_point(|&bound| bound < value.value_iterated_to());
+            counts[at] += value.count_at_value();
+        }
+        let bucket = format!("{name}_bucket");
+        let mut cumulative = 0;
+        for (i, count) in counts.iter().enumerate() {
+            cumulative += count;
+            let le = match bounds_ns.get(i) {
+                Some(&bound) => seconds(bound).to_string(),
+                None => "+Inf".to_string(),
+            };
+            let mut with_le = labels.to_vec();
+            with_le.push(("le", &le));
+            self.sample(&bucket, &with_le, cumulative);
+        }
+        self.sample(&format!("{name}_sum"), labels, seconds(sum_ns));
+        self.sample(&format!("{name}_count"), labels, histogram.len());
+    }
+}
+
 /// Nanoseconds as seconds.
 fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
@@ -109,6 +185,7 @@ pub fn render(shared: &Shared) -> String {
     server(shared, &mut page);
     commands(shared, &mut page);
     raft(shared, &mut page);
+    process(&mut page);
     page.out
 }
 
@@ -172,7 +249,7 @@ fn server(shared: &Shared, page: &mut Page) {
         shared.total(|stats| &stats.commands),
     );
     page.single(
-        "redraft_instantaneous_ops_per_sec",
+        "redraft_instantaneous_operations_per_second",
         "gauge",
         "Commands per second over the last sample (as INFO's instantaneous_ops_per_sec).",
         shared.ops_per_sec.load(Ordering::Relaxed),
@@ -295,6 +372,22 @@ fn commands(shared: &Shared, page: &mut Page) {
                     &[("command", name)],
                     &figures.latency_ns,
                     figures.total_ns,
+                );
+            }
+        }
+        page.family(
+            "redraft_command_duration_seconds",
+            "histogram",
+            "Time from a command's arrival to its reply, in buckets that add up across nodes.",
+        );
+        for (name, figures) in &commands {
+            if !figures.latency_ns.is_empty() {
+                page.histogram(
+                    "redraft_command_duration_seconds",
+                    &[("command", name)],
+                    &figures.latency_ns,
+                    figures.total_ns,
+                    &COMMAND_BUCKETS_NS,
                 );
             }
         }
@@ -506,6 +599,7 @@ fn raft(shared: &Shared, page: &mut Page) {
         "Record bytes written to the log.",
         stats.bytes_written,
     );
+    let sync_ns = log.sync_latency_ns();
     page.family(
         "redraft_raft_log_sync_seconds",
         "summary",
@@ -514,8 +608,74 @@ fn raft(shared: &Shared, page: &mut Page) {
     page.summary(
         "redraft_raft_log_sync_seconds",
         &[],
-        &log.sync_latency_ns(),
+        &sync_ns,
         stats.sync_nanos_total,
+    );
+    page.family(
+        "redraft_raft_log_sync_duration_seconds",
+        "histogram",
+        "Duration of each group commit of the log (write and fdatasync), in buckets.",
+    );
+    page.histogram(
+        "redraft_raft_log_sync_duration_seconds",
+        &[],
+        &sync_ns,
+        stats.sync_nanos_total,
+        &SYNC_BUCKETS_NS,
+    );
+}
+
+/// The standard `process_*` series of Prometheus's client libraries,
+/// read from `/proc/self` (a series that cannot be read is left out).
+fn process(page: &mut Page) {
+    let Some(process) = super::process::Process::read() else {
+        return;
+    };
+    page.single(
+        "process_cpu_seconds_total",
+        "counter",
+        "Total user and system CPU time spent in seconds.",
+        process.cpu_seconds,
+    );
+    page.single(
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident memory size in bytes.",
+        process.resident_bytes,
+    );
+    page.single(
+        "process_virtual_memory_bytes",
+        "gauge",
+        "Virtual memory size in bytes.",
+        process.virtual_bytes,
+    );
+    page.single(
+        "process_start_time_seconds",
+        "gauge",
+        "Start time of the process since unix epoch in seconds.",
+        process.start_time_seconds,
+    );
+    if let Some(open) = process.open_fds {
+        page.single(
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+            open,
+        );
+    }
+    if let Some(max) = process.max_fds {
+        page.single(
+            "process_max_fds",
+            "gauge",
+            "Maximum number of open file descriptors.",
+            max,
+        );
+    }
+    page.single(
+        "process_threads",
+        "gauge",
+        "Number of OS threads in the process.",
+        process.threads,
     );
 }
 
@@ -616,5 +776,32 @@ mod tests {
         assert!(lines[3].starts_with("s{command=\"get\",quantile=\"0.999\"} 0.001"));
         assert_eq!(lines[4], "s_sum{command=\"get\"} 0.001006");
         assert_eq!(lines[5], "s_count{command=\"get\"} 4");
+    }
+
+    #[test]
+    fn histograms_report_cumulative_buckets_sum_and_count() {
+        let mut histogram = super::super::commands::new_histogram();
+        // 40 µs and 90 µs fall in the first two buckets; 3 ms twice in the
+        // 5 ms one; 20 s past every bound.
+        for ns in [40_000, 90_000, 3_000_000, 3_000_000, 20_000_000_000] {
+            histogram.record(ns).unwrap();
+        }
+        let mut page = Page { out: String::new() };
+        page.histogram(
+            "h",
+            &[("command", "set")],
+            &histogram,
+            20_006_130_000,
+            &[50_000, 100_000, 5_000_000],
+        );
+        assert_eq!(
+            page.out,
+            "h_bucket{command=\"set\",le=\"0.00005\"} 1\n\
+             h_bucket{command=\"set\",le=\"0.0001\"} 2\n\
+             h_bucket{command=\"set\",le=\"0.005\"} 4\n\
+             h_bucket{command=\"set\",le=\"+Inf\"} 5\n\
+             h_sum{command=\"set\"} 20.00613\n\
+             h_count{command=\"set\"} 5\n"
+        );
     }
 }

@@ -452,7 +452,11 @@ fn the_metrics_page_passes_promtool() {
 #[test]
 fn dashboard_series_exist_and_the_page_serves() {
     let redraft = redraft(&[]);
-    redraft.raw().command(&[b"SET", b"k", b"v"]);
+    let mut raw = redraft.raw();
+    raw.command(&[b"SET", b"k", b"v"]);
+    for _ in 0..3 {
+        raw.command(&[b"GET", b"k"]);
+    }
     let (_, body) = admin_get(&redraft, "/metrics");
     let families: std::collections::BTreeSet<&str> = body
         .lines()
@@ -508,4 +512,10 @@ fn dashboard_series_exist_and_the_page_serves() {
             .any(|c| c["name"] == "set" && c["calls"] == 1),
         "{commands:?}"
     );
+    // Busiest first.
+    assert_eq!(commands[0]["name"], "get", "{commands:?}");
+    let member = &report["members"][0];
+    assert_eq!(member["role"], "leader", "{member}");
+    assert_eq!(member["reachable"], true, "{member}");
+    assert_eq!(member["lag"], 0, "{member}");
 }

@@ -1,7 +1,8 @@
 //! The admin port's human page (`GET /`): one static HTML file with a
 //! small script (no build step, no external resources) that polls
 //! `GET /dashboard.json` every second and draws this node's role, the
-//! members and each command's recent latency percentiles.
+//! members (role, reachability, lag) and each command's recent latency
+//! percentiles, busiest command first, every latency in microseconds.
 //!
 //! "Recent" is the last complete window of the command histograms
 //! ([`super::commands::WINDOW`], 2 s), so the page shows what latency is
@@ -61,8 +62,17 @@ pub struct MemberReport {
     pub port: u16,
     pub raft_port: u16,
     pub voter: bool,
-    /// On the leader: the last log index the member is known to hold.
+    /// `leader`, `follower` (a voter that does not lead) or `learner`.
+    pub role: &'static str,
+    /// Whether this node reaches it (`None` before any exchange); this
+    /// node itself is always reachable.
+    pub reachable: Option<bool>,
+    /// Milliseconds since this node last exchanged an RPC with it.
+    pub last_contact_ms: Option<u64>,
+    /// On the leader: the last log index the member is known to hold,
+    /// and how many entries it is behind.
     pub matched_index: Option<u64>,
+    pub lag: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -98,7 +108,14 @@ pub fn report(shared: &Shared) -> Report {
                 total: Percentiles::of(&figures.latency_ns),
             })
             .collect();
-        commands.sort_unstable_by_key(|command| command.name);
+        // Busiest first: by calls in the last window, then since start-up.
+        commands.sort_unstable_by_key(|command| {
+            (
+                std::cmp::Reverse(command.recent.as_ref().map_or(0, |recent| recent.count)),
+                std::cmp::Reverse(command.calls),
+                command.name,
+            )
+        });
         commands
     });
     Report {
@@ -116,13 +133,33 @@ pub fn report(shared: &Shared) -> Report {
         members: view
             .members
             .iter()
-            .map(|member| MemberReport {
-                id: member.id,
-                host: member.node.host.clone(),
-                port: member.node.port,
-                raft_port: member.node.raft_port,
-                voter: member.voter,
-                matched_index: member.matched_index,
+            .map(|member| {
+                let health = if member.id == view.node_id {
+                    crate::raft::health::PeerReport::this_node()
+                } else {
+                    shared.raft.health.report(&member.id)
+                };
+                let role = if view.leader == Some(member.id) {
+                    "leader"
+                } else if member.voter {
+                    "follower"
+                } else {
+                    "learner"
+                };
+                MemberReport {
+                    id: member.id,
+                    host: member.node.host.clone(),
+                    port: member.node.port,
+                    raft_port: member.node.raft_port,
+                    voter: member.voter,
+                    role,
+                    reachable: health.reachable,
+                    last_contact_ms: health.last_contact_ms,
+                    matched_index: member.matched_index,
+                    lag: member
+                        .matched_index
+                        .map(|matched| view.last_log_index.saturating_sub(matched)),
+                }
             })
             .collect(),
         commands,

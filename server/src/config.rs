@@ -725,6 +725,29 @@ mod tests {
         assert_eq!(config.bind.to_string(), "127.0.0.1");
     }
 
+    /// The configurations the Debian package and the container recipe
+    /// ship load, and say what their comments say.
+    #[test]
+    fn the_packaged_configurations_are_valid() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../packaging");
+        let load = |file: &str| {
+            Config::load(&Flags {
+                config: Some(root.join(file)),
+                ..Flags::default()
+            })
+            .unwrap_or_else(|error| panic!("{file}: {error}"))
+        };
+        let deb = load("deb/redraft.toml");
+        assert_eq!(deb.data_dir, PathBuf::from("/var/lib/redraft"));
+        assert_eq!(deb.bind.to_string(), "127.0.0.1");
+        for id in 1..=3u64 {
+            let node = load(&format!("container/node{id}.toml"));
+            assert_eq!(node.raft.node_id, id);
+            assert_eq!(node.raft.members.len(), 3);
+            assert_eq!(node.data_dir, PathBuf::from("/var/lib/redraft"));
+        }
+    }
+
     /// `maxmemory` as bytes or Redis's text, the policy by name, the
     /// numbers in range; a flag overrides the file.
     #[test]

@@ -26,6 +26,7 @@ mod cluster;
 mod connection;
 mod diag;
 mod dump;
+mod functions;
 mod geo;
 mod hashes;
 mod hll;
@@ -357,6 +358,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
             sort::COMMANDS,
             dump::COMMANDS,
             diag::COMMANDS,
+            functions::COMMANDS,
         ] {
             all.extend(group.iter());
         }

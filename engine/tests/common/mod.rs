@@ -141,6 +141,14 @@ pub fn render(reply: &Reply) -> String {
         }
         Reply::Double(value) => format!("(double) {}", format_double(*value)),
         Reply::Error(error) => format!("(error) {error}"),
+        // Keyed replies show as RESP2 shows them: pairs in an array.
+        Reply::Keyed(pairs) => {
+            let items: Vec<String> = pairs
+                .iter()
+                .map(|(key, value)| format!("[{}, {}]", render(key), render(value)))
+                .collect();
+            format!("[{}]", items.join(", "))
+        }
     }
 }
 

@@ -42,6 +42,7 @@ mod replication;
 mod server;
 mod sets;
 mod sort;
+mod streams;
 mod strings;
 mod transactions;
 mod zsets;
@@ -351,6 +352,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
             sets::COMMANDS,
             zsets::COMMANDS,
             geo::COMMANDS,
+            streams::COMMANDS,
             transactions::COMMANDS,
             blocking::COMMANDS,
             replication::COMMANDS,

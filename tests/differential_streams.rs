@@ -416,3 +416,50 @@ fn trims_over_nodes() {
     let lines: Vec<&str> = script.iter().map(String::as_str).collect();
     common::diff::run_script(&lines, false);
 }
+
+/// For the cluster test: many `*` IDs (from the entry's time) and `~`
+/// trims besides the differential commands.
+fn cluster_command(rng: &mut Rng) -> Command {
+    if !rng.chance(3) {
+        return command(rng);
+    }
+    let k = format!("s{}", rng.below(4)).into_bytes();
+    let mut command = args(&[b"XADD", &k]);
+    if rng.chance(3) {
+        command.extend(args(&[b"MAXLEN", b"~", &text(rng.range(50, 150))]));
+    }
+    command.push(b"*".to_vec());
+    fields(rng, &mut command);
+    Command::exact(command)
+}
+
+/// In a 3-node cluster, a random stream of stream commands (`*` IDs,
+/// trims, deletions, errors, transactions) sent to the leader leaves the
+/// same streams, node for node, on every node: the `DUMP` payloads, which
+/// hold the nodes' layout and the IDs chosen at apply, are equal.
+#[test]
+fn the_same_streams_on_every_node() {
+    use common::cluster::{Cluster, ClusterOptions};
+
+    let cluster = Cluster::start(3, ClusterOptions::default());
+    let leader = cluster.leader();
+    let mut raw = cluster.raw(leader);
+    let mut rng = Rng(21);
+    common::diff::send_stream(
+        &mut raw,
+        &mut rng,
+        with_transactions(8, cluster_command),
+        1500,
+    );
+    cluster.wait_all_applied();
+    let keys = ["s0", "s1", "s2", "s3", "far", "str"];
+    let dumps = |id: u64| cluster.dumps(id, &keys);
+    let expected = dumps(leader);
+    assert!(
+        expected[..4].iter().filter(|dump| dump.is_some()).count() >= 3,
+        "the stream left too few streams to compare"
+    );
+    for follower in cluster.followers() {
+        assert_eq!(dumps(follower), expected, "node {follower}");
+    }
+}

@@ -360,6 +360,12 @@ const SCRIPT: &[&str] = &[
     "LPUSH s a",
     "TYPE r",
     "SCAN 0 TYPE stream MATCH r* COUNT 100",
+    // XREAD BLOCK inside MULTI does not block: data, or a null array.
+    "MULTI",
+    "XREAD BLOCK 0 STREAMS s r 0 11-0",
+    "XREAD BLOCK 0 COUNT 1 STREAMS missing s $ $",
+    "XREAD BLOCK 100 STREAMS str 0",
+    "EXEC",
 ];
 
 #[test]

@@ -108,11 +108,13 @@ fn xadd(rng: &mut Rng, k: &[u8]) -> Command {
     if rng.chance(6) {
         trim(rng, &mut command);
     }
-    if rng.chance(4) {
-        command.push(format!("{}-*", rng.range(0, 400)).into_bytes());
-    } else {
-        // Mostly above the last ID: the ms grows with the step.
-        command.push(id(rng));
+    // Many IDs land below the last one (an error); `ms-*` and small
+    // sequences keep some above it, and the last possible ID is rare, as
+    // it ends a stream's life until it is deleted.
+    match rng.below(10) {
+        0..=3 => command.push(format!("{}-*", rng.range(0, 400)).into_bytes()),
+        4 if rng.chance(20) => command.push(id(rng)),
+        _ => command.push(format!("{}-{}", rng.range(0, 400), rng.range(0, 2)).into_bytes()),
     }
     fields(rng, &mut command);
     Command::exact(command)
@@ -120,9 +122,9 @@ fn xadd(rng: &mut Rng, k: &[u8]) -> Command {
 
 fn command(rng: &mut Rng) -> Command {
     let k = key(rng);
-    match rng.below(40) {
+    match rng.below(41) {
         0 => Command::exact(args(&[b"SET", b"str", b"x"])),
-        1 => Command::exact(args(&[b"DEL", &k])),
+        1 | 39 => Command::exact(args(&[b"DEL", &k])),
         2 => Command::exact(args(&[b"TYPE", &k])),
         3 => Command::exact(args(&[b"XADD", b"far", b"99999999999999-5", b"a", b"b"])),
         4 | 5 => far_xadd(rng),
@@ -181,7 +183,8 @@ fn command(rng: &mut Rng) -> Command {
         36 => Command::exact(args(&[b"OBJECT", b"ENCODING", &k])),
         37 => Command::exact(args(&[b"EXISTS", &k])),
         38 => Command::with(Check::Sorted, args(&[b"KEYS", b"*"])),
-        _ => Command::exact(args(&[b"COPY", &k, &key(rng)])),
+        40 => Command::exact(args(&[b"COPY", &k, &key(rng)])),
+        _ => unreachable!(),
     }
 }
 

@@ -363,6 +363,18 @@ const SCRIPT: &[&str] = &[
     "LPUSH s a",
     "TYPE r",
     "SCAN 0 TYPE stream MATCH r* COUNT 100",
+    // XSETID may go below a deleted entry; the next XADD reuses its ID.
+    "XADD dup 1 a b",
+    "XADD dup 2 a b",
+    "XADD dup 3 a b",
+    "XDEL dup 3",
+    "XSETID dup 2",
+    "XADD dup 3 c d",
+    "XRANGE dup - +",
+    "XREVRANGE dup + - COUNT 1",
+    "XDEL dup 3",
+    "XRANGE dup - +",
+    "XLEN dup",
     // XREAD BLOCK inside MULTI does not block: data, or a null array.
     "MULTI",
     "XREAD BLOCK 0 STREAMS s r 0 11-0",

@@ -10,8 +10,9 @@
 //!
 //! Invariants:
 //! - [`decode_body`] accepts only what a stream could hold: every node
-//!   whole and non-empty, IDs strictly increasing across nodes and at most
-//!   `last_id`, `length` equal to the live entries.
+//!   whole and non-empty, IDs never decreasing across nodes (see
+//!   `node.rs` for when one repeats) and at most `last_id`, `length`
+//!   equal to the live entries.
 
 use super::node::Node;
 use super::{Stream, StreamId};
@@ -85,7 +86,7 @@ pub(crate) fn decode_body(bytes: &[u8]) -> Option<Stream> {
     let mut previous: Option<StreamId> = None;
     for _ in 0..count {
         let master = reader.id()?;
-        if previous.is_some_and(|previous| master <= previous) {
+        if previous.is_some_and(|previous| master < previous) {
             return None;
         }
         let len = reader.u32()? as usize;

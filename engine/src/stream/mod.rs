@@ -11,8 +11,9 @@
 //! them as they are (`codec.rs`).
 //!
 //! Invariants:
-//! - IDs strictly increase across nodes and within them; every ID is at
-//!   most `last_id`.
+//! - IDs increase across nodes and within them (an ID may repeat only
+//!   after a deleted entry, see `node.rs`); every ID is at most
+//!   `last_id`.
 //! - `length` is the sum of the nodes' live entries; no node is empty.
 //! - `first_id` is the first live entry's ID, 0-0 when empty (Redis's
 //!   `first_id`, kept the way Redis keeps it).

@@ -8,8 +8,11 @@
 //! first entry appended to it.
 //!
 //! Invariants:
-//! - IDs inside a node strictly increase, the first equals the master ID
-//!   (it may be marked deleted) and all share the master's ms or above.
+//! - IDs inside a node never decrease, the first equals the master ID
+//!   (it may be marked deleted). An ID repeats only after a deleted entry:
+//!   `XSETID` may set the last ID below deleted entries (Redis checks it
+//!   against the last live one), and the next `XADD` may then reuse one.
+//!   Redis allows the same.
 //! - `live + deleted` is the number of entries in `buf`; `live > 0` for a
 //!   node the stream keeps (an emptied node is removed).
 
@@ -132,7 +135,7 @@ impl Node {
     }
 
     /// Checks a buffer read from a payload or a run: every entry whole,
-    /// IDs strictly increasing from `master`, flags known; returns
+    /// IDs never decreasing from `master`, flags known; returns
     /// (live, deleted, last ID).
     pub(crate) fn check(&self, master: StreamId) -> Option<(u32, u32, StreamId)> {
         let mut entries = self.entries(master);
@@ -142,7 +145,7 @@ impl Node {
             let entry = entries.decode()?;
             match last {
                 None if entry.id != master => return None,
-                Some(last) if entry.id <= last => return None,
+                Some(last) if entry.id < last => return None,
                 _ => {}
             }
             last = Some(entry.id);

@@ -258,7 +258,7 @@ impl Stream {
     }
 
     /// `XSETID`'s checks against the stream, then its change.
-    fn set_id(
+    pub(super) fn set_id(
         &mut self,
         id: StreamId,
         entries_added: Option<u64>,

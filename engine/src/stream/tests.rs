@@ -125,6 +125,23 @@ fn exact_trims_mark_entries_inside_a_node() {
     assert_eq!(stream.last_id(), StreamId::new(250, 0));
 }
 
+/// Redis lets `XSETID` go below a deleted entry (it checks the last live
+/// one), so the next `XADD` may reuse a deleted ID: such a stream must
+/// still dump, restore and be a run.
+#[test]
+fn an_id_reused_after_xsetid_round_trips() {
+    let mut stream = stream_of(3);
+    assert_eq!(stream.delete_ids(&[StreamId::new(3, 0)]), 1);
+    stream
+        .set_id(StreamId::new(2, 0), None, None)
+        .expect("allowed");
+    stream.append(StreamId::new(3, 0), &pairs(1));
+    assert_eq!(ids(&stream), [1, 2, 3]);
+    assert_eq!(round_trip(&stream), stream);
+    assert_eq!(stream.delete_ids(&[StreamId::new(3, 0)]), 1);
+    assert_eq!(stream.len(), 2);
+}
+
 #[test]
 fn bodies_that_no_stream_could_have_are_refused() {
     let stream = stream_of(120);

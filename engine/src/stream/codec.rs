@@ -11,7 +11,7 @@
 //! Invariants:
 //! - [`decode_body`] accepts only what a stream could hold: every node
 //!   whole and non-empty, IDs never decreasing across nodes (see
-//!   `node.rs` for when one repeats) and at most `last_id`, `length`
+//!   `node.rs` for when one repeats), live ones at most `last_id`, `length`
 //!   equal to the live entries.
 
 use super::node::Node;
@@ -95,8 +95,10 @@ pub(crate) fn decode_body(bytes: &[u8]) -> Option<Stream> {
             live: 0,
             deleted: 0,
         };
-        let (live, deleted, last) = node.check(master)?;
-        if live == 0 || last > stream.last_id {
+        // Deleted entries may lie above `last_id` (`XSETID` checks only
+        // the live ones), live ones never.
+        let (live, deleted, last, last_live) = node.check(master)?;
+        if live == 0 || last_live.is_some_and(|id| id > stream.last_id) {
             return None;
         }
         previous = Some(last);

@@ -12,8 +12,8 @@
 //!
 //! Invariants:
 //! - IDs increase across nodes and within them (an ID may repeat only
-//!   after a deleted entry, see `node.rs`); every ID is at most
-//!   `last_id`.
+//!   after a deleted entry, see `node.rs`); every live ID is at most
+//!   `last_id` (a deleted one may be above it after `XSETID`).
 //! - `length` is the sum of the nodes' live entries; no node is empty.
 //! - `first_id` is the first live entry's ID, 0-0 when empty (Redis's
 //!   `first_id`, kept the way Redis keeps it).

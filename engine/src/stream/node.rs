@@ -136,11 +136,12 @@ impl Node {
 
     /// Checks a buffer read from a payload or a run: every entry whole,
     /// IDs never decreasing from `master`, flags known; returns
-    /// (live, deleted, last ID).
-    pub(crate) fn check(&self, master: StreamId) -> Option<(u32, u32, StreamId)> {
+    /// (live, deleted, last ID, last live ID).
+    pub(crate) fn check(&self, master: StreamId) -> Option<(u32, u32, StreamId, Option<StreamId>)> {
         let mut entries = self.entries(master);
         let (mut live, mut deleted) = (0u32, 0u32);
         let mut last: Option<StreamId> = None;
+        let mut last_live: Option<StreamId> = None;
         while entries.pos < self.buf.len() {
             let entry = entries.decode()?;
             match last {
@@ -153,9 +154,10 @@ impl Node {
                 deleted += 1;
             } else {
                 live += 1;
+                last_live = Some(entry.id);
             }
         }
-        Some((live, deleted, last?))
+        Some((live, deleted, last?, last_live))
     }
 }
 

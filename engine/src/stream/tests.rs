@@ -135,6 +135,7 @@ fn an_id_reused_after_xsetid_round_trips() {
     stream
         .set_id(StreamId::new(2, 0), None, None)
         .expect("allowed");
+    assert_eq!(round_trip(&stream), stream, "a deleted entry above last_id");
     stream.append(StreamId::new(3, 0), &pairs(1));
     assert_eq!(ids(&stream), [1, 2, 3]);
     assert_eq!(round_trip(&stream), stream);

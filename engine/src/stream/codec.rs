@@ -10,8 +10,9 @@
 //!
 //! Invariants:
 //! - [`decode_body`] accepts only what a stream could hold: every node
-//!   whole and non-empty, IDs never decreasing across nodes (see
-//!   `node.rs` for when one repeats), live ones at most `last_id`, `length`
+//!   whole and non-empty, nodes in master order, live IDs strictly
+//!   increasing across nodes and at most `last_id` (deleted ones may be
+//!   out of order, see `node.rs`), `length`
 //!   equal to the live entries.
 
 use super::node::Node;
@@ -83,12 +84,14 @@ pub(crate) fn decode_body(bytes: &[u8]) -> Option<Stream> {
     };
     let count = reader.u32()?;
     let mut live_total = 0u64;
-    let mut previous: Option<StreamId> = None;
+    let mut previous_master: Option<StreamId> = None;
+    let mut last_live: Option<StreamId> = None;
     for _ in 0..count {
         let master = reader.id()?;
-        if previous.is_some_and(|previous| master < previous) {
+        if previous_master.is_some_and(|previous| master <= previous) {
             return None;
         }
+        previous_master = Some(master);
         let len = reader.u32()? as usize;
         let node = Node {
             buf: reader.take(len)?.to_vec(),
@@ -97,11 +100,10 @@ pub(crate) fn decode_body(bytes: &[u8]) -> Option<Stream> {
         };
         // Deleted entries may lie above `last_id` (`XSETID` checks only
         // the live ones), live ones never.
-        let (live, deleted, last, last_live) = node.check(master)?;
+        let (live, deleted) = node.check(master, &mut last_live)?;
         if live == 0 || last_live.is_some_and(|id| id > stream.last_id) {
             return None;
         }
-        previous = Some(last);
         live_total += u64::from(live);
         stream.memory_bytes += Stream::node_cost(&node);
         stream.nodes.insert(

@@ -11,9 +11,9 @@
 //! them as they are (`codec.rs`).
 //!
 //! Invariants:
-//! - IDs increase across nodes and within them (an ID may repeat only
-//!   after a deleted entry, see `node.rs`); every live ID is at most
-//!   `last_id` (a deleted one may be above it after `XSETID`).
+//! - Live IDs strictly increase across nodes and within them, and are at
+//!   most `last_id`; deleted ones may be out of order and above `last_id`
+//!   after `XSETID` (see `node.rs`).
 //! - `length` is the sum of the nodes' live entries; no node is empty.
 //! - `first_id` is the first live entry's ID, 0-0 when empty (Redis's
 //!   `first_id`, kept the way Redis keeps it).

@@ -8,11 +8,11 @@
 //! first entry appended to it.
 //!
 //! Invariants:
-//! - IDs inside a node never decrease, the first equals the master ID
-//!   (it may be marked deleted). An ID repeats only after a deleted entry:
-//!   `XSETID` may set the last ID below deleted entries (Redis checks it
-//!   against the last live one), and the next `XADD` may then reuse one.
-//!   Redis allows the same.
+//! - The first entry's ID is the master ID (it may be marked deleted), no
+//!   ID is below it, and live IDs strictly increase across the stream.
+//!   Deleted IDs may be out of order: `XSETID` may set the last ID below
+//!   deleted entries (Redis checks it against the last live one), and the
+//!   next `XADD`s then append IDs at or below them, as in Redis.
 //! - `live + deleted` is the number of entries in `buf`; `live > 0` for a
 //!   node the stream keeps (an emptied node is removed).
 
@@ -135,29 +135,34 @@ impl Node {
     }
 
     /// Checks a buffer read from a payload or a run: every entry whole,
-    /// IDs never decreasing from `master`, flags known; returns
-    /// (live, deleted, last ID, last live ID).
-    pub(crate) fn check(&self, master: StreamId) -> Option<(u32, u32, StreamId, Option<StreamId>)> {
+    /// flags known, the first entry's ID the master, none below it, and
+    /// the live IDs above `last_live` (the stream's last live ID before
+    /// this node, which this moves on) and strictly increasing. Deleted
+    /// IDs may be out of order (module docs). Returns (live, deleted).
+    pub(crate) fn check(
+        &self,
+        master: StreamId,
+        last_live: &mut Option<StreamId>,
+    ) -> Option<(u32, u32)> {
         let mut entries = self.entries(master);
         let (mut live, mut deleted) = (0u32, 0u32);
-        let mut last: Option<StreamId> = None;
-        let mut last_live: Option<StreamId> = None;
         while entries.pos < self.buf.len() {
+            let first = entries.pos == 0;
             let entry = entries.decode()?;
-            match last {
-                None if entry.id != master => return None,
-                Some(last) if entry.id < last => return None,
-                _ => {}
+            if (first && entry.id != master) || entry.id < master {
+                return None;
             }
-            last = Some(entry.id);
             if entry.deleted {
                 deleted += 1;
-            } else {
-                live += 1;
-                last_live = Some(entry.id);
+                continue;
             }
+            if last_live.is_some_and(|last| entry.id <= last) {
+                return None;
+            }
+            *last_live = Some(entry.id);
+            live += 1;
         }
-        Some((live, deleted, last?, last_live))
+        (live + deleted > 0).then_some((live, deleted))
     }
 }
 

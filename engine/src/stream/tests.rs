@@ -143,6 +143,32 @@ fn an_id_reused_after_xsetid_round_trips() {
     assert_eq!(stream.len(), 2);
 }
 
+/// `XSETID` below a node's deleted tail, then `XADD`s: new IDs land
+/// below deleted ones, in the same node and in a new one.
+#[test]
+fn ids_below_deleted_ones_round_trip() {
+    let mut stream = stream_of(100);
+    let tail: Vec<StreamId> = (51..=100).map(|i| StreamId::new(i, 0)).collect();
+    assert_eq!(stream.delete_ids(&tail), 50);
+    stream
+        .set_id(StreamId::new(50, 0), None, None)
+        .expect("allowed");
+    stream.append(StreamId::new(51, 0), &pairs(1));
+    assert_eq!(stream.nodes.len(), 2, "the first node was full");
+    assert_eq!(round_trip(&stream), stream);
+    let mut small = stream_of(10);
+    let tail: Vec<StreamId> = (6..=10).map(|i| StreamId::new(i, 0)).collect();
+    assert_eq!(small.delete_ids(&tail), 5);
+    small
+        .set_id(StreamId::new(5, 0), None, None)
+        .expect("allowed");
+    small.append(StreamId::new(6, 0), &pairs(1));
+    small.append(StreamId::new(7, 0), &pairs(1));
+    assert_eq!(small.nodes.len(), 1);
+    assert_eq!(ids(&small), [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(round_trip(&small), small);
+}
+
 #[test]
 fn bodies_that_no_stream_could_have_are_refused() {
     let stream = stream_of(120);

@@ -249,3 +249,39 @@ fn xread_block_times_out_with_a_null_array() {
     let len: i64 = redis::cmd("XLEN").arg("s").query(&mut conn).unwrap();
     assert_eq!(len, 0);
 }
+
+/// In a 3-node cluster: an `XREAD BLOCK` on the leader is served by an
+/// `XADD` applied on every node; one sent to a follower is redirected
+/// to the leader (the default consistency), not left hanging.
+#[test]
+fn xread_block_in_a_cluster() {
+    use common::cluster::{Cluster, ClusterOptions};
+    use redraft_server::resp::Frame;
+
+    let cluster = Cluster::start(3, ClusterOptions::default());
+    let leader = cluster.leader();
+    let mut blocked = cluster.raw(leader);
+    blocked.send_command(&[b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"$"]);
+    // Wait until the waiter is registered before adding.
+    until(Duration::from_secs(10), "a blocked client", || {
+        let mut conn = cluster.raw(leader);
+        match conn.command(&[b"INFO", b"clients"]) {
+            Frame::Bulk(text) if String::from_utf8_lossy(&text).contains("blocked_clients:1") => {
+                Ok(())
+            }
+            other => Err(common::render(&other)),
+        }
+    });
+    let mut writer = cluster.raw(leader);
+    writer.command(&[b"XADD", b"s", b"1-1", b"f", b"v"]);
+    let served = common::render(&blocked.read_frame());
+    assert!(served.contains("1-1"), "served {served}");
+    let follower = cluster.followers()[0];
+    let mut conn = cluster.raw(follower);
+    let reply = common::render(&conn.command(&[b"XREAD", b"BLOCK", b"0", b"STREAMS", b"s", b"0"]));
+    eprintln!("follower: {reply}");
+    assert!(
+        reply.contains("MOVED") || reply.contains("1-1"),
+        "follower answered {reply}"
+    );
+}

@@ -57,6 +57,37 @@ const SCRIPT: &[(usize, &[&str])] = &[
     (2, &["SET", "other", "1"]),
     (2, &["SADD", "still-not", "x"]),
     (2, &["LPUSH", "still", "finally"]),
+    // XREAD BLOCK: `$` of a missing stream is 0-0; an XADD wakes it.
+    (0, &["XREAD", "BLOCK", "0", "STREAMS", "st", "$"]),
+    (2, &["XADD", "st", "1", "f", "v"]),
+    // Two clients on one stream both get the entry (nothing is consumed),
+    // each as much as its COUNT allows.
+    (0, &["XREAD", "BLOCK", "0", "STREAMS", "st", "$"]),
+    (
+        1,
+        &[
+            "XREAD", "BLOCK", "0", "COUNT", "1", "STREAMS", "other", "st", "$", "1",
+        ],
+    ),
+    (2, &["XADD", "st", "2", "a", "b"]),
+    // Entries after the ID already there: no blocking.
+    (0, &["XREAD", "BLOCK", "0", "STREAMS", "st", "0"]),
+    // Woken by the second of two streams, with that stream alone.
+    (
+        0,
+        &["XREAD", "BLOCK", "0", "STREAMS", "st3", "st4", "$", "$"],
+    ),
+    (2, &["XADD", "st4", "7-*", "x", "y"]),
+    // An XADD below the waiter's position leaves it blocked; a
+    // trim, a delete and another type's write do not wake it.
+    (0, &["XREAD", "BLOCK", "0", "STREAMS", "st", "5"]),
+    (2, &["XADD", "st", "3", "c", "d"]),
+    (2, &["XTRIM", "st", "MAXLEN", "1"]),
+    (2, &["XDEL", "st", "3"]),
+    (2, &["XADD", "st", "6", "e", "f"]),
+    (0, &["XREAD", "BLOCK", "0", "STREAMS", "str", "0"]),
+    (0, &["XREAD", "BLOCK", "-1", "STREAMS", "st", "0"]),
+    (0, &["XREAD", "BLOCK", "x", "STREAMS", "st", "0"]),
     // Arguments are checked before anything blocks.
     (0, &["BLPOP", "l", "-1"]),
     (0, &["BLPOP", "l", "abc"]),

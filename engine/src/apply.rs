@@ -151,6 +151,7 @@ impl Engine {
             WriteOp::ZSets(op) => self.apply_zset(db, op, now_ms),
             WriteOp::Bitmaps(op) => self.apply_bitmap(db, op, now_ms),
             WriteOp::Hll(op) => self.apply_hll(db, op, now_ms),
+            WriteOp::Streams(op) => self.apply_stream(db, op, now_ms),
             WriteOp::GeoStore { dst, search } => self.geo_store(db, dst, search, now_ms),
             WriteOp::SortStore { key, dst, args } => {
                 self.apply_sort_store(db, key, dst, args, now_ms)

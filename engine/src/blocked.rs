@@ -1,5 +1,9 @@
 //! Clients blocked by BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN,
-//! BZPOPMAX and BZMPOP, as replicated state, and how apply serves them.
+//! BZPOPMAX, BZMPOP and XREAD BLOCK, as replicated state, and how apply
+//! serves them. A blocked XREAD waits with its `$` positions fixed when it
+//! blocked ([`StreamOp::for_waiting`]); an `XADD` to one of its streams
+//! serves it that stream's new entries, and a read that finds nothing
+//! after its position (the stream was replaced) leaves it waiting.
 //!
 //! Redis serves a blocked client right after the command (or the whole
 //! `EXEC`) that made one of its keys ready, before any other command runs:
@@ -38,7 +42,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::key::KeyRef;
-use crate::{Engine, ListOp, Reply, WriteOp, ZSetOp};
+use crate::{Engine, ListOp, Reply, StreamOp, WriteOp, ZSetOp};
 
 /// A blocked command: which run of which node proposed it (its `origin`),
 /// and its client and write sequence number there. Unique in a group.
@@ -191,6 +195,7 @@ impl Blocked {
             WriteOp::Move { key, to_db } => add(*to_db, key),
             WriteOp::SortStore { dst, .. } | WriteOp::GeoStore { dst, .. } => add(db, dst),
             WriteOp::Restore { key, .. } => add(db, key),
+            WriteOp::Streams(StreamOp::Add { key, .. }) => add(db, key),
             // Redis scans both databases' blocked keys.
             WriteOp::SwapDb { a, b } => ready.extend(
                 self.by_key
@@ -236,6 +241,9 @@ impl Blocked {
                 }
                 let pop = pop_from(pop, key);
                 let reply = engine.apply(*db, &pop, now_ms);
+                if kind == Kind::Stream && reply == Reply::NilArray {
+                    continue; // nothing after its position: it waits on
+                }
                 self.remove(id);
                 self.ready_after(*db, &pop, &mut filled);
                 for key in filled.drain(..) {
@@ -276,6 +284,7 @@ impl ReadyQueue {
 enum Kind {
     List,
     ZSet,
+    Stream,
 }
 
 /// The type of value `pop` pops, if it is a blocking command's pop.
@@ -285,6 +294,7 @@ fn pop_kind(pop: &WriteOp) -> Option<Kind> {
             Some(Kind::List)
         }
         WriteOp::ZSets(ZSetOp::PopFirst { .. } | ZSetOp::MPop { .. }) => Some(Kind::ZSet),
+        WriteOp::Streams(StreamOp::Read { .. }) => Some(Kind::Stream),
         _ => None,
     }
 }
@@ -298,6 +308,7 @@ fn value_kind(engine: &Engine, db: usize, key: &[u8], now_ms: u64) -> Option<Kin
     match shard.peek_live(key, now_ms)?.value.type_name() {
         "list" => Some(Kind::List),
         "zset" => Some(Kind::ZSet),
+        "stream" => Some(Kind::Stream),
         _ => None,
     }
 }
@@ -326,6 +337,7 @@ fn pop_from(pop: &WriteOp, key: &Bytes) -> WriteOp {
             max: *max,
             count: *count,
         }),
+        WriteOp::Streams(read) => WriteOp::Streams(read.read_only(key)),
         other => unreachable!("not a blocking pop: {other:?}"),
     }
 }

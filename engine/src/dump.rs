@@ -27,6 +27,8 @@ pub enum DumpValue {
     Hash(Vec<(Bytes, Bytes)>),
     Set(Vec<Bytes>),
     ZSet(Vec<(f64, Bytes)>),
+    /// A stream, as its body (`stream/codec.rs`): its nodes as they are.
+    Stream(Bytes),
 }
 
 /// One key of a dump.
@@ -58,6 +60,11 @@ impl DumpValue {
                     .map(|(score, member)| (score, Bytes::copy_from_slice(member)))
                     .collect(),
             ),
+            Value::Stream(stream) => {
+                let mut body = Vec::new();
+                crate::stream::encode_body(stream, &mut body);
+                DumpValue::Stream(Bytes::from(body))
+            }
         }
     }
 
@@ -68,6 +75,9 @@ impl DumpValue {
             DumpValue::Hash(pairs) => Value::Hash(Hash::from_pairs(pairs)),
             DumpValue::Set(members) => Value::Set(Box::new(Set::from_members(members))),
             DumpValue::ZSet(members) => Value::ZSet(ZSet::from_members(members)),
+            DumpValue::Stream(body) => Value::Stream(Box::new(
+                crate::stream::decode_body(&body).expect("a stream body from a dump"),
+            )),
         }
     }
 }

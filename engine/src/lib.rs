@@ -63,6 +63,7 @@ mod shard;
 mod small;
 mod snapshot;
 mod sort;
+mod stream;
 mod table;
 mod value;
 mod watch;
@@ -98,6 +99,10 @@ pub use set::{Set, SetOp};
 pub use small::{SmallBytes, INLINE_BYTES_MAX};
 pub use snapshot::{FrozenKeyspace, RunSummary};
 pub use sort::{SortArgs, SortBy};
+pub use stream::{
+    parse_bound, parse_id, parse_new_id, strict_id, NewId, ReadFrom, Stream, StreamId, StreamOp,
+    Trim, TrimBy, INVALID_ID,
+};
 pub use value::{Entry, Value};
 pub use write::{ExpireCommand, ExpireCondition, SetCondition, TtlChange, WriteOp};
 pub use zset::{

@@ -36,7 +36,7 @@ impl Engine {
     /// Runs `read` on the live entry of `key` (or `None`), without counting
     /// a keyspace hit or miss: introspection is not an access (Redis looks
     /// these keys up with `LOOKUP_NOTOUCH`).
-    fn inspect<R>(
+    pub(crate) fn inspect<R>(
         &self,
         db: usize,
         key: &[u8],
@@ -85,6 +85,7 @@ impl Engine {
                 Value::Hash(hash) => hash.encoding(),
                 Value::Set(set) => set.encoding(),
                 Value::ZSet(zset) => zset.encoding(),
+                Value::Stream(stream) => stream.encoding(),
             })
         })
     }

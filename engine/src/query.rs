@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     BitUnit, Engine, Error, FieldOp, GeoSearchArgs, HllDebug, LcsReply, PosRange, RandArgs,
-    RangeArgs, RangeBy, ReplySink, ScanArgs, SortArgs,
+    RangeArgs, RangeBy, ReadFrom, ReplySink, ScanArgs, SortArgs, StreamId,
 };
 
 /// One read of the keyspace.
@@ -235,6 +235,26 @@ pub enum Query {
         b: Bytes,
         reply: Result<LcsReply, Error>,
     },
+    /// `XLEN`
+    XLen { key: Bytes },
+    /// `XRANGE`, `XREVRANGE` (`rev`) over `start..=end`, exclusive bounds
+    /// already stepped in; `count` `Some(0)` for a null array (a `COUNT`
+    /// of 0 or below), `None` for all.
+    XRange {
+        key: Bytes,
+        start: StreamId,
+        end: StreamId,
+        rev: bool,
+        count: Option<u64>,
+    },
+    /// `XREAD` without `BLOCK` (or its first look): each key's position,
+    /// or the error of its ID, reported after the key's type is checked;
+    /// `count` 0 for all.
+    XRead {
+        keys: Vec<Bytes>,
+        from: Vec<Result<ReadFrom, Error>>,
+        count: u64,
+    },
 }
 
 /// A type of value, as `Query::Refused` expects one.
@@ -398,6 +418,20 @@ impl Engine {
             Query::GeoHash { key, members } => self.geohash(db, key, members, now_ms, sink),
             Query::GeoSearch(args) => self.geosearch(db, args, now_ms, sink),
             Query::Lcs { a, b, reply } => self.lcs(db, [a, b], reply, now_ms, sink),
+            Query::XLen { key } => self.xlen(db, key, now_ms, sink),
+            Query::XRange {
+                key,
+                start,
+                end,
+                rev,
+                count,
+            } => self.xrange(db, key, (*start, *end), *rev, *count, now_ms, sink),
+            Query::XRead { keys, from, count } => {
+                match self.xread_positions(db, keys, from, now_ms) {
+                    Ok(after) => self.xread(db, keys, &after, *count, now_ms, sink),
+                    Err(error) => sink.error(&error),
+                }
+            }
             Query::Refused {
                 key,
                 kind,

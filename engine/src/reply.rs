@@ -60,6 +60,9 @@ pub enum Reply {
     Set(Vec<Reply>),
     Double(f64),
     Error(Error),
+    /// Keyed replies (`XREAD`'s streams): a map in RESP3, an array of
+    /// two-element arrays in RESP2. Last, like every new variant.
+    Keyed(Vec<(Reply, Reply)>),
 }
 
 impl Reply {
@@ -101,6 +104,21 @@ impl Reply {
             }
             Reply::Double(value) => sink.double(*value),
             Reply::Error(error) => sink.error(error),
+            Reply::Keyed(pairs) => {
+                let resp3 = sink.is_resp3();
+                if resp3 {
+                    sink.map(pairs.len());
+                } else {
+                    sink.array(pairs.len());
+                }
+                for (key, value) in pairs {
+                    if !resp3 {
+                        sink.array(2);
+                    }
+                    key.emit(sink);
+                    value.emit(sink);
+                }
+            }
         }
     }
 }

@@ -91,6 +91,8 @@ pub(crate) enum RecordValue {
     Hash(HashRecord),
     Set(SetRecord),
     ZSet(ZSetRecord),
+    /// A stream's body (`stream/codec.rs`): its nodes as they are.
+    Stream(Bytes),
 }
 
 impl Record {
@@ -103,6 +105,11 @@ impl Record {
             Value::Hash(hash) => RecordValue::Hash(hash.to_record()),
             Value::Set(set) => RecordValue::Set(set.to_record()),
             Value::ZSet(zset) => RecordValue::ZSet(zset.to_record()),
+            Value::Stream(stream) => {
+                let mut body = Vec::new();
+                crate::stream::encode_body(stream, &mut body);
+                RecordValue::Stream(Bytes::from(body))
+            }
         };
         Record {
             key: Bytes::copy_from_slice(key),
@@ -453,6 +460,9 @@ impl RunShard {
             ArchivedRecordValue::Hash(hash) => Value::Hash(Hash::from_archived(hash, bytes)),
             ArchivedRecordValue::Set(set) => Value::Set(Box::new(Set::from_archived(set, bytes))),
             ArchivedRecordValue::ZSet(zset) => Value::ZSet(ZSet::from_archived(zset, bytes)),
+            ArchivedRecordValue::Stream(body) => Value::Stream(Box::new(
+                crate::stream::decode_body(body).expect("a run's stream (checked by its CRC)"),
+            )),
         };
         Entry::new(
             value,
@@ -469,6 +479,7 @@ pub(crate) fn record_type_name(record: &ArchivedRecord) -> &'static str {
         ArchivedRecordValue::Hash(_) => "hash",
         ArchivedRecordValue::Set(_) => "set",
         ArchivedRecordValue::ZSet(_) => "zset",
+        ArchivedRecordValue::Stream(_) => "stream",
     }
 }
 

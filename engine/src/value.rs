@@ -8,6 +8,7 @@ use crate::hash::Hash;
 use crate::list::List;
 use crate::lru::Lru;
 use crate::set::Set;
+use crate::stream::Stream;
 use crate::zset::ZSet;
 use crate::SmallBytes;
 
@@ -23,6 +24,8 @@ pub enum Value {
     Hash(Hash),
     Set(Box<Set>),
     ZSet(ZSet),
+    /// Boxed for the same reason as `List`.
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -34,6 +37,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -46,11 +50,13 @@ impl Value {
             Value::Hash(hash) => hash.memory_bytes(),
             Value::Set(set) => set.memory_bytes(),
             Value::ZSet(zset) => zset.memory_bytes(),
+            Value::Stream(stream) => stream.memory_bytes(),
         }
     }
 
     /// Whether this is a collection with no elements. Redis never stores
-    /// one: a write that empties a collection deletes its key.
+    /// one: a write that empties a collection deletes its key. A stream
+    /// is the exception: an empty one stays, so it is never "empty" here.
     pub fn is_empty_collection(&self) -> bool {
         match self {
             Value::Str(_) => false,
@@ -58,6 +64,7 @@ impl Value {
             Value::Hash(hash) => hash.is_empty(),
             Value::Set(set) => set.is_empty(),
             Value::ZSet(zset) => zset.is_empty(),
+            Value::Stream(_) => false,
         }
     }
 }

@@ -57,6 +57,12 @@ fn stamp(value: &Value, expires_at_ms: Option<u64>) -> u64 {
             hasher.update(b"e");
             set.iter().for_each(|member| feed(&mut hasher, member));
         }
+        Value::Stream(stream) => {
+            hasher.update(b"x");
+            let mut body = Vec::new();
+            crate::stream::encode_body(stream, &mut body);
+            hasher.update(&body);
+        }
         Value::ZSet(zset) => {
             hasher.update(b"z");
             for (score, member) in zset.iter() {

@@ -14,7 +14,9 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::{BitmapOp, DumpValue, GeoSearchArgs, HashOp, HllOp, ListOp, SetOp, SortArgs, ZSetOp};
+use crate::{
+    BitmapOp, DumpValue, GeoSearchArgs, HashOp, HllOp, ListOp, SetOp, SortArgs, StreamOp, ZSetOp,
+};
 
 /// How a write changes the key's time to live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +210,8 @@ pub enum WriteOp {
     /// whatever it holds, and counts it in `evicted_keys`. Replies the
     /// number deleted.
     Evict { keys: Vec<Bytes> },
+    /// A stream write (`XADD`, `XDEL`, `XTRIM`, `XSETID`).
+    Streams(StreamOp),
 }
 
 impl WriteOp {

@@ -11,7 +11,7 @@
 //!
 //! | bytes | field |
 //! | --- | --- |
-//! | 1 | type: 0 string, 1 list, 2 set, 3 sorted set, 4 hash (RDB's numbers) |
+//! | 1 | type: 0 string, 1 list, 2 set, 3 sorted set, 4 hash, 15 stream (RDB's numbers) |
 //! | n | body (below) |
 //! | 2 | format version, [`PAYLOAD_VERSION`] |
 //! | 8 | checksum: xxh3-64 of every byte before it |
@@ -22,7 +22,9 @@
 //!   iteration order);
 //! - sorted set: a `u32` count, then that many (score as the `u64` bits of
 //!   an `f64`, member string), in ascending order;
-//! - hash: a `u32` count, then that many (field string, value string).
+//! - hash: a `u32` count, then that many (field string, value string);
+//! - stream: its nodes as they are, with its IDs and counters (the layout
+//!   is `stream/codec.rs`'s), checked entry by entry.
 //!
 //! Invariants:
 //! - [`decode`] accepts exactly what [`encode`] produces: the version and
@@ -68,6 +70,7 @@ const LIST: u8 = 1;
 const SET: u8 = 2;
 const ZSET: u8 = 3;
 const HASH: u8 = 4;
+const STREAM: u8 = 15;
 
 /// Appends a `u32` length and `bytes`.
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -114,6 +117,10 @@ pub fn encode(value: &Value) -> Vec<u8> {
                 put_bytes(&mut out, field);
                 put_bytes(&mut out, value);
             }
+        }
+        Value::Stream(stream) => {
+            out.push(STREAM);
+            crate::stream::encode_body(stream, &mut out);
         }
     }
     out.extend_from_slice(&PAYLOAD_VERSION.to_le_bytes());
@@ -228,6 +235,11 @@ pub fn decode(payload: &[u8]) -> Result<DumpValue, Error> {
                 .map(|(f, v)| (Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)));
             DumpValue::Hash(copied.collect())
         }
+        STREAM => {
+            let body = reader.take(reader.body.len() - reader.pos)?;
+            crate::stream::decode_body(body).ok_or(BAD_FORMAT)?;
+            DumpValue::Stream(Bytes::copy_from_slice(body))
+        }
         _ => return Err(BAD_FORMAT),
     };
     if reader.pos != reader.body.len() {
@@ -265,6 +277,9 @@ pub(crate) fn into_value(value: DumpValue) -> Value {
         // In the encoding inserting them one at a time would reach.
         DumpValue::ZSet(members) => Value::ZSet(ZSet::from_members(members)),
         DumpValue::Hash(pairs) => Value::Hash(Hash::from_pairs(pairs)),
+        DumpValue::Stream(body) => Value::Stream(Box::new(
+            crate::stream::decode_body(&body).expect("decode checked the stream"),
+        )),
     }
 }
 

@@ -47,6 +47,7 @@ fn encoding(value: &Value) -> &'static str {
         Value::Hash(hash) => hash.encoding(),
         Value::Set(set) => set.encoding(),
         Value::ZSet(zset) => zset.encoding(),
+        Value::Stream(stream) => stream.encoding(),
     }
 }
 

@@ -68,7 +68,7 @@ fn sort_locked(
     let hit = entry.is_some();
     let value = entry.as_deref().map(|entry| &entry.value);
     let loaded = match value {
-        Some(Value::Str(_) | Value::Hash(_)) => Err(Error::WrongType),
+        Some(Value::Str(_) | Value::Hash(_) | Value::Stream(_)) => Err(Error::WrongType),
         value => {
             let plan = Plan::new(args, value, store);
             Ok((plan, load(value, args, &plan)))

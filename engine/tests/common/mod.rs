@@ -7,8 +7,8 @@ use bytes::Bytes;
 use redraft_engine::{
     format_double, AddOptions, BitOperation, BitmapOp, Engine, Error, ExpireCommand,
     ExpireCondition, FieldOp, FieldType, GeoFrom, GeoOrder, GeoSearch, GeoSearchArgs, GeoShape,
-    HashOp, HllOp, ListOp, Overflow, Reply, ReplySink, SetCondition, SetOp, TtlChange, WriteOp,
-    ZSetOp,
+    HashOp, HllOp, ListOp, NewId, Overflow, Reply, ReplySink, SetCondition, SetOp, StreamId,
+    StreamOp, Trim, TrimBy, TtlChange, WriteOp, ZSetOp,
 };
 
 /// Records everything written to it as `Reply` values, rebuilding arrays
@@ -141,6 +141,14 @@ pub fn render(reply: &Reply) -> String {
         }
         Reply::Double(value) => format!("(double) {}", format_double(*value)),
         Reply::Error(error) => format!("(error) {error}"),
+        // Keyed replies show as RESP2 shows them: pairs in an array.
+        Reply::Keyed(pairs) => {
+            let items: Vec<String> = pairs
+                .iter()
+                .map(|(key, value)| format!("[{}, {}]", render(key), render(value)))
+                .collect();
+            format!("[{}]", items.join(", "))
+        }
     }
 }
 
@@ -166,7 +174,8 @@ fn key(rng: &mut Rng, keys: u64) -> Bytes {
 
 /// A random string write over `keys` distinct keys of db 0.
 pub fn random_op(rng: &mut Rng, keys: u64) -> WriteOp {
-    match rng.below(19) {
+    match rng.below(20) {
+        19 => stream_op(rng, keys),
         10..=13 => collection_op(rng, keys),
         18 => WriteOp::Evict {
             keys: vec![key(rng, keys), key(rng, keys)],
@@ -222,6 +231,53 @@ pub fn random_op(rng: &mut Rng, keys: u64) -> WriteOp {
             replace: rng.below(2) == 0,
         },
     }
+}
+
+/// A stream write: appends (`*` from the apply time, past a node's 100
+/// entries), deletions inside nodes and trims, which edit a stream's
+/// nodes in place and must never change one a frozen layer or run holds.
+fn stream_op(rng: &mut Rng, keys: u64) -> WriteOp {
+    let key = key(rng, keys);
+    let id = StreamId::new(rng.below(300), rng.below(3));
+    let op = match rng.below(6) {
+        0..=2 => StreamOp::Add {
+            key,
+            no_mkstream: false,
+            id: if rng.below(2) == 0 {
+                NewId::Auto
+            } else {
+                NewId::AutoSeq(rng.below(300))
+            },
+            pairs: vec![(
+                Bytes::from_static(b"f"),
+                Bytes::from(format!("{}", rng.below(100))),
+            )],
+            trim: (rng.below(4) == 0).then(|| Trim {
+                by: TrimBy::MaxLen(rng.below(150)),
+                approx: rng.below(2) == 0,
+                limit: 0,
+            }),
+        },
+        3 => StreamOp::Del {
+            key,
+            ids: Ok(vec![id]),
+        },
+        4 => StreamOp::Trim {
+            key,
+            trim: Trim {
+                by: TrimBy::MinId(id),
+                approx: rng.below(2) == 0,
+                limit: 0,
+            },
+        },
+        _ => StreamOp::SetId {
+            key,
+            id,
+            entries_added: None,
+            max_deleted_id: None,
+        },
+    };
+    WriteOp::Streams(op)
 }
 
 /// A bit write: it edits a string in place (or grows it), which must

@@ -161,7 +161,13 @@ impl Apply<'_> {
     fn block(&mut self, db: usize, pop: &WriteOp, keys: &[Bytes], id: WaiterId) -> Outcome {
         let reply = self.write(db, pop);
         if matches!(reply, Reply::Nil | Reply::NilArray) {
-            self.blocked.block(id, db, keys, pop);
+            let waiting = match pop {
+                WriteOp::Streams(read) => {
+                    WriteOp::Streams(read.for_waiting(self.engine, db, self.now_ms))
+                }
+                pop => pop.clone(),
+            };
+            self.blocked.block(id, db, keys, &waiting);
             return Outcome::Blocked;
         }
         Outcome::Applied(reply)

@@ -43,6 +43,7 @@ mod replication;
 mod server;
 mod sets;
 mod sort;
+mod streams;
 mod strings;
 mod transactions;
 mod zsets;
@@ -352,6 +353,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
             sets::COMMANDS,
             zsets::COMMANDS,
             geo::COMMANDS,
+            streams::COMMANDS,
             transactions::COMMANDS,
             blocking::COMMANDS,
             replication::COMMANDS,

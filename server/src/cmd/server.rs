@@ -233,6 +233,10 @@ const PARAMS: &[Param] = &[
         mutable: false,
     },
     Param {
+        name: "appendfsync",
+        mutable: false,
+    },
+    Param {
         name: "proto-max-bulk-len",
         mutable: false,
     },
@@ -344,7 +348,9 @@ fn param_value(ctx: &Ctx<'_>, name: &str) -> String {
             .unwrap_or_default(),
         "loglevel" => ctx.shared.runtime.read().log_level_name.clone(),
         "save" => String::new(),
-        "appendonly" => "no".to_string(),
+        // Every write is in the fsynced Raft log before it is acknowledged.
+        "appendonly" => "yes".to_string(),
+        "appendfsync" => "always".to_string(),
         "proto-max-bulk-len" => (512 * 1024 * 1024).to_string(),
         "timeout" => "0".to_string(),
         "latency-tracking" => yes_no(ctx.shared.command_stats.tracking()).to_string(),

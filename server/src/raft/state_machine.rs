@@ -340,6 +340,8 @@ impl StateMachine {
     /// Writes, validates, persists and installs a received snapshot; runs
     /// on a blocking thread.
     fn install_blocking(&self, meta: &Meta, data: &[u8]) -> Result<(), StorageError<NodeId>> {
+        let counters = self.inner.lock().counters.clone();
+        let _installing = counters.as_deref().map(RaftCounters::installing);
         let refuse = |e: AnyError| StorageIOError::read_snapshot(Some(meta.signature()), e);
         let temporary = self.temporary("received");
         let written = write_synced(&temporary, data).and_then(|()| {

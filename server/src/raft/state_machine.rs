@@ -184,7 +184,7 @@ impl StateMachine {
             inner.staged = staged;
             files.persisted_index = meta.last_log_id.map(|id| id.index);
             tracing::info!(
-                last_applied = ?meta.last_log_id,
+                last_applied = %crate::logging::Opt(meta.last_log_id.map(|id| id.index)),
                 keys = run.keys(),
                 bytes = run.bytes().len(),
                 "mapped snapshot {}",

@@ -33,5 +33,6 @@ pub mod route;
 pub mod server;
 pub mod session;
 pub mod shared;
+pub mod shutdown;
 pub mod tx_gate;
 pub mod write_path;

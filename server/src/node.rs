@@ -61,14 +61,21 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest wait at start-up for openraft to report the stored membership.
 const MEMBERSHIP_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A started Raft thread: a handle on its runtime, for tasks that are to
+/// share it (a network loop) and for the main thread to drive `raft`
+/// (a shutdown), and the Raft handle.
+pub struct Started {
+    pub runtime: tokio::runtime::Handle,
+    pub raft: Raft<TypeConfig>,
+}
+
 /// Starts the Raft thread and returns once the node is ready to serve
-/// clients (or could not start), with a handle on the thread's runtime
-/// for tasks that are to share it (a network loop).
+/// clients (or could not start).
 pub fn start(
     shared: Arc<Shared>,
     queue: Receiver<ToRaft>,
     notify: Arc<Notify>,
-) -> Result<tokio::runtime::Handle, String> {
+) -> Result<Started, String> {
     let (ready, booted) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("redraft-raft".into())
@@ -87,7 +94,11 @@ pub fn start(
             runtime.block_on(async move {
                 match boot(&shared, queue, notify).await {
                     Ok(node) => {
-                        let _ = ready.send(Ok(handle));
+                        let raft = node.raft.clone();
+                        let _ = ready.send(Ok(Started {
+                            runtime: handle,
+                            raft,
+                        }));
                         node.run().await;
                     }
                     Err(error) => {
@@ -296,9 +307,9 @@ async fn boot(
     let metrics = raft.metrics().borrow().clone();
     tracing::info!(
         node_id,
-        state = ?metrics.state,
+        state = %crate::raft::status::state_name(metrics.state),
         term = metrics.current_term,
-        applied = ?metrics.last_applied,
+        applied = metrics.last_applied.map_or(0, |id| id.index),
         "raft ready"
     );
     Ok(Node {
@@ -348,7 +359,8 @@ async fn is_alone(raft: &Raft<TypeConfig>, config: &Config, fresh: bool) -> bool
 }
 
 /// Keeps the shared status in step with openraft's metrics; wakes the
-/// proposer when the role changes; stops the process on a fatal error;
+/// proposer when the role changes; stops the process on a fatal error
+/// (returns when a shutdown stops Raft);
 /// logs and counts Raft events.
 async fn watch_status(raft: Raft<TypeConfig>, status: Arc<RaftStatus>, notify: Arc<Notify>) {
     let mut metrics = raft.metrics();
@@ -358,6 +370,11 @@ async fn watch_status(raft: Raft<TypeConfig>, status: Arc<RaftStatus>, notify: A
         {
             let current = metrics.borrow_and_update();
             if let Err(fatal) = &current.running_state {
+                // Only a shutdown (`server.rs`) stops Raft normally; the
+                // main thread exits the process once the log is closed.
+                if matches!(fatal, openraft::error::Fatal::Stopped) {
+                    return;
+                }
                 tracing::error!(error = %fatal, "raft stopped; exiting");
                 std::process::exit(1);
             }

@@ -11,6 +11,9 @@
 //!   acknowledged write.
 //! - `run` returns an error if the Raft node or any listener cannot start;
 //!   once it reports ready, every network thread is accepting.
+//! - `run` returns `Ok` only for a shutdown asked for (SHUTDOWN, SIGTERM,
+//!   SIGINT; `shutdown.rs`), after Raft has stopped and its log is
+//!   closed.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -21,9 +24,11 @@ use redraft_engine::WriteOp;
 
 use crate::clock::unix_ms;
 use crate::net::event_loop;
+use crate::node::Started;
 use crate::raft::proposer::ENTRY_BYTES_TARGET;
 use crate::raft::status::Role;
 use crate::shared::Shared;
+use crate::shutdown::{Request, Stop};
 use crate::write_path::ProposerInput;
 
 /// How often the cron task runs (Redis's default `hz` is 10).
@@ -39,8 +44,8 @@ pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), Str
     let addr = SocketAddr::new(shared.config.bind, shared.config.port);
     event_loop::ensure_port_free(addr)
         .map_err(|error| format!("cannot listen on {addr}: {error}"))?;
-    let raft_runtime =
-        crate::node::start(shared.clone(), proposer_input.queue, proposer_input.notify)?;
+    let started = crate::node::start(shared.clone(), proposer_input.queue, proposer_input.notify)?;
+    let raft_runtime = started.runtime.clone();
     if let Some(log) = shared.raft.log.get() {
         shared.diag.watch_raft_log(log);
     }
@@ -50,8 +55,12 @@ pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), Str
             event_loop::bind(addr).map_err(|error| format!("cannot listen on {addr}: {error}"))?,
         );
     }
-    // Every network loop reports here if it ever stops.
-    let (stopped_tx, stopped) = std::sync::mpsc::channel::<String>();
+    // Every network loop reports here if it ever stops, and shutdown
+    // requests come here.
+    let (stopped_tx, stopped) = std::sync::mpsc::channel::<Stop>();
+    shared.shutdown.listen(stopped_tx.clone());
+    crate::shutdown::watch_signals(stopped_tx.clone())
+        .map_err(|error| format!("cannot start the signal thread: {error}"))?;
     for (executor, listener) in listeners.into_iter().enumerate() {
         let shared = shared.clone();
         let report = StopReport {
@@ -81,9 +90,74 @@ pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), Str
         .spawn(move || cron(&cron_shared))
         .map_err(|error| format!("cannot start the cron thread: {error}"))?;
     tracing::info!(%addr, threads = shared.config.threads, "ready to accept connections");
-    Err(stopped
-        .recv()
-        .unwrap_or_else(|_| "every network loop stopped".into()))
+    loop {
+        match stopped.recv() {
+            Err(_) => return Err("every network loop stopped".into()),
+            Ok(Stop::Failed(error)) => return Err(error),
+            Ok(Stop::Requested(request)) => match shut_down(&shared, &started, &request) {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    tracing::warn!(by = %request.by, %error, "shutdown called off");
+                    if let Some(answer) = request.answer {
+                        let _ = answer.send(error);
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Longest a `SHUTDOWN SAVE` waits for its snapshot.
+const SAVE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest the main thread waits for Raft to stop.
+const RAFT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Takes the snapshot a request asks for, then stops Raft and closes the
+/// log. `Err` (the shutdown is called off) only if the snapshot failed
+/// without `FORCE`.
+fn shut_down(shared: &Shared, started: &Started, request: &Request) -> Result<(), String> {
+    tracing::info!(by = %request.by, save = request.save, "shutting down");
+    if request.save {
+        let target = shared.raft.applied_index();
+        let raft = started.raft.clone();
+        let saved = started.runtime.block_on(async move {
+            raft.trigger()
+                .snapshot()
+                .await
+                .map_err(|error| error.to_string())?;
+            raft.wait(Some(SAVE_TIMEOUT))
+                .metrics(
+                    |metrics| metrics.snapshot.is_some_and(|id| id.index >= target),
+                    "a snapshot for SHUTDOWN SAVE",
+                )
+                .await
+                .map_err(|error| error.to_string())
+        });
+        match saved {
+            Ok(_) => tracing::info!(index = target, "snapshot saved before shutdown"),
+            Err(error) if request.force => {
+                tracing::warn!(%error, "snapshot failed; shutting down anyway (FORCE)");
+            }
+            Err(error) => {
+                tracing::error!(%error, "snapshot before shutdown failed");
+                return Err(error);
+            }
+        }
+    }
+    let raft = started.raft.clone();
+    let stopped = started
+        .runtime
+        .block_on(async move { tokio::time::timeout(RAFT_STOP_TIMEOUT, raft.shutdown()).await });
+    if let Err(error) = stopped {
+        tracing::warn!(%error, "Raft did not stop in time");
+    }
+    if let Some(log) = shared.raft.log.get() {
+        if let Err(error) = log.close() {
+            tracing::error!(%error, "closing the Raft log failed");
+        }
+    }
+    tracing::info!(by = %request.by, "Raft log closed; ready to exit");
+    Ok(())
 }
 
 /// Tells `run` that a network loop ended: how it returned, or, if it is
@@ -91,7 +165,7 @@ pub fn run(shared: Arc<Shared>, proposer_input: ProposerInput) -> Result<(), Str
 /// until the process ends, so any report stops the server.
 struct StopReport {
     executor: usize,
-    to: Option<std::sync::mpsc::Sender<String>>,
+    to: Option<std::sync::mpsc::Sender<Stop>>,
 }
 
 impl StopReport {
@@ -102,7 +176,7 @@ impl StopReport {
             Err(error) => format!("network loop {executor} failed: {error}"),
         };
         if let Some(to) = self.to.take() {
-            let _ = to.send(text);
+            let _ = to.send(Stop::Failed(text));
         }
     }
 }
@@ -110,7 +184,10 @@ impl StopReport {
 impl Drop for StopReport {
     fn drop(&mut self) {
         if let Some(to) = self.to.take() {
-            let _ = to.send(format!("network loop {} panicked", self.executor));
+            let _ = to.send(Stop::Failed(format!(
+                "network loop {} panicked",
+                self.executor
+            )));
         }
     }
 }

@@ -90,6 +90,8 @@ pub struct Shared {
     pub diag: crate::diag::Diag,
     /// `maxmemory` and eviction (`evict/`).
     pub memory: crate::evict::Memory,
+    /// Where SHUTDOWN sends its request (`shutdown.rs`).
+    pub shutdown: crate::shutdown::Shutdown,
 }
 
 impl Shared {
@@ -138,6 +140,7 @@ impl Shared {
             clients: Registry::default(),
             pubsub: crate::pubsub::PubSub::default(),
             tx_gate: crate::tx_gate::TxGate::new(config.threads),
+            shutdown: crate::shutdown::Shutdown::default(),
             blocking: Arc::default(),
             executors,
             command_stats: crate::metrics::commands::CommandStats::new(commands),

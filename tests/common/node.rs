@@ -165,6 +165,11 @@ impl Node {
         self.process.port
     }
 
+    /// The server's log file (all runs).
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
     /// A new connection with timeouts; panics if the server does not accept.
     pub fn connect(&self) -> redis::Connection {
         connect(self.port()).unwrap_or_else(|err| panic!("connect to {}: {err}", self.port()))

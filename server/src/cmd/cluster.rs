@@ -237,15 +237,20 @@ fn cluster_myid(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
 /// CLUSTER NODES: one line per member, in Redis's format
 /// `<id> <ip:port@cport> <flags> <master> <ping-sent> <pong-recv>
 /// <config-epoch> <link-state> <slots>`. The cluster bus port shown is the
-/// Raft port.
+/// Raft port. A member this node's health monitor has down is flagged
+/// `fail` by the leader (whose view is the group's: it replicates to the
+/// member) and `fail?` (suspected) by the others, and its link is
+/// `disconnected`.
 fn cluster_nodes(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
     let view = ctx.shared.raft.view();
     let leader_id = leader(&view).map(|member| member.id);
     let mut text = String::with_capacity(128 * view.members.len());
     for member in &view.members {
         let is_leader = Some(member.id) == leader_id;
+        let myself = member.id == view.node_id;
+        let down = !myself && ctx.shared.raft.health.report(&member.id).reachable == Some(false);
         let mut flags = String::new();
-        if member.id == view.node_id {
+        if myself {
             flags.push_str("myself,");
         }
         flags.push_str(if is_leader || leader_id.is_none() {
@@ -253,18 +258,26 @@ fn cluster_nodes(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
         } else {
             "slave"
         });
+        if down {
+            flags.push_str(if leader_id == Some(view.node_id) {
+                ",fail"
+            } else {
+                ",fail?"
+            });
+        }
         let master = match leader_id {
             Some(id) if !is_leader => node_id(id),
             _ => "-".to_string(),
         };
         let _ = write!(
             text,
-            "{} {}:{}@{} {flags} {master} 0 0 {} connected",
+            "{} {}:{}@{} {flags} {master} 0 0 {} {}",
             node_id(member.id),
             member.node.host,
             member.node.port,
             member.node.raft_port,
             view.term,
+            if down { "disconnected" } else { "connected" },
         );
         if is_leader {
             let _ = write!(text, " 0-{}", SLOTS - 1);

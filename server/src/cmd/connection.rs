@@ -247,7 +247,7 @@ fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     ctx.out.bulk(b"id");
     ctx.out.int(ctx.client.info.id as i64);
     ctx.out.bulk(b"mode");
-    ctx.out.bulk(b"standalone");
+    ctx.out.bulk(crate::info::redis_mode(ctx.shared).as_bytes());
     // Redis's replica says `replica`: here, a node that does not lead
     // (it redirects writes, as a replica refuses them).
     let leads = ctx.shared.raft.role() == crate::raft::status::Role::Leader;

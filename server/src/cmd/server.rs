@@ -136,6 +136,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns the server time.",
     ),
     spec(
+        "shutdown",
+        -1,
+        ADMIN | NOSCRIPT | LOADING | STALE,
+        shutdown,
+        "server",
+        "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+    ),
+    spec(
         "lastsave",
         1,
         LOADING | STALE | FAST,
@@ -157,6 +165,47 @@ fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> Action {
             .load(std::sync::atomic::Ordering::Relaxed) as i64,
     );
     Action::Replied
+}
+
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]` (`shutdown.rs`): asks
+/// the main thread to stop the node and waits; on success the process
+/// exits and the connection closes with no reply, as in Redis. A client
+/// served on the Raft thread (`clients_on_raft_thread`) cannot wait for
+/// what that thread must do: its connection closes at once, and a failed
+/// `SAVE` is only logged.
+fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    use crate::shutdown::{Request, NO_SHUTDOWN, SHUTDOWN_FAILED};
+    let flags = match crate::shutdown::parse(args) {
+        Ok(flags) => flags,
+        Err(error) => return ctx.fail(error),
+    };
+    if flags.abort {
+        ctx.out.error_text(NO_SHUTDOWN);
+        return Action::Replied;
+    }
+    let on_raft_thread = tokio::runtime::Handle::try_current().is_ok();
+    let (answer, called_off) = std::sync::mpsc::channel();
+    let request = Request {
+        save: flags.save,
+        force: flags.force,
+        by: "SHUTDOWN",
+        answer: (!on_raft_thread).then_some(answer),
+    };
+    if !ctx.shared.shutdown.request(request) {
+        ctx.out.error_text(SHUTDOWN_FAILED);
+        return Action::Replied;
+    }
+    if on_raft_thread {
+        return Action::Close;
+    }
+    // The main thread exits the process, or says why it did not.
+    match called_off.recv() {
+        Ok(_) => {
+            ctx.out.error_text(SHUTDOWN_FAILED);
+            Action::Replied
+        }
+        Err(_) => Action::Close,
+    }
 }
 
 fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
@@ -230,6 +279,10 @@ const PARAMS: &[Param] = &[
     },
     Param {
         name: "appendonly",
+        mutable: false,
+    },
+    Param {
+        name: "appendfsync",
         mutable: false,
     },
     Param {
@@ -344,7 +397,9 @@ fn param_value(ctx: &Ctx<'_>, name: &str) -> String {
             .unwrap_or_default(),
         "loglevel" => ctx.shared.runtime.read().log_level_name.clone(),
         "save" => String::new(),
-        "appendonly" => "no".to_string(),
+        // Every write is in the fsynced Raft log before it is acknowledged.
+        "appendonly" => "yes".to_string(),
+        "appendfsync" => "always".to_string(),
         "proto-max-bulk-len" => (512 * 1024 * 1024).to_string(),
         "timeout" => "0".to_string(),
         "latency-tracking" => yes_no(ctx.shared.command_stats.tracking()).to_string(),

@@ -49,6 +49,9 @@ pub struct RaftCounters {
     /// was written (the file's modification time) or, with none, the
     /// node's start, as Redis counts its data saved when it starts.
     pub snapshot_saved_unix_s: AtomicU64,
+    /// Received snapshots being written and installed now (0 or 1: openraft
+    /// installs one at a time): `master_sync_in_progress`.
+    pub snapshots_installing: AtomicU64,
 }
 
 impl RaftCounters {
@@ -88,10 +91,25 @@ impl RaftCounters {
             .store(build_ms, Ordering::Relaxed);
     }
 
+    /// Counts a received snapshot as being installed until the guard drops.
+    pub fn installing(&self) -> Installing<'_> {
+        self.snapshots_installing.fetch_add(1, Ordering::Relaxed);
+        Installing(self)
+    }
+
     /// Records a snapshot installed from the leader.
     pub fn snapshot_installed(&self, bytes: u64) {
         Self::bump(&self.snapshots_installed);
         self.snapshot_last_bytes.store(bytes, Ordering::Relaxed);
+    }
+}
+
+/// A received snapshot being installed; see [`RaftCounters::installing`].
+pub struct Installing<'a>(&'a RaftCounters);
+
+impl Drop for Installing<'_> {
+    fn drop(&mut self) {
+        self.0.snapshots_installing.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -111,5 +129,9 @@ mod tests {
         assert_eq!(counters.snapshots_installed.load(Ordering::Relaxed), 1);
         assert_eq!(counters.snapshot_last_bytes.load(Ordering::Relaxed), 2000);
         assert_eq!(counters.snapshot_last_build_ms.load(Ordering::Relaxed), 12);
+        let installing = counters.installing();
+        assert_eq!(counters.snapshots_installing.load(Ordering::Relaxed), 1);
+        drop(installing);
+        assert_eq!(counters.snapshots_installing.load(Ordering::Relaxed), 0);
     }
 }

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use openraft::{LogId, RaftMetrics, ServerState};
 
+use crate::logging::Opt;
 use crate::raft::counters::RaftCounters;
 use crate::raft::network::PeerNode;
 use crate::raft::types::NodeId;
@@ -174,7 +175,7 @@ impl EventWatcher {
         }
         if seen.leader != last.leader {
             RaftCounters::bump(&self.counters.leader_changes);
-            tracing::info!(node_id, term, leader = ?seen.leader, previous = ?last.leader, "leader changed");
+            tracing::info!(node_id, term, leader = %Opt(seen.leader), previous = %Opt(last.leader), "leader changed");
         }
         if seen.membership != last.membership {
             RaftCounters::bump(&self.counters.membership_changes);
@@ -184,7 +185,7 @@ impl EventWatcher {
             tracing::info!(
                 node_id,
                 term,
-                log_index = ?seen.membership.map(|id| id.index),
+                log_index = %Opt(seen.membership.map(|id| id.index)),
                 ?voters,
                 ?learners,
                 joint = membership.get_joint_config().len() > 1,
@@ -196,7 +197,7 @@ impl EventWatcher {
             tracing::info!(
                 node_id,
                 term,
-                up_to = ?seen.purged.map(|id| id.index),
+                up_to = %Opt(seen.purged.map(|id| id.index)),
                 "log purged"
             );
         }

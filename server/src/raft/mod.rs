@@ -11,6 +11,7 @@
 //! - [`snapshot_data`]: the buffer a snapshot travels in.
 //! - [`proposer`]: merges queued writes into entries and routes replies.
 //! - [`status`]: the group as the network threads see it (role, leader).
+//! - [`replication`]: the group in Redis's terms (master, replicas, offsets).
 //! - [`counters`]: counts of Raft events (elections, snapshots) for metrics.
 //! - [`events`]: structured events from openraft's metrics reports.
 //! - [`health`]: each peer's reachability; [`probe`]: the prober.
@@ -28,6 +29,7 @@ pub mod network;
 pub mod peer_server;
 pub mod probe;
 pub mod proposer;
+pub mod replication;
 pub mod snapshot_data;
 pub mod state_machine;
 pub mod status;

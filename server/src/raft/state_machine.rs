@@ -184,7 +184,7 @@ impl StateMachine {
             inner.staged = staged;
             files.persisted_index = meta.last_log_id.map(|id| id.index);
             tracing::info!(
-                last_applied = ?meta.last_log_id,
+                last_applied = %crate::logging::Opt(meta.last_log_id.map(|id| id.index)),
                 keys = run.keys(),
                 bytes = run.bytes().len(),
                 "mapped snapshot {}",
@@ -340,6 +340,8 @@ impl StateMachine {
     /// Writes, validates, persists and installs a received snapshot; runs
     /// on a blocking thread.
     fn install_blocking(&self, meta: &Meta, data: &[u8]) -> Result<(), StorageError<NodeId>> {
+        let counters = self.inner.lock().counters.clone();
+        let _installing = counters.as_deref().map(RaftCounters::installing);
         let refuse = |e: AnyError| StorageIOError::read_snapshot(Some(meta.signature()), e);
         let temporary = self.temporary("received");
         let written = write_synced(&temporary, data).and_then(|()| {

@@ -1,5 +1,8 @@
 //! INFO: the server, clients, memory, stats and keyspace sections, in
-//! Redis's `field:value` layout.
+//! Redis's `field:value` layout; [`group`] has the sections that describe
+//! the Raft group in Redis's terms (persistence, replication, cluster).
+
+mod group;
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -24,10 +27,13 @@ const SECTIONS: &[(&str, Section, bool)] = &[
     ("server", server, true),
     ("clients", clients, true),
     ("memory", memory, true),
+    ("persistence", group::persistence, true),
     ("stats", stats, true),
+    ("replication", group::replication, true),
     ("commandstats", command_info::commandstats, false),
     ("errorstats", command_info::errorstats, true),
     ("latencystats", command_info::latencystats, false),
+    ("cluster", group::cluster, true),
     ("keyspace", keyspace, true),
     ("raft", raft, true),
 ];
@@ -61,11 +67,12 @@ fn server(shared: &Shared, out: &mut String) {
         .unwrap_or_default();
     let _ = write!(
         out,
-        "# Server\r\nredis_version:{REDIS_VERSION}\r\nredraft_version:{}\r\nredis_mode:standalone\r\n\
+        "# Server\r\nredis_version:{REDIS_VERSION}\r\nredraft_version:{}\r\nredis_mode:{}\r\n\
          os:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{}\r\n\
          tcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{uptime_s}\r\nuptime_in_days:{}\r\n\
          hz:10\r\nexecutor_threads:{}\r\nexecutable:{executable}\r\n",
         env!("CARGO_PKG_VERSION"),
+        redis_mode(shared),
         std::env::consts::OS,
         std::env::consts::ARCH,
         std::process::id(),
@@ -75,6 +82,16 @@ fn server(shared: &Shared, out: &mut String) {
         uptime_s / 86400,
         shared.config.threads,
     );
+}
+
+/// Redis's `redis_mode` (and HELLO's `mode`): `cluster` for a group of
+/// more than one member, else `standalone`.
+pub fn redis_mode(shared: &Shared) -> &'static str {
+    if group::cluster_enabled(shared) {
+        "cluster"
+    } else {
+        "standalone"
+    }
 }
 
 fn clients(shared: &Shared, out: &mut String) {

@@ -152,6 +152,7 @@ mod tests {
             last_contact_ms,
             failures: 0,
             append_rtt_us: None,
+            snapshot_sent_bytes: None,
         }
     }
 

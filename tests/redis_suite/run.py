@@ -275,6 +275,9 @@ def main() -> int:
             if key not in expected:
                 problems.append(f"{result.unit}: unexpected failure: {name}"
                                 + (f" ({what})" if what != "failed" else ""))
+        if not result.exception and (result.unit, "(exception)") in expected:
+            problems.append(f"{result.unit}: no longer stops at an error, remove its "
+                            "(exception) line from expected_failures.txt")
         for name in result.passed:
             why = expected.get((result.unit, name))
             if why is not None and not why.startswith("flaky:"):

@@ -75,6 +75,9 @@ pub struct Shared {
     pub pubsub: crate::pubsub::PubSub,
     /// Keeps transactions isolated from network-thread ticks.
     pub tx_gate: crate::tx_gate::TxGate,
+    /// The replicated script cache (changed at apply; read by `SCRIPT
+    /// EXISTS` and the read-only scripts).
+    pub scripts: Arc<crate::apply::ScriptCache>,
     /// Connections blocked on keys (BLPOP and the like).
     pub blocking: Arc<crate::blocking::Blocking>,
     pub executors: Box<[ExecutorStats]>,
@@ -138,6 +141,7 @@ impl Shared {
             clients: Registry::default(),
             pubsub: crate::pubsub::PubSub::default(),
             tx_gate: crate::tx_gate::TxGate::new(config.threads),
+            scripts: Arc::default(),
             blocking: Arc::default(),
             executors,
             command_stats: crate::metrics::commands::CommandStats::new(commands),

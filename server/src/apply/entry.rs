@@ -7,8 +7,10 @@ use bytes::Bytes;
 use redraft_engine::{Blocked, Engine, Reply, WaiterId, WriteOp};
 
 use super::ops::{Op, Outcome, Request};
+use super::script::{ScriptCache, ScriptCall, ScriptRun, ScriptRunner, Source, NOSCRIPT_ERROR};
 use super::staged::Staged;
 use super::transaction;
+use super::transaction::ExecReply;
 
 /// Runs its argument so that no reader on this node sees it half done
 /// (the node's transaction gate, held exclusively).
@@ -23,6 +25,10 @@ pub struct GroupState<'a> {
     pub blocked: &'a mut Blocked,
     /// Parts of large writes not yet assembled.
     pub staged: &'a mut Staged,
+    /// The script cache.
+    pub scripts: &'a ScriptCache,
+    /// Runs scripts; without one a script replies an error.
+    pub runner: Option<&'a ScriptRunner>,
 }
 
 /// Applies one entry's batch of commands at its time: its stamp, or the
@@ -44,6 +50,8 @@ pub fn apply_request(
         isolate,
         now_ms,
         waiters,
+        scripts: state.scripts,
+        runner: state.runner,
     };
     let staged = state.staged;
     request
@@ -82,6 +90,8 @@ struct Apply<'a> {
     now_ms: u64,
     /// Blocked commands whose wait ended, with their replies.
     waiters: &'a mut Vec<(WaiterId, Outcome)>,
+    scripts: &'a ScriptCache,
+    runner: Option<&'a ScriptRunner>,
 }
 
 impl Apply<'_> {
@@ -113,6 +123,14 @@ impl Apply<'_> {
                 if let Some(ended) = self.blocked.unblock(id) {
                     self.waiters.push((ended.id, Outcome::Applied(ended.reply)));
                 }
+                Outcome::Applied(Reply::Ok)
+            }
+            Op::Script(call) => self.script(db, call),
+            Op::ScriptLoad(body) => {
+                Outcome::Applied(Reply::Bulk(Bytes::from(self.scripts.insert(body.clone()))))
+            }
+            Op::ScriptFlush => {
+                self.scripts.clear();
                 Outcome::Applied(Reply::Ok)
             }
             Op::Part { .. } | Op::Assembled { .. } => {
@@ -156,6 +174,46 @@ impl Apply<'_> {
         Outcome::Exec(encoded.expect("the transaction ran"))
     }
 
+    /// Runs a script, isolated from readers like a transaction, then
+    /// serves the clients waiting on the keys it filled. An `EVAL`'s body
+    /// joins the cache first: the connection proposes only bodies that
+    /// compile, as Redis caches only those.
+    fn script(&mut self, db: usize, call: &ScriptCall) -> Outcome {
+        let body = match &call.source {
+            Source::Body(body) => {
+                self.scripts.insert(body.clone());
+                body.clone()
+            }
+            Source::Sha(sha) => match self.scripts.get(sha) {
+                Some(body) => body,
+                None => return encoded_error(NOSCRIPT_ERROR),
+            },
+        };
+        let Some(runner) = self.runner.cloned() else {
+            return encoded_error("ERR scripting is not available on this node");
+        };
+        let mut encoded = None;
+        self.isolated(&mut |apply| {
+            let mut ready = Vec::new();
+            let blocked = &*apply.blocked;
+            let mut on_write = |db: usize, op: &WriteOp| blocked.ready_after(db, op, &mut ready);
+            encoded = Some(runner(&mut ScriptRun {
+                engine: apply.engine,
+                db,
+                body: &body,
+                call,
+                now_ms: apply.now_ms,
+                read_only: false,
+                on_write: &mut on_write,
+            }));
+            apply.serve(ready);
+        });
+        Outcome::Exec(ExecReply {
+            encoded: encoded.expect("the script ran"),
+            holes: Vec::new(),
+        })
+    }
+
     /// A blocking command's first attempt: pops like `write`, or, if
     /// every key is empty, registers the waiter.
     fn block(&mut self, db: usize, pop: &WriteOp, keys: &[Bytes], id: WaiterId) -> Outcome {
@@ -186,4 +244,12 @@ impl Apply<'_> {
             None => body(self),
         }
     }
+}
+
+/// An error line as a script's encoded reply.
+fn encoded_error(text: &str) -> Outcome {
+    Outcome::Exec(ExecReply {
+        encoded: Bytes::from(format!("-{text}\r\n")),
+        holes: Vec::new(),
+    })
 }

@@ -217,6 +217,7 @@ pub fn run_local(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         | Action::Close
         | Action::WaitForWrites
         | Action::Exec(_)
+        | Action::Propose(_)
         | Action::CheckThenRetry => ctx.out.error_text(NOT_ALLOWED_ERROR),
     }
 }

@@ -16,11 +16,13 @@ use crate::apply::{sha1_hex, ScriptRun};
 use crate::resp::{decode_frame, Frame};
 
 /// Lua code run once per state, after the Rust functions are in place:
-/// the error handler Redis installs, `redis.pcall`, `pcall`s that cannot
-/// swallow the instruction limit, and the protection of globals.
+/// the error handler Redis installs, `redis.pcall`, `pcall` as Redis 7
+/// replaces it (an error table caught becomes its `err` string), `pcall`
+/// and `xpcall` that cannot swallow the instruction limit, and the
+/// protection of globals.
 const PRELUDE: &str = r#"
-local getinfo, rawpcall, rawxpcall, select, unpack, error, type, tostring, rawset =
-  debug.getinfo, pcall, xpcall, select, unpack, error, type, tostring, rawset
+local getinfo, rawpcall, rawxpcall, error, type, tostring, rawget =
+  debug.getinfo, pcall, xpcall, error, type, tostring, rawget
 local limited, rcall = __redraft_limited, __redraft_call
 function __redraft_handler(err)
   local level = 2
@@ -37,7 +39,15 @@ local function pass(ok, ...)
   if limited() then error('instruction limit', 0) end
   return ok, ...
 end
-pcall = function(...) return pass(rawpcall(...)) end
+local function plain(ok, ...)
+  if limited() then error('instruction limit', 0) end
+  if not ok then
+    local e = ...
+    if type(e) == 'table' and type(rawget(e, 'err')) == 'string' then return false, rawget(e, 'err') end
+  end
+  return ok, ...
+end
+pcall = function(...) return plain(rawpcall(...)) end
 xpcall = function(...) return pass(rawxpcall(...)) end
 __redraft_limited, __redraft_call, loadfile, dofile, debug = nil, nil, nil, nil, nil
 setmetatable(_G, {

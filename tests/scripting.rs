@@ -302,6 +302,23 @@ const CASES: &[&[&str]] = &[
     &["EVAL", "#!lua", "0"],
     &["GET", "str"],
     &["GET", "shebang"],
+    // Scripts inside MULTI run with the transaction, at apply.
+    &["MULTI"],
+    &["SET", "tx", "1"],
+    &["EVAL", "return redis.call('incr', KEYS[1])", "1", "tx"],
+    &["EVAL", "return redis.call('incr', 'str')", "0"],
+    &["EVALSHA", "0123456789012345678901234567890123456789", "0"],
+    &["EVAL_RO", "return redis.call('set', 'tx', 'no')", "0"],
+    &["EVAL_RO", "return redis.call('get', 'tx')", "0"],
+    &["EVAL", "return 1", "-1"],
+    &["EXEC"],
+    &["MULTI"],
+    &["EVAL", "return (", "0"],
+    &["EXEC"],
+    &["SCRIPT", "LOAD", "return redis.call('get', 'tx')"],
+    &["MULTI"],
+    &["EVALSHA", "a93c854b94654c6fd29f4c09c2ab81f67010ba46", "0"],
+    &["EXEC"],
 ];
 
 /// Sends every case to a fresh redis-server and a fresh redraft and

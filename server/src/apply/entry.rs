@@ -7,7 +7,7 @@ use bytes::Bytes;
 use redraft_engine::{Blocked, Engine, Reply, WaiterId, WriteOp};
 
 use super::ops::{Op, Outcome, Request};
-use super::script::{ScriptCache, ScriptCall, ScriptRun, ScriptRunner, Source, NOSCRIPT_ERROR};
+use super::script::{self, ScriptCache, ScriptCall, ScriptRunner};
 use super::staged::Staged;
 use super::transaction;
 use super::transaction::ExecReply;
@@ -168,6 +168,10 @@ impl Apply<'_> {
                 transaction,
                 apply.now_ms,
                 &mut on_write,
+                &transaction::Scripting {
+                    scripts: apply.scripts,
+                    runner: apply.runner,
+                },
             ));
             apply.serve(ready);
         });
@@ -175,37 +179,22 @@ impl Apply<'_> {
     }
 
     /// Runs a script, isolated from readers like a transaction, then
-    /// serves the clients waiting on the keys it filled. An `EVAL`'s body
-    /// joins the cache first: the connection proposes only bodies that
-    /// compile, as Redis caches only those.
+    /// serves the clients waiting on the keys it filled.
     fn script(&mut self, db: usize, call: &ScriptCall) -> Outcome {
-        let body = match &call.source {
-            Source::Body(body) => {
-                self.scripts.insert(body.clone());
-                body.clone()
-            }
-            Source::Sha(sha) => match self.scripts.get(sha) {
-                Some(body) => body,
-                None => return encoded_error(NOSCRIPT_ERROR),
-            },
-        };
-        let Some(runner) = self.runner.cloned() else {
-            return encoded_error("ERR scripting is not available on this node");
-        };
         let mut encoded = None;
         self.isolated(&mut |apply| {
             let mut ready = Vec::new();
             let blocked = &*apply.blocked;
             let mut on_write = |db: usize, op: &WriteOp| blocked.ready_after(db, op, &mut ready);
-            encoded = Some(runner(&mut ScriptRun {
-                engine: apply.engine,
+            encoded = Some(script::run_at_apply(
+                apply.scripts,
+                apply.runner,
+                apply.engine,
                 db,
-                body: &body,
                 call,
-                now_ms: apply.now_ms,
-                read_only: false,
-                on_write: &mut on_write,
-            }));
+                apply.now_ms,
+                &mut on_write,
+            ));
             apply.serve(ready);
         });
         Outcome::Exec(ExecReply {
@@ -244,12 +233,4 @@ impl Apply<'_> {
             None => body(self),
         }
     }
-}
-
-/// An error line as a script's encoded reply.
-fn encoded_error(text: &str) -> Outcome {
-    Outcome::Exec(ExecReply {
-        encoded: Bytes::from(format!("-{text}\r\n")),
-        holes: Vec::new(),
-    })
 }

@@ -36,4 +36,4 @@ pub use script::{
     sha1_hex, ScriptCache, ScriptCall, ScriptRun, ScriptRunner, Source, NOSCRIPT_ERROR,
 };
 pub use staged::{Staged, INCOMPLETE_ERROR};
-pub use transaction::{execute, ExecReply, KeyOp, Queued, Transaction, Watch};
+pub use transaction::{execute, ExecReply, KeyOp, Queued, Scripting, Transaction, Watch};

@@ -52,6 +52,9 @@ pub struct ScriptCall {
     /// Seeds `math.random` and the commands that pick at random, drawn
     /// on the connection's node so every node draws the same.
     pub seed: u64,
+    /// `EVAL_RO`/`EVALSHA_RO` (run at apply inside a transaction): refuse
+    /// writes.
+    pub read_only: bool,
 }
 
 /// What a runner gets to run one script.
@@ -73,6 +76,49 @@ pub struct ScriptRun<'a> {
 
 /// Runs a script and returns its reply, encoded for the call's protocol.
 pub type ScriptRunner = Arc<dyn Fn(&mut ScriptRun<'_>) -> Bytes + Send + Sync>;
+
+/// Runs `call` at apply on database `db` at `now_ms` (the caller isolates
+/// it from readers): an `EVAL`'s body joins the cache first (connections
+/// propose only bodies that compile, as Redis caches only those), an
+/// `EVALSHA` takes its body from the cache or replies `NOSCRIPT`. Returns
+/// the reply, encoded for the call's protocol.
+pub fn run_at_apply(
+    scripts: &ScriptCache,
+    runner: Option<&ScriptRunner>,
+    engine: &Engine,
+    db: usize,
+    call: &ScriptCall,
+    now_ms: u64,
+    on_write: &mut dyn FnMut(usize, &WriteOp),
+) -> Bytes {
+    let body = match &call.source {
+        Source::Body(body) => {
+            scripts.insert(body.clone());
+            body.clone()
+        }
+        Source::Sha(sha) => match scripts.get(sha) {
+            Some(body) => body,
+            None => return error_line(NOSCRIPT_ERROR),
+        },
+    };
+    let Some(runner) = runner else {
+        return error_line("ERR scripting is not available on this node");
+    };
+    runner(&mut ScriptRun {
+        engine,
+        db,
+        body: &body,
+        call,
+        now_ms,
+        read_only: call.read_only,
+        on_write,
+    })
+}
+
+/// `text` as an encoded error reply.
+fn error_line(text: &str) -> Bytes {
+    Bytes::from(format!("-{text}\r\n"))
+}
 
 /// The SHA1 of `body` in lower-case hex, as Redis names scripts.
 pub fn sha1_hex(body: &[u8]) -> String {

@@ -39,7 +39,7 @@ pub mod multi;
 pub mod parse;
 mod pubsub;
 mod replication;
-mod scripting;
+pub mod scripting;
 mod server;
 mod sets;
 mod sort;

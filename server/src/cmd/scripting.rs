@@ -21,7 +21,7 @@ use redraft_engine::ReplySink;
 
 use super::flags::{MOVABLEKEYS, NOSCRIPT, READONLY, STALE};
 use super::{Action, CommandSpec, Ctx};
-use crate::apply::{sha1_hex, Op, ScriptCall, ScriptRun, Source, NOSCRIPT_ERROR};
+use crate::apply::{sha1_hex, Op, Queued, ScriptCall, ScriptRun, Source, NOSCRIPT_ERROR};
 use crate::raft::status::ReadGate;
 
 const fn spec(
@@ -137,12 +137,58 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], source: Source) -> Option<ScriptCall>
             args,
             resp3: ctx.client.resp3,
             seed: ctx.random_seed(),
+            read_only: false,
         }),
         Err(text) => {
             ctx.out.error_text(text);
             None
         }
     }
+}
+
+/// A script queued in `MULTI` (`args` with the command's name), as the
+/// transaction carries it: `None` if `name` is no script command. It runs
+/// at apply with the transaction, `EVAL_RO` and `EVALSHA_RO` refusing
+/// writes there.
+pub fn queued(
+    name: &str,
+    args: &[Bytes],
+    db: usize,
+    resp3: bool,
+    seeds: &mut dyn FnMut() -> u64,
+) -> Option<Queued> {
+    let read_only = match name {
+        "eval" | "evalsha" => false,
+        "eval_ro" | "evalsha_ro" => true,
+        _ => return None,
+    };
+    let fail = |text: String| Some(Queued::Fail(redraft_engine::Error::Text(text.into())));
+    let source = if name.starts_with("evalsha") {
+        match sha_of(&args[1]) {
+            Some(sha) => Source::Sha(sha),
+            None => return fail(NOSCRIPT_ERROR.to_string()),
+        }
+    } else {
+        if let Err(text) = crate::script::check(&args[1]) {
+            return fail(text);
+        }
+        Source::Body(args[1].clone())
+    };
+    let (keys, argv) = match keys_and_args(&args[1..]) {
+        Ok(split) => split,
+        Err(text) => return fail(text.to_string()),
+    };
+    Some(Queued::Script {
+        db: db as u8,
+        call: Box::new(ScriptCall {
+            source,
+            keys,
+            args: argv,
+            resp3,
+            seed: seeds(),
+            read_only,
+        }),
+    })
 }
 
 /// The body an `EVALSHA` names, from this node's cache (for one that may

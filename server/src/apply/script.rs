@@ -27,6 +27,10 @@ use parking_lot::RwLock;
 use redraft_engine::{Engine, WriteOp};
 use serde::{Deserialize, Serialize};
 
+/// The most Lua instructions a script runs before it stops with an error
+/// (the same on every node, so every node stops it at the same point).
+pub const SCRIPT_INSTRUCTIONS_MAX: u64 = 200_000_000;
+
 /// Redis's reply when `EVALSHA` names a script the cache lacks.
 pub const NOSCRIPT_ERROR: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
@@ -72,6 +76,8 @@ pub struct ScriptRun<'a> {
     pub read_only: bool,
     /// Sees every write the script applies.
     pub on_write: &'a mut dyn FnMut(usize, &WriteOp),
+    /// Stop the script after this many Lua instructions.
+    pub instructions_max: u64,
 }
 
 /// Runs a script and returns its reply, encoded for the call's protocol.
@@ -112,6 +118,7 @@ pub fn run_at_apply(
         now_ms,
         read_only: call.read_only,
         on_write,
+        instructions_max: SCRIPT_INSTRUCTIONS_MAX,
     })
 }
 

@@ -21,7 +21,9 @@ use redraft_engine::ReplySink;
 
 use super::flags::{MOVABLEKEYS, NOSCRIPT, READONLY, STALE};
 use super::{Action, CommandSpec, Ctx};
-use crate::apply::{sha1_hex, Op, Queued, ScriptCall, ScriptRun, Source, NOSCRIPT_ERROR};
+use crate::apply::{
+    sha1_hex, Op, Queued, ScriptCall, ScriptRun, Source, NOSCRIPT_ERROR, SCRIPT_INSTRUCTIONS_MAX,
+};
 use crate::raft::status::ReadGate;
 
 const fn spec(
@@ -304,6 +306,7 @@ fn run_here(ctx: &mut Ctx<'_>, body: &Bytes, call: ScriptCall) -> Action {
         now_ms: ctx.now_ms,
         read_only: true,
         on_write: &mut on_write,
+        instructions_max: SCRIPT_INSTRUCTIONS_MAX,
     });
     ctx.out.encoded(&encoded);
     Action::Replied

@@ -12,9 +12,10 @@
 //! - Deterministic: a run reads only the engine, the entry's time, the
 //!   call (body, keys, arguments, seed); `math.random` and every random
 //!   pick of a command draw from a generator seeded by the call's seed.
-//! - Bounded: a run stops after [`INSTRUCTIONS_MAX`] Lua instructions
-//!   (counted in steps of [`HOOK_STEP`]) with an error reply, so no script
-//!   can hang apply on a follower. The count is the same on every node,
+//! - Bounded: a run stops after `ScriptRun::instructions_max` Lua
+//!   instructions (`crate::apply::SCRIPT_INSTRUCTIONS_MAX`, counted in
+//!   steps of [`HOOK_STEP`]) with an error reply, so no script can hang
+//!   apply on a follower; `pcall` cannot catch that error. The count is the same on every node,
 //!   so every node stops it at the same point; writes made before keep,
 //!   as writes before any script error do.
 //! - An error of the script is its reply, never an error of apply.
@@ -33,8 +34,6 @@ use std::sync::Arc;
 use crate::apply::{ScriptRun, ScriptRunner};
 use crate::resp::ReplyWriter;
 
-/// The most Lua instructions one script runs.
-pub const INSTRUCTIONS_MAX: u64 = 200_000_000;
 /// How often (in instructions) the limit is checked.
 pub const HOOK_STEP: u32 = 10_000;
 

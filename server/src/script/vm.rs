@@ -11,7 +11,7 @@ use redraft_engine::Random;
 
 use super::call::{self, CallCtx};
 use super::convert::{frame_to_lua, Reply};
-use super::{HOOK_STEP, INSTRUCTIONS_MAX};
+use super::HOOK_STEP;
 use crate::apply::{sha1_hex, ScriptRun};
 use crate::resp::{decode_frame, Frame};
 
@@ -99,11 +99,12 @@ pub fn run(run: &mut ScriptRun<'_>) -> Result<Frame, String> {
     let sha = sha1_hex(run.body);
     let executed = Rc::new(Cell::new(0u64));
     let counter = executed.clone();
+    let instructions_max = run.instructions_max;
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(HOOK_STEP),
         move |_, _| {
             counter.set(counter.get() + u64::from(HOOK_STEP));
-            if counter.get() > INSTRUCTIONS_MAX {
+            if counter.get() > instructions_max {
                 return Err(mlua::Error::runtime("instruction limit"));
             }
             Ok(VmState::Continue)
@@ -126,7 +127,7 @@ pub fn run(run: &mut ScriptRun<'_>) -> Result<Frame, String> {
         let limit = executed.clone();
         globals.raw_set(
             "__redraft_limited",
-            lua.create_function(move |_, ()| Ok(limit.get() > INSTRUCTIONS_MAX))?,
+            lua.create_function(move |_, ()| Ok(limit.get() > instructions_max))?,
         )?;
         globals.raw_set(
             "__redraft_call",
@@ -151,9 +152,9 @@ pub fn run(run: &mut ScriptRun<'_>) -> Result<Frame, String> {
             error_frame(&value, &sha)
         })
     });
-    if executed.get() > INSTRUCTIONS_MAX {
+    if executed.get() > instructions_max {
         return Ok(Frame::Error(Bytes::from(format!(
-            "ERR script exceeded the limit of {INSTRUCTIONS_MAX} Lua instructions, script: {sha}"
+            "ERR script exceeded the limit of {instructions_max} Lua instructions, script: {sha}"
         ))));
     }
     outcome.map_err(|error| format!("ERR Error running script {sha}, {error}"))
@@ -309,7 +310,72 @@ pub fn format_number(n: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::format_number;
+    use super::*;
+    use crate::apply::{ScriptCall, Source};
+    use redraft_engine::Engine;
+
+    /// Runs `body` on `engine` with an instruction limit of `limit`.
+    fn run_limited(engine: &Engine, body: &str, limit: u64) -> Frame {
+        let call = ScriptCall {
+            source: Source::Body(Bytes::copy_from_slice(body.as_bytes())),
+            keys: Vec::new(),
+            args: Vec::new(),
+            resp3: false,
+            seed: 1,
+            read_only: false,
+        };
+        let mut on_write = |_: usize, _: &redraft_engine::WriteOp| {};
+        run(&mut ScriptRun {
+            engine,
+            db: 0,
+            body: body.as_bytes(),
+            call: &call,
+            now_ms: 1,
+            read_only: false,
+            on_write: &mut on_write,
+            instructions_max: limit,
+        })
+        .unwrap()
+    }
+
+    fn is_limit_error(frame: &Frame) -> bool {
+        matches!(frame, Frame::Error(text) if text.starts_with(b"ERR script exceeded the limit of 100000 Lua instructions"))
+    }
+
+    #[test]
+    fn a_script_stops_at_the_instruction_limit_and_keeps_its_writes() {
+        let engine = Engine::new();
+        let looping = "redis.call('set', 'before', '1') while true do end";
+        assert!(is_limit_error(&run_limited(&engine, looping, 100_000)));
+        let mut out = bytes::BytesMut::new();
+        let mut writer = crate::resp::ReplyWriter::new(&mut out, false);
+        let query = redraft_engine::Query::Get {
+            key: Bytes::from_static(b"before"),
+        };
+        engine.query(0, &query, 1, &mut writer);
+        assert_eq!(&out[..], b"$1\r\n1\r\n", "the write before the limit stays");
+    }
+
+    #[test]
+    fn pcall_cannot_swallow_the_instruction_limit() {
+        let engine = Engine::new();
+        for body in [
+            "while true do pcall(function() while true do end end) end",
+            "while true do xpcall(function() while true do end end, function() end) end",
+            "while true do pcall(error, 'x') end",
+        ] {
+            assert!(
+                is_limit_error(&run_limited(&engine, body, 100_000)),
+                "{body}"
+            );
+        }
+        let quick = run_limited(
+            &engine,
+            "local n = 0 for i = 1, 1000 do n = n + i end return n",
+            100_000,
+        );
+        assert_eq!(quick, Frame::Integer(500_500));
+    }
 
     #[test]
     fn numbers_format_as_c_does_with_17_digits() {

@@ -201,6 +201,23 @@ const CASES: &[&[&str]] = &[
     &["EVAL", "return redis.log('x', 'y')", "0"],
     &["EVAL", "return redis.set_repl(redis.REPL_ALL)", "0"],
     &["EVAL", "return redis.set_repl(9)", "0"],
+    // cjson.
+    &["EVAL", "return cjson.encode({1, 2.5, 'a/b', true, {x=1}})", "0"],
+    &["EVAL", "return cjson.encode({})", "0"],
+    &["EVAL", "return cjson.encode({[1]=1, [3]=3})", "0"],
+    &["EVAL", "return cjson.encode({name='n', list={1, 2}})", "0"],
+    &["EVAL", r#"return cjson.encode('q"\\\n\1\127')"#, "0"],
+    &["EVAL", "return cjson.encode(1/3)", "0"],
+    &["EVAL", "return cjson.encode(1e20)", "0"],
+    &["EVAL", "return cjson.encode(cjson.null)", "0"],
+    &["EVAL", "return cjson.encode({[1]=1, [100]=2})", "0"],
+    &["EVAL", "return cjson.encode(function() end)", "0"],
+    &["EVAL", "local t = cjson.decode('{\"a\":[1,2,{\"b\":null}],\"c\":\"d\"}'); return {t.a[1], t.a[2], t.c, tostring(t.a[3].b == cjson.null)}", "0"],
+    &["EVAL", "return cjson.decode('[1.5, \"x\", true, false]')", "0"],
+    &["EVAL", "return cjson.encode(cjson.decode('{\"k\":[1,2,3]}'))", "0"],
+    &["EVAL", "return type(cjson.decode('null'))", "0"],
+    &["EVAL", "local ok, e = pcall(cjson.encode, function() end); return e", "0"],
+    &["EVAL", "\nlocal x = cjson.encode({[1]=1, [50]=2})", "0"],
     // Writes made before an error are kept.
     &[
         "EVAL",

@@ -3,8 +3,8 @@
 //! for a read-only one.
 //!
 //! Each run gets a fresh Lua 5.1 state (mlua, vendored): the `base`,
-//! `table`, `string` and `math` libraries, the `redis` table, `KEYS` and
-//! `ARGV`, and globals protected as Redis 7 protects them. Nothing of one
+//! `table`, `string` and `math` libraries, `cjson`, the `redis` table,
+//! `KEYS` and `ARGV`, and globals protected as Redis 7 protects them. Nothing of one
 //! run survives into the next, so no script can leave state that makes
 //! nodes differ.
 //!
@@ -21,6 +21,7 @@
 //! - An error of the script is its reply, never an error of apply.
 
 mod call;
+mod cjson;
 mod convert;
 mod redis_lib;
 mod shebang;

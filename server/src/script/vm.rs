@@ -24,11 +24,22 @@ const PRELUDE: &str = r#"
 local getinfo, rawpcall, rawxpcall, error, type, tostring, rawget =
   debug.getinfo, pcall, xpcall, error, type, tostring, rawget
 local limited, rcall = __redraft_limited, __redraft_call
+-- The message of mlua's error userdata (a Rust function's error).
+local function message(err)
+  local text = tostring(err):gsub('^runtime error: ', ''):gsub('\n?stack traceback:.*$', '')
+  return text
+end
 function __redraft_handler(err)
   local level = 2
   local i = getinfo(level, 'nSl')
   if i and i.what == 'C' then level = level + 1; i = getinfo(level, 'nSl') end
   if i and i.source == '@redraft_prelude' then level = level + 1; i = getinfo(level, 'nSl') end
+  if type(err) == 'userdata' then
+    err = message(err)
+    if i and i.currentline and i.currentline > 0 then
+      err = i.short_src .. ':' .. i.currentline .. ': ' .. err
+    end
+  end
   if type(err) ~= 'table' then err = {err = 'ERR ' .. tostring(err)} end
   if i then err['source'] = i.source; err['line'] = i.currentline end
   return err
@@ -44,6 +55,7 @@ local function plain(ok, ...)
   if not ok then
     local e = ...
     if type(e) == 'table' and type(rawget(e, 'err')) == 'string' then return false, rawget(e, 'err') end
+    if type(e) == 'userdata' then return false, message(e) end
   end
   return ok, ...
 end
@@ -135,6 +147,7 @@ pub fn run(run: &mut ScriptRun<'_>) -> Result<Frame, String> {
         )?;
         let rcall: mlua::Function = globals.raw_get("__redraft_call")?;
         set_raising(&lua, &redis, "call", rcall)?;
+        super::cjson::install(&lua)?;
         super::redis_lib::install(&lua, &redis, scope, &ctx, &math_random)?;
         lua.load(PRELUDE).set_name("@redraft_prelude").exec()?;
         set_array(&lua, "KEYS", &run.call.keys)?;
@@ -201,7 +214,10 @@ pub fn set_raising(
 /// tail-called, and the error would lose the script's line), and an error
 /// is raised as the table Redis raises. It calls its Rust body with its
 /// arguments and raises the first result if the second is true; it holds
-/// no Rust value that needs dropping when `lua_error` unwinds.
+/// no Rust value that needs dropping when `lua_error` unwinds. (Other
+/// Rust functions, `cjson`'s, raise mlua's error userdata; PRELUDE's
+/// handler and `pcall` turn it into its message, the handler with the
+/// caller's position as `luaL_error` gives it.)
 unsafe extern "C-unwind" fn raising<const N: usize>(
     state: *mut mlua::ffi::lua_State,
 ) -> std::ffi::c_int {
@@ -287,25 +303,33 @@ fn redis_call(
 
 /// A Lua number as Redis passes it to a command: C's `%.17g`.
 pub fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e17 {
-        return format!("{}", n as i64);
+    format_g(n, 17)
+}
+
+/// C's `%.<precision>g` of a finite `n`.
+pub fn format_g(n: f64, precision: usize) -> String {
+    if n == 0.0 {
+        return if n.is_sign_negative() { "-0" } else { "0" }.to_string();
     }
-    let text = format!("{n:.16e}");
-    // %.17g: 17 significant digits, shortest of fixed or exponent form.
+    let text = format!("{n:.*e}", precision - 1);
     let (mantissa, exponent) = text.split_once('e').expect("exponent form");
     let exponent: i32 = exponent.parse().expect("an exponent");
-    if (-4..17).contains(&exponent) {
-        let decimals = (16 - exponent).max(0) as usize;
-        let fixed = format!("{n:.decimals$}");
-        let fixed = fixed.trim_end_matches('0').trim_end_matches('.');
-        return fixed.to_string();
+    if exponent < -4 || exponent >= precision as i32 {
+        let mantissa = trim_fraction(mantissa);
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{mantissa}e{sign}{:02}", exponent.abs());
     }
-    let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
-    format!(
-        "{mantissa}e{}{:02}",
-        if exponent < 0 { '-' } else { '+' },
-        exponent.abs()
-    )
+    let decimals = (precision as i32 - 1 - exponent).max(0) as usize;
+    trim_fraction(&format!("{n:.decimals$}")).to_string()
+}
+
+/// `text` without the trailing zeros of its fraction (and a bare point).
+fn trim_fraction(text: &str) -> &str {
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text
+    }
 }
 
 #[cfg(test)]
@@ -385,8 +409,19 @@ mod tests {
             (0.5, "0.5"),
             (2.2, "2.2000000000000002"),
             (1e20, "1e+20"),
+            (100.0, "100"),
+            (1e17, "1e+17"),
+            (0.0001, "0.0001"),
+            (0.00001, "1.0000000000000001e-05"),
         ] {
             assert_eq!(format_number(n), text);
+        }
+        for (n, text) in [
+            (0.1, "0.1"),
+            (1.0 / 3.0, "0.33333333333333"),
+            (1e15, "1e+15"),
+        ] {
+            assert_eq!(format_g(n, 14), text);
         }
     }
 }

@@ -251,16 +251,24 @@ fn eval_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
 }
 
 fn evalsha_ro(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
-    let body = sha_of(&args[0]).and_then(|sha| cached(ctx, &sha));
+    // As Redis: the SHA1's length, then the key count, then the cache.
+    let Some(sha) = sha_of(&args[0]) else {
+        ctx.out.error_text(NOSCRIPT_ERROR);
+        return Action::Replied;
+    };
+    if let Err(text) = keys_and_args(args) {
+        ctx.out.error_text(text);
+        return Action::Replied;
+    }
     if ctx.writes_pending {
         // A pending SCRIPT LOAD of this connection may add it.
         return Action::WaitForWrites;
     }
-    let Some(body) = body else {
+    let Some(body) = cached(ctx, &sha) else {
         ctx.out.error_text(NOSCRIPT_ERROR);
         return Action::Replied;
     };
-    let Some(call) = call(ctx, args, Source::Sha(sha1_hex(&body))) else {
+    let Some(call) = call(ctx, args, Source::Sha(sha)) else {
         return Action::Replied;
     };
     run_here(ctx, &body, call)

@@ -55,6 +55,13 @@ pub enum Queued {
     Fail(redraft_engine::Error),
     /// `EVAL`/`EVALSHA` (and their `_RO` forms), on database `db`.
     Script { db: u8, call: Box<ScriptCall> },
+    /// `SCRIPT LOAD`: caches the body; replies its SHA1.
+    ScriptLoad(Bytes),
+    /// `SCRIPT FLUSH`: empties the script cache.
+    ScriptFlush,
+    /// `SCRIPT EXISTS`: whether each SHA1 is cached at this point of the
+    /// transaction (`None`: an argument that names no SHA1).
+    ScriptExists(Vec<Option<String>>),
 }
 
 /// What a transaction's scripts run with.
@@ -126,6 +133,20 @@ pub fn execute(
                     on_write,
                 );
                 out.encoded(&encoded);
+            }
+            Queued::ScriptLoad(body) => out.bulk(scripting.scripts.insert(body.clone()).as_bytes()),
+            Queued::ScriptFlush => {
+                scripting.scripts.clear();
+                out.ok();
+            }
+            Queued::ScriptExists(shas) => {
+                out.array(shas.len());
+                for sha in shas {
+                    let known = sha
+                        .as_ref()
+                        .is_some_and(|sha| scripting.scripts.contains(sha));
+                    out.int(i64::from(known));
+                }
             }
         }
     }

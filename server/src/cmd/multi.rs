@@ -164,7 +164,17 @@ pub fn allowed_in_multi(spec: &CommandSpec) -> bool {
 /// `SELECT` also moves the database the commands after it are parsed
 /// for.)
 pub fn runs_locally(spec: &CommandSpec) -> bool {
-    spec.parse.is_none() && !matches!(spec.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro")
+    spec.parse.is_none()
+        && !matches!(
+            spec.name,
+            "eval"
+                | "evalsha"
+                | "eval_ro"
+                | "evalsha_ro"
+                | "script|load"
+                | "script|flush"
+                | "script|exists"
+        )
 }
 
 /// Redis's error for a command refused inside `MULTI`.
@@ -315,6 +325,10 @@ mod tests {
             // Scripts run at apply with the transaction.
             (&["eval", "return 1", "0"], false),
             (&["evalsha_ro", "x", "0"], false),
+            (&["script", "load", "return 1"], false),
+            (&["script", "flush"], false),
+            (&["script", "exists", "x"], false),
+            (&["script", "help"], true),
         ];
         for (words, local) in cases {
             let args = args(words);
@@ -360,7 +374,10 @@ mod tests {
                 } => "write",
                 Queued::Local => "local",
                 Queued::Fail(_) => "fail",
-                Queued::Script { .. } => "script",
+                Queued::Script { .. }
+                | Queued::ScriptLoad(_)
+                | Queued::ScriptFlush
+                | Queued::ScriptExists(_) => "script",
             })
             .collect();
         assert_eq!(

@@ -148,10 +148,10 @@ fn call(ctx: &mut Ctx<'_>, args: &[Bytes], source: Source) -> Option<ScriptCall>
     }
 }
 
-/// A script queued in `MULTI` (`args` with the command's name), as the
-/// transaction carries it: `None` if `name` is no script command. It runs
-/// at apply with the transaction, `EVAL_RO` and `EVALSHA_RO` refusing
-/// writes there.
+/// A scripting command queued in `MULTI` (`args` with the command's name;
+/// `name` the effective spec's), as the transaction carries it: `None` if
+/// it is none of `EVAL*`, `SCRIPT LOAD|FLUSH|EXISTS`. They run at apply
+/// with the transaction, `EVAL_RO` and `EVALSHA_RO` refusing writes there.
 pub fn queued(
     name: &str,
     args: &[Bytes],
@@ -159,12 +159,28 @@ pub fn queued(
     resp3: bool,
     seeds: &mut dyn FnMut() -> u64,
 ) -> Option<Queued> {
+    let fail = |text: String| Some(Queued::Fail(redraft_engine::Error::Text(text.into())));
     let read_only = match name {
         "eval" | "evalsha" => false,
         "eval_ro" | "evalsha_ro" => true,
+        "script|load" => {
+            return match crate::script::check(&args[2]) {
+                Ok(_) => Some(Queued::ScriptLoad(args[2].clone())),
+                Err(text) => fail(text),
+            };
+        }
+        "script|exists" => {
+            let shas = args[2..].iter().map(|arg| sha_of(arg)).collect();
+            return Some(Queued::ScriptExists(shas));
+        }
+        "script|flush" => {
+            return match flush_mode_ok(&args[2..]) {
+                true => Some(Queued::ScriptFlush),
+                false => fail(FLUSH_MODE_ERROR.to_string()),
+            };
+        }
         _ => return None,
     };
-    let fail = |text: String| Some(Queued::Fail(redraft_engine::Error::Text(text.into())));
     let source = if name.starts_with("evalsha") {
         match sha_of(&args[1]) {
             Some(sha) => Source::Sha(sha),
@@ -362,15 +378,22 @@ fn script_exists(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
     Action::Replied
 }
 
-fn script_flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+/// Redis's reply to a `SCRIPT FLUSH` mode it does not know.
+const FLUSH_MODE_ERROR: &str = "ERR SCRIPT FLUSH only support SYNC|ASYNC option";
+
+/// Whether `args` (after `SCRIPT FLUSH`) is a mode Redis accepts.
+fn flush_mode_ok(args: &[Bytes]) -> bool {
     match args {
-        [] => {}
-        [mode] if mode.eq_ignore_ascii_case(b"sync") || mode.eq_ignore_ascii_case(b"async") => {}
-        _ => {
-            ctx.out
-                .error_text("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
-            return Action::Replied;
-        }
+        [] => true,
+        [mode] => mode.eq_ignore_ascii_case(b"sync") || mode.eq_ignore_ascii_case(b"async"),
+        _ => false,
+    }
+}
+
+fn script_flush(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Action {
+    if !flush_mode_ok(args) {
+        ctx.out.error_text(FLUSH_MODE_ERROR);
+        return Action::Replied;
     }
     Action::Propose(Op::ScriptFlush)
 }

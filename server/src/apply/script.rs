@@ -31,6 +31,11 @@ use serde::{Deserialize, Serialize};
 /// (the same on every node, so every node stops it at the same point).
 pub const SCRIPT_INSTRUCTIONS_MAX: u64 = 200_000_000;
 
+/// The most memory (bytes) a script's Lua state may allocate; past it an
+/// allocation fails with Lua's "not enough memory" error, at the same
+/// point on every node (allocation is deterministic for one build).
+pub const SCRIPT_MEMORY_MAX: usize = 512 << 20;
+
 /// Redis's reply when `EVALSHA` names a script the cache lacks.
 pub const NOSCRIPT_ERROR: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
@@ -78,6 +83,8 @@ pub struct ScriptRun<'a> {
     pub on_write: &'a mut dyn FnMut(usize, &WriteOp),
     /// Stop the script after this many Lua instructions.
     pub instructions_max: u64,
+    /// Fail the script's allocations past this many bytes.
+    pub memory_max: usize,
 }
 
 /// Runs a script and returns its reply, encoded for the call's protocol.
@@ -119,6 +126,7 @@ pub fn run_at_apply(
         read_only: call.read_only,
         on_write,
         instructions_max: SCRIPT_INSTRUCTIONS_MAX,
+        memory_max: SCRIPT_MEMORY_MAX,
     })
 }
 

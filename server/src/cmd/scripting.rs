@@ -23,6 +23,7 @@ use super::flags::{MOVABLEKEYS, NOSCRIPT, READONLY, STALE};
 use super::{Action, CommandSpec, Ctx};
 use crate::apply::{
     sha1_hex, Op, Queued, ScriptCall, ScriptRun, Source, NOSCRIPT_ERROR, SCRIPT_INSTRUCTIONS_MAX,
+    SCRIPT_MEMORY_MAX,
 };
 use crate::raft::status::ReadGate;
 
@@ -331,6 +332,7 @@ fn run_here(ctx: &mut Ctx<'_>, body: &Bytes, call: ScriptCall) -> Action {
         read_only: true,
         on_write: &mut on_write,
         instructions_max: SCRIPT_INSTRUCTIONS_MAX,
+        memory_max: SCRIPT_MEMORY_MAX,
     });
     ctx.out.encoded(&encoded);
     Action::Replied

@@ -107,6 +107,8 @@ fn compile(lua: &Lua, source: &[u8]) -> Result<mlua::Function, String> {
 pub fn run(run: &mut ScriptRun<'_>) -> Result<Frame, String> {
     let shebang = super::parse_shebang(run.body)?;
     let lua = new_state().map_err(|e| format!("ERR {e}"))?;
+    lua.set_memory_limit(run.memory_max)
+        .map_err(|e| format!("ERR {e}"))?;
     let function = compile(&lua, &run.body[shebang.skip..])?;
     let sha = sha1_hex(run.body);
     let executed = Rc::new(Cell::new(0u64));
@@ -247,9 +249,17 @@ fn set_array(lua: &Lua, name: &str, items: &[Bytes]) -> mlua::Result<()> {
 /// handler): `-<err> script: <sha>, on <source>:<line>.`
 fn error_frame(value: &Value, sha: &str) -> Frame {
     let Value::Table(table) = value else {
-        return Frame::Error(Bytes::from(format!(
-            "ERR Error running script {sha}, execution failure"
-        )));
+        // The handler did not run or could not make its table (Lua out
+        // of memory): Redis's reply for an error that is no table.
+        let message = match value {
+            Value::String(text) => text.to_string_lossy(),
+            Value::Error(error) => error.to_string(),
+            _ => "execution failure".to_string(),
+        };
+        let message: String = message.chars().take(100).collect();
+        return Frame::Error(Bytes::from(
+            format!("ERR Error running script {sha}, {message}").replace(['\r', '\n'], " "),
+        ));
     };
     let message = match table.raw_get::<Value>("err") {
         Ok(Value::String(text)) => text.to_string_lossy(),
@@ -340,6 +350,11 @@ mod tests {
 
     /// Runs `body` on `engine` with an instruction limit of `limit`.
     fn run_limited(engine: &Engine, body: &str, limit: u64) -> Frame {
+        run_bounded(engine, body, limit, 64 << 20)
+    }
+
+    /// Runs `body` with both limits given.
+    fn run_bounded(engine: &Engine, body: &str, limit: u64, memory_max: usize) -> Frame {
         let call = ScriptCall {
             source: Source::Body(Bytes::copy_from_slice(body.as_bytes())),
             keys: Vec::new(),
@@ -358,6 +373,7 @@ mod tests {
             read_only: false,
             on_write: &mut on_write,
             instructions_max: limit,
+            memory_max,
         })
         .unwrap()
     }
@@ -378,6 +394,20 @@ mod tests {
         };
         engine.query(0, &query, 1, &mut writer);
         assert_eq!(&out[..], b"$1\r\n1\r\n", "the write before the limit stays");
+    }
+
+    #[test]
+    fn a_script_stops_at_the_memory_limit() {
+        let engine = Engine::new();
+        let body =
+            "local t = {} for i = 1, 100 do t[i] = string.rep('x', 16 * 1024 * 1024) .. i end";
+        let frame = run_limited(&engine, body, u64::MAX);
+        assert!(
+            matches!(&frame, Frame::Error(text)
+                if text.starts_with(b"ERR Error running script ")
+                    && text.windows(6).any(|w| w == b"memory")),
+            "{frame:?}"
+        );
     }
 
     #[test]

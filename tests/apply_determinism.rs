@@ -14,7 +14,8 @@
 use bytes::Bytes;
 use redraft_engine::{Blocked, Engine, WaiterId};
 use redraft_server::apply::{
-    apply_request, Command, GroupState, Op, Outcome, Request, Staged, Transaction, Watch,
+    apply_request, Command, GroupState, Op, Outcome, Request, ScriptCache, ScriptRunner, Staged,
+    Transaction, Watch,
 };
 use redraft_server::cmd::multi;
 use redraft_server::cmd::{self, KeyCommand, Parse};
@@ -44,6 +45,8 @@ struct Node {
     clock_ms: u64,
     blocked: Blocked,
     staged: Staged,
+    scripts: ScriptCache,
+    runner: ScriptRunner,
 }
 
 impl Node {
@@ -53,6 +56,8 @@ impl Node {
             clock_ms: 0,
             blocked: Blocked::default(),
             staged: Staged::default(),
+            scripts: ScriptCache::default(),
+            runner: redraft_server::script::runner(),
         }
     }
 
@@ -65,6 +70,8 @@ impl Node {
                 clock_ms: &mut self.clock_ms,
                 blocked: &mut self.blocked,
                 staged: &mut self.staged,
+                scripts: &self.scripts,
+                runner: Some(&self.runner),
             },
             None,
             request,

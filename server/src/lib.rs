@@ -30,6 +30,7 @@ pub mod pubsub;
 pub mod raft;
 pub mod resp;
 pub mod route;
+pub mod script;
 pub mod server;
 pub mod session;
 pub mod shared;

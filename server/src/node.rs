@@ -216,6 +216,7 @@ async fn boot(
     let state_machine =
         StateMachine::open(shared.engine.clone(), &config.data_dir.join("snapshot"))?;
     state_machine.set_counters(shared.raft.counters.clone());
+    state_machine.set_scripting(shared.scripts.clone(), crate::script::runner());
     let router = Arc::new(Router::new(
         make_origin(node_id),
         shared.inboxes.clone(),

@@ -75,6 +75,9 @@ pub struct Shared {
     pub pubsub: crate::pubsub::PubSub,
     /// Keeps transactions isolated from network-thread ticks.
     pub tx_gate: crate::tx_gate::TxGate,
+    /// The replicated script cache (changed at apply; read by `SCRIPT
+    /// EXISTS` and the read-only scripts).
+    pub scripts: Arc<crate::apply::ScriptCache>,
     /// Connections blocked on keys (BLPOP and the like).
     pub blocking: Arc<crate::blocking::Blocking>,
     pub executors: Box<[ExecutorStats]>,
@@ -141,6 +144,7 @@ impl Shared {
             pubsub: crate::pubsub::PubSub::default(),
             tx_gate: crate::tx_gate::TxGate::new(config.threads),
             shutdown: crate::shutdown::Shutdown::default(),
+            scripts: Arc::default(),
             blocking: Arc::default(),
             executors,
             command_stats: crate::metrics::commands::CommandStats::new(commands),

@@ -7,8 +7,10 @@ use bytes::Bytes;
 use redraft_engine::{Blocked, Engine, Reply, WaiterId, WriteOp};
 
 use super::ops::{Op, Outcome, Request};
+use super::script::{self, ScriptCache, ScriptCall, ScriptRunner};
 use super::staged::Staged;
 use super::transaction;
+use super::transaction::ExecReply;
 
 /// Runs its argument so that no reader on this node sees it half done
 /// (the node's transaction gate, held exclusively).
@@ -23,6 +25,10 @@ pub struct GroupState<'a> {
     pub blocked: &'a mut Blocked,
     /// Parts of large writes not yet assembled.
     pub staged: &'a mut Staged,
+    /// The script cache.
+    pub scripts: &'a ScriptCache,
+    /// Runs scripts; without one a script replies an error.
+    pub runner: Option<&'a ScriptRunner>,
 }
 
 /// Applies one entry's batch of commands at its time: its stamp, or the
@@ -44,6 +50,8 @@ pub fn apply_request(
         isolate,
         now_ms,
         waiters,
+        scripts: state.scripts,
+        runner: state.runner,
     };
     let staged = state.staged;
     request
@@ -82,6 +90,8 @@ struct Apply<'a> {
     now_ms: u64,
     /// Blocked commands whose wait ended, with their replies.
     waiters: &'a mut Vec<(WaiterId, Outcome)>,
+    scripts: &'a ScriptCache,
+    runner: Option<&'a ScriptRunner>,
 }
 
 impl Apply<'_> {
@@ -113,6 +123,14 @@ impl Apply<'_> {
                 if let Some(ended) = self.blocked.unblock(id) {
                     self.waiters.push((ended.id, Outcome::Applied(ended.reply)));
                 }
+                Outcome::Applied(Reply::Ok)
+            }
+            Op::Script(call) => self.script(db, call),
+            Op::ScriptLoad(body) => {
+                Outcome::Applied(Reply::Bulk(Bytes::from(self.scripts.insert(body.clone()))))
+            }
+            Op::ScriptFlush => {
+                self.scripts.clear();
                 Outcome::Applied(Reply::Ok)
             }
             Op::Part { .. } | Op::Assembled { .. } => {
@@ -150,10 +168,39 @@ impl Apply<'_> {
                 transaction,
                 apply.now_ms,
                 &mut on_write,
+                &transaction::Scripting {
+                    scripts: apply.scripts,
+                    runner: apply.runner,
+                },
             ));
             apply.serve(ready);
         });
         Outcome::Exec(encoded.expect("the transaction ran"))
+    }
+
+    /// Runs a script, isolated from readers like a transaction, then
+    /// serves the clients waiting on the keys it filled.
+    fn script(&mut self, db: usize, call: &ScriptCall) -> Outcome {
+        let mut encoded = None;
+        self.isolated(&mut |apply| {
+            let mut ready = Vec::new();
+            let blocked = &*apply.blocked;
+            let mut on_write = |db: usize, op: &WriteOp| blocked.ready_after(db, op, &mut ready);
+            encoded = Some(script::run_at_apply(
+                apply.scripts,
+                apply.runner,
+                apply.engine,
+                db,
+                call,
+                apply.now_ms,
+                &mut on_write,
+            ));
+            apply.serve(ready);
+        });
+        Outcome::Exec(ExecReply {
+            encoded: encoded.expect("the script ran"),
+            holes: Vec::new(),
+        })
     }
 
     /// A blocking command's first attempt: pops like `write`, or, if

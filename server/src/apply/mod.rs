@@ -26,10 +26,15 @@
 
 mod entry;
 mod ops;
+mod script;
 mod staged;
 mod transaction;
 
 pub use entry::{apply_request, GroupState, Isolate};
 pub use ops::{Command, Op, Outcome, Request};
+pub use script::{
+    sha1_hex, ScriptCache, ScriptCall, ScriptRun, ScriptRunner, Source, NOSCRIPT_ERROR,
+    SCRIPT_INSTRUCTIONS_MAX, SCRIPT_MEMORY_MAX,
+};
 pub use staged::{Staged, INCOMPLETE_ERROR};
-pub use transaction::{execute, ExecReply, KeyOp, Queued, Transaction, Watch};
+pub use transaction::{execute, ExecReply, KeyOp, Queued, Scripting, Transaction, Watch};

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use redraft_engine::{Reply, WriteOp};
 use serde::{Deserialize, Serialize};
 
+use super::script::ScriptCall;
 use super::transaction::{ExecReply, Transaction};
 
 /// The payload of one normal Raft entry: a batch of writes.
@@ -67,6 +68,13 @@ pub enum Op {
     /// Upload `upload` of the entry's origin is complete at `total` bytes:
     /// apply the write it holds.
     Assembled { upload: u64, total: u64 },
+    /// `EVAL`/`EVALSHA`: runs the script at apply (see `super::script`);
+    /// its reply is an `Outcome::Exec` without holes.
+    Script(Box<ScriptCall>),
+    /// `SCRIPT LOAD`: caches the body; replies its SHA1.
+    ScriptLoad(Bytes),
+    /// `SCRIPT FLUSH`: empties the script cache.
+    ScriptFlush,
 }
 
 /// What happened to a write (or a read check), as a connection sees it.
@@ -76,7 +84,8 @@ pub enum Outcome {
     Applied(Reply),
     /// An `EXEC` was committed and applied: its replies, encoded for the
     /// connection's protocol, with holes for the commands the
-    /// connection's node runs itself.
+    /// connection's node runs itself. A script's reply comes encoded the
+    /// same way, without holes.
     Exec(ExecReply),
     /// The write was not applied, or its fate is unknown; the full error
     /// line to send, without the leading `-` (for example `MOVED 0 h:p`).

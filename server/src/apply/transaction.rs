@@ -6,12 +6,13 @@
 //! replies from the state as the transaction has left it so far, a write
 //! is applied on the spot. The replies are encoded for the connection's
 //! protocol into one array, with a hole for each command the connection's
-//! node runs itself.
+//! node runs itself. A queued script runs at apply as an `EVAL` does.
 
 use bytes::{Bytes, BytesMut};
 use redraft_engine::{Engine, Query, ReplySink, WriteOp};
 use serde::{Deserialize, Serialize};
 
+use super::script::{run_at_apply, ScriptCache, ScriptCall, ScriptRunner};
 use crate::resp::ReplyWriter;
 
 /// A keyspace command as a transaction carries it to apply.
@@ -52,6 +53,21 @@ pub enum Queued {
     Local,
     /// A command whose arguments failed to parse at `EXEC`: its reply.
     Fail(redraft_engine::Error),
+    /// `EVAL`/`EVALSHA` (and their `_RO` forms), on database `db`.
+    Script { db: u8, call: Box<ScriptCall> },
+    /// `SCRIPT LOAD`: caches the body; replies its SHA1.
+    ScriptLoad(Bytes),
+    /// `SCRIPT FLUSH`: empties the script cache.
+    ScriptFlush,
+    /// `SCRIPT EXISTS`: whether each SHA1 is cached at this point of the
+    /// transaction (`None`: an argument that names no SHA1).
+    ScriptExists(Vec<Option<String>>),
+}
+
+/// What a transaction's scripts run with.
+pub struct Scripting<'a> {
+    pub scripts: &'a ScriptCache,
+    pub runner: Option<&'a ScriptRunner>,
 }
 
 /// What apply answers for a transaction: the `EXEC` reply, encoded, with
@@ -73,6 +89,7 @@ pub fn execute(
     transaction: &Transaction,
     now_ms: u64,
     on_write: &mut dyn FnMut(usize, &redraft_engine::WriteOp),
+    scripting: &Scripting<'_>,
 ) -> ExecReply {
     let mut reply = BytesMut::new();
     let mut holes = Vec::new();
@@ -105,6 +122,32 @@ pub fn execute(
             }
             Queued::Local => holes.push(reply.len()),
             Queued::Fail(error) => out.error(error),
+            Queued::Script { db, call } => {
+                let encoded = run_at_apply(
+                    scripting.scripts,
+                    scripting.runner,
+                    engine,
+                    usize::from(*db),
+                    call,
+                    now_ms,
+                    on_write,
+                );
+                out.encoded(&encoded);
+            }
+            Queued::ScriptLoad(body) => out.bulk(scripting.scripts.insert(body.clone()).as_bytes()),
+            Queued::ScriptFlush => {
+                scripting.scripts.clear();
+                out.ok();
+            }
+            Queued::ScriptExists(shas) => {
+                out.array(shas.len());
+                for sha in shas {
+                    let known = sha
+                        .as_ref()
+                        .is_some_and(|sha| scripting.scripts.contains(sha));
+                    out.int(i64::from(known));
+                }
+            }
         }
     }
     ExecReply {

@@ -40,6 +40,7 @@ pub mod multi;
 pub mod parse;
 mod pubsub;
 mod replication;
+pub mod scripting;
 mod server;
 mod sets;
 mod sort;
@@ -145,6 +146,10 @@ pub enum Action {
     CheckThenRetry,
     /// Propose this transaction (`EXEC`) and reply with its replies.
     Exec(Box<multi::Exec>),
+    /// Propose `op` (a script, `SCRIPT LOAD`, `SCRIPT FLUSH`: commands
+    /// Redis does not flag as writes, redirected by the connection) and
+    /// reply with its outcome.
+    Propose(crate::apply::Op),
 }
 
 /// The state a handler works with.
@@ -361,6 +366,7 @@ pub fn table() -> &'static [&'static CommandSpec] {
             dump::COMMANDS,
             diag::COMMANDS,
             functions::COMMANDS,
+            scripting::COMMANDS,
         ] {
             all.extend(group.iter());
         }
@@ -622,6 +628,12 @@ mod tests {
         // Takes its keys' stamps for this connection's next EXEC; it is
         // never queued (it controls the transaction, like EXEC itself).
         "watch",
+        // Scripts name their keys but run through the Lua interpreter
+        // (`crate::script`), whose redis.call uses the parsers.
+        "eval",
+        "evalsha",
+        "eval_ro",
+        "evalsha_ro",
     ];
 
     /// Whether `spec` names keys or is flagged as reading or writing data.

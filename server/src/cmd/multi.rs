@@ -111,6 +111,9 @@ pub fn parse_queue(
                 return Queued::Fail(redraft_engine::Error::Text(text.into()));
             };
             let effective = cmd::effective_spec(spec, args);
+            if let Some(script) = cmd::scripting::queued(effective.name, args, db, resp3, seeds) {
+                return script;
+            }
             let Some(parse) = effective.parse else {
                 // Runs locally (see `runs_locally`).
                 if effective.name == "select" {
@@ -162,6 +165,16 @@ pub fn allowed_in_multi(spec: &CommandSpec) -> bool {
 /// for.)
 pub fn runs_locally(spec: &CommandSpec) -> bool {
     spec.parse.is_none()
+        && !matches!(
+            spec.name,
+            "eval"
+                | "evalsha"
+                | "eval_ro"
+                | "evalsha_ro"
+                | "script|load"
+                | "script|flush"
+                | "script|exists"
+        )
 }
 
 /// Redis's error for a command refused inside `MULTI`.
@@ -217,6 +230,7 @@ pub fn run_local(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         | Action::Close
         | Action::WaitForWrites
         | Action::Exec(_)
+        | Action::Propose(_)
         | Action::CheckThenRetry => ctx.out.error_text(NOT_ALLOWED_ERROR),
     }
 }
@@ -308,6 +322,13 @@ mod tests {
             (&["wait", "0", "0"], true),
             (&["publish", "c", "m"], true),
             (&["client", "setname", "x"], true),
+            // Scripts run at apply with the transaction.
+            (&["eval", "return 1", "0"], false),
+            (&["evalsha_ro", "x", "0"], false),
+            (&["script", "load", "return 1"], false),
+            (&["script", "flush"], false),
+            (&["script", "exists", "x"], false),
+            (&["script", "help"], true),
         ];
         for (words, local) in cases {
             let args = args(words);
@@ -328,6 +349,8 @@ mod tests {
             &["sort", "s", "store", "d"],
             &["sort", "s", "limit"],
             &["object", "encoding", "s"],
+            &["eval", "return 1", "0"],
+            &["evalsha_ro", "short", "0"],
             &["flushdb"],
         ]
         .iter()
@@ -351,11 +374,18 @@ mod tests {
                 } => "write",
                 Queued::Local => "local",
                 Queued::Fail(_) => "fail",
+                Queued::Script { .. }
+                | Queued::ScriptLoad(_)
+                | Queued::ScriptFlush
+                | Queued::ScriptExists(_) => "script",
             })
             .collect();
         assert_eq!(
             kinds,
-            ["write", "write", "write", "refused", "refused", "write", "fail", "read", "write"]
+            [
+                "write", "write", "write", "refused", "refused", "write", "fail", "read", "script",
+                "fail", "write"
+            ]
         );
         let Queued::Key {
             op: KeyOp::Write(redraft_engine::WriteOp::Sets(redraft_engine::SetOp::Pop { seed, .. })),

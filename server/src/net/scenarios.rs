@@ -294,6 +294,8 @@ impl Node {
                     clock_ms: &mut self.clock_ms,
                     blocked: &mut self.blocked,
                     staged: &mut self.staged,
+                    scripts: &self.shared.scripts,
+                    runner: Some(&crate::script::runner()),
                 },
                 None,
                 &request,

@@ -55,6 +55,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine, Snapshot, SnapshotMeta};
 use openraft::{
     AnyError, Entry, EntryPayload, LogId, OptionalSend, StorageError, StorageIOError,
@@ -64,7 +65,7 @@ use parking_lot::Mutex;
 use redraft_engine::{Blocked, Engine, Run, RunError, WaiterId};
 use serde::{Deserialize, Serialize};
 
-use crate::apply::{self, Isolate, Outcome, Staged};
+use crate::apply::{self, Isolate, Outcome, ScriptCache, ScriptRunner, Staged};
 use crate::raft::counters::RaftCounters;
 use crate::raft::network::PeerNode;
 use crate::raft::snapshot_data::SnapshotData;
@@ -140,6 +141,11 @@ struct Inner {
     counters: Option<Arc<RaftCounters>>,
     /// Parts of large writes not yet assembled (replicated; in snapshots).
     staged: Staged,
+    /// The script cache (replicated; in snapshots); shared with the
+    /// node's connections once `set_scripting` hands it over.
+    scripts: Arc<ScriptCache>,
+    /// Runs scripts at apply; without one a script replies an error.
+    runner: Option<ScriptRunner>,
 }
 
 impl StateMachine {
@@ -161,6 +167,8 @@ impl StateMachine {
             blocked: Blocked::default(),
             counters: None,
             staged: Staged::default(),
+            scripts: Arc::default(),
+            runner: None,
         };
         let mut files = SnapshotFiles {
             dir: dir.to_path_buf(),
@@ -175,6 +183,7 @@ impl StateMachine {
                 clock_ms,
                 blocked,
                 staged,
+                scripts,
             } = decode_meta(run.meta()).map_err(|e| format!("snapshot {}: {e}", path.display()))?;
             engine.install_run(&run);
             inner.last_applied = meta.last_log_id;
@@ -182,6 +191,7 @@ impl StateMachine {
             inner.clock_ms = clock_ms;
             inner.blocked = blocked;
             inner.staged = staged;
+            inner.scripts.replace(scripts);
             files.persisted_index = meta.last_log_id.map(|id| id.index);
             tracing::info!(
                 last_applied = %crate::logging::Opt(meta.last_log_id.map(|id| id.index)),
@@ -221,6 +231,15 @@ impl StateMachine {
         }
         drop(files);
         self.inner.lock().counters = Some(counters);
+    }
+
+    /// Hands apply the node's script cache (filled with what the state
+    /// machine holds now) and the runner of scripts.
+    pub fn set_scripting(&self, cache: Arc<ScriptCache>, runner: ScriptRunner) {
+        let mut inner = self.inner.lock();
+        cache.replace(inner.scripts.bodies());
+        inner.scripts = cache;
+        inner.runner = Some(runner);
     }
 
     /// Sets how a transaction, or a write with the blocked commands it
@@ -276,7 +295,7 @@ impl StateMachine {
     fn build_blocking(&self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         let started = std::time::Instant::now();
         // The cut: under the apply lock, only the freeze.
-        let (frozen, meta, clock_ms, blocked, staged, counters) = {
+        let (frozen, meta, clock_ms, blocked, staged, scripts, counters) = {
             let mut inner = self.inner.lock();
             inner.snapshots_built += 1;
             let meta = SnapshotMeta {
@@ -287,12 +306,14 @@ impl StateMachine {
             let counters = inner.counters.clone();
             let blocked = inner.blocked.clone();
             let staged = inner.staged.clone();
+            let scripts = inner.scripts.bodies();
             (
                 self.engine.freeze(),
                 meta,
                 inner.clock_ms,
                 blocked,
                 staged,
+                scripts,
                 counters,
             )
         };
@@ -304,7 +325,10 @@ impl StateMachine {
         };
         let temporary = self.temporary("build");
         let written = frozen
-            .write_run(&temporary, &encode_meta(&meta, clock_ms, &blocked, &staged))
+            .write_run(
+                &temporary,
+                &encode_meta(&meta, clock_ms, &blocked, &staged, &scripts),
+            )
             .map_err(RunError::Io)
             .and_then(|summary| Ok((summary, Run::open(&temporary)?)));
         let (summary, run) = written.map_err(|e| {
@@ -356,7 +380,12 @@ impl StateMachine {
         };
         let stored = decode_meta(run.meta()).and_then(|stored| {
             if stored.meta.last_log_id == meta.last_log_id {
-                Ok((stored.clock_ms, stored.blocked, stored.staged))
+                Ok((
+                    stored.clock_ms,
+                    stored.blocked,
+                    stored.staged,
+                    stored.scripts,
+                ))
             } else {
                 Err(AnyError::error(format!(
                     "snapshot holds {:?} but its meta says {:?}",
@@ -364,7 +393,7 @@ impl StateMachine {
                 )))
             }
         });
-        let (clock_ms, blocked, staged) = match stored {
+        let (clock_ms, blocked, staged, scripts) = match stored {
             Ok(stored) => stored,
             Err(error) => {
                 let _ = fs::remove_file(&temporary);
@@ -394,6 +423,7 @@ impl StateMachine {
         inner.clock_ms = clock_ms;
         inner.blocked = blocked;
         inner.staged = staged;
+        inner.scripts.replace(scripts);
         Self::set_current(&mut inner, meta, &run);
         Ok(())
     }
@@ -418,16 +448,36 @@ struct RunMeta {
     blocked: Blocked,
     /// Parts of large writes not yet assembled at the snapshot.
     staged: Staged,
+    /// The script cache's bodies, in SHA1 order.
+    scripts: Vec<Bytes>,
 }
 
-fn encode_meta(meta: &Meta, clock_ms: u64, blocked: &Blocked, staged: &Staged) -> Vec<u8> {
+fn encode_meta(
+    meta: &Meta,
+    clock_ms: u64,
+    blocked: &Blocked,
+    staged: &Staged,
+    scripts: &[Bytes],
+) -> Vec<u8> {
     let stored = RunMeta {
         meta: meta.clone(),
         clock_ms,
         blocked: blocked.clone(),
         staged: staged.clone(),
+        scripts: scripts.to_vec(),
     };
     postcard::to_stdvec(&stored).expect("snapshot meta serializes")
+}
+
+/// A run's meta as builds before scripts were replicated wrote it: read
+/// as having no scripts cached.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct RunMetaWithoutScripts {
+    meta: Meta,
+    clock_ms: u64,
+    blocked: Blocked,
+    staged: Staged,
 }
 
 /// A run's meta as builds before large writes were uploaded in parts
@@ -460,12 +510,22 @@ fn decode_meta(bytes: &[u8]) -> Result<RunMeta, AnyError> {
     if let Some(stored) = decode_whole::<RunMeta>(bytes) {
         return Ok(stored);
     }
+    if let Some(old) = decode_whole::<RunMetaWithoutScripts>(bytes) {
+        return Ok(RunMeta {
+            meta: old.meta,
+            clock_ms: old.clock_ms,
+            blocked: old.blocked,
+            staged: old.staged,
+            scripts: Vec::new(),
+        });
+    }
     if let Some(old) = decode_whole::<RunMetaWithoutStaged>(bytes) {
         return Ok(RunMeta {
             meta: old.meta,
             clock_ms: old.clock_ms,
             blocked: old.blocked,
             staged: Staged::default(),
+            scripts: Vec::new(),
         });
     }
     if let Some(old) = decode_whole::<RunMetaWithoutBlocked>(bytes) {
@@ -474,6 +534,7 @@ fn decode_meta(bytes: &[u8]) -> Result<RunMeta, AnyError> {
             clock_ms: old.clock_ms,
             blocked: Blocked::default(),
             staged: Staged::default(),
+            scripts: Vec::new(),
         });
     }
     Err(AnyError::error(format!(
@@ -554,6 +615,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                                 clock_ms: &mut inner.clock_ms,
                                 blocked: &mut inner.blocked,
                                 staged: &mut inner.staged,
+                                scripts: &inner.scripts,
+                                runner: inner.runner.as_ref(),
                             },
                             inner.isolate.as_ref(),
                             &request,
@@ -675,10 +738,30 @@ mod tests {
 
         let mut staged = Staged::default();
         staged.part(5, 1, 0, 10, b"abc");
-        let decoded = decode_meta(&encode_meta(&meta, 7, &blocked, &staged)).unwrap();
+        let older = postcard::to_stdvec(&RunMetaWithoutScripts {
+            meta: meta.clone(),
+            clock_ms: 8,
+            blocked: blocked.clone(),
+            staged: staged.clone(),
+        })
+        .unwrap();
+        let decoded = decode_meta(&older).unwrap();
         assert_eq!(
-            (decoded.clock_ms, decoded.blocked, decoded.staged),
-            (7, blocked, staged)
+            (decoded.clock_ms, &decoded.staged, decoded.scripts.len()),
+            (8, &staged, 0)
+        );
+
+        let scripts = vec![Bytes::from_static(b"return 1")];
+        let encoded = encode_meta(&meta, 7, &blocked, &staged, &scripts);
+        let decoded = decode_meta(&encoded).unwrap();
+        assert_eq!(
+            (
+                decoded.clock_ms,
+                decoded.blocked,
+                decoded.staged,
+                decoded.scripts
+            ),
+            (7, blocked, staged, scripts)
         );
         assert!(decode_meta(b"\xff\xff").is_err());
     }

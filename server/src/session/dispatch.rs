@@ -256,6 +256,16 @@ pub(super) fn execute(
             }
             Step::Done
         }
+        Action::Propose(op) => {
+            // Scripts and SCRIPT LOAD|FLUSH are not flagged writes (as in
+            // Redis), so they are redirected here.
+            if let Some(error) = shared.raft.redirect(0) {
+                ctx.out.error_text(&error);
+                return Step::Done;
+            }
+            let bytes: usize = args.iter().map(|arg| arg.len() + 16).sum();
+            propose(conn, tick, op, bytes, 0, effective)
+        }
         Action::Exec(exec) => {
             // EXEC is not flagged a write (as in Redis), so it is
             // redirected here; its transaction is dropped either way.

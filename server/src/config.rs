@@ -611,7 +611,38 @@ fn memory_settings(flags: &Flags, fields: MemoryFields) -> Result<MemorySettings
 }
 
 fn parse_file(text: &str) -> Result<FileConfig, String> {
-    toml::from_str(text).map_err(|err| err.message().replace('\n', " "))
+    toml::from_str(text).map_err(|err| {
+        let message = err.message().replace('\n', " ");
+        match err.span().map(|span| place(text, span.start)) {
+            Some((line, Some(field))) => format!("{field} (line {line}): {message}"),
+            Some((line, None)) => format!("line {line}: {message}"),
+            None => message,
+        }
+    })
+}
+
+/// Where byte `offset` of a TOML text is: its line (from 1), and the
+/// `section.key` whose value is on that line, if the line holds one.
+fn place(text: &str, offset: usize) -> (usize, Option<String>) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    let line_text = text[line_start..].lines().next().unwrap_or("");
+    let key = line_text
+        .split_once('=')
+        .map(|(key, _)| key.trim().trim_matches('"').to_string())
+        .filter(|key| !key.is_empty() && !key.starts_with('['));
+    let section = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|header| header.trim_matches(|c| c == '[' || c == ']').to_string());
+    let field = key.map(|key| match section {
+        Some(section) => format!("{section}.{key}"),
+        None => key,
+    });
+    (line, field)
 }
 
 #[cfg(test)]
@@ -796,7 +827,9 @@ mod tests {
             ("[server]\nlfu_log_factor = 2147483648\n", "server.lfu_log_factor"),
             ("[server]\nlfu_decay_time = 2147483648\n", "server.lfu_decay_time"),
             ("[server]\nprot = 1\n", "unknown field `prot`"),
-            ("[server]\nport = \"x\"\n", "invalid type"),
+            ("[server]\nport = \"x\"\n", "server.port (line 2): invalid type"),
+            ("[server]\nbind = \"127.0.0.1\"\n\n[raft]\nnode_id = \"one\"\n", "raft.node_id (line 5): invalid type"),
+            ("[server]\nthreads = [1]\n", "server.threads (line 2): invalid type"),
             ("[raft]\nnode_id = 0\n", "raft.node_id"),
             ("[raft]\nraft_port = 6379\n", "raft.raft_port"),
             ("[raft]\nelection_timeout_min_ms = 50\n", "raft.election_timeout_min_ms"),

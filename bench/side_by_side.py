@@ -340,7 +340,7 @@ def start_redraft(ctx: Context, name: str = "redraft",
         "--bind", LOOPBACK,
         "--port", str(port),
         # Free admin and Raft ports too, so two harness runs (or a running
-        # node on the default 9121, or on port + 1000) never clash.
+        # node on the default admin port 8379, or on port + 1000) never clash.
         "--admin-port", str(admin_port),
         "--raft-port", str(raft_port),
         "--threads", str(ctx.args.redraft_threads),

@@ -31,7 +31,7 @@ pub struct Flags {
     /// Client port (default 6379).
     #[arg(long)]
     pub port: Option<u16>,
-    /// Admin HTTP port (default 9121).
+    /// Admin HTTP port (default 8379).
     #[arg(long)]
     pub admin_port: Option<u16>,
     /// Executor threads, one per core (default: the number of cores).
@@ -415,6 +415,11 @@ impl LogLevel {
     }
 }
 
+/// The admin HTTP API's port unless configured. Not 9121, which is
+/// redis_exporter's (a Redis host often runs one): no common Redis tool
+/// listens on 8379.
+pub const ADMIN_PORT_DEFAULT: u16 = 8379;
+
 /// Upper bound on `threads`: more executors than this only add contention.
 const THREADS_MAX: usize = 256;
 /// Redis's default `maxclients`.
@@ -447,7 +452,10 @@ impl Config {
         if port == 0 {
             return Err("server.port: must be between 1 and 65535".into());
         }
-        let admin_port = flags.admin_port.or(server.admin_port).unwrap_or(9121);
+        let admin_port = flags
+            .admin_port
+            .or(server.admin_port)
+            .unwrap_or(ADMIN_PORT_DEFAULT);
         if admin_port == 0 || admin_port == port {
             return Err(
                 "server.admin_port: must be between 1 and 65535 and differ from port".into(),
@@ -667,7 +675,7 @@ mod tests {
         let config = Config::load(&Flags::default()).unwrap();
         assert_eq!(config.bind.to_string(), "127.0.0.1");
         assert_eq!(config.port, 6379);
-        assert_eq!(config.admin_port, 9121);
+        assert_eq!(config.admin_port, 8379);
         assert!(config.threads >= 1);
         assert_eq!(config.data_dir, PathBuf::from("./data"));
         assert_eq!(config.requirepass, None);

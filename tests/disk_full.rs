@@ -143,6 +143,21 @@ fn a_full_disk_refuses_writes_serves_reads_and_recovers() {
     assert_eq!(got, value);
     let error = redis::cmd("PING").query::<String>(&mut con).unwrap_err();
     assert!(misconf(&error), "{error}");
+    // So is a script that may write; a read-only one runs.
+    let error = redis::cmd("EVAL")
+        .arg("return redis.call('incr', KEYS[1])")
+        .arg(1)
+        .arg("n")
+        .query::<i64>(&mut con)
+        .unwrap_err();
+    assert!(misconf(&error), "{error}");
+    let got: Vec<u8> = redis::cmd("EVAL_RO")
+        .arg("return redis.call('get', KEYS[1])")
+        .arg(1)
+        .arg(&acked[0])
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(got, value);
     // A transaction with a write is refused when queued, and aborted.
     let _: () = redis::cmd("MULTI").query(&mut con).unwrap();
     let error = redis::cmd("INCR")

@@ -301,8 +301,10 @@ fn persistence_refusal(
     client: &Client,
 ) -> Option<String> {
     let why = shared.raft.log_space_short()?;
+    // A script that may write is proposed as an entry too: Redis refuses
+    // EVAL and EVALSHA (not their _RO forms) while it cannot persist.
     let refused = effective.is_write()
-        || effective.name == "ping"
+        || matches!(effective.name, "ping" | "eval" | "evalsha")
         || (effective.name == "exec"
             && client.multi.as_ref().is_some_and(|multi| {
                 multi

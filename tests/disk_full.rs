@@ -71,6 +71,17 @@ impl Disk {
     }
 }
 
+/// The server under test, killed when dropped: a failing assertion must
+/// not leave it running (nor its disk mounted and busy).
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Disk {
     fn drop(&mut self) {
         let _ = Command::new("umount")
@@ -99,7 +110,7 @@ fn a_full_disk_refuses_writes_serves_reads_and_recovers() {
     let data_dir = disk.dir.join("data");
     let log = common::temp_dir("disk-full-log").join("server.log");
     let args = common::server_args(ports, &data_dir, "info");
-    let mut server = spawn_server(&args, &log, port);
+    let server = Server(spawn_server(&args, &log, port));
     let admin_url = format!("http://127.0.0.1:{}", ports[1]);
     let mut con = common::node::connect(port).unwrap();
     until(Duration::from_secs(30), "leadership", || {
@@ -187,9 +198,8 @@ fn a_full_disk_refuses_writes_serves_reads_and_recovers() {
 
     // Nothing acknowledged was lost.
     drop(con);
-    server.kill().unwrap();
-    server.wait().unwrap();
-    let mut server = spawn_server(&args, &log, port);
+    drop(server);
+    let _server = Server(spawn_server(&args, &log, port));
     let mut con = common::node::connect(port).unwrap();
     for key in &acked {
         let exists: bool = until(Duration::from_secs(30), "the restarted node", || {
@@ -200,8 +210,6 @@ fn a_full_disk_refuses_writes_serves_reads_and_recovers() {
         });
         assert!(exists, "{key} lost\n{}", server_log(&log));
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
 }
 
 fn server_log(path: &Path) -> String {

@@ -20,6 +20,7 @@ pub mod diag;
 pub mod evict;
 pub mod fd_limit;
 pub mod info;
+pub mod log_field;
 pub mod logging;
 pub mod malloc;
 pub mod maxmemory;

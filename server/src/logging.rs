@@ -297,19 +297,6 @@ pub fn init(config: &Config) -> SetLogLevel {
     })
 }
 
-/// An optional log field in readable form: the value, or `none` (not
-/// `Some(..)`/`None`, which is Rust's and not an operator's).
-pub struct Opt<T>(pub Option<T>);
-
-impl<T: fmt::Display> fmt::Display for Opt<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Some(value) => value.fmt(f),
-            None => f.write_str("none"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;

@@ -98,7 +98,7 @@ pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
 /// Serves `router` on `listener` in a task of the current runtime.
 pub fn serve(listener: tokio::net::TcpListener, router: Router) {
     let addr = listener.local_addr().ok();
-    tracing::info!(addr = %crate::logging::Opt(addr), "admin HTTP API listening");
+    tracing::info!(addr = %crate::log_field::Opt(addr), "admin HTTP API listening");
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, router).await {
             tracing::error!(%error, "admin HTTP API stopped");

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use openraft::{LogId, RaftMetrics, ServerState};
 
-use crate::logging::Opt;
+use crate::log_field::Opt;
 use crate::raft::counters::RaftCounters;
 use crate::raft::network::PeerNode;
 use crate::raft::types::NodeId;

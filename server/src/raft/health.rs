@@ -169,7 +169,7 @@ impl<NID: Clone + Eq + Hash + Display> PeerHealth<NID> {
                 term = self.counters.term(),
                 peer = %peer,
                 failures = state.failures,
-                last_contact_ms = %crate::logging::Opt(last_contact_ms),
+                last_contact_ms = %crate::log_field::Opt(last_contact_ms),
                 error = %error,
                 "peer down"
             );
@@ -185,7 +185,7 @@ impl<NID: Clone + Eq + Hash + Display> PeerHealth<NID> {
                 term = self.counters.term(),
                 peer = %peer,
                 failures = state.failures,
-                last_contact_ms = %crate::logging::Opt(last_contact_ms),
+                last_contact_ms = %crate::log_field::Opt(last_contact_ms),
                 error = %error,
                 "peer still down"
             );

@@ -194,7 +194,7 @@ impl StateMachine {
             inner.scripts.replace(scripts);
             files.persisted_index = meta.last_log_id.map(|id| id.index);
             tracing::info!(
-                last_applied = %crate::logging::Opt(meta.last_log_id.map(|id| id.index)),
+                last_applied = %crate::log_field::Opt(meta.last_log_id.map(|id| id.index)),
                 keys = run.keys(),
                 bytes = run.bytes().len(),
                 "mapped snapshot {}",
